@@ -1,0 +1,11 @@
+//! staleguard's pure domain: configuration types, fingerprinted naming, URL resolution and manifests.
+//!
+//! Nothing here does I/O beyond parsing strings handed to it; every other crate builds on these types.
+
+pub mod config;
+pub mod manifest;
+pub mod naming;
+pub mod url;
+
+pub use config::{BuildConfig, Codec, Config, ConfigError};
+pub use manifest::{BuildInfo, DjangoManifest, Manifest, ManifestEntry, Variant};
