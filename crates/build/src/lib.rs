@@ -1,0 +1,10 @@
+//! staleguard's asset build: fingerprint files, rewrite references, write manifests, precompress.
+//!
+//! Scanners ([`css`], [`html`], [`js`]) find references with real tokenizers; [`pipeline`] resolves them,
+//! orders files so dependencies are hashed before dependants, writes the output tree and the manifests;
+//! [`compress`] writes sidecars; [`cache`] makes unchanged content free on the next build.
+
+pub mod css;
+pub mod html;
+pub mod js;
+pub mod refs;
