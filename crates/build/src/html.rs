@@ -390,12 +390,18 @@ mod tests {
             &[(S, "a.png", "a.png"), (S, "b.png", "b.png")],
         );
         check(
-            r#"<source srcset="a.png,b.png 100w , c.png">"#,
+            r#"<source srcset="a.png, b.png 100w , c.png,, d.png,">"#,
             &[
                 (S, "a.png", "a.png"),
                 (S, "b.png", "b.png"),
                 (S, "c.png", "c.png"),
+                (S, "d.png", "d.png"),
             ],
+        );
+        // Per the HTML spec a comma without whitespace is part of the URL.
+        check(
+            r#"<source srcset="a.png,b.png 100w">"#,
+            &[(S, "a.png,b.png", "a.png,b.png")],
         );
         check(
             r#"<img srcset="a.png 1x (x, y), b.png 2x">"#,
