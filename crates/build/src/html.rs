@@ -204,7 +204,8 @@ fn scan_tag(src: &[u8], tag: Range<usize>, tag_name: &str, out: &mut Vec<FoundRe
         let abs = tag.start + vr.start..tag.start + vr.end;
         let is = |list: &[&str]| list.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(name));
         if is(URL_ATTRS) || (tag_name == "object" && name.eq_ignore_ascii_case(b"data")) {
-            url_attr(value, abs, quote, out);
+            let kind = if matches!(tag_name, "a" | "area" | "iframe" | "frame") { RefKind::HtmlLink } else { RefKind::HtmlAttr };
+            url_attr(value, abs, quote, kind, out);
         } else if is(SRCSET_ATTRS) {
             srcset(value, abs.start, quote, out);
         } else if name.eq_ignore_ascii_case(b"style")
@@ -221,7 +222,7 @@ fn is_html_ws(b: u8) -> bool {
 }
 
 /// One URL attribute value (leading and trailing whitespace is not part of the URL).
-fn url_attr(value: &[u8], abs: Range<usize>, quote: Option<char>, out: &mut Vec<FoundRef>) {
+fn url_attr(value: &[u8], abs: Range<usize>, quote: Option<char>, kind: RefKind, out: &mut Vec<FoundRef>) {
     let lead = value.iter().take_while(|&&b| is_html_ws(b)).count();
     let trail = value[lead..]
         .iter()
@@ -235,7 +236,7 @@ fn url_attr(value: &[u8], abs: Range<usize>, quote: Option<char>, out: &mut Vec<
     out.push(FoundRef {
         span: abs.start + lead..abs.end - trail,
         url: decode_entities(text),
-        kind: RefKind::HtmlAttr,
+        kind,
         syntax: Syntax::HtmlAttr(quote),
     });
 }
@@ -377,7 +378,7 @@ mod tests {
         check(r#"<img src="a.png" src="b.png">"#, &[(A, "a.png", "a.png")]);
         check(
             r#"<a href="x.pdf?a=1&amp;b=2">x</a>"#,
-            &[(A, "x.pdf?a=1&b=2", "x.pdf?a=1&amp;b=2")],
+            &[(RefKind::HtmlLink, "x.pdf?a=1&b=2", "x.pdf?a=1&amp;b=2")],
         );
         check(r#"<img data-src="no.png" alt="src=no.png">"#, &[]);
         check(r#"<img src="café.png">"#, &[(A, "café.png", "café.png")]);

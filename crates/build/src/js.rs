@@ -13,7 +13,8 @@ use std::ops::Range;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JsRefKind {
     /// `import x from "s"`, `import "s"`, `import {a} from "s"`, `import * as n from "s"`, `import x, {y} from "s"`
-    /// also `import type ... from` is NOT needed (that's TS) but must not break anything
+    /// (also `import source x from "s"` and `import defer * as n from "s"`). TypeScript's
+    /// `import type … from` is not recognised, and does not disturb the scan.
     StaticImport,
     /// `export * from "s"`, `export {a} from "s"`, `export * as n from "s"`
     ExportFrom,
@@ -90,11 +91,14 @@ enum Prev {
     Value,
     /// After `.` or `?.`: the next identifier is a property name, never a keyword.
     Dot,
+    /// After `break` or `continue`: a `/` starts a regex, and so it does after a label
+    /// (`break outer\n/re/.test(s)`).
+    Jump,
 }
 
 impl Prev {
     fn regex_ok(self) -> bool {
-        matches!(self, Prev::Stmt | Prev::Expr | Prev::Cond)
+        matches!(self, Prev::Stmt | Prev::Expr | Prev::Cond | Prev::Jump)
     }
 
     fn brace_is_block(self) -> bool {
@@ -291,12 +295,17 @@ impl Scanner<'_> {
     /// Classifies the identifier `bytes[start..end]` (running the reference look-aheads for
     /// `import`, `export` and `new`) and returns the new previous-token state.
     fn identifier(&mut self, start: usize, end: usize, prev: Prev) -> Prev {
+        let after_jump = if prev == Prev::Jump {
+            Prev::Stmt
+        } else {
+            Prev::Value
+        };
         if prev == Prev::Dot {
             return Prev::Value;
         }
         let word = &self.bytes[start..end];
         if word.len() > 10 || !word[0].is_ascii_lowercase() {
-            return Prev::Value;
+            return after_jump;
         }
         match word {
             b"import" => {
@@ -321,7 +330,8 @@ impl Scanner<'_> {
             | b"throw" | b"case" | b"yield" | b"await" | b"default" => Prev::Expr,
             b"do" | b"else" | b"try" | b"finally" => Prev::Stmt,
             b"if" | b"while" | b"for" | b"with" => Prev::Cond,
-            _ => Prev::Value,
+            b"break" | b"continue" => Prev::Jump,
+            _ => after_jump,
         }
     }
 
@@ -1053,6 +1063,97 @@ mod tests {
         }
     }
 
+    /// Regex/division and template edge cases in the style of es-module-lexer's unit tests; each ends
+    /// with a sentinel reference that is only found if the lexer is still in sync.
+    #[test]
+    fn regex_division_stress() {
+        let src = r#"
+            /as)df/; x();
+            a / 2; '  /  '
+            while (true)
+              /test'/
+            x-/a'/g
+            try {}
+            finally{}/a'/g
+            (x);{f()}/d'export * from "./no1.js"/g
+            ;{}/e'/g;
+            {}/f'/g
+            a / 'b' / c;
+            /a'/ - /b'/;
+            +{} /g -'/g'
+            ('a')/h -'/g'
+            if //x
+            ('a')/i'/g;
+            /asdf/ / /as'df/; // '
+            p = `${/test/ + 5}`;
+            /regex/ / x;
+            function m() {
+              return /*asdf8*// 5/;
+            }
+            x: while (true) {
+              if (foo) break
+              /import("./no2.js")/.test(bar) || baz()
+              if (foo) continue
+              /import("./no3.js")/.test(bar) || baz()
+              if (foo) break x
+              /import("./no4.js")/.test(bar) || baz()
+              if (foo) continue x
+              /import("./no5.js")/.test(bar) || baz()
+            }
+            if(g>=0){u[g++]=m}else{u.push(m)}/^(DBG|TICK): '/.test(r)||t(o.slice(0,200));
+            tick++/fetti;f=(1)+")";
+            const x = num / /'/.exec(l)[0].slice(1, -1)//'"
+            const y = 5. / 10; class N {} /"/.exec(z); class a{}const Ti=a/yi;
+            export * from './end.js';
+        "#;
+        check(src, true, &[(Exp, "./end.js")]);
+
+        let src = r#"
+            `$`
+            import 'a';
+            ``
+            export { b };
+            `a$b`
+            import(`$`);
+            `{$}`
+            "";
+            `
+              ${
+                import(`test/${ import(b)}`); /*
+                    `  }
+                */
+              }
+            `
+            export * from './end.js';
+        "#;
+        check(src, true, &[(Imp, "a"), (Dyn, "$"), (Exp, "./end.js")]);
+
+        let src = r#"
+            export { " right-curlybrace} " } from './m0.js';
+            export { ' {left-curlybrace ' as "x}" } from './m1.js';
+            export { ' quote\' ' as foo1, " slash\\ " } from './m2.js'
+            import {"~123" as a, 'ab cd' as b} from "./m3.js";
+            await import (await import  ('foo'))
+            import(
+            "./statehash\u1011.js"
+            )
+            import './\x61\x62\x63.js'; import('./\u{20204}.js' + dyn); import('./\u{20204}.js' ());
+        "#;
+        check(
+            src,
+            true,
+            &[
+                (Exp, "./m0.js"),
+                (Exp, "./m1.js"),
+                (Exp, "./m2.js"),
+                (Imp, "./m3.js"),
+                (Dyn, "foo"),
+                (Dyn, "./statehash\u{1011}.js"),
+                (Imp, "./abc.js"),
+            ],
+        );
+    }
+
     #[test]
     fn spans_and_quotes() {
         let src = "import {x} from './a\\u0041.js'; import(\"b\"); new URL(`c`, import.meta.url)\n//# sourceMappingURL=m.map";
@@ -1220,23 +1321,29 @@ mod tests {
             }
             out.push(';');
         }
+        out.push_str("\n//# sourceMappingURL=bundle.js.map\n");
         out
     }
 
-    /// Prints throughput with `--nocapture`; asserts nothing about time.
+    /// Prints throughput with `--nocapture` (best of five runs); asserts nothing about time.
     #[test]
     fn throughput() {
         let src = synthetic(20 << 20, 42);
-        let start = std::time::Instant::now();
-        let refs = scan_js(&src, true);
-        let secs = start.elapsed().as_secs_f64();
-        assert!(!refs.is_empty());
-        println!(
-            "scan_js: {:.1} MB in {:.1} ms = {:.0} MB/s ({} refs)",
-            src.len() as f64 / 1e6,
-            secs * 1e3,
-            src.len() as f64 / 1e6 / secs,
-            refs.len()
-        );
+        for imports in [true, false] {
+            let mut best = f64::MAX;
+            let mut count = 0;
+            for _ in 0..5 {
+                let start = std::time::Instant::now();
+                count = scan_js(&src, imports).len();
+                best = best.min(start.elapsed().as_secs_f64());
+            }
+            assert!(count > 0);
+            println!(
+                "scan_js(imports: {imports}): {:.1} MB in {:.1} ms = {:.0} MB/s ({count} refs)",
+                src.len() as f64 / 1e6,
+                best * 1e3,
+                src.len() as f64 / 1e6 / best,
+            );
+        }
     }
 }

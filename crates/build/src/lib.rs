@@ -8,3 +8,8 @@ pub mod css;
 pub mod html;
 pub mod js;
 pub mod refs;
+pub mod compress;
+pub mod graph;
+pub mod cache;
+pub mod error;
+pub mod source;

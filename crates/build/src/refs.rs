@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 /// What kind of reference it is; used in warnings and to decide which references make a dependency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum RefKind {
     /// CSS `url()`, `src()`, `image-set()` string.
     CssUrl,
@@ -20,6 +20,9 @@ pub enum RefKind {
     HtmlAttr,
     /// One candidate of an HTML `srcset`.
     Srcset,
+    /// A navigation link (`<a href>`, `<area href>`, `<iframe src>`): a missing target is not reported,
+    /// since it is usually a route of the application rather than a file.
+    HtmlLink,
     /// A static `import`/`export … from` with a relative specifier.
     JsImport,
     /// A dynamic `import("…")`.
@@ -37,6 +40,7 @@ impl RefKind {
             RefKind::SourceMap => "sourceMappingURL",
             RefKind::HtmlAttr => "html attribute",
             RefKind::Srcset => "html srcset",
+            RefKind::HtmlLink => "html link",
             RefKind::JsImport => "js import",
             RefKind::JsDynamicImport => "js import()",
             RefKind::JsNewUrl => "js new URL()",
