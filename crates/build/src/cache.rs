@@ -25,12 +25,13 @@ pub struct State {
     pub settings: String,
     pub sources: HashMap<String, SourceState>,
     /// Raw content hash → references found in it.
-    pub scans: HashMap<String, Vec<CachedRef>>,
+    pub scans: HashMap<String, CachedScan>,
     /// Logical path → final content for a raw content and rewrite set.
     pub finals: HashMap<String, FinalState>,
     /// Output path → what is there.
     pub outputs: BTreeMap<String, OutputState>,
-    /// Blob name → (size, hash) of the compressed bytes; size 0 means "not worth keeping".
+    /// Blob name → (size, hash) of the compressed bytes; size 0 means "not worth keeping". A memo only:
+    /// the blob file on disk is the truth (an empty blob file records "not worth keeping").
     pub blobs: BTreeMap<String, BlobState>,
     /// Blobs used by the previous build (kept one more build, so switching back is free).
     #[serde(default)]
@@ -44,6 +45,15 @@ pub struct SourceState {
     pub hash: String,
 }
 
+/// What a scanner found in one content.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CachedScan {
+    pub refs: Vec<CachedRef>,
+    /// HTML `<base href>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_href: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CachedRef {
     pub start: usize,
@@ -51,6 +61,8 @@ pub struct CachedRef {
     pub url: String,
     pub kind: RefKind,
     pub syntax: CachedSyntax,
+    /// The bytes at the span are exactly `url` (no host-language escapes).
+    pub verbatim: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -62,8 +74,8 @@ pub enum CachedSyntax {
     Plain,
 }
 
-impl From<&FoundRef> for CachedRef {
-    fn from(r: &FoundRef) -> Self {
+impl CachedRef {
+    pub fn new(r: &FoundRef, src: &[u8]) -> Self {
         let syntax = match r.syntax {
             Syntax::CssString(q) => CachedSyntax::CssString(q),
             Syntax::CssUnquotedUrl => CachedSyntax::CssUnquotedUrl,
@@ -71,7 +83,14 @@ impl From<&FoundRef> for CachedRef {
             Syntax::JsString(q) => CachedSyntax::JsString(q),
             Syntax::Plain => CachedSyntax::Plain,
         };
-        CachedRef { start: r.span.start, end: r.span.end, url: r.url.clone(), kind: r.kind, syntax }
+        CachedRef {
+            start: r.span.start,
+            end: r.span.end,
+            url: r.url.clone(),
+            kind: r.kind,
+            syntax,
+            verbatim: r.is_verbatim(src),
+        }
     }
 }
 
@@ -84,7 +103,12 @@ impl From<&CachedRef> for FoundRef {
             CachedSyntax::JsString(q) => Syntax::JsString(q),
             CachedSyntax::Plain => Syntax::Plain,
         };
-        FoundRef { span: r.start..r.end, url: r.url.clone(), kind: r.kind, syntax }
+        FoundRef {
+            span: r.start..r.end,
+            url: r.url.clone(),
+            kind: r.kind,
+            syntax,
+        }
     }
 }
 
@@ -122,7 +146,9 @@ mod hex32 {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
         let s = String::deserialize(d)?;
-        blake3::Hash::from_hex(&s).map(|h| *h.as_bytes()).map_err(serde::de::Error::custom)
+        blake3::Hash::from_hex(&s)
+            .map(|h| *h.as_bytes())
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -185,9 +211,13 @@ impl Cache {
 
     /// Deletes blobs not in `keep`. Best effort: a blob that cannot be removed is left.
     pub fn prune_blobs(&self, keep: &BTreeSet<String>) {
-        let Ok(dirs) = std::fs::read_dir(self.dir.join("blobs")) else { return };
+        let Ok(dirs) = std::fs::read_dir(self.dir.join("blobs")) else {
+            return;
+        };
         for d in dirs.flatten() {
-            let Ok(files) = std::fs::read_dir(d.path()) else { continue };
+            let Ok(files) = std::fs::read_dir(d.path()) else {
+                continue;
+            };
             for f in files.flatten() {
                 let name = f.file_name();
                 if !keep.contains(name.to_string_lossy().as_ref()) {
@@ -217,7 +247,10 @@ pub fn copy_atomic(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 fn tmp_name(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".sgtmp{}", std::process::id()));
     path.with_file_name(name)
 }

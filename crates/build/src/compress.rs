@@ -46,7 +46,10 @@ pub struct CompressError {
 
 /// Compresses `data` with `codec` at the configured level.
 pub fn compress(codec: Codec, data: &[u8], levels: &Levels) -> Result<Vec<u8>, CompressError> {
-    let fail = |e: std::io::Error| CompressError { codec, message: e.to_string() };
+    let fail = |e: std::io::Error| CompressError {
+        codec,
+        message: e.to_string(),
+    };
     match codec {
         Codec::Br => {
             let params = brotli::enc::BrotliEncoderParams {
@@ -60,9 +63,10 @@ pub fn compress(codec: Codec, data: &[u8], levels: &Levels) -> Result<Vec<u8>, C
             Ok(out)
         }
         Codec::Gzip => {
-            let mut enc = flate2::GzBuilder::new()
-                .mtime(0)
-                .write(Vec::with_capacity(data.len() / 3 + 64), flate2::Compression::new(levels.gzip_level));
+            let mut enc = flate2::GzBuilder::new().mtime(0).write(
+                Vec::with_capacity(data.len() / 3 + 64),
+                flate2::Compression::new(levels.gzip_level),
+            );
             enc.write_all(data).map_err(fail)?;
             enc.finish().map_err(fail)
         }
@@ -77,7 +81,9 @@ fn zstd_compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
 
 #[cfg(not(feature = "zstd"))]
 fn zstd_compress(_data: &[u8], _level: i32) -> std::io::Result<Vec<u8>> {
-    Err(std::io::Error::other("this staleguard was built without the `zstd` feature; remove \"zstd\" from build.compress"))
+    Err(std::io::Error::other(
+        "this staleguard was built without the `zstd` feature; remove \"zstd\" from build.compress",
+    ))
 }
 
 /// True when a compressed size saves at least `min_saving_percent` of the original.
@@ -91,7 +97,12 @@ mod tests {
 
     use super::*;
 
-    const LEVELS: Levels = Levels { brotli_quality: 5, brotli_window: 22, gzip_level: 9, zstd_level: 3 };
+    const LEVELS: Levels = Levels {
+        brotli_quality: 5,
+        brotli_window: 22,
+        gzip_level: 9,
+        zstd_level: 3,
+    };
 
     #[test]
     fn round_trips_and_is_deterministic() {
@@ -104,10 +115,14 @@ mod tests {
             let mut back = Vec::new();
             match codec {
                 Codec::Br => {
-                    brotli::Decompressor::new(&a[..], 4096).read_to_end(&mut back).unwrap();
+                    brotli::Decompressor::new(&a[..], 4096)
+                        .read_to_end(&mut back)
+                        .unwrap();
                 }
                 Codec::Gzip => {
-                    flate2::read::GzDecoder::new(&a[..]).read_to_end(&mut back).unwrap();
+                    flate2::read::GzDecoder::new(&a[..])
+                        .read_to_end(&mut back)
+                        .unwrap();
                 }
                 Codec::Zstd => back = zstd::bulk::decompress(&a, data.len()).unwrap(),
             }

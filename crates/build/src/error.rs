@@ -17,14 +17,21 @@ pub struct MissingRef {
 
 impl std::fmt::Display for MissingRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: `{}` ({}) points to `{}`, which is not in the source", self.location, self.url, self.kind, self.resolved)
+        write!(
+            f,
+            "{}: `{}` ({}) points to `{}`, which is not in the source",
+            self.location, self.url, self.kind, self.resolved
+        )
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("cannot access `{path}`: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Config(String),
     #[error(
@@ -36,11 +43,17 @@ pub enum BuildError {
     #[error("cannot parse `{path}` as HTML: {message}")]
     Html { path: String, message: String },
     #[error("cannot compress `{path}`: {source}")]
-    Compress { path: String, source: crate::compress::CompressError },
+    Compress {
+        path: String,
+        source: crate::compress::CompressError,
+    },
 }
 
 impl BuildError {
     pub fn io(path: &Path, source: std::io::Error) -> BuildError {
-        BuildError::Io { path: path.to_path_buf(), source }
+        BuildError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }

@@ -91,7 +91,9 @@ mod tests {
     #[test]
     fn long_chain_does_not_overflow() {
         let n = 200_000;
-        let edges: Vec<Vec<usize>> = (0..n).map(|i| if i + 1 < n { vec![i + 1] } else { vec![] }).collect();
+        let edges: Vec<Vec<usize>> = (0..n)
+            .map(|i| if i + 1 < n { vec![i + 1] } else { vec![] })
+            .collect();
         let comps = components(&edges);
         assert_eq!(comps.len(), n);
         assert_eq!(comps[0], vec![n - 1]);

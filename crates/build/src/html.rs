@@ -204,7 +204,11 @@ fn scan_tag(src: &[u8], tag: Range<usize>, tag_name: &str, out: &mut Vec<FoundRe
         let abs = tag.start + vr.start..tag.start + vr.end;
         let is = |list: &[&str]| list.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(name));
         if is(URL_ATTRS) || (tag_name == "object" && name.eq_ignore_ascii_case(b"data")) {
-            let kind = if matches!(tag_name, "a" | "area" | "iframe" | "frame") { RefKind::HtmlLink } else { RefKind::HtmlAttr };
+            let kind = if matches!(tag_name, "a" | "area" | "iframe" | "frame") {
+                RefKind::HtmlLink
+            } else {
+                RefKind::HtmlAttr
+            };
             url_attr(value, abs, quote, kind, out);
         } else if is(SRCSET_ATTRS) {
             srcset(value, abs.start, quote, out);
@@ -222,7 +226,13 @@ fn is_html_ws(b: u8) -> bool {
 }
 
 /// One URL attribute value (leading and trailing whitespace is not part of the URL).
-fn url_attr(value: &[u8], abs: Range<usize>, quote: Option<char>, kind: RefKind, out: &mut Vec<FoundRef>) {
+fn url_attr(
+    value: &[u8],
+    abs: Range<usize>,
+    quote: Option<char>,
+    kind: RefKind,
+    out: &mut Vec<FoundRef>,
+) {
     let lead = value.iter().take_while(|&&b| is_html_ws(b)).count();
     let trail = value[lead..]
         .iter()

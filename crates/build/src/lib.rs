@@ -4,12 +4,18 @@
 //! orders files so dependencies are hashed before dependants, writes the output tree and the manifests;
 //! [`compress`] writes sidecars; [`cache`] makes unchanged content free on the next build.
 
+pub mod cache;
+pub mod compress;
 pub mod css;
+pub mod error;
+pub mod graph;
 pub mod html;
 pub mod js;
+pub mod pipeline;
 pub mod refs;
-pub mod compress;
-pub mod graph;
-pub mod cache;
-pub mod error;
 pub mod source;
+
+pub use error::{BuildError, MissingRef};
+pub use pipeline::{
+    BuildOptions, BuildReport, GitInfo, NoProgress, Phase, Progress, Warning, build,
+};

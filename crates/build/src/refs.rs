@@ -8,7 +8,9 @@
 use std::ops::Range;
 
 /// What kind of reference it is; used in warnings and to decide which references make a dependency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum RefKind {
     /// CSS `url()`, `src()`, `image-set()` string.
     CssUrl,

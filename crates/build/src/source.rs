@@ -19,7 +19,10 @@ pub enum Lang {
 
 impl Lang {
     pub fn of(logical: &str) -> Lang {
-        let ext = logical.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+        let ext = logical
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
         match ext.as_str() {
             "css" => Lang::Css,
             "js" | "mjs" | "cjs" => Lang::Js,
@@ -55,17 +58,30 @@ pub fn glob_set(globs: &[String]) -> Result<GlobSet, BuildError> {
 
 /// Walks `root` (following symlinks, in byte order of logical paths), skipping excluded files and the
 /// folders in `skip_dirs` (the output and cache when they sit inside the source).
-pub fn walk(root: &Path, exclude: &GlobSet, skip_dirs: &[PathBuf]) -> Result<Vec<SourceFile>, BuildError> {
+pub fn walk(
+    root: &Path,
+    exclude: &GlobSet,
+    skip_dirs: &[PathBuf],
+) -> Result<Vec<SourceFile>, BuildError> {
     let meta = std::fs::metadata(root).map_err(|e| BuildError::io(root, e))?;
     if !meta.is_dir() {
-        return Err(BuildError::Config(format!("source `{}` is not a folder", root.display())));
+        return Err(BuildError::Config(format!(
+            "source `{}` is not a folder",
+            root.display()
+        )));
     }
     let mut files = Vec::new();
-    let walker = walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name().into_iter();
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter();
     let mut it = walker.filter_entry(|e| !skip_dirs.iter().any(|d| e.path() == d));
     while let Some(entry) = it.next() {
         let entry = entry.map_err(|e| {
-            let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.to_path_buf());
+            let path = e
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.to_path_buf());
             match e.into_io_error() {
                 Some(io) => BuildError::io(&path, io),
                 None => BuildError::Config(format!("symlink loop at `{}`", path.display())),
@@ -91,13 +107,20 @@ pub fn walk(root: &Path, exclude: &GlobSet, skip_dirs: &[PathBuf]) -> Result<Vec
         if exclude.is_match(&logical) {
             continue;
         }
-        let md = entry.metadata().map_err(|e| BuildError::io(entry.path(), e.into()))?;
+        let md = entry
+            .metadata()
+            .map_err(|e| BuildError::io(entry.path(), e.into()))?;
         let mtime_ns = md
             .modified()
             .ok()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map_or(0, |d| d.as_nanos() as i128);
-        files.push(SourceFile { logical, abs: entry.into_path(), size: md.len(), mtime_ns });
+        files.push(SourceFile {
+            logical,
+            abs: entry.into_path(),
+            size: md.len(),
+            mtime_ns,
+        });
     }
     files.sort_by(|a, b| a.logical.cmp(&b.logical));
     Ok(files)

@@ -126,15 +126,16 @@ pub struct BuildConfig {
 
 /// Extensions that are already compressed (images, fonts, archives, media): compressing them again wastes time.
 pub const DEFAULT_SKIP_COMPRESS: &[&str] = &[
-    "jpg", "jpeg", "png", "gif", "webp", "avif", "jxl", "heic", "ico", "zip", "gz", "tgz", "bz2", "tbz", "xz",
-    "br", "zst", "7z", "rar", "swf", "flv", "woff", "woff2", "3gp", "3gpp", "asf", "avi", "m4v", "mov", "mp4",
-    "mpeg", "mpg", "webm", "wmv", "mp3", "ogg", "oga", "opus", "m4a", "aac", "flac", "pdf", "dmg", "exe",
-    "msi", "deb", "rpm", "apk", "jar", "wasm.gz",
+    "jpg", "jpeg", "png", "gif", "webp", "avif", "jxl", "heic", "ico", "zip", "gz", "tgz", "bz2",
+    "tbz", "xz", "br", "zst", "7z", "rar", "swf", "flv", "woff", "woff2", "3gp", "3gpp", "asf",
+    "avi", "m4v", "mov", "mp4", "mpeg", "mpg", "webm", "wmv", "mp3", "ogg", "oga", "opus", "m4a",
+    "aac", "flac", "pdf", "dmg", "exe", "msi", "deb", "rpm", "apk", "jar", "wasm.gz",
 ];
 
 /// The default `prehashed` pattern: `name-BdtEMBbM.js` (Vite/Rollup, 8 base64url chars) or
 /// `name.3f2a9c1b.js` / `name-3f2a9c1b7e4d.js` (hex, 8 to 64 chars).
-pub const DEFAULT_PREHASHED: &str = r"[.-](?P<hash>[0-9a-fA-F]{8,64}|[A-Za-z0-9_-]{8})\.[A-Za-z0-9]+$";
+pub const DEFAULT_PREHASHED: &str =
+    r"[.-](?P<hash>[0-9a-fA-F]{8,64}|[A-Za-z0-9_-]{8})\.[A-Za-z0-9]+$";
 
 impl Default for BuildConfig {
     fn default() -> Self {
@@ -148,7 +149,10 @@ impl Default for BuildConfig {
             gzip_level: 9,
             zstd_level: 19,
             compress_min_saving: 5.0,
-            skip_compress: DEFAULT_SKIP_COMPRESS.iter().map(|s| s.to_string()).collect(),
+            skip_compress: DEFAULT_SKIP_COMPRESS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             strict: false,
             keep_originals: true,
             js_imports: true,
@@ -219,7 +223,9 @@ fn de_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 fn de_range<'de, D: Deserializer<'de>>(d: D, key: &str, lo: i64, hi: i64) -> Result<i64, D::Error> {
     let v = i64::deserialize(d)?;
     if v < lo || v > hi {
-        return Err(serde::de::Error::custom(format!("{key} must be between {lo} and {hi}, got {v}")));
+        return Err(serde::de::Error::custom(format!(
+            "{key} must be between {lo} and {hi}, got {v}"
+        )));
     }
     Ok(v)
 }
@@ -243,7 +249,9 @@ fn de_zstd_level<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
 fn de_percent<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     let v = f64::deserialize(d)?;
     if !(0.0..100.0).contains(&v) {
-        return Err(serde::de::Error::custom(format!("compress-min-saving is a percentage from 0 to 99.9, got {v}")));
+        return Err(serde::de::Error::custom(format!(
+            "compress-min-saving is a percentage from 0 to 99.9, got {v}"
+        )));
     }
     Ok(v)
 }
@@ -261,13 +269,16 @@ fn de_globs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
 
 fn de_regex<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let s = String::deserialize(d)?;
-    regex::Regex::new(&s).map_err(|e| serde::de::Error::custom(format!("invalid regex `{s}`: {e}")))?;
+    regex::Regex::new(&s)
+        .map_err(|e| serde::de::Error::custom(format!("invalid regex `{s}`: {e}")))?;
     Ok(s)
 }
 
 fn check_out_name(s: &str) -> Result<(), String> {
     if s.is_empty() || s.contains('/') || s.contains('\\') || s == "." || s == ".." {
-        return Err(format!("`{s}` must be a plain file name (it is written at the output's root)"));
+        return Err(format!(
+            "`{s}` must be a plain file name (it is written at the output's root)"
+        ));
     }
     Ok(())
 }
@@ -310,20 +321,37 @@ mod tests {
     }
 
     fn err(text: &str) -> String {
-        Config::from_toml(text, "site/staleguard.toml").unwrap_err().to_string()
+        Config::from_toml(text, "site/staleguard.toml")
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
     fn errors_name_key_and_line() {
         for (text, needles) in [
-            ("[build]\nsource = 'x'\nsorce = 'y'\n", &["`site/staleguard.toml`", "line 3", "sorce"][..]),
+            (
+                "[build]\nsource = 'x'\nsorce = 'y'\n",
+                &["`site/staleguard.toml`", "line 3", "sorce"][..],
+            ),
             ("[biuld]\n", &["line 1", "biuld"]),
-            ("[build]\n\nbrotli-quality = 12\n", &["line 3", "between 0 and 11"]),
+            (
+                "[build]\n\nbrotli-quality = 12\n",
+                &["line 3", "between 0 and 11"],
+            ),
             ("[build]\ncompress = ['lzma']\n", &["line 2", "lzma"]),
-            ("[build]\nmutable = ['a/**/[']\n", &["line 2", "invalid glob"]),
+            (
+                "[build]\nmutable = ['a/**/[']\n",
+                &["line 2", "invalid glob"],
+            ),
             ("[build]\nprehashed = '('\n", &["line 2", "invalid regex"]),
-            ("[build]\nmanifest = 'a/b.json'\n", &["line 2", "plain file name"]),
-            ("[build]\nurl-prefix = 'https://cdn.example.com/'\n", &["line 2", "not a full URL"]),
+            (
+                "[build]\nmanifest = 'a/b.json'\n",
+                &["line 2", "plain file name"],
+            ),
+            (
+                "[build]\nurl-prefix = 'https://cdn.example.com/'\n",
+                &["line 2", "not a full URL"],
+            ),
             ("[build\n", &["line 1"]),
         ] {
             let e = err(text);

@@ -68,7 +68,12 @@ impl Manifest {
     /// Builds a manifest and computes its digest.
     pub fn new(url_prefix: String, files: BTreeMap<String, ManifestEntry>) -> Manifest {
         let digest = digest_of(&files);
-        Manifest { format: MANIFEST_FORMAT, digest, url_prefix, files }
+        Manifest {
+            format: MANIFEST_FORMAT,
+            digest,
+            url_prefix,
+            files,
+        }
     }
 
     /// The short version string (first 12 hex characters of the digest).
@@ -79,7 +84,11 @@ impl Manifest {
     /// Django's `staticfiles.json` for this build.
     pub fn to_django(&self) -> DjangoManifest {
         DjangoManifest {
-            paths: self.files.iter().map(|(k, e)| (k.clone(), e.path.clone())).collect(),
+            paths: self
+                .files
+                .iter()
+                .map(|(k, e)| (k.clone(), e.path.clone()))
+                .collect(),
             version: "1.1".into(),
             hash: self.version().to_string(),
         }
@@ -109,7 +118,12 @@ impl Manifest {
 pub fn digest_of(files: &BTreeMap<String, ManifestEntry>) -> String {
     let mut h = blake3::Hasher::new();
     for (logical, e) in files {
-        for part in [logical.as_str(), e.path.as_str(), e.hash.as_str(), if e.mutable { "m" } else { "i" }] {
+        for part in [
+            logical.as_str(),
+            e.path.as_str(),
+            e.hash.as_str(),
+            if e.mutable { "m" } else { "i" },
+        ] {
             h.update(&(part.len() as u64).to_le_bytes());
             h.update(part.as_bytes());
         }
@@ -159,7 +173,12 @@ pub fn format_rfc3339(unix_secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 #[cfg(test)]
@@ -181,7 +200,10 @@ mod tests {
     #[test]
     fn digest_changes_with_any_entry() {
         let mut files = BTreeMap::new();
-        files.insert("a.css".to_string(), entry("a.0123456789ab.css", "h1", false));
+        files.insert(
+            "a.css".to_string(),
+            entry("a.0123456789ab.css", "h1", false),
+        );
         let a = Manifest::new("/".into(), files.clone());
         files.insert("index.html".to_string(), entry("index.html", "h2", true));
         let b = Manifest::new("/".into(), files.clone());
@@ -195,7 +217,10 @@ mod tests {
     #[test]
     fn django_shape() {
         let mut files = BTreeMap::new();
-        files.insert("a.css".to_string(), entry("a.0123456789ab.css", "h1", false));
+        files.insert(
+            "a.css".to_string(),
+            entry("a.0123456789ab.css", "h1", false),
+        );
         let m = Manifest::new("/".into(), files);
         let j = serde_json::to_value(m.to_django()).unwrap();
         assert_eq!(j["version"], "1.1");
@@ -206,13 +231,27 @@ mod tests {
     #[test]
     fn output_paths_cover_originals_and_sidecars() {
         let mut e = entry("a.0123456789ab.css", "h", false);
-        e.encodings.insert(Codec::Br, Variant { size: 1, hash: "x".into() });
+        e.encodings.insert(
+            Codec::Br,
+            Variant {
+                size: 1,
+                hash: "x".into(),
+            },
+        );
         let mut files = BTreeMap::new();
         files.insert("a.css".to_string(), e);
         let m = Manifest::new("/".into(), files);
         let mut names: Vec<String> = m.output_paths().map(|(n, _, _)| n).collect();
         names.sort();
-        assert_eq!(names, ["a.0123456789ab.css", "a.0123456789ab.css.br", "a.css", "a.css.br"]);
+        assert_eq!(
+            names,
+            [
+                "a.0123456789ab.css",
+                "a.0123456789ab.css.br",
+                "a.css",
+                "a.css.br"
+            ]
+        );
     }
 
     #[test]

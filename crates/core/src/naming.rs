@@ -79,8 +79,14 @@ mod tests {
     #[test]
     fn raw_segments() {
         let h = "0123456789abcdef";
-        assert_eq!(hash_raw_segment("caf%C3%A9.svg", "café.svg", h).as_deref(), Some("caf%C3%A9.0123456789ab.svg"));
+        assert_eq!(
+            hash_raw_segment("caf%C3%A9.svg", "café.svg", h).as_deref(),
+            Some("caf%C3%A9.0123456789ab.svg")
+        );
         assert_eq!(hash_raw_segment("a%2Ecss", "a.css", h), None);
-        assert_eq!(hash_raw_segment("x.png", "x.png", h).as_deref(), Some("x.0123456789ab.png"));
+        assert_eq!(
+            hash_raw_segment("x.png", "x.png", h).as_deref(),
+            Some("x.0123456789ab.png")
+        );
     }
 }

@@ -78,7 +78,11 @@ pub fn resolve(url: &str, from_dir: &str, prefix: &str) -> Resolution {
     if decoded.contains('\0') {
         return Resolution::Outside;
     }
-    let is_dir = decoded.ends_with('/') || raw_path.ends_with("/.") || raw_path.ends_with("/..") || raw_path == "." || raw_path == "..";
+    let is_dir = decoded.ends_with('/')
+        || raw_path.ends_with("/.")
+        || raw_path.ends_with("/..")
+        || raw_path == "."
+        || raw_path == "..";
     let mut parts: Vec<&str> = Vec::new();
     for seg in decoded.split('/') {
         match seg {
@@ -114,7 +118,10 @@ mod tests {
     use super::*;
 
     fn local(path: &str, seg: Range<usize>) -> Resolution {
-        Resolution::Local(LocalRef { path: path.into(), segment: seg })
+        Resolution::Local(LocalRef {
+            path: path.into(),
+            segment: seg,
+        })
     }
 
     #[test]
@@ -124,10 +131,20 @@ mod tests {
             ("a.png", "css/", "/", local("css/a.png", 0..5)),
             ("../img/a.png", "css/", "/", local("img/a.png", 7..12)),
             ("../img/a.png?v=2#x", "css/", "/", local("img/a.png", 7..12)),
-            ("../fonts/f.eot?#iefix", "css/", "/", local("fonts/f.eot", 9..14)),
+            (
+                "../fonts/f.eot?#iefix",
+                "css/",
+                "/",
+                local("fonts/f.eot", 9..14),
+            ),
             ("./x.js", "js/", "/", local("js/x.js", 2..6)),
             ("/css/a.css", "deep/er/", "/", local("css/a.css", 5..10)),
-            ("/static/css/a.css", "", "/static/", local("css/a.css", 12..17)),
+            (
+                "/static/css/a.css",
+                "",
+                "/static/",
+                local("css/a.css", 12..17),
+            ),
             ("/other/a.css", "", "/static/", Outside),
             ("../../a.png", "css/", "/", Outside),
             ("caf%C3%A9.svg", "img/", "/", local("img/café.svg", 0..13)),

@@ -1,0 +1,80 @@
+//! Raw command-line arguments (clap types stay in this module and `settings`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "staleguard",
+    version,
+    about = "Make stale web content impossible after a deploy: fingerprint, serve, deploy, invalidate, verify",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Config file (default: `staleguard.toml` in the current folder or the nearest parent)
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "STALEGUARD_CONFIG",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
+    /// Print a machine-readable JSON report on stdout instead of the human summary
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    /// More log output (-v: info, -vv: debug, -vvv: trace); RUST_LOG also works
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fingerprint assets, rewrite references, write manifests and precompressed sidecars
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Source folder (default: `build.source` from the config, else `static`)
+    pub source: Option<PathBuf>,
+    /// Output folder (default: `build.out` from the config, else `dist`)
+    #[arg(long, short = 'o', value_name = "OUT")]
+    pub out: Option<PathBuf>,
+    /// A missing referenced file is an error (every missing one is listed)
+    #[arg(long, overrides_with = "no_strict")]
+    pub strict: bool,
+    /// A missing referenced file is a warning (the reference is kept as written)
+    #[arg(long)]
+    pub no_strict: bool,
+    /// Incremental cache folder (default: `build.cache-dir`, else `.staleguard/cache`)
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Precompression formats, comma-separated: br, gzip, zstd, or `none`
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub compress: Option<Vec<String>>,
+    /// URL path the output is served under (absolute references resolve against it)
+    #[arg(long, value_name = "PATH")]
+    pub url_prefix: Option<String>,
+    /// Do not also write fingerprinted files under their original names
+    #[arg(long)]
+    pub no_originals: bool,
+    /// Do not rewrite ES module imports in JavaScript
+    #[arg(long)]
+    pub no_js_imports: bool,
+    /// Worker threads (0 = every core)
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+}

@@ -1,0 +1,15 @@
+//! One module per subcommand; `run` dispatches.
+
+mod build;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Build(args) => build::run(&cli.global, args),
+    }
+}

@@ -1,0 +1,149 @@
+//! Settings resolved once, from the command line over the environment over the config file over the
+//! defaults, into plain types the library crates take.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use staleguard_core::config::{Codec, Config, normalize_prefix};
+
+use crate::cli::{BuildArgs, Global};
+
+/// The config file name looked for upward from the current folder.
+pub const CONFIG_NAME: &str = "staleguard.toml";
+
+/// A loaded config and the folder its relative paths are relative to.
+pub struct Loaded {
+    pub config: Config,
+    /// The config file, when there is one.
+    pub path: Option<PathBuf>,
+    /// The config file's folder, or the current folder without one.
+    pub base: PathBuf,
+}
+
+/// Finds and parses the config: `--config` (must exist), else the nearest `staleguard.toml` upward.
+pub fn load(global: &Global) -> Result<Loaded> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let path = match &global.config {
+        Some(p) => {
+            let p = cwd.join(p);
+            if !p.is_file() {
+                bail!(
+                    "config file `{}` does not exist\nhint: create it, or drop --config to use `{CONFIG_NAME}` from this folder or a parent",
+                    p.display()
+                );
+            }
+            Some(p)
+        }
+        None => find_upward(&cwd),
+    };
+    let Some(path) = path else {
+        return Ok(Loaded {
+            config: Config::default(),
+            path: None,
+            base: cwd,
+        });
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read config `{}`", path.display()))?;
+    let config = Config::from_toml(&text, &path.display().to_string())?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or(cwd);
+    Ok(Loaded {
+        config,
+        path: Some(path),
+        base,
+    })
+}
+
+fn find_upward(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|d| d.join(CONFIG_NAME))
+        .find(|p| p.is_file())
+}
+
+/// Resolves `build` settings into the library's options.
+pub fn build_options(loaded: &Loaded, args: &BuildArgs) -> Result<staleguard_build::BuildOptions> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let mut cfg = loaded.config.build.clone();
+    let source = match &args.source {
+        Some(s) => cwd.join(s),
+        None => loaded.base.join(&cfg.source),
+    };
+    let out = match &args.out {
+        Some(o) => cwd.join(o),
+        None => loaded.base.join(&cfg.out),
+    };
+    let cache_dir = match &args.cache_dir {
+        Some(c) => cwd.join(c),
+        None => loaded.base.join(&cfg.cache_dir),
+    };
+    if args.strict {
+        cfg.strict = true;
+    }
+    if args.no_strict {
+        cfg.strict = false;
+    }
+    if let Some(list) = &args.compress {
+        cfg.compress = parse_codecs(list)?;
+    }
+    if let Some(p) = &args.url_prefix {
+        cfg.url_prefix = normalize_prefix(p).map_err(anyhow::Error::msg)?;
+    }
+    if args.no_originals {
+        cfg.keep_originals = false;
+    }
+    if args.no_js_imports {
+        cfg.js_imports = false;
+    }
+    if let Some(j) = args.jobs {
+        cfg.jobs = j;
+    }
+    let now_unix = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) => v
+            .trim()
+            .parse::<i64>()
+            .with_context(|| format!("SOURCE_DATE_EPOCH `{v}` is not a number of seconds"))?,
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    };
+    Ok(staleguard_build::BuildOptions {
+        git: git_info(&source),
+        source,
+        out,
+        cache_dir,
+        config: cfg,
+        now_unix,
+        builder: format!("staleguard {}", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+fn parse_codecs(list: &[String]) -> Result<Vec<Codec>> {
+    if list.len() == 1 && list[0].trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    list.iter()
+        .map(|s| {
+            Codec::parse(s)
+                .with_context(|| format!("unknown compression `{s}`; use br, gzip, zstd or none"))
+        })
+        .collect()
+}
+
+/// The commit and cleanliness of the work tree holding `dir`, when git is installed and it is one.
+fn git_info(dir: &Path) -> Option<staleguard_build::GitInfo> {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = git(&["rev-parse", "HEAD"])?;
+    let dirty = git(&["status", "--porcelain", "--", "."]).is_some_and(|s| !s.is_empty());
+    Some(staleguard_build::GitInfo { commit, dirty })
+}
