@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::refs::{FoundRef, RefKind, Syntax};
 
 /// Bumped when the state's meaning changes; an older state is ignored.
-const STATE_FORMAT: u32 = 1;
+pub const STATE_FORMAT: u32 = 1;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {

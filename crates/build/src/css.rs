@@ -91,10 +91,8 @@ impl Scanner<'_, '_> {
                         self.quoted(start, end, value, kind);
                     }
                 }
-                Token::UnquotedUrl(ref value) => {
-                    if after != After::Namespace {
-                        self.unquoted(start, end, value);
-                    }
+                Token::UnquotedUrl(ref value) if after != After::Namespace => {
+                    self.unquoted(start, end, value);
                 }
                 Token::Function(ref name) => {
                     let inner = if after == After::Namespace {

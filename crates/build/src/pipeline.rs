@@ -511,7 +511,7 @@ impl<'a> Builder<'a> {
             .collect();
         self.cache.prune_blobs(&blobs.keys().cloned().collect());
         let mut state = State {
-            format: 0,
+            format: crate::cache::STATE_FORMAT,
             settings: self.settings_key(),
             sources: HashMap::new(),
             scans: HashMap::new(),
@@ -947,7 +947,7 @@ impl<'a> Builder<'a> {
         report: &mut BuildReport,
         blobs_used: &mut BTreeSet<String>,
         new_blobs: &mut BTreeMap<String, BlobState>,
-    ) -> Result<Vec<BTreeMap<Codec, (String, Variant)>>, BuildError> {
+    ) -> Result<Vec<Encodings>, BuildError> {
         let mut codecs = self.cfg.compress.clone();
         codecs.sort();
         codecs.dedup();
@@ -1061,7 +1061,7 @@ impl<'a> Builder<'a> {
         for (b, s) in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
             known.insert(b, s);
         }
-        let mut out: Vec<BTreeMap<Codec, (String, Variant)>> = vec![BTreeMap::new(); nodes.len()];
+        let mut out: Vec<Encodings> = vec![BTreeMap::new(); nodes.len()];
         for (i, n) in nodes.iter().enumerate() {
             if !self.compressible(&n.file.logical, finals[i].size) {
                 continue;
@@ -1240,6 +1240,9 @@ impl<'a> Builder<'a> {
 
 static EMPTY_INDEX: std::sync::LazyLock<LineIndex> =
     std::sync::LazyLock::new(|| LineIndex::new(b""));
+
+/// A file's compressed sidecars: codec → (blob name, variant).
+type Encodings = BTreeMap<Codec, (String, Variant)>;
 
 /// Where an output's bytes come from.
 #[derive(Debug, Clone)]

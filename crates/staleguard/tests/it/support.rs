@@ -1,0 +1,130 @@
+//! Helpers shared by the integration tests.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// A `staleguard` command with a fixed build time and no inherited config.
+pub fn staleguard(cwd: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_staleguard"));
+    c.current_dir(cwd)
+        .env("SOURCE_DATE_EPOCH", "1795000000")
+        .env_remove("STALEGUARD_CONFIG")
+        .env_remove("RUST_LOG");
+    c
+}
+
+/// Runs a command and returns its output, printing it on failure to help debugging.
+pub fn run(mut c: Command) -> Output {
+    let out = c.output().expect("cannot run staleguard");
+    if !out.status.success() {
+        eprintln!(
+            "stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// Runs `staleguard build SRC -o OUT --cache-dir CACHE --json` plus `extra`, expecting success.
+pub fn build(dir: &Path, src: &str, out: &str, extra: &[&str]) -> Value {
+    let mut c = staleguard(dir);
+    c.args([
+        "build",
+        src,
+        "-o",
+        out,
+        "--cache-dir",
+        &format!("{out}.cache"),
+        "--json",
+    ])
+    .args(extra);
+    let o = run(c);
+    assert!(o.status.success(), "build failed");
+    serde_json::from_slice(&o.stdout).expect("--json prints JSON")
+}
+
+/// Copies a folder recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in walk(from) {
+        let rel = entry.strip_prefix(from).unwrap();
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &dest).unwrap();
+    }
+}
+
+/// Every file below a folder, sorted.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A folder's files as relative path → bytes.
+pub fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    walk(dir)
+        .into_iter()
+        .map(|p| {
+            (
+                p.strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/"),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Writes files given as (relative path, content).
+pub fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (p, c) in files {
+        let f = root.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, c).unwrap();
+    }
+}
+
+/// The staleguard manifest of an output folder.
+pub fn manifest(out: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(out.join("staleguard.manifest.json")).unwrap()).unwrap()
+}
+
+/// The output path of a logical path.
+pub fn hashed(m: &Value, logical: &str) -> String {
+    m["files"][logical]["path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("`{logical}` not in manifest"))
+        .to_string()
+}
+
+pub fn read(out: &Path, rel: &str) -> String {
+    std::fs::read_to_string(out.join(rel)).unwrap_or_else(|e| panic!("cannot read `{rel}`: {e}"))
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
