@@ -1,0 +1,3 @@
+//! Integration tests of the build library, run in-process on temporary folders.
+
+mod props;
