@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine of this kind: installs what it needs, runs the format and lint
+# checks, every Rust test (unit, property, integration on the real binary, Django reading our manifest), and
+# a bounded fuzz run of the CSS/HTML/JS scanners.
+#
+#   scripts/test.sh            # everything
+#   FUZZ_SECONDS=0 scripts/test.sh   # skip fuzzing (e.g. while iterating)
+#
+# Peers: Django (pip, in a venv made by scripts/pyenv.sh). Later issues add moto, Varnish, Redis here; each
+# is started on a free loopback port and stopped by PID when this script exits.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain"
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo not found; install Rust 1.95+ (https://rustup.rs) and re-run" >&2
+  exit 1
+fi
+cargo --version
+if command -v rustup >/dev/null 2>&1; then
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+fi
+
+step "python venv with Django (peer for the manifest test)"
+# shellcheck source=scripts/pyenv.sh
+source scripts/pyenv.sh
+ensure_venv
+python -c 'import django; print("django", django.__version__)'
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test (unit, property, integration)"
+cargo test --workspace --locked
+
+seconds="${FUZZ_SECONDS:-20}"
+if [ "$seconds" != "0" ]; then
+  step "fuzz the reference scanners (${seconds}s per target)"
+  scripts/fuzz.sh "$seconds"
+fi
+
+step "done: every check passed"
