@@ -1,0 +1,79 @@
+# shellcheck shell=bash
+# bench/lib.sh: helpers sourced by bench/build.sh (not meant to run on its own).
+# Expects: set -euo pipefail, $WORK (bench/work) and $LOGS set by the caller.
+
+# --- messages ---------------------------------------------------------------------------------
+if [ -t 2 ]; then
+  _B=$'\e[1m' _Y=$'\e[33m' _R=$'\e[31m' _N=$'\e[0m'
+else
+  _B='' _Y='' _R='' _N=''
+fi
+step() { printf '\n%s==> %s%s\n' "$_B" "$*" "$_N" >&2; }
+info() { printf '    %s\n' "$*" >&2; }
+warn() { printf '%swarning:%s %s\n' "$_Y" "$_N" "$*" >&2; WARNINGS+=("$*"); }
+die() { printf '%serror:%s %s\n' "$_R" "$_N" "$*" >&2; exit 1; }
+WARNINGS=()
+
+# --- timing -----------------------------------------------------------------------------------
+# Wall time comes from bash's $EPOCHREALTIME (microseconds) around the command; user and sys CPU
+# seconds of the command and all its waited-for children from /usr/bin/time -f, or from bash's
+# `time` keyword when /usr/bin/time is missing.
+if [ -x /usr/bin/time ] && /usr/bin/time -f '%U' -o /dev/null true 2>/dev/null; then
+  TIMER="/usr/bin/time"
+else
+  TIMER="bash-time"
+fi
+
+declare -A WALL=() USER_S=() SYS_S=()
+
+# run_timed NAME STDOUT_FILE STDERR_FILE CMD...   (records WALL[NAME], USER_S[NAME], SYS_S[NAME])
+# On failure: prints the tail of STDERR_FILE and returns the command's status.
+run_timed() {
+  local name=$1 out=$2 err=$3
+  shift 3
+  local tf="$LOGS/$name.cpu" t0 t1 rc=0
+  t0=$EPOCHREALTIME
+  if [ "$TIMER" = /usr/bin/time ]; then
+    /usr/bin/time -f '%U %S' -o "$tf" "$@" >"$out" 2>"$err" || rc=$?
+  else
+    local TIMEFORMAT='%U %S'
+    { time "$@" >"$out" 2>"$err" || rc=$?; } 2>"$tf"
+  fi
+  t1=$EPOCHREALTIME
+  if [ "$rc" -ne 0 ]; then
+    printf '%serror:%s %s failed (exit %s): %s\n' "$_R" "$_N" "$name" "$rc" "$*" >&2
+    printf '    last lines of %s:\n' "$err" >&2
+    tail -n 25 "$err" | sed 's/^/    | /' >&2
+    return "$rc"
+  fi
+  WALL[$name]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+  # /usr/bin/time may print "Command exited with non-zero status" lines first: take the last line.
+  read -r "USER_S[$name]" "SYS_S[$name]" < <(tail -n 1 "$tf")
+  info "$(printf '%-28s wall %8.3f s   user %8.2f s   sys %6.2f s' "$name" "${WALL[$name]}" "${USER_S[$name]}" "${SYS_S[$name]}")"
+}
+
+# --- arithmetic on decimal strings (empty or "n/a" propagates as "n/a") ------------------------
+div() { # div A B [DECIMALS]
+  awk -v a="${1:-}" -v b="${2:-}" -v d="${3:-2}" 'BEGIN {
+    if (a == "" || b == "" || a == "n/a" || b == "n/a" || b + 0 == 0) { print "n/a"; exit }
+    r = a / b
+    if (r < 1 && d < 3) d = 3
+    printf "%.*f", d, r }'
+}
+# cmp_ok VALUE OP LIMIT -> "met" / "missed" / "n/a"
+cmp_ok() {
+  awk -v v="${1:-}" -v op="$2" -v l="$3" 'BEGIN {
+    if (v == "" || v == "n/a") { print "n/a"; exit }
+    ok = (op == ">=") ? (v + 0 >= l + 0) : (v + 0 <= l + 0)
+    print ok ? "**met**" : "**MISSED**" }'
+}
+median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
+
+# kv FILE KEY: value of a key=value line
+kv() { sed -n "s/^$2=//p" "$1" | tail -n 1; }
+
+human_bytes() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
+
+dir_stats() { # dir_stats DIR -> "FILES BYTES"
+  find "$1" -type f -printf '%s\n' | awk '{ n++; s += $1 } END { printf "%d %d\n", n, s }'
+}
