@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::refs::{FoundRef, RefKind, Syntax};
 
 /// Bumped when the state's meaning changes; an older state is ignored.
-pub const STATE_FORMAT: u32 = 1;
+pub const STATE_FORMAT: u32 = 2;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
@@ -60,54 +60,20 @@ pub struct CachedRef {
     pub end: usize,
     pub url: String,
     pub kind: RefKind,
-    pub syntax: CachedSyntax,
+    pub syntax: Syntax,
     /// The bytes at the span are exactly `url` (no host-language escapes).
     pub verbatim: bool,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub enum CachedSyntax {
-    CssString(char),
-    CssUnquotedUrl,
-    HtmlAttr(Option<char>),
-    JsString(char),
-    Plain,
-}
-
 impl CachedRef {
     pub fn new(r: &FoundRef, src: &[u8]) -> Self {
-        let syntax = match r.syntax {
-            Syntax::CssString(q) => CachedSyntax::CssString(q),
-            Syntax::CssUnquotedUrl => CachedSyntax::CssUnquotedUrl,
-            Syntax::HtmlAttr(q) => CachedSyntax::HtmlAttr(q),
-            Syntax::JsString(q) => CachedSyntax::JsString(q),
-            Syntax::Plain => CachedSyntax::Plain,
-        };
         CachedRef {
             start: r.span.start,
             end: r.span.end,
             url: r.url.clone(),
             kind: r.kind,
-            syntax,
+            syntax: r.syntax,
             verbatim: r.is_verbatim(src),
-        }
-    }
-}
-
-impl From<&CachedRef> for FoundRef {
-    fn from(r: &CachedRef) -> Self {
-        let syntax = match r.syntax {
-            CachedSyntax::CssString(q) => Syntax::CssString(q),
-            CachedSyntax::CssUnquotedUrl => Syntax::CssUnquotedUrl,
-            CachedSyntax::HtmlAttr(q) => Syntax::HtmlAttr(q),
-            CachedSyntax::JsString(q) => Syntax::JsString(q),
-            CachedSyntax::Plain => Syntax::Plain,
-        };
-        FoundRef {
-            span: r.start..r.end,
-            url: r.url.clone(),
-            kind: r.kind,
-            syntax,
         }
     }
 }

@@ -216,7 +216,18 @@ fn scan_tag(src: &[u8], tag: Range<usize>, tag_name: &str, out: &mut Vec<FoundRe
             && !value.contains(&b'&')
             && let Ok(text) = std::str::from_utf8(value)
         {
-            out.extend(css::scan_css(text, abs.start));
+            // A replacement must be valid CSS *and* valid inside this attribute value.
+            out.extend(css::scan_css(text, abs.start).into_iter().map(|mut r| {
+                let css_quote = match r.syntax {
+                    Syntax::CssString(q) => Some(q),
+                    _ => None,
+                };
+                r.syntax = Syntax::CssInHtmlAttr {
+                    css_quote,
+                    attr_quote: quote,
+                };
+                r
+            }));
         }
     }
 }

@@ -750,8 +750,7 @@ impl<'a> Builder<'a> {
                 new_segment,
                 &r.url[link.segment.end..]
             );
-            let syntax = FoundRef::from(r).syntax;
-            Some((r.start..r.end, syntax.encode(&new_url)))
+            Some((r.start..r.end, r.syntax.encode(&new_url)))
         }
     }
 

@@ -51,14 +51,20 @@ impl RefKind {
 }
 
 /// How the URL is written, to re-encode a replacement when the raw text has escapes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Syntax {
     /// A CSS string with this quote character.
     CssString(char),
-    /// The inside of an unquoted CSS `url( … )`; replaced by a quoted string when re-encoded.
+    /// The inside of an unquoted CSS `url( … )`.
     CssUnquotedUrl,
     /// An HTML attribute value with this quote character (or none).
     HtmlAttr(Option<char>),
+    /// CSS inside an HTML attribute (`style="…"`): a CSS string with `css_quote` (or an unquoted `url()`
+    /// when `None`), inside an attribute value quoted with `attr_quote` (or unquoted).
+    CssInHtmlAttr {
+        css_quote: Option<char>,
+        attr_quote: Option<char>,
+    },
     /// A JS string literal with this quote character.
     JsString(char),
     /// Free text that cannot hold escapes (comments).
@@ -86,27 +92,15 @@ impl FoundRef {
 impl Syntax {
     /// Encodes a URL so that it reads back as `url` in this syntax.
     pub fn encode(self, url: &str) -> String {
-        let mut out = String::with_capacity(url.len() + 2);
         match self {
-            Syntax::CssString(q) => css_escape_into(url, q, &mut out),
-            Syntax::CssUnquotedUrl => {
-                out.push('"');
-                css_escape_into(url, '"', &mut out);
-                out.push('"');
-            }
-            Syntax::HtmlAttr(q) => {
-                for c in url.chars() {
-                    match c {
-                        '&' => out.push_str("&amp;"),
-                        '"' if q != Some('\'') => out.push_str("&quot;"),
-                        '\'' if q != Some('"') => out.push_str("&#39;"),
-                        '<' if q.is_none() => out.push_str("&lt;"),
-                        '>' if q.is_none() => out.push_str("&gt;"),
-                        c => out.push(c),
-                    }
-                }
-            }
+            Syntax::CssString(q) => css_escape(url, Some(q), false),
+            Syntax::CssUnquotedUrl => css_escape(url, None, false),
+            Syntax::HtmlAttr(q) => html_attr_escape(url, q),
+            // Plain CSS escapes only, so the value needs no character reference (an attribute with one
+            // is not scanned for CSS, see `html.rs`).
+            Syntax::CssInHtmlAttr { css_quote, .. } => css_escape(url, css_quote, true),
             Syntax::JsString(q) => {
+                let mut out = String::with_capacity(url.len() + 2);
                 for c in url.chars() {
                     match c {
                         '\\' => out.push_str("\\\\"),
@@ -122,27 +116,61 @@ impl Syntax {
                         c => out.push(c),
                     }
                 }
+                out
             }
-            Syntax::Plain => out.push_str(url),
+            Syntax::Plain => url.to_string(),
         }
-        out
     }
 }
 
-fn css_escape_into(s: &str, quote: char, out: &mut String) {
+/// The inside of a CSS string quoted with `quote`, or of an unquoted `url()` when `quote` is `None`.
+/// `in_attr`: the CSS sits in an HTML attribute value, so the characters that would end or confuse the
+/// value (quotes, `&`, `<`, `>`, `=`, backtick, whitespace) are written as six-digit CSS escapes, which need
+/// no terminating space.
+fn css_escape(s: &str, quote: Option<char>, in_attr: bool) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        let control = (c as u32) < 0x20 || c == '\u{7f}';
+        let css_special = control
+            || match quote {
+                Some(q) => c == q || c == '\\',
+                None => matches!(c, '"' | '\'' | '(' | ')' | '\\') || c.is_ascii_whitespace(),
+            };
+        let attr_special = in_attr
+            && (matches!(c, '"' | '\'' | '&' | '<' | '>' | '=' | '`') || c.is_ascii_whitespace());
+        if attr_special || (in_attr && css_special) {
+            out.push_str(&format!("\\{:06x}", c as u32));
+        } else if control || c.is_ascii_whitespace() && css_special {
+            out.push_str(&format!("\\{:x} ", c as u32));
+        } else if css_special {
+            out.push('\\');
+            out.push(c);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// An HTML attribute value quoted with `quote` (or unquoted: then whitespace and the characters that
+/// would end or confuse the value are written as character references).
+fn html_attr_escape(s: &str, quote: Option<char>) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
     for c in s.chars() {
         match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\a "),
-            '\r' => out.push_str("\\d "),
-            '\u{c}' => out.push_str("\\c "),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
+            '&' => out.push_str("&amp;"),
+            '"' if quote != Some('\'') => out.push_str("&quot;"),
+            '\'' if quote != Some('"') => out.push_str("&#39;"),
+            '<' if quote.is_none() => out.push_str("&lt;"),
+            '>' if quote.is_none() => out.push_str("&gt;"),
+            '=' | '`' if quote.is_none() => out.push_str(&format!("&#{};", c as u32)),
+            c if quote.is_none() && (c.is_ascii_whitespace() || c == '\0') => {
+                out.push_str(&format!("&#{};", c as u32))
             }
             c => out.push(c),
         }
     }
+    out
 }
 
 /// Applies non-overlapping edits (sorted or not) to `src`. Overlapping edits keep the first in order.
@@ -199,7 +227,25 @@ mod tests {
         for (syntax, url, want) in [
             (Syntax::CssString('"'), r#"a"b\c.png"#, r#"a\"b\\c.png"#),
             (Syntax::CssString('\''), r#"a'b".png"#, r#"a\'b".png"#),
-            (Syntax::CssUnquotedUrl, "a b.png", r#""a b.png""#),
+            (Syntax::CssUnquotedUrl, "a b(1).png", r"a\20 b\(1\).png"),
+            (Syntax::CssString('"'), "a\nb", r"a\a b"),
+            (Syntax::HtmlAttr(None), "a b=c.png", "a&#32;b&#61;c.png"),
+            (
+                Syntax::CssInHtmlAttr {
+                    css_quote: Some('\''),
+                    attr_quote: Some('"'),
+                },
+                "a\"b&c.png",
+                r"a\000022b\000026c.png",
+            ),
+            (
+                Syntax::CssInHtmlAttr {
+                    css_quote: None,
+                    attr_quote: None,
+                },
+                "a b(1).png",
+                r"a\000020b\0000281\000029.png",
+            ),
             (
                 Syntax::HtmlAttr(Some('"')),
                 "a.png?x=1&y=\"2\"",

@@ -158,10 +158,16 @@ fn escaped_references_are_reencoded_in_their_syntax() {
         css.contains(&format!(r#"url("{}")"#, hashed(&m, "it's.png"))),
         "{css}"
     );
+    let spaced = hashed(&m, "sp ace.png");
     assert!(
-        css.contains(&format!(r#"url("{}")"#, hashed(&m, "sp ace.png"))),
+        css.contains(&format!(r"url({})", spaced.replace(' ', r"\20 "))),
         "{css}"
     );
+    let urls: Vec<String> = staleguard_build::css::scan_css(&css, 0)
+        .into_iter()
+        .map(|r| r.url)
+        .collect();
+    assert!(urls.contains(&spaced), "{urls:?}");
     let html = read(&out, "index.html");
     assert!(
         html.contains(&format!(r#"href="{}?a=1&amp;b=2""#, hashed(&m, "doc.pdf"))),

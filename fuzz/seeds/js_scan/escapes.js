@@ -1,0 +1,1 @@
+import x from "./\u0061.js";import y from "./a\"b.js";/*# sourceMappingURL=data:application/json;base64,e30= */
