@@ -355,17 +355,7 @@ mod tests {
     use super::*;
 
     fn check(src: &str, want: &[(RefKind, &str, &str)]) {
-        let got: Vec<(RefKind, String, String)> = scan_html(src.as_bytes(), true)
-            .unwrap()
-            .refs
-            .into_iter()
-            .map(|r| (r.kind, r.url.clone(), src[r.span].to_string()))
-            .collect();
-        let want: Vec<(RefKind, String, String)> = want
-            .iter()
-            .map(|(k, u, raw)| (*k, u.to_string(), raw.to_string()))
-            .collect();
-        assert_eq!(got, want, "\nsource: {src}");
+        crate::refs::assert_refs(src, scan_html(src.as_bytes(), true).unwrap().refs, want);
     }
 
     use RefKind::{CssUrl, HtmlAttr as A, JsDynamicImport, JsImport, Srcset as S};

@@ -173,6 +173,20 @@ fn html_attr_escape(s: &str, quote: Option<char>) -> String {
     out
 }
 
+/// Test helper: checks the (kind, url, raw text at span) of every reference a scanner found in `src`.
+#[cfg(test)]
+pub(crate) fn assert_refs(src: &str, found: Vec<FoundRef>, want: &[(RefKind, &str, &str)]) {
+    let got: Vec<(RefKind, String, String)> = found
+        .into_iter()
+        .map(|r| (r.kind, r.url.clone(), src[r.span].to_string()))
+        .collect();
+    let want: Vec<(RefKind, String, String)> = want
+        .iter()
+        .map(|(k, u, raw)| (*k, u.to_string(), raw.to_string()))
+        .collect();
+    assert_eq!(got, want, "\nsource: {src}");
+}
+
 /// Applies non-overlapping edits (sorted or not) to `src`. Overlapping edits keep the first in order.
 pub fn splice(src: &[u8], edits: &mut [(Range<usize>, String)]) -> Vec<u8> {
     edits.sort_by_key(|(r, _)| r.start);
