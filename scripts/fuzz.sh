@@ -9,6 +9,8 @@
 #   FUZZ_STRICT=1   also check that every rewritten reference reads back as the URL written (the
 #                   fuzz crate's `strict` feature), not only that the count is unchanged.
 #   FUZZ_TIMEOUT    seconds one input may take before it counts as a hang (default 10).
+#   FUZZ_SEED       libFuzzer's random seed; set it (scripts/test.sh and CI do) for a reproducible run,
+#                   leave it unset to explore new ground each time.
 #   CARGO_TARGET_DIR  honoured (default: fuzz/target).
 #
 # Seeds are read from fuzz/seeds/<target>/ (committed); new inputs go to fuzz/corpus/<target>/ and
@@ -31,6 +33,10 @@ case "$sanitizer" in
         ;;
 esac
 timeout_secs="${FUZZ_TIMEOUT:-10}"
+seed_args=()
+if [[ -n "${FUZZ_SEED:-}" ]]; then
+    seed_args=(-seed="$FUZZ_SEED")
+fi
 features=()
 if [[ "${FUZZ_STRICT:-0}" == 1 ]]; then
     features=(--features strict)
@@ -74,7 +80,7 @@ for t in "${targets[@]}"; do
     if timeout -k 10 "$((secs * 2 + timeout_secs + 120))" \
         cargo fuzz run "$t" --sanitizer "$sanitizer" "${features[@]}" \
         "corpus/$t" "seeds/$t" -- \
-        -max_total_time="$secs" -timeout="$timeout_secs" -print_final_stats=1 \
+        -max_total_time="$secs" -timeout="$timeout_secs" -print_final_stats=1 "${seed_args[@]}" \
         >"$log" 2>&1; then
         rc=0
     else

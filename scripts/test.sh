@@ -41,8 +41,10 @@ cargo test --workspace --locked
 seconds="${FUZZ_SECONDS:-20}"
 if [ "$seconds" != "0" ]; then
   step "fuzz the reference scanners (${seconds}s per target)"
-  # strict: every rewritten URL must read back exactly; no ASan (the code is unsafe-free; 2-6x more runs)
-  FUZZ_SANITIZER="${FUZZ_SANITIZER:-none}" FUZZ_STRICT="${FUZZ_STRICT:-1}" scripts/fuzz.sh "$seconds"
+  # strict: every rewritten URL must read back exactly; no ASan (the code is unsafe-free; 2-6x more runs);
+  # a fixed seed so that CI is reproducible (run scripts/fuzz.sh by hand to explore with random seeds)
+  FUZZ_SANITIZER="${FUZZ_SANITIZER:-none}" FUZZ_STRICT="${FUZZ_STRICT:-1}" FUZZ_SEED="${FUZZ_SEED:-1}" \
+    scripts/fuzz.sh "$seconds"
 fi
 
 step "done: every check passed"

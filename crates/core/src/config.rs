@@ -7,12 +7,90 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// The whole configuration file. Sections other than `[build]` are added by later features.
+/// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Config {
     #[serde(default)]
     pub build: BuildConfig,
+    #[serde(default)]
+    pub serve: ServeConfig,
+    /// The route-policy table (first match wins), see [`crate::routes`].
+    #[serde(default)]
+    pub routes: Vec<crate::routes::RouteRule>,
+}
+
+/// The `[serve]` section: the origin server.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ServeConfig {
+    /// Folder to serve; empty = the build's output folder.
+    pub dir: String,
+    /// Address to listen on; loopback unless told otherwise.
+    pub bind: String,
+    /// Port; 0 picks a free one.
+    pub port: u16,
+    /// Path of the JSON version endpoint.
+    #[serde(deserialize_with = "de_abs_path")]
+    pub version_path: String,
+    /// File (relative to the served folder) sent with status 404; empty for a plain-text 404.
+    pub not_found_page: String,
+    /// File (relative to the served folder) sent with status 500; empty for a plain-text 500.
+    pub error_page: String,
+    /// Headers sent with every file, in addition to [`DEFAULT_HEADERS`]; an empty value removes one
+    /// (route rules can override or remove them too).
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Send `Access-Control-Allow-Origin: *` with fonts (browsers need it for cross-origin `@font-face`).
+    pub cors_fonts: bool,
+    /// Files up to this many bytes are held in memory; larger ones are streamed from disk.
+    pub memory_limit: u64,
+    /// How often the manifest is checked for a new version, in milliseconds.
+    pub reload_ms: u64,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            dir: String::new(),
+            bind: "127.0.0.1".into(),
+            port: 8080,
+            version_path: "/health/static-version".into(),
+            not_found_page: "404.html".into(),
+            error_page: "500.html".into(),
+            headers: Default::default(),
+            cors_fonts: true,
+            memory_limit: 1024 * 1024,
+            reload_ms: 500,
+        }
+    }
+}
+
+/// Headers the server always sends unless `[serve.headers]` or a route removes them with `""`.
+pub const DEFAULT_HEADERS: &[(&str, &str)] = &[("X-Content-Type-Options", "nosniff")];
+
+impl ServeConfig {
+    /// [`DEFAULT_HEADERS`] with `[serve.headers]` applied over them.
+    pub fn effective_headers(&self) -> std::collections::BTreeMap<String, String> {
+        let mut h: std::collections::BTreeMap<String, String> = DEFAULT_HEADERS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (k, v) in &self.headers {
+            h.retain(|existing, _| !existing.eq_ignore_ascii_case(k));
+            h.insert(k.clone(), v.clone());
+        }
+        h
+    }
+}
+
+fn de_abs_path<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if !s.starts_with('/') || s.contains(['?', '#', ' ']) {
+        return Err(serde::de::Error::custom(format!(
+            "`{s}` must be a URL path starting with `/`"
+        )));
+    }
+    Ok(s)
 }
 
 /// A precompression format written as a sidecar file next to each compressible output.

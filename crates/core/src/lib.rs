@@ -5,7 +5,8 @@
 pub mod config;
 pub mod manifest;
 pub mod naming;
+pub mod routes;
 pub mod url;
 
-pub use config::{BuildConfig, Codec, Config, ConfigError};
+pub use config::{BuildConfig, Codec, Config, ConfigError, ServeConfig};
 pub use manifest::{BuildInfo, DjangoManifest, Manifest, ManifestEntry, Variant};

@@ -44,6 +44,20 @@ pub struct Global {
 pub enum Command {
     /// Fingerprint assets, rewrite references, write manifests and precompressed sidecars
     Build(BuildArgs),
+    /// Serve a build output as the origin a CDN pulls from, with headers that never let a cache go stale
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Folder to serve (default: `serve.dir`, else `build.out` from the config, else `dist`)
+    pub dir: Option<PathBuf>,
+    /// Address to listen on (default: `serve.bind`, 127.0.0.1)
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// Port (default: `serve.port`, 8080; 0 picks a free one)
+    #[arg(long, short = 'p', value_name = "PORT")]
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use staleguard_core::config::{Codec, Config, normalize_prefix};
 
-use crate::cli::{BuildArgs, Global};
+use crate::cli::{BuildArgs, Global, ServeArgs};
 
 /// The config file name looked for upward from the current folder.
 pub const CONFIG_NAME: &str = "staleguard.toml";
@@ -146,4 +146,28 @@ fn git_info(dir: &Path) -> Option<staleguard_build::GitInfo> {
     let commit = git(&["rev-parse", "HEAD"])?;
     let dirty = git(&["status", "--porcelain", "--", "."]).is_some_and(|s| !s.is_empty());
     Some(staleguard_build::GitInfo { commit, dirty })
+}
+
+/// Resolves `serve` settings into the server's options.
+pub fn serve_options(loaded: &Loaded, args: &ServeArgs) -> Result<staleguard_serve::ServeOptions> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let mut config = loaded.config.serve.clone();
+    let dir = match &args.dir {
+        Some(d) => cwd.join(d),
+        None if !config.dir.is_empty() => loaded.base.join(&config.dir),
+        None => loaded.base.join(&loaded.config.build.out),
+    };
+    if let Some(b) = &args.bind {
+        config.bind = b.clone();
+    }
+    if let Some(p) = args.port {
+        config.port = p;
+    }
+    Ok(staleguard_serve::ServeOptions {
+        dir,
+        config,
+        routes: loaded.config.routes.clone(),
+        manifest_name: loaded.config.build.manifest.clone(),
+        build_info_name: loaded.config.build.build_info.clone(),
+    })
 }

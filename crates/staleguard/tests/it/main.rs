@@ -5,4 +5,5 @@ mod build_rules;
 mod config;
 mod django;
 mod incremental;
+mod serve;
 mod support;

@@ -1,0 +1,524 @@
+#!/usr/bin/env bash
+# bench/serve.sh: `staleguard serve` against nginx, serving the same `staleguard build` output, one
+# core each, in one run; prints requests/s and p99 latency side by side and the ratios
+# staleguard/nginx. See bench/README.md.
+#
+# Scenarios (each server, each with a 2 s warm-up, then `wrk -t1 -c32 -d10s --latency`):
+#   a) GET of a small fingerprinted CSS file with `Accept-Encoding: br, gzip` -> 200, Content-Encoding: br
+#   b) the same GET with `If-None-Match: <the ETag that server sent>`          -> 304
+# The server runs on CPU 0 (taskset -c 0), wrk on CPU 1 (taskset -c 1).
+#
+# Environment:
+#   STALEGUARD_BIN=PATH       use this binary instead of `cargo build --release -p staleguard`
+#   BENCH_SKIP_STALEGUARD=1   nginx only (the staleguard binary still builds the content; its rows read n/a)
+#   BENCH_DURATION=10s        length of each measured wrk run (warm-up: BENCH_WARMUP=2s)
+#   BENCH_CONNECTIONS=32      wrk connections (one wrk thread)
+#   BENCH_ROUNDS=1            measured runs per server and scenario; the report shows medians
+#   BENCH_ENCODING=gzip       measure gzip instead of br (automatic when the nginx brotli module is missing)
+#   BENCH_NO_INSTALL=1        do not apt-get install nginx, the brotli module, wrk
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$BENCH_DIR/.." && pwd)"
+cd "$ROOT"
+
+WORK="$BENCH_DIR/work"
+LOGS="$WORK/logs"
+mkdir -p "$WORK" "$LOGS"
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
+
+SKIP_SG="${BENCH_SKIP_STALEGUARD:-0}"
+DURATION="${BENCH_DURATION:-10s}"
+WARMUP="${BENCH_WARMUP:-2s}"
+CONNS="${BENCH_CONNECTIONS:-32}"
+ROUNDS="${BENCH_ROUNDS:-1}"
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_ROUNDS must be a positive integer"
+SITE="$WORK/serve-site"
+SITE_CACHE="$WORK/serve-cache"
+NGX="$WORK/nginx"
+WRKDIR="$WORK/serve-wrk"
+REPORT="$WORK/serve-results.md"
+IMMUTABLE_CC="public, max-age=31536000, immutable"
+BROTLI_MODULE=/usr/lib/nginx/modules/ngx_http_brotli_static_module.so
+
+NPROC="$(nproc)"
+START_DATE="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+CPU_MODEL="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+
+# --- servers we started, stopped by PID on exit --------------------------------------------------
+NGINX_PID=""
+SG_PID=""
+stop_pid() { # stop_pid PID NAME: TERM, wait up to 10 s, then KILL
+  local pid=$1 i
+  [ -n "$pid" ] || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    [ "$i" -eq 100 ] || sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+  info "stopped $2 (pid $pid)"
+}
+cleanup() {
+  stop_pid "$NGINX_PID" nginx
+  NGINX_PID=""
+  stop_pid "$SG_PID" "staleguard serve"
+  SG_PID=""
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+step "staleguard serve vs nginx: $NPROC cores, $CPU_MODEL"
+info "work dir: $WORK"
+if awk -v l="${LOAD_START%% *}" 'BEGIN { exit !(l > 0.5) }'; then
+  warn "load average is $LOAD_START before starting: other processes are using the CPU, req/s will be noisy"
+fi
+if [ "$NPROC" -lt 2 ]; then
+  die "needs 2 CPUs (server on CPU 0, wrk on CPU 1); nproc says $NPROC"
+fi
+
+# ------------------------------------------------------------------------------------------------
+step "Packages: nginx, brotli_static module, wrk"
+pkg_installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+WANT=(nginx libnginx-mod-http-brotli-static wrk)
+MISSING=()
+for p in "${WANT[@]}"; do pkg_installed "$p" || MISSING+=("$p"); done
+if [ "${#MISSING[@]}" -gt 0 ] && [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
+  [ "$(id -u)" -eq 0 ] || die "missing packages: ${MISSING[*]}; run as root or: apt-get install -y ${MISSING[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  info "apt-get install -y ${MISSING[*]} (log: $LOGS/serve-apt.log)"
+  apt-get update -q >"$LOGS/serve-apt.log" 2>&1 || die "apt-get update failed (log: $LOGS/serve-apt.log)"
+  INSTALL=()
+  for p in "${MISSING[@]}"; do
+    if apt-cache policy "$p" 2>/dev/null | grep -q '^ *Candidate: [^(]'; then
+      INSTALL+=("$p")
+    else
+      warn "package $p does not exist in this system's apt sources"
+    fi
+  done
+  if [ "${#INSTALL[@]}" -gt 0 ]; then
+    apt-get install -y -q "${INSTALL[@]}" >>"$LOGS/serve-apt.log" 2>&1 || {
+      tail -n 20 "$LOGS/serve-apt.log" | sed 's/^/    | /' >&2
+      die "apt-get install ${INSTALL[*]} failed"
+    }
+  fi
+fi
+# Debian puts nginx in /usr/sbin, which a non-root PATH may lack.
+NGINX_BIN="$(command -v nginx || true)"
+if [ -z "$NGINX_BIN" ] && [ -x /usr/sbin/nginx ]; then NGINX_BIN=/usr/sbin/nginx; fi
+[ -n "$NGINX_BIN" ] || die "nginx not found (apt-get install -y nginx)"
+command -v wrk >/dev/null || die "wrk not found (apt-get install -y wrk)"
+command -v taskset >/dev/null || die "taskset not found (util-linux)"
+for t in curl python3; do command -v "$t" >/dev/null || die "$t not found"; done
+V_NGINX="$("$NGINX_BIN" -v 2>&1 | sed 's/^nginx version: //')"
+V_WRK="$(wrk -v 2>&1 | head -n 1 | awk '{ print $2 }' || true)"
+if [ -f "$BROTLI_MODULE" ] && [ "${BENCH_ENCODING:-br}" = br ]; then
+  HAVE_BROTLI=1
+  V_BROTLI="$(dpkg-query -W -f='${Version}' libnginx-mod-http-brotli-static 2>/dev/null || echo '?')"
+  ENC=br
+  AE="br, gzip"
+  info "nginx $V_NGINX, brotli_static module $V_BROTLI, wrk $V_WRK"
+else
+  HAVE_BROTLI=0
+  ENC=gzip
+  AE="gzip"
+  if [ "${BENCH_ENCODING:-br}" = gzip ]; then
+    V_BROTLI="not loaded (BENCH_ENCODING=gzip)"
+    info "BENCH_ENCODING=gzip: both servers measured with Accept-Encoding: gzip"
+  else
+    V_BROTLI="not installed"
+    warn "no nginx brotli_static module ($BROTLI_MODULE): nginx can only serve the .gz sidecars, so BOTH servers are measured with Accept-Encoding: gzip"
+  fi
+  info "nginx $V_NGINX, wrk $V_WRK"
+fi
+
+# ------------------------------------------------------------------------------------------------
+step "staleguard binary"
+if [ -n "${STALEGUARD_BIN:-}" ]; then
+  SG="$STALEGUARD_BIN"
+  info "using STALEGUARD_BIN=$SG"
+else
+  command -v cargo >/dev/null || die "cargo not found (or set STALEGUARD_BIN to a built binary)"
+  info "cargo build --release -p staleguard (log: $LOGS/cargo-staleguard-serve.log)"
+  cargo build --release -p staleguard >"$LOGS/cargo-staleguard-serve.log" 2>&1 || {
+    tail -n 25 "$LOGS/cargo-staleguard-serve.log" | sed 's/^/    | /' >&2
+    die "cargo build --release -p staleguard failed; set STALEGUARD_BIN to a built binary"
+  }
+  SG="${CARGO_TARGET_DIR:-$ROOT/target}/release/staleguard"
+fi
+[ -x "$SG" ] || die "staleguard binary not found or not executable: $SG (set STALEGUARD_BIN)"
+V_SG="$("$SG" --version 2>/dev/null | head -n 1 || true)"
+info "$SG ${V_SG:+($V_SG)}"
+SG_SERVE_ERR=""
+if [ "$SKIP_SG" = 1 ]; then
+  info "staleguard serve: skipped (BENCH_SKIP_STALEGUARD=1)"
+elif ! "$SG" serve --help >/dev/null 2>&1; then
+  SG_SERVE_ERR="$SG has no \`serve\` subcommand (\`$SG serve --help\` fails): build a staleguard that has it, point STALEGUARD_BIN at one, or set BENCH_SKIP_STALEGUARD=1 for the nginx half only"
+  warn "$SG_SERVE_ERR; running the nginx half, then failing"
+fi
+
+# ------------------------------------------------------------------------------------------------
+step "Content: staleguard build examples/site"
+rm -rf "$SITE"
+"$SG" build examples/site -o "$SITE" --cache-dir "$SITE_CACHE" >"$LOGS/serve-build.log" 2>&1 || {
+  tail -n 25 "$LOGS/serve-build.log" | sed 's/^/    | /' >&2
+  die "staleguard build examples/site failed (log: $LOGS/serve-build.log)"
+}
+info "$(tail -n 1 "$LOGS/serve-build.log")"
+MANIFEST="$SITE/staleguard.manifest.json"
+[ -f "$MANIFEST" ] || die "no manifest at $MANIFEST"
+# The smallest fingerprinted (not mutable) .css file that has a sidecar of the encoding we test.
+read -r LOGICAL URL_PATH RAW_SIZE ENC_SIZE < <(python3 - "$MANIFEST" "$ENC" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+enc = sys.argv[2]
+best = None
+for logical, f in m.get("files", {}).items():
+    e = (f.get("encodings") or {}).get(enc)
+    if not logical.endswith(".css") or f.get("mutable") or not e or f.get("path") == logical:
+        continue
+    if best is None or f["size"] < best[2]:
+        best = (logical, f["path"], f["size"], e["size"])
+if best is None:
+    sys.exit("no fingerprinted .css file with a %s sidecar in the manifest" % enc)
+print(*best)
+PY
+) || die "could not pick a CSS file from $MANIFEST"
+EXT=$([ "$ENC" = br ] && echo br || echo gz)
+SIDECAR="$SITE/$URL_PATH.$EXT"
+[ -f "$SIDECAR" ] || die "manifest lists a $ENC sidecar for $URL_PATH, but $SIDECAR does not exist"
+REQ_PATH="/$URL_PATH"
+info "file: $LOGICAL -> $REQ_PATH ($RAW_SIZE bytes, $ENC sidecar $ENC_SIZE bytes)"
+
+# ------------------------------------------------------------------------------------------------
+# Helpers for both servers.
+HDRS="$WRKDIR/headers"
+rm -rf "$WRKDIR"
+mkdir -p "$WRKDIR" "$HDRS"
+
+# fetch NAME URL [curl args]: headers to $HDRS/NAME, body to $HDRS/NAME.body; prints the status
+fetch() {
+  local name=$1 url=$2
+  shift 2
+  curl -s --max-time 5 -D "$HDRS/$name" -o "$HDRS/$name.body" -w '%{http_code}' "$@" "$url" || echo 000
+}
+hdr() { # hdr NAME FIELD: value of a response header (case-insensitive), CR stripped
+  tr -d '\r' <"$HDRS/$1" | awk -v f="$(printf '%s' "$2" | tr '[:upper:]' '[:lower:]')" -F': ' '
+    { k = tolower($1) } k == f { sub(/^[^:]*: /, ""); print; exit }'
+}
+wait_http() { # wait_http URL PID SECONDS
+  local i
+  for i in $(seq 1 $(($3 * 10))); do
+    curl -s -o /dev/null --max-time 1 "$1" && return 0
+    kill -0 "$2" 2>/dev/null || return 1
+    [ "$i" -eq $(($3 * 10)) ] || sleep 0.1
+  done
+  return 1
+}
+
+declare -A RPS=() P99=() BPR=() NOTE=() ETAG=()
+
+# check SERVER BASE_URL: the 200 (Content-Encoding, body = sidecar) and 304 checks; sets ETAG[SERVER]
+check() {
+  local s=$1 base=$2 code ce etag cc
+  code="$(fetch "$s-get" "$base$REQ_PATH" -H "Accept-Encoding: $AE")"
+  ce="$(hdr "$s-get" content-encoding)"
+  etag="$(hdr "$s-get" etag)"
+  cc="$(hdr "$s-get" cache-control)"
+  info "$s: GET $REQ_PATH (Accept-Encoding: $AE) -> $code, Content-Encoding: ${ce:-none}, ETag: ${etag:-none}, Cache-Control: ${cc:-none}"
+  [ "$code" = 200 ] || die "$s: GET $REQ_PATH answered $code, not 200 (headers: $HDRS/$s-get)"
+  if [ "$ce" != "$ENC" ]; then
+    if [ "$s" = nginx ] && [ "$ENC" = br ]; then
+      die "nginx did not answer with Content-Encoding: br (brotli_static not active?); headers: $HDRS/$s-get"
+    fi
+    die "$s: expected Content-Encoding: $ENC, got '${ce:-none}' (headers: $HDRS/$s-get)"
+  fi
+  cmp -s "$HDRS/$s-get.body" "$SIDECAR" || die "$s: the body is not the $ENC sidecar $SIDECAR"
+  [ -n "$etag" ] || die "$s: no ETag in the response (headers: $HDRS/$s-get)"
+  case "$etag" in W/*) warn "$s: weak ETag $etag" ;; esac
+  [ "$cc" = "$IMMUTABLE_CC" ] || warn "$s: Cache-Control is '${cc:-none}', expected '$IMMUTABLE_CC'"
+  code="$(fetch "$s-304" "$base$REQ_PATH" -H "Accept-Encoding: $AE" -H "If-None-Match: $etag")"
+  info "$s: GET $REQ_PATH with If-None-Match: $etag -> $code"
+  [ "$code" = 304 ] || die "$s: conditional GET answered $code, not 304 (headers: $HDRS/$s-304)"
+  ETAG[$s]=$etag
+}
+
+# lua FILE [ETAG]: a wrk script that sets the request headers
+write_lua() {
+  {
+    echo "-- generated by bench/serve.sh"
+    echo "wrk.method = \"GET\""
+    echo "wrk.headers[\"Accept-Encoding\"] = [==[$AE]==]"
+    if [ -n "${2:-}" ]; then echo "wrk.headers[\"If-None-Match\"] = [==[$2]==]"; fi
+  } >"$1"
+}
+
+# to_ms VALUE_WITH_UNIT (wrk prints us, ms or s)
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
+    printf "%.3f", n }'
+}
+# to_bytes VALUE_WITH_UNIT (wrk prints B, KB, MB, GB with 1024 steps)
+to_bytes() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    m = 1; if (u == "KB") m = 1024; else if (u == "MB") m = 1048576; else if (u == "GB") m = 1073741824
+    printf "%.0f", n * m }'
+}
+
+# run_wrk SERVER SCENARIO BASE_URL LUA ROUND: warm-up, then the measured run; appends to the
+# space-separated lists RPS_ALL/P99_ALL/BPR_ALL[SERVER/SCENARIO]
+declare -A RPS_ALL=() P99_ALL=() BPR_ALL=()
+run_wrk() {
+  local s=$1 sc=$2 base=$3 lua=$4 round=$5 out key="$1/$2"
+  out="$WRKDIR/$s-$sc.r$round.txt"
+  taskset -c 1 wrk -t1 -c"$CONNS" -d"$WARMUP" -s "$lua" "$base$REQ_PATH" >"$WRKDIR/$s-$sc.warmup.txt" 2>&1 ||
+    die "wrk warm-up failed against $s: $(tail -n 3 "$WRKDIR/$s-$sc.warmup.txt")"
+  taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$lua" "$base$REQ_PATH" >"$out" 2>&1 ||
+    die "wrk failed against $s: $(tail -n 3 "$out")"
+  local rps p99 bpr nreq read bad errs
+  rps="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
+  [ -n "$rps" ] || die "could not read Requests/sec from $out"
+  p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
+  nreq="$(awk '/requests in/ { print $1 }' "$out")"
+  read="$(awk '/requests in/ { print $(NF - 1) }' "$out")"
+  bpr="$(awk -v b="$(to_bytes "$read")" -v n="$nreq" 'BEGIN { if (n > 0) printf "%.0f", b / n; else print "n/a" }')"
+  bad="$(sed -n 's/^ *Non-2xx or 3xx responses: *//p' "$out")"
+  errs="$(sed -n 's/^ *Socket errors: *//p' "$out")"
+  [ -z "$bad" ] || { NOTE[$key]+="round $round: $bad non-2xx/3xx; "; warn "$s $sc: $bad non-2xx/3xx responses"; }
+  [ -z "$errs" ] || { NOTE[$key]+="round $round: socket errors: $errs; "; warn "$s $sc: socket errors: $errs"; }
+  RPS_ALL[$key]+="$rps "
+  P99_ALL[$key]+="$p99 "
+  BPR_ALL[$key]+="$bpr "
+  info "$(printf 'round %s  %-10s %-4s %9s req/s   p99 %8s ms   %5s bytes/response' "$round" "$s" "$sc" "$rps" "$p99" "$bpr")"
+}
+median() { # median of space-separated numbers (the lower middle one for an even count)
+  tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'
+}
+
+# ------------------------------------------------------------------------------------------------
+step "Start nginx (1 worker, CPU 0)"
+rm -rf "$NGX"
+mkdir -p "$NGX/logs" "$NGX/tmp"
+NGINX_PORT="$(free_port)"
+{
+  if [ "$HAVE_BROTLI" = 1 ]; then echo "load_module $BROTLI_MODULE;"; fi
+  cat <<EOF
+# generated by bench/serve.sh
+worker_processes 1;
+pid $NGX/nginx.pid;
+error_log $NGX/logs/error.log warn;
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    # nginx closes a keep-alive connection after 1000 requests by default; wrk would then
+    # reconnect ~50 times a second. Keep connections open for the whole run, like staleguard.
+    keepalive_requests 1000000;
+    keepalive_timeout 65s;
+    client_body_temp_path $NGX/tmp/body;
+    proxy_temp_path $NGX/tmp/proxy;
+    fastcgi_temp_path $NGX/tmp/fastcgi;
+    uwsgi_temp_path $NGX/tmp/uwsgi;
+    scgi_temp_path $NGX/tmp/scgi;
+
+    open_file_cache max=10000 inactive=60s;
+    open_file_cache_valid 60s;
+    etag on;
+    gzip off;
+    gzip_static on;
+    gzip_vary on;
+EOF
+  if [ "$HAVE_BROTLI" = 1 ]; then echo "    brotli_static on;"; fi
+  cat <<EOF
+
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $SITE;
+        location = $REQ_PATH {
+            add_header Cache-Control "$IMMUTABLE_CC";
+        }
+    }
+}
+EOF
+} >"$NGX/nginx.conf"
+"$NGINX_BIN" -t -p "$NGX" -c "$NGX/nginx.conf" >"$LOGS/serve-nginx-t.log" 2>&1 || {
+  sed 's/^/    | /' "$LOGS/serve-nginx-t.log" >&2
+  die "nginx -t failed for $NGX/nginx.conf"
+}
+taskset -c 0 "$NGINX_BIN" -p "$NGX" -c "$NGX/nginx.conf" -g 'daemon off;' \
+  >"$NGX/logs/stdout.log" 2>"$NGX/logs/stderr.log" &
+NGINX_PID=$!
+NGINX_URL="http://127.0.0.1:$NGINX_PORT"
+wait_http "$NGINX_URL/" "$NGINX_PID" 10 || {
+  cat "$NGX/logs/stderr.log" "$NGX/logs/error.log" >&2 2>/dev/null || true
+  die "nginx did not answer on $NGINX_URL"
+}
+info "nginx pid $NGINX_PID on $NGINX_URL (config $NGX/nginx.conf)"
+check nginx "$NGINX_URL"
+SERVERS=(nginx)
+declare -A BASE=([nginx]="$NGINX_URL")
+
+# ------------------------------------------------------------------------------------------------
+SG_RAN=0
+if [ "$SKIP_SG" != 1 ] && [ -z "$SG_SERVE_ERR" ]; then
+  step "Start staleguard serve (CPU 0)"
+  SG_LOG="$LOGS/serve-staleguard.out"
+  taskset -c 0 "$SG" serve "$SITE" --bind 127.0.0.1 --port 0 >"$SG_LOG" 2>"$LOGS/serve-staleguard.err" &
+  SG_PID=$!
+  SG_URL=""
+  for _ in $(seq 1 200); do
+    SG_URL="$(sed -n 's/^.*listening on \(http:\/\/127\.0\.0\.1:[0-9][0-9]*\).*$/\1/p' "$SG_LOG" | head -n 1)"
+    [ -n "$SG_URL" ] && break
+    kill -0 "$SG_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$SG_URL" ]; then
+    tail -n 20 "$LOGS/serve-staleguard.err" | sed 's/^/    | /' >&2
+    if kill -0 "$SG_PID" 2>/dev/null; then
+      SG_SERVE_ERR="\`staleguard serve\` did not print 'listening on http://127.0.0.1:PORT' within 20 s (stdout: $SG_LOG)"
+    else
+      SG_SERVE_ERR="\`staleguard serve\` exited before printing 'listening on http://127.0.0.1:PORT' (stderr: $LOGS/serve-staleguard.err)"
+    fi
+    stop_pid "$SG_PID" "staleguard serve"
+    SG_PID=""
+    warn "$SG_SERVE_ERR"
+  else
+    info "staleguard serve pid $SG_PID on $SG_URL"
+    check staleguard "$SG_URL"
+    SERVERS+=(staleguard)
+    BASE[staleguard]="$SG_URL"
+  fi
+fi
+
+# ------------------------------------------------------------------------------------------------
+# Both servers stay up (idle but for the one under load); the runs alternate between them so that
+# background load on the machine hits both alike.
+step "wrk: ${ROUNDS} round(s) of (a) GET, (b) If-None-Match, alternating servers"
+for s in "${SERVERS[@]}"; do
+  write_lua "$WRKDIR/$s-get.lua"
+  write_lua "$WRKDIR/$s-304.lua" "${ETAG[$s]}"
+done
+for round in $(seq 1 "$ROUNDS"); do
+  for sc in get 304; do
+    for s in "${SERVERS[@]}"; do
+      run_wrk "$s" "$sc" "${BASE[$s]}" "$WRKDIR/$s-$sc.lua" "$round"
+    done
+  done
+done
+declare -A RPS_RANGE=()
+for k in "${!RPS_ALL[@]}"; do
+  RPS[$k]="$(median "${RPS_ALL[$k]}")"
+  RPS_RANGE[$k]="$(tr ' ' '\n' <<<"${RPS_ALL[$k]}" | sed '/^$/d' | sort -g | sed -n '1p;$p' | paste -sd- -)"
+  P99[$k]="$(median "${P99_ALL[$k]}")"
+  BPR[$k]="$(median "${BPR_ALL[$k]}")"
+done
+[ "${#SERVERS[@]}" -lt 2 ] || SG_RAN=1
+stop_pid "$NGINX_PID" nginx
+NGINX_PID=""
+stop_pid "$SG_PID" "staleguard serve"
+SG_PID=""
+
+# ------------------------------------------------------------------------------------------------
+step "Report"
+LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
+cell() { # cell RPS|P99|BPR KEY
+  case $1 in
+    RPS) echo "${RPS[$2]:-n/a}" ;;
+    RPSR) if [ "$ROUNDS" -gt 1 ] && [ -n "${RPS_RANGE[$2]:-}" ]; then echo "${RPS[$2]} (${RPS_RANGE[$2]})"; else echo "${RPS[$2]:-n/a}"; fi ;;
+    P99) echo "${P99[$2]:-n/a}" ;;
+    BPR) echo "${BPR[$2]:-n/a}" ;;
+  esac
+}
+row() { # row LABEL SCENARIO
+  local sc=$2
+  printf '| %s | %s | %s | **%s** | %s | %s | %s | %s |\n' "$1" \
+    "$(cell RPSR "nginx/$sc")" "$(cell RPSR "staleguard/$sc")" \
+    "$(div "$(cell RPS "staleguard/$sc")" "$(cell RPS "nginx/$sc")")" \
+    "$(cell P99 "nginx/$sc")" "$(cell P99 "staleguard/$sc")" \
+    "$(cell BPR "nginx/$sc")" "$(cell BPR "staleguard/$sc")"
+}
+if [ "$SKIP_SG" = 1 ]; then
+  SG_STATE="skipped (BENCH_SKIP_STALEGUARD=1)"
+elif [ "$SG_RAN" = 1 ]; then
+  SG_STATE="measured"
+else
+  SG_STATE="FAILED: $SG_SERVE_ERR"
+fi
+{
+  echo "# staleguard serve vs nginx"
+  echo
+  echo "- date: $START_DATE"
+  echo "- machine: $NPROC cores (nproc), $CPU_MODEL; load average $LOAD_START at start, $LOAD_END at end"
+  echo "- nginx $V_NGINX (worker_processes 1, open_file_cache, gzip_static$([ "$HAVE_BROTLI" = 1 ] && echo ", brotli_static from libnginx-mod-http-brotli-static $V_BROTLI" || echo "; brotli_static $V_BROTLI"), etag on, access_log off, keepalive_requests 1000000)"
+  echo "- staleguard: ${V_SG:-n/a} ($SG); serve: $SG_STATE"
+  echo "- wrk $V_WRK: \`wrk -t1 -c$CONNS -d$DURATION --latency\`, each after a $WARMUP warm-up; server pinned to CPU 0, wrk to CPU 1 (taskset); $ROUNDS round(s), servers alternating$([ "$ROUNDS" = 1 ] || echo "; medians shown")"
+  echo "- content: \`staleguard build examples/site\`; file \`$REQ_PATH\` ($LOGICAL, $RAW_SIZE bytes, $ENC sidecar $ENC_SIZE bytes)"
+  echo "- (a) GET with \`Accept-Encoding: $AE\` -> 200, Content-Encoding: $ENC; (b) the same with \`If-None-Match: <that server's ETag>\` -> 304"
+  [ "$HAVE_BROTLI" = 1 ] || echo "- **nginx brotli_static $V_BROTLI: both servers measured with Accept-Encoding: gzip**"
+  echo
+  echo "| scenario | nginx req/s | staleguard req/s | staleguard/nginx | nginx p99 ms | staleguard p99 ms | nginx bytes/resp | staleguard bytes/resp |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  row "(a) GET $ENC 200" get
+  row "(b) If-None-Match 304" 304
+  echo
+  [ "$ROUNDS" = 1 ] || echo "req/s: median of $ROUNDS rounds (lowest-highest); ratio: of the medians; p99 and bytes/resp: medians too."
+  echo "bytes/resp: bytes wrk read divided by requests (status line, headers and body)."
+  echo
+  echo "ETags: nginx \`${ETAG[nginx]:-n/a}\`, staleguard \`${ETAG[staleguard]:-n/a}\`."
+  echo
+  for s in nginx staleguard; do
+    [ -f "$HDRS/$s-get" ] || continue
+    echo "<details><summary>$s response headers (a)</summary>"
+    echo
+    echo '```'
+    tr -d '\r' <"$HDRS/$s-get" | sed '/^$/d'
+    echo '```'
+    echo "</details>"
+    echo
+  done
+  notes=""
+  for k in "${!NOTE[@]}"; do notes+="- $k: ${NOTE[$k]}"$'\n'; done
+  if [ -n "$notes" ]; then
+    echo "wrk errors:"
+    printf '%s' "$notes"
+    echo
+  fi
+  if [ "${#WARNINGS[@]}" -gt 0 ]; then
+    echo "Warnings:"
+    for m in "${WARNINGS[@]}"; do echo "- $m"; done
+    echo
+  fi
+  echo "Raw wrk output: \`bench/work/serve-wrk/\`; nginx config: \`bench/work/nginx/nginx.conf\`."
+} >"$REPORT"
+echo >&2
+cat "$REPORT"
+info "report written to $REPORT"
+
+if [ "$SKIP_SG" != 1 ] && [ "$SG_RAN" != 1 ]; then
+  die "staleguard half not measured: $SG_SERVE_ERR"
+fi

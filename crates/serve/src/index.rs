@@ -1,0 +1,412 @@
+//! The served folder as an immutable snapshot: URL path → file with precomputed headers and, for small
+//! files, the bytes in memory. A new version is a new snapshot, swapped in atomically by the server.
+//!
+//! Built from staleguard's manifest when there is one (hashes are the ETags, fingerprinted files are
+//! immutable, sidecars are the encodings); a folder without a manifest is served with ETags hashed at load
+//! time and every file treated as mutable.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use hyper::header::{HeaderName, HeaderValue};
+use staleguard_core::config::{Codec, ServeConfig};
+use staleguard_core::manifest::{BuildInfo, Manifest};
+use staleguard_core::routes::{ERROR, RoutePolicy};
+
+use crate::ServeError;
+
+/// One representation of a file: identity or one encoding.
+#[derive(Debug)]
+pub struct Variant {
+    pub codec: Option<Codec>,
+    /// Quoted strong ETag.
+    pub etag: HeaderValue,
+    pub len: u64,
+    pub body: Body,
+}
+
+/// Where a representation's bytes are.
+#[derive(Debug)]
+pub enum Body {
+    Memory(Bytes),
+    Disk(PathBuf),
+}
+
+/// A servable file.
+#[derive(Debug)]
+pub struct Entry {
+    /// Output path relative to the served folder.
+    pub path: String,
+    /// Named by its content (immutable): safe to keep serving after it left the current version.
+    pub fingerprinted: bool,
+    pub content_type: HeaderValue,
+    pub cache_control: HeaderValue,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub last_modified: Option<(SystemTime, HeaderValue)>,
+    pub identity: Variant,
+    /// Encoded variants, best first (br, zstd, gzip).
+    pub encoded: Vec<Variant>,
+}
+
+/// A snapshot of the served folder.
+#[derive(Debug)]
+pub struct Index {
+    /// Path under the URL prefix (no leading `/`) → entry.
+    pub files: HashMap<String, Arc<Entry>>,
+    /// Fingerprinted files of the previous versions that this one no longer has, with how many versions
+    /// ago they were current: pages of an old version still in caches and browsers keep working.
+    pub retired: HashMap<String, (Arc<Entry>, u8)>,
+    /// URL prefix, starting and ending with `/`.
+    pub prefix: String,
+    pub info: Option<BuildInfo>,
+    /// The manifest's digest; empty without a manifest.
+    pub digest: String,
+    pub not_found: Option<Arc<Entry>>,
+    pub error: Option<Arc<Entry>>,
+}
+
+/// The file's content type, with `charset=utf-8` for text.
+pub fn content_type(path: &str) -> String {
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let mime = match ext.as_str() {
+        "js" | "mjs" | "cjs" => "text/javascript".to_string(),
+        "map" | "json" => "application/json".to_string(),
+        "webmanifest" => "application/manifest+json".to_string(),
+        "wasm" => "application/wasm".to_string(),
+        "woff2" => "font/woff2".to_string(),
+        "woff" => "font/woff".to_string(),
+        "ttf" => "font/ttf".to_string(),
+        "otf" => "font/otf".to_string(),
+        "eot" => "application/vnd.ms-fontobject".to_string(),
+        "avif" => "image/avif".to_string(),
+        _ => mime_guess::from_ext(&ext)
+            .first_or_octet_stream()
+            .essence_str()
+            .to_string(),
+    };
+    let texty = mime.starts_with("text/")
+        || matches!(
+            mime.as_str(),
+            "application/json"
+                | "application/manifest+json"
+                | "image/svg+xml"
+                | "application/xml"
+                | "application/xhtml+xml"
+        );
+    if texty {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime
+    }
+}
+
+fn is_font(path: &str) -> bool {
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    matches!(ext.as_str(), "woff2" | "woff" | "ttf" | "otf" | "eot")
+}
+
+fn header_value(v: &str, what: &str) -> Result<HeaderValue, ServeError> {
+    HeaderValue::from_str(v)
+        .map_err(|_| ServeError::Config(format!("{what} `{v}` is not a valid HTTP header value")))
+}
+
+fn etag(hash: &str) -> HeaderValue {
+    // 128 bits of the content hash: unique enough, shorter on the wire.
+    HeaderValue::from_str(&format!("\"{}\"", &hash[..hash.len().min(32)]))
+        .unwrap_or(HeaderValue::from_static("\"\""))
+}
+
+struct Loader<'a> {
+    dir: &'a Path,
+    config: &'a ServeConfig,
+    policy: &'a RoutePolicy,
+}
+
+impl Loader<'_> {
+    fn body(&self, rel: &str, len: u64) -> Result<Body, ServeError> {
+        let abs = self.dir.join(rel);
+        if len <= self.config.memory_limit {
+            let bytes = std::fs::read(&abs).map_err(|e| ServeError::Io {
+                path: abs.clone(),
+                source: e,
+            })?;
+            Ok(Body::Memory(Bytes::from(bytes)))
+        } else {
+            Ok(Body::Disk(abs))
+        }
+    }
+
+    fn entry(
+        &self,
+        rel: &str,
+        fingerprinted: bool,
+        identity: (String, u64),
+        encoded: Vec<(Codec, String, u64)>,
+    ) -> Result<Entry, ServeError> {
+        let policy = self.policy.policy(rel, fingerprinted);
+        let mut headers = Vec::with_capacity(policy.headers.len() + 1);
+        for (k, v) in &policy.headers {
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                ServeError::Config(format!("header name `{k}` is not a valid HTTP header name"))
+            })?;
+            headers.push((name, header_value(v, &format!("header `{k}`"))?));
+        }
+        if self.config.cors_fonts
+            && is_font(rel)
+            && !headers
+                .iter()
+                .any(|(n, _)| n == "access-control-allow-origin")
+        {
+            headers.push((
+                HeaderName::from_static("access-control-allow-origin"),
+                HeaderValue::from_static("*"),
+            ));
+        }
+        let last_modified = std::fs::metadata(self.dir.join(rel))
+            .and_then(|m| m.modified())
+            .ok()
+            .map(|t| {
+                (
+                    t,
+                    HeaderValue::from_str(&httpdate::fmt_http_date(t))
+                        .unwrap_or(HeaderValue::from_static("")),
+                )
+            });
+        let mut variants = Vec::new();
+        for (codec, hash, len) in encoded {
+            let side = format!("{rel}{}", codec.extension());
+            variants.push(Variant {
+                codec: Some(codec),
+                etag: etag(&hash),
+                len,
+                body: self.body(&side, len)?,
+            });
+        }
+        variants.sort_by_key(|v| match v.codec {
+            Some(Codec::Br) => 0,
+            Some(Codec::Zstd) => 1,
+            _ => 2,
+        });
+        Ok(Entry {
+            path: rel.to_string(),
+            fingerprinted,
+            content_type: header_value(&content_type(rel), "content type")?,
+            cache_control: header_value(
+                &policy.cache_control,
+                &format!("cache-control for `{rel}`"),
+            )?,
+            headers,
+            last_modified,
+            identity: Variant {
+                codec: None,
+                etag: etag(&identity.0),
+                len: identity.1,
+                body: self.body(rel, identity.1)?,
+            },
+            encoded: variants,
+        })
+    }
+}
+
+/// Loads a snapshot of `dir`. `manifest_name` and `build_info_name` are the build's file names.
+pub fn load(
+    dir: &Path,
+    config: &ServeConfig,
+    policy: &RoutePolicy,
+    manifest_name: &str,
+    build_info_name: &str,
+) -> Result<Index, ServeError> {
+    let loader = Loader {
+        dir,
+        config,
+        policy,
+    };
+    let mut files: HashMap<String, Arc<Entry>> = HashMap::new();
+    let manifest_path = dir.join(manifest_name);
+    let (prefix, digest) = match std::fs::read(&manifest_path) {
+        Ok(bytes) => {
+            let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
+                ServeError::Config(format!(
+                    "`{}` is not a staleguard manifest: {e}",
+                    manifest_path.display()
+                ))
+            })?;
+            for (logical, e) in &m.files {
+                let encoded: Vec<(Codec, String, u64)> = e
+                    .encodings
+                    .iter()
+                    .map(|(c, v)| (*c, v.hash.clone(), v.size))
+                    .collect();
+                let fingerprinted = !e.mutable;
+                let main = Arc::new(loader.entry(
+                    &e.path,
+                    fingerprinted,
+                    (e.hash.clone(), e.size),
+                    encoded.clone(),
+                )?);
+                files.insert(e.path.clone(), main);
+                if e.original && e.path != *logical {
+                    // The original name is mutable: same bytes, revalidated.
+                    let orig = Arc::new(loader.entry(
+                        logical,
+                        false,
+                        (e.hash.clone(), e.size),
+                        encoded,
+                    )?);
+                    files.insert(logical.clone(), orig);
+                }
+            }
+            (m.url_prefix.clone(), m.digest.clone())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => ("/".to_string(), String::new()),
+        Err(e) => {
+            return Err(ServeError::Io {
+                path: manifest_path,
+                source: e,
+            });
+        }
+    };
+    // Files the manifest does not describe (the manifests themselves, build-info, or a folder that was
+    // not built by staleguard): mutable, hashed now.
+    for entry in walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+    {
+        let entry = entry
+            .map_err(|e| ServeError::Config(format!("cannot walk `{}`: {e}", dir.display())))?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let Some(rel) = entry
+            .path()
+            .strip_prefix(dir)
+            .ok()
+            .and_then(|p| p.to_str())
+            .map(|s| s.replace('\\', "/"))
+        else {
+            continue;
+        };
+        if files.contains_key(&rel)
+            || [".br", ".gz", ".zst"].iter().any(|x| rel.ends_with(x))
+                && files.contains_key(rel.rsplit_once('.').map_or("", |(a, _)| a))
+        {
+            continue;
+        }
+        if rel.contains(".sgtmp") {
+            continue; // a build's file in the middle of being written
+        }
+        let bytes = std::fs::read(entry.path()).map_err(|e| ServeError::Io {
+            path: entry.path().to_path_buf(),
+            source: e,
+        })?;
+        let hash = blake3::hash(&bytes).to_hex().to_string();
+        let mut encoded = Vec::new();
+        for codec in [Codec::Br, Codec::Zstd, Codec::Gzip] {
+            let side = dir.join(format!("{rel}{}", codec.extension()));
+            if let Ok(z) = std::fs::read(&side) {
+                encoded.push((codec, blake3::hash(&z).to_hex().to_string(), z.len() as u64));
+            }
+        }
+        files.insert(
+            rel.clone(),
+            Arc::new(loader.entry(&rel, false, (hash, bytes.len() as u64), encoded)?),
+        );
+    }
+    let info: Option<BuildInfo> = std::fs::read(dir.join(build_info_name))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let page = |name: &str| -> Result<Option<Arc<Entry>>, ServeError> {
+        if name.is_empty() {
+            return Ok(None);
+        }
+        Ok(match files.get(name) {
+            Some(e) => {
+                let mut page = loader.entry(
+                    &e.path,
+                    false,
+                    (
+                        String::from_utf8_lossy(e.identity.etag.as_bytes())
+                            .trim_matches('"')
+                            .to_string(),
+                        e.identity.len,
+                    ),
+                    Vec::new(),
+                )?;
+                page.cache_control = HeaderValue::from_static(ERROR);
+                Some(Arc::new(page))
+            }
+            None => None,
+        })
+    };
+    let not_found = page(&config.not_found_page)?;
+    let error = page(&config.error_page)?;
+    Ok(Index {
+        files,
+        retired: HashMap::new(),
+        prefix,
+        info,
+        digest,
+        not_found,
+        error,
+    })
+}
+
+/// How many versions back a fingerprinted file stays servable after it left the current version.
+pub const RETIRED_VERSIONS: u8 = 2;
+
+impl Index {
+    /// Keeps the fingerprinted files of `previous` (and of the versions before it, up to
+    /// [`RETIRED_VERSIONS`]) that this version does not have.
+    pub fn retire_from(&mut self, previous: &Index) {
+        for (path, e) in &previous.files {
+            if e.fingerprinted && !self.files.contains_key(path) {
+                self.retired.insert(path.clone(), (e.clone(), 1));
+            }
+        }
+        for (path, (e, age)) in &previous.retired {
+            if *age < RETIRED_VERSIONS && !self.files.contains_key(path) {
+                self.retired
+                    .entry(path.clone())
+                    .or_insert_with(|| (e.clone(), age + 1));
+            }
+        }
+    }
+
+    /// The current file at `path`, else a retired fingerprinted one.
+    pub fn get(&self, path: &str) -> Option<&Arc<Entry>> {
+        self.files
+            .get(path)
+            .or_else(|| self.retired.get(path).map(|(e, _)| e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        for (p, want) in [
+            ("a.css", "text/css; charset=utf-8"),
+            ("a.js", "text/javascript; charset=utf-8"),
+            ("a.html", "text/html; charset=utf-8"),
+            ("a.svg", "image/svg+xml; charset=utf-8"),
+            ("a.json", "application/json; charset=utf-8"),
+            ("a.js.map", "application/json; charset=utf-8"),
+            ("a.woff2", "font/woff2"),
+            ("a.png", "image/png"),
+            ("LICENSE", "application/octet-stream"),
+        ] {
+            assert_eq!(content_type(p), want, "{p}");
+        }
+    }
+}

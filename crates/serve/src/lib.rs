@@ -1,0 +1,211 @@
+//! staleguard's origin server: serves a build output with headers that make stale content impossible.
+//!
+//! Fingerprinted files are immutable for a year; everything else revalidates; ETags are content hashes
+//! (the same on every node, surviving rollbacks); `If-None-Match`/`If-Modified-Since` give 304;
+//! `Accept-Encoding` picks a precompressed sidecar; `Range` works on the chosen representation. A new
+//! manifest in the folder switches versions atomically, without a restart.
+
+pub mod conditional;
+pub mod handler;
+pub mod index;
+pub mod negotiate;
+pub mod range;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use staleguard_core::config::ServeConfig;
+use staleguard_core::routes::{RoutePolicy, RouteRule};
+use tokio::net::TcpListener;
+
+pub use index::Index;
+
+/// A server that cannot start or a folder that cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Config(String),
+    #[error(
+        "cannot listen on {addr}: {source}\nhint: pick another port with --port (0 picks a free one)"
+    )]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// What to serve and how.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub dir: PathBuf,
+    pub config: ServeConfig,
+    pub routes: Vec<RouteRule>,
+    /// The build's manifest and build-info file names.
+    pub manifest_name: String,
+    pub build_info_name: String,
+}
+
+/// Shared by every request: the current snapshot and the options.
+pub struct State {
+    pub index: ArcSwap<Index>,
+    pub opts: ServeOptions,
+    policy: RoutePolicy,
+}
+
+impl State {
+    fn load(&self) -> Result<Index, ServeError> {
+        index::load(
+            &self.opts.dir,
+            &self.opts.config,
+            &self.policy,
+            &self.opts.manifest_name,
+            &self.opts.build_info_name,
+        )
+    }
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    state: Arc<State>,
+}
+
+impl Server {
+    /// Loads the folder and binds the address (port 0 picks a free one).
+    pub async fn bind(opts: ServeOptions) -> Result<Server, ServeError> {
+        if !opts.dir.is_dir() {
+            return Err(ServeError::Config(format!(
+                "`{}` is not a folder\nhint: build first (`staleguard build`) or pass the folder to serve",
+                opts.dir.display()
+            )));
+        }
+        let policy = RoutePolicy::new(&opts.routes, &opts.config.effective_headers())
+            .map_err(ServeError::Config)?;
+        let addr = format!("{}:{}", opts.config.bind, opts.config.port);
+        let state = State {
+            index: ArcSwap::from_pointee(empty_index()),
+            opts,
+            policy,
+        };
+        let first = tokio::task::block_in_place(|| state.load())?;
+        state.index.store(Arc::new(first));
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|e| ServeError::Bind {
+                addr: addr.clone(),
+                source: e,
+            })?;
+        Ok(Server {
+            listener,
+            state: Arc::new(state),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and waits (up to 10 s) for open requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+        let state = self.state.clone();
+        let watcher = tokio::spawn(watch(state.clone()));
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let state = state.clone();
+                    let svc = service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, std::convert::Infallible>(handler::handle(&state, req, peer).await) }
+                    });
+                    let conn = http1::Builder::new().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(30)).serve_connection(TokioIo::new(stream), svc);
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                () = &mut shutdown => break,
+            }
+        }
+        watcher.abort();
+        drop(self.listener);
+        tokio::select! {
+            () = graceful.shutdown() => {}
+            () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("open connections did not finish within 10 s"),
+        }
+        Ok(())
+    }
+}
+
+fn empty_index() -> Index {
+    Index {
+        files: Default::default(),
+        retired: Default::default(),
+        prefix: "/".into(),
+        info: None,
+        digest: String::new(),
+        not_found: None,
+        error: None,
+    }
+}
+
+/// Watches the manifest (size, mtime) and swaps in a new snapshot when it changes. A snapshot that fails
+/// to load (a half-finished deploy by hand) is logged and the current one kept.
+async fn watch(state: Arc<State>) {
+    let path = state.opts.dir.join(&state.opts.manifest_name);
+    let stamp = |p: &PathBuf| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
+    };
+    let mut last = stamp(&path);
+    let mut tick =
+        tokio::time::interval(Duration::from_millis(state.opts.config.reload_ms.max(50)));
+    loop {
+        tick.tick().await;
+        let now = stamp(&path);
+        if now == last {
+            continue;
+        }
+        let s = state.clone();
+        match tokio::task::spawn_blocking(move || s.load()).await {
+            Ok(Ok(mut index)) => {
+                index.retire_from(&state.index.load());
+                tracing::info!(
+                    version = index.info.as_ref().map_or("", |i| i.version.as_str()),
+                    "switched to a new version"
+                );
+                state.index.store(Arc::new(index));
+                last = now;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "new version not loaded; still serving the previous one")
+            }
+            Err(e) => tracing::warn!(error = %e, "reload task failed"),
+        }
+    }
+}

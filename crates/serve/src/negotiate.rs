@@ -1,0 +1,155 @@
+//! `Accept-Encoding` negotiation over precompressed variants (RFC 9110 §12.5.3).
+//!
+//! Preference among acceptable encodings: the client's q-value first, then br > zstd > gzip, then identity.
+//! `q=0` refuses a coding, `*` covers codings not named, and identity is acceptable unless refused
+//! explicitly (`identity;q=0`) or through `*;q=0` without an identity entry.
+
+use staleguard_core::config::Codec;
+
+/// The outcome of negotiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    Encoded(Codec),
+    Identity,
+    /// The client refused identity and every available coding; the caller sends identity anyway
+    /// (RFC 9110 allows it, and a 406 helps nobody).
+    NothingAcceptable,
+}
+
+/// The client's weight for each coding and for identity, in thousandths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accept {
+    br: Option<u16>,
+    zstd: Option<u16>,
+    gzip: Option<u16>,
+    identity: Option<u16>,
+    star: Option<u16>,
+}
+
+fn parse_q(params: &str) -> Option<u16> {
+    for p in params.split(';') {
+        let p = p.trim();
+        if let Some(v) = p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")) {
+            let v = v.trim();
+            let f: f64 = v.parse().ok()?;
+            if !(0.0..=1.0).contains(&f) {
+                return None;
+            }
+            return Some((f * 1000.0).round() as u16);
+        }
+    }
+    Some(1000)
+}
+
+impl Accept {
+    /// Parses the header values (several headers are joined by the caller or passed one by one).
+    pub fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Accept {
+        let mut a = Accept {
+            br: None,
+            zstd: None,
+            gzip: None,
+            identity: None,
+            star: None,
+        };
+        for value in values {
+            for item in value.split(',') {
+                let (name, params) = item.split_once(';').unwrap_or((item, ""));
+                let Some(q) = parse_q(params) else { continue };
+                let slot = match name.trim().to_ascii_lowercase().as_str() {
+                    "br" => &mut a.br,
+                    "zstd" => &mut a.zstd,
+                    "gzip" | "x-gzip" => &mut a.gzip,
+                    "identity" => &mut a.identity,
+                    "*" => &mut a.star,
+                    _ => continue,
+                };
+                *slot = Some(slot.map_or(q, |old: u16| old.max(q)));
+            }
+        }
+        a
+    }
+
+    fn weight(&self, codec: Codec) -> u16 {
+        let named = match codec {
+            Codec::Br => self.br,
+            Codec::Zstd => self.zstd,
+            Codec::Gzip => self.gzip,
+        };
+        named.or(self.star).unwrap_or(0)
+    }
+
+    /// Identity's weight: explicit, else `*`'s when `*` refuses, else acceptable.
+    fn identity_weight(&self) -> u16 {
+        match (self.identity, self.star) {
+            (Some(q), _) => q,
+            (None, Some(0)) => 0,
+            _ => 1,
+        }
+    }
+
+    /// Picks among the available codings.
+    pub fn choose(&self, available: &[Codec]) -> Choice {
+        let rank = |c: Codec| match c {
+            Codec::Br => 3,
+            Codec::Zstd => 2,
+            Codec::Gzip => 1,
+        };
+        let best = available
+            .iter()
+            .copied()
+            .filter(|&c| self.weight(c) > 0)
+            .max_by_key(|&c| (self.weight(c), rank(c)));
+        let identity = self.identity_weight();
+        match best {
+            Some(c) if self.weight(c) >= identity => Choice::Encoded(c),
+            _ if identity > 0 => Choice::Identity,
+            Some(c) => Choice::Encoded(c),
+            None => Choice::NothingAcceptable,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        use Codec::*;
+        let all = [Br, Zstd, Gzip];
+        for (header, available, want) in [
+            ("", &all[..], Choice::Identity),
+            ("gzip, deflate, br", &all[..], Choice::Encoded(Br)),
+            ("gzip, deflate, br, zstd", &all[..], Choice::Encoded(Br)),
+            ("gzip;q=1.0, br;q=0.5", &all[..], Choice::Encoded(Gzip)),
+            ("br;q=0, gzip", &all[..], Choice::Encoded(Gzip)),
+            ("br", &[Gzip][..], Choice::Identity),
+            ("*", &all[..], Choice::Encoded(Br)),
+            (
+                "*;q=0.5, gzip;q=0",
+                &[Gzip, Zstd][..],
+                Choice::Encoded(Zstd),
+            ),
+            ("identity", &all[..], Choice::Identity),
+            ("br;q=0.5, identity;q=1", &all[..], Choice::Identity),
+            ("identity;q=0", &[][..], Choice::NothingAcceptable),
+            ("*;q=0", &[Br][..], Choice::NothingAcceptable),
+            ("*;q=0, identity", &[Br][..], Choice::Identity),
+            ("identity;q=0, gzip", &[Gzip][..], Choice::Encoded(Gzip)),
+            ("GZIP", &[Gzip][..], Choice::Encoded(Gzip)),
+            ("br;q=2, gzip", &[Br, Gzip][..], Choice::Encoded(Gzip)),
+            (
+                "br;q=abc, gzip;q=0.1",
+                &[Br, Gzip][..],
+                Choice::Encoded(Gzip),
+            ),
+            ("x-gzip", &[Gzip][..], Choice::Encoded(Gzip)),
+        ] {
+            assert_eq!(
+                Accept::parse([header]).choose(available),
+                want,
+                "{header:?} of {available:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! `staleguard serve` through a real HTTP client (and raw sockets for requests a client would refuse
+//! to send): headers, negotiation, 304s, ranges, methods, directories, traversal, errors, reload.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use reqwest::header::HeaderMap;
+
+use crate::support::*;
+
+/// A running `staleguard serve`, killed when dropped.
+pub struct Served {
+    child: Child,
+    pub base: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn serve(cwd: &Path, args: &[&str]) -> Served {
+    let mut c = staleguard(cwd);
+    c.args(["serve", "--port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = c.spawn().expect("cannot start staleguard serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    Served {
+        child,
+        base: addr.to_string(),
+    }
+}
+
+fn client() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn get(c: &Client, url: &str, headers: &[(&str, &str)]) -> (u16, HeaderMap, Vec<u8>) {
+    let mut r = c.get(url);
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    let res = r.send().unwrap();
+    let status = res.status().as_u16();
+    let h = res.headers().clone();
+    (status, h, res.bytes().unwrap().to_vec())
+}
+
+fn h<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+}
+
+/// Sends raw request bytes and returns the status code.
+fn raw_status(base: &str, request_line: &str) -> u16 {
+    let mut s = TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    write!(s, "{request_line}\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn site() -> (tempfile::TempDir, serde_json::Value) {
+    let t = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("examples/site"), &t.path().join("site"));
+    build(t.path(), "site", "out", &[]);
+    let m = manifest(&t.path().join("out"));
+    (t, m)
+}
+
+#[test]
+fn headers_for_immutable_mutable_and_missing_files() {
+    let (t, m) = site();
+    let s = serve(t.path(), &["out"]);
+    let c = client();
+    let css = hashed(&m, "css/site.css");
+    let (st, hd, body) = get(&c, &format!("{}/{css}", s.base), &[]);
+    assert_eq!(st, 200);
+    assert_eq!(
+        h(&hd, "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(h(&hd, "content-type"), "text/css; charset=utf-8");
+    assert_eq!(
+        h(&hd, "etag"),
+        format!(
+            "\"{}\"",
+            &m["files"]["css/site.css"]["hash"].as_str().unwrap()[..32]
+        )
+    );
+    assert_eq!(h(&hd, "x-content-type-options"), "nosniff");
+    assert_eq!(h(&hd, "vary"), "Accept-Encoding");
+    assert_eq!(h(&hd, "content-length"), body.len().to_string());
+    assert_eq!(
+        body,
+        std::fs::read(t.path().join("out").join(&css)).unwrap()
+    );
+    // The original name and HTML revalidate.
+    for p in ["css/site.css", "index.html", ""] {
+        let (st, hd, _) = get(&c, &format!("{}/{p}", s.base), &[]);
+        assert_eq!((st, h(&hd, "cache-control")), (200, "no-cache"), "/{p}");
+    }
+    // Fonts get CORS.
+    let (_, hd, _) = get(
+        &c,
+        &format!("{}/{}", s.base, hashed(&m, "fonts/acme.woff2")),
+        &[],
+    );
+    assert_eq!(h(&hd, "access-control-allow-origin"), "*");
+    assert_eq!(h(&hd, "content-type"), "font/woff2");
+    // A missing file: the 404 page, never cached.
+    let (st, hd, body) = get(&c, &format!("{}/css/site.000000000000.css", s.base), &[]);
+    assert_eq!(st, 404);
+    assert_eq!(h(&hd, "cache-control"), "no-store");
+    assert_eq!(body, std::fs::read(t.path().join("out/404.html")).unwrap());
+    let (st, _, _) = get(
+        &c,
+        &format!("{}/nope.html", s.base),
+        &[("If-None-Match", "*")],
+    );
+    assert_eq!(st, 404, "an error page never turns into a 304");
+}
+
+#[test]
+fn negotiation_and_304_for_each_encoding() {
+    let (t, m) = site();
+    let s = serve(t.path(), &["out"]);
+    let c = client();
+    let css = hashed(&m, "css/site.css");
+    let url = format!("{}/{css}", s.base);
+    let identity = std::fs::read(t.path().join("out").join(&css)).unwrap();
+    let mut etags = Vec::new();
+    for (accept, encoding, sidecar) in [
+        ("gzip, deflate, br", "br", Some(".br")),
+        ("gzip", "gzip", Some(".gz")),
+        ("br;q=0, gzip;q=0.5", "gzip", Some(".gz")),
+        ("", "", None),
+        ("identity", "", None),
+        ("zstd", "", None),
+    ] {
+        let (st, hd, body) = get(&c, &url, &[("Accept-Encoding", accept)]);
+        assert_eq!(st, 200, "{accept}");
+        assert_eq!(h(&hd, "content-encoding"), encoding, "{accept}");
+        let want = match sidecar {
+            Some(ext) => std::fs::read(t.path().join("out").join(format!("{css}{ext}"))).unwrap(),
+            None => identity.clone(),
+        };
+        assert_eq!(body, want, "{accept}");
+        let etag = h(&hd, "etag").to_string();
+        etags.push(etag.clone());
+        // The same ETag gives a 304 with the headers a 304 must carry, and no body.
+        let (st, hd304, body) = get(
+            &c,
+            &url,
+            &[("Accept-Encoding", accept), ("If-None-Match", &etag)],
+        );
+        assert_eq!(st, 304, "{accept}");
+        assert!(body.is_empty());
+        assert_eq!(h(&hd304, "etag"), etag);
+        assert_eq!(
+            h(&hd304, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(h(&hd304, "vary"), "Accept-Encoding");
+        let (st, _, _) = get(
+            &c,
+            &url,
+            &[
+                ("Accept-Encoding", accept),
+                ("If-None-Match", &format!("\"x\", W/{etag}")),
+            ],
+        );
+        assert_eq!(st, 304, "weak comparison in a list");
+        // If-Modified-Since alone.
+        let lm = h(&hd, "last-modified").to_string();
+        let (st, _, _) = get(
+            &c,
+            &url,
+            &[("Accept-Encoding", accept), ("If-Modified-Since", &lm)],
+        );
+        assert_eq!(st, 304);
+    }
+    etags.sort();
+    etags.dedup();
+    assert_eq!(
+        etags.len(),
+        3,
+        "identity, br and gzip each have their own ETag"
+    );
+    // The identity ETag does not validate the br variant.
+    let (_, hd, _) = get(&c, &url, &[]);
+    let (st, _, _) = get(
+        &c,
+        &url,
+        &[("Accept-Encoding", "br"), ("If-None-Match", h(&hd, "etag"))],
+    );
+    assert_eq!(st, 200);
+}
+
+#[test]
+fn ranges_head_and_methods() {
+    let (t, m) = site();
+    let s = serve(t.path(), &["out"]);
+    let c = client();
+    let js = hashed(&m, "js/app.js");
+    let url = format!("{}/{js}", s.base);
+    let identity = std::fs::read(t.path().join("out").join(&js)).unwrap();
+    let br = std::fs::read(t.path().join("out").join(format!("{js}.br"))).unwrap();
+    let (st, hd, body) = get(&c, &url, &[("Range", "bytes=0-9")]);
+    assert_eq!(st, 206);
+    assert_eq!(
+        h(&hd, "content-range"),
+        format!("bytes 0-9/{}", identity.len())
+    );
+    assert_eq!(body, identity[..10]);
+    // A range inside the compressed variant.
+    let (st, hd, body) = get(
+        &c,
+        &url,
+        &[("Range", "bytes=-20"), ("Accept-Encoding", "br")],
+    );
+    assert_eq!(st, 206);
+    assert_eq!(h(&hd, "content-encoding"), "br");
+    assert_eq!(
+        h(&hd, "content-range"),
+        format!("bytes {}-{}/{}", br.len() - 20, br.len() - 1, br.len())
+    );
+    assert_eq!(body, br[br.len() - 20..]);
+    let (st, hd, _) = get(&c, &url, &[("Range", "bytes=999999-")]);
+    assert_eq!(st, 416);
+    assert_eq!(
+        h(&hd, "content-range"),
+        format!("bytes */{}", identity.len())
+    );
+    // If-Range: a matching ETag keeps the range, another one gives the whole file.
+    let (_, hd, _) = get(&c, &url, &[]);
+    let (st, _, _) = get(
+        &c,
+        &url,
+        &[("Range", "bytes=0-1"), ("If-Range", h(&hd, "etag"))],
+    );
+    assert_eq!(st, 206);
+    let (st, _, body) = get(&c, &url, &[("Range", "bytes=0-1"), ("If-Range", "\"old\"")]);
+    assert_eq!((st, body.len()), (200, identity.len()));
+    // HEAD: the same headers, no body.
+    let res = c.head(&url).send().unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(
+        h(res.headers(), "content-length"),
+        identity.len().to_string()
+    );
+    assert!(res.bytes().unwrap().is_empty());
+    // Other methods: 405 with Allow.
+    let res = c.post(&url).body("x").send().unwrap();
+    assert_eq!(res.status().as_u16(), 405);
+    assert_eq!(h(res.headers(), "allow"), "GET, HEAD");
+}
+
+#[test]
+fn directories_and_traversal() {
+    let (t, _) = site();
+    let s = serve(t.path(), &["out"]);
+    let c = client();
+    let (st, hd, body) = get(&c, &format!("{}/about/", s.base), &[]);
+    assert_eq!(st, 200);
+    assert_eq!(h(&hd, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(
+        body,
+        std::fs::read(t.path().join("out/about/index.html")).unwrap()
+    );
+    let (st, hd, _) = get(&c, &format!("{}/about?x=1", s.base), &[]);
+    assert_eq!((st, h(&hd, "location")), (301, "/about/?x=1"));
+    for bad in [
+        "GET /../Cargo.toml HTTP/1.1",
+        "GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1",
+        "GET /css/%2E%2E/%2E%2E/x HTTP/1.1",
+        "GET /css%5c..%5c..%5cx HTTP/1.1",
+        "GET /index.html%00.css HTTP/1.1",
+        "GET //etc/passwd HTTP/1.1",
+    ] {
+        assert_eq!(raw_status(&s.base, bad), 400, "{bad}");
+    }
+    // The source and the cache outside the served folder are unreachable.
+    assert_eq!(
+        raw_status(&s.base, "GET /out.cache/state.json HTTP/1.1"),
+        404
+    );
+}
+
+#[test]
+fn version_endpoint_reports_the_build_and_echoes_cache_headers() {
+    let (t, m) = site();
+    let s = serve(t.path(), &["out"]);
+    let c = client();
+    let (st, hd, body) = get(
+        &c,
+        &format!("{}/health/static-version", s.base),
+        &[("X-Cache", "HIT"), ("Age", "12")],
+    );
+    assert_eq!(st, 200);
+    assert_eq!(h(&hd, "cache-control"), "no-store");
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["digest"], m["digest"]);
+    assert_eq!(v["version"], &m["digest"].as_str().unwrap()[..12]);
+    assert_eq!(v["request"]["x-cache"], "HIT");
+    assert_eq!(v["request"]["age"], "12");
+    assert!(v["build_time"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn routes_from_the_config_set_headers() {
+    let (t, m) = site();
+    write_files(
+        t.path(),
+        &[(
+            "staleguard.toml",
+            "[serve.headers]\nStrict-Transport-Security = \"max-age=63072000\"\n\n[[routes]]\nmatch = \"**/*.html\"\ncache-control = \"public, max-age=0, s-maxage=300, stale-while-revalidate=60\"\nheaders = { X-Frame-Options = \"DENY\" }\n\n[[routes]]\nmatch = \"@fingerprinted\"\nheaders = { Strict-Transport-Security = \"\" }\n",
+        )],
+    );
+    let s = serve(t.path(), &["out"]);
+    let c = client();
+    let (_, hd, _) = get(&c, &format!("{}/about/", s.base), &[]);
+    assert_eq!(
+        h(&hd, "cache-control"),
+        "public, max-age=0, s-maxage=300, stale-while-revalidate=60"
+    );
+    assert_eq!(h(&hd, "x-frame-options"), "DENY");
+    assert_eq!(h(&hd, "strict-transport-security"), "max-age=63072000");
+    let (_, hd, _) = get(
+        &c,
+        &format!("{}/{}", s.base, hashed(&m, "css/site.css")),
+        &[],
+    );
+    assert_eq!(
+        h(&hd, "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(h(&hd, "strict-transport-security"), "");
+    assert_eq!(h(&hd, "x-content-type-options"), "nosniff");
+}
+
+/// Rebuilding into the served folder switches versions without a restart; under load, every page
+/// fetched references assets that exist (no 404, no page of one version with assets of another missing).
+#[test]
+fn version_switch_under_load_never_serves_a_dangling_page() {
+    let (t, m) = site();
+    let s = serve(t.path(), &["out"]);
+    let base = s.base.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asset = regex::Regex::new(
+        r#"(?:href|src)="(css/site\.[0-9a-f]{12}\.css|js/app\.[0-9a-f]{12}\.js)""#,
+    )
+    .unwrap();
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let (base, stop, asset) = (base.clone(), stop.clone(), asset.clone());
+            std::thread::spawn(move || {
+                let c = client();
+                let mut pages = 0;
+                let mut versions = std::collections::BTreeSet::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (st, _, body) = get(
+                        &c,
+                        &format!("{base}/index.html"),
+                        &[("Accept-Encoding", "identity")],
+                    );
+                    assert_eq!(st, 200);
+                    let html = String::from_utf8(body).unwrap();
+                    for cap in asset.captures_iter(&html) {
+                        versions.insert(cap[1].to_string());
+                        let (st, _, _) = get(&c, &format!("{base}/{}", &cap[1]), &[]);
+                        assert_eq!(
+                            st, 200,
+                            "page references `{}`, which is not served",
+                            &cap[1]
+                        );
+                    }
+                    pages += 1;
+                }
+                (pages, versions)
+            })
+        })
+        .collect();
+    let css = t.path().join("site/css/base.css");
+    let c = client();
+    for round in 0..4 {
+        let mut text = std::fs::read_to_string(&css).unwrap();
+        text.push_str(&format!("\n/* round {round} */\n"));
+        std::fs::write(&css, text).unwrap();
+        build(t.path(), "site", "out", &[]);
+        let want = manifest(&t.path().join("out"))["digest"].clone();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, _, body) = get(&c, &format!("{base}/health/static-version"), &[]);
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            if v["digest"] == want {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not switch to the new version"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut seen = std::collections::BTreeSet::new();
+    for w in workers {
+        let (pages, versions) = w.join().expect("a worker saw a broken page");
+        assert!(pages > 5);
+        seen.extend(versions);
+    }
+    assert!(
+        seen.len() >= 2,
+        "the load never saw a version switch: {seen:?}"
+    );
+    assert_ne!(manifest(&t.path().join("out"))["digest"], m["digest"]);
+}
+
+#[test]
+fn sigterm_stops_gracefully() {
+    let (t, _) = site();
+    let mut s = serve(t.path(), &["out"]);
+    let pid = s.child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serve_refuses_a_missing_folder_with_a_hint() {
+    let t = tempfile::tempdir().unwrap();
+    let mut c = staleguard(t.path());
+    c.args(["serve", "nope", "--port", "0"]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("hint: build first"), "{}", stderr(&o));
+}
