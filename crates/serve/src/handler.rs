@@ -49,11 +49,11 @@ pub async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<ResBody> {
-    let index = state.index.load_full();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let index = state.index.load();
     let res = respond(state, &index, &req).await;
-    tracing::debug!(%peer, %method, %path, status = res.status().as_u16(), "request");
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(%peer, method = %req.method(), path = %req.uri().path(), status = res.status().as_u16(), "request");
+    }
     res
 }
 
@@ -102,7 +102,10 @@ async fn respond(state: &State, index: &Index, req: &Request<Incoming>) -> Respo
 
 /// Decodes the request path under the prefix into a relative path. `Ok(None)`: outside the prefix.
 /// `Err`: a path that could escape the folder or is not valid (refused, never looked up).
-pub fn decode_path(raw: &str, prefix: &str) -> Result<Option<String>, &'static str> {
+pub fn decode_path<'a>(
+    raw: &'a str,
+    prefix: &str,
+) -> Result<Option<std::borrow::Cow<'a, str>>, &'static str> {
     let Some(rest) = raw
         .strip_prefix(prefix)
         .or_else(|| (raw.len() + 1 == prefix.len() && prefix.starts_with(raw)).then_some(""))
@@ -126,7 +129,7 @@ pub fn decode_path(raw: &str, prefix: &str) -> Result<Option<String>, &'static s
     if decoded.contains("//") || decoded.starts_with('/') {
         return Err("path contains an empty segment");
     }
-    Ok(Some(decoded.into_owned()))
+    Ok(Some(decoded))
 }
 
 /// Finds the entry for a relative path: `dir/` → `dir/index.html`; `dir` with a `dir/index.html` →
@@ -198,8 +201,13 @@ pub async fn serve_entry(
             .iter()
             .filter_map(|v| v.to_str().ok()),
     );
-    let available: Vec<_> = e.encoded.iter().filter_map(|v| v.codec).collect();
-    let variant: &Variant = match accept.choose(&available) {
+    let mut codecs = [staleguard_core::config::Codec::Br; 3];
+    let mut n = 0;
+    for c in e.encoded.iter().filter_map(|v| v.codec).take(3) {
+        codecs[n] = c;
+        n += 1;
+    }
+    let variant: &Variant = match accept.choose(&codecs[..n]) {
         Choice::Encoded(c) => e
             .encoded
             .iter()

@@ -99,7 +99,8 @@ impl Server {
             opts,
             policy,
         };
-        let first = tokio::task::block_in_place(|| state.load())?;
+        // Loading blocks; at start nothing else is running yet.
+        let first = state.load()?;
         state.index.store(Arc::new(first));
         let listener = TcpListener::bind(&addr)
             .await
@@ -140,7 +141,7 @@ impl Server {
                         let state = state.clone();
                         async move { Ok::<_, std::convert::Infallible>(handler::handle(&state, req, peer).await) }
                     });
-                    let conn = http1::Builder::new().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(30)).serve_connection(TokioIo::new(stream), svc);
+                    let conn = http1::Builder::new().writev(false).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(30)).serve_connection(TokioIo::new(stream), svc);
                     let conn = graceful.watch(conn);
                     tokio::spawn(async move {
                         if let Err(e) = conn.await {

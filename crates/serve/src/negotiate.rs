@@ -55,13 +55,20 @@ impl Accept {
             for item in value.split(',') {
                 let (name, params) = item.split_once(';').unwrap_or((item, ""));
                 let Some(q) = parse_q(params) else { continue };
-                let slot = match name.trim().to_ascii_lowercase().as_str() {
-                    "br" => &mut a.br,
-                    "zstd" => &mut a.zstd,
-                    "gzip" | "x-gzip" => &mut a.gzip,
-                    "identity" => &mut a.identity,
-                    "*" => &mut a.star,
-                    _ => continue,
+                let name = name.trim();
+                let is = |n: &str| name.eq_ignore_ascii_case(n);
+                let slot = if is("br") {
+                    &mut a.br
+                } else if is("zstd") {
+                    &mut a.zstd
+                } else if is("gzip") || is("x-gzip") {
+                    &mut a.gzip
+                } else if is("identity") {
+                    &mut a.identity
+                } else if name == "*" {
+                    &mut a.star
+                } else {
+                    continue;
                 };
                 *slot = Some(slot.map_or(q, |old: u16| old.max(q)));
             }
