@@ -6,8 +6,8 @@
 #   scripts/test.sh            # everything
 #   FUZZ_SECONDS=0 scripts/test.sh   # skip fuzzing (e.g. while iterating)
 #
-# Peers: Django (pip, in a venv made by scripts/pyenv.sh). Later issues add moto, Varnish, Redis here; each
-# is started on a free loopback port and stopped by PID when this script exits.
+# Peers: Django (pip, in a venv made by scripts/pyenv.sh) and Varnish (Debian packages, installed here;
+# each test starts its own node on free loopback ports with scripts/peers/varnish.sh and stops it by PID).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -28,6 +28,10 @@ step "python venv with Django (peer for the manifest test)"
 source scripts/pyenv.sh
 ensure_venv
 python -c 'import django; print("django", django.__version__)'
+
+step "Varnish (peer for the serve-behind-a-cache test)"
+scripts/peers/varnish.sh install
+varnishd -V 2>&1 | head -1
 
 step "cargo fmt --check"
 cargo fmt --all --check

@@ -95,7 +95,22 @@ async fn respond(state: &State, index: &Index, req: &Request<Incoming>) -> Respo
         return r;
     }
     match entry {
-        Some(e) => serve_entry(&e, req.headers(), head, StatusCode::OK).await,
+        Some(e) => {
+            let res = serve_entry(&e, req.headers(), head, StatusCode::OK).await;
+            match (&index.error, res.status()) {
+                // The configured error page, never cached, in place of a plain-text 500.
+                (Some(page), StatusCode::INTERNAL_SERVER_ERROR) => {
+                    serve_entry(
+                        page,
+                        &HeaderMap::new(),
+                        head,
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                    )
+                    .await
+                }
+                _ => res,
+            }
+        }
         None => not_found(index, req.headers(), head).await,
     }
 }

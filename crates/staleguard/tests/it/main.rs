@@ -7,3 +7,4 @@ mod django;
 mod incremental;
 mod serve;
 mod support;
+mod varnish;
