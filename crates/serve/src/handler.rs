@@ -230,18 +230,7 @@ pub async fn serve_entry(
             .unwrap_or(&e.identity),
         Choice::Identity | Choice::NothingAcceptable => &e.identity,
     };
-    let mut h = HeaderMap::with_capacity(10 + e.headers.len());
-    h.insert(header::CACHE_CONTROL, e.cache_control.clone());
-    h.insert(header::ETAG, variant.etag.clone());
-    if !e.encoded.is_empty() {
-        h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    }
-    if let Some((_, lm)) = &e.last_modified {
-        h.insert(header::LAST_MODIFIED, lm.clone());
-    }
-    for (k, v) in &e.headers {
-        h.insert(k.clone(), v.clone());
-    }
+    let mut h = variant.common.clone();
     let ok = status == StatusCode::OK;
     // Conditionals: If-None-Match wins over If-Modified-Since.
     let etag = variant.etag.to_str().unwrap_or("");

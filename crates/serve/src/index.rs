@@ -26,6 +26,9 @@ pub struct Variant {
     pub etag: HeaderValue,
     pub len: u64,
     pub body: Body,
+    /// The headers a 200 and a 304 of this representation share (Cache-Control, ETag, Vary,
+    /// Last-Modified, policy headers), built once at load.
+    pub common: hyper::HeaderMap,
 }
 
 /// Where a representation's bytes are.
@@ -189,6 +192,7 @@ impl Loader<'_> {
                 etag: etag(&hash),
                 len,
                 body: self.body(&side, len)?,
+                common: Default::default(),
             });
         }
         variants.sort_by_key(|v| match v.codec {
@@ -211,9 +215,43 @@ impl Loader<'_> {
                 etag: etag(&identity.0),
                 len: identity.1,
                 body: self.body(rel, identity.1)?,
+                common: Default::default(),
             },
             encoded: variants,
-        })
+        }
+        .with_common_headers())
+    }
+}
+
+impl Entry {
+    /// Fills each variant's shared headers from the entry's policy.
+    fn with_common_headers(mut self) -> Entry {
+        let has_variants = !self.encoded.is_empty();
+        let build = |etag: &HeaderValue, e: &Entry| {
+            let mut h = hyper::HeaderMap::with_capacity(8 + e.headers.len());
+            h.insert(hyper::header::CACHE_CONTROL, e.cache_control.clone());
+            h.insert(hyper::header::ETAG, etag.clone());
+            if has_variants {
+                h.insert(
+                    hyper::header::VARY,
+                    HeaderValue::from_static("Accept-Encoding"),
+                );
+            }
+            if let Some((_, lm)) = &e.last_modified {
+                h.insert(hyper::header::LAST_MODIFIED, lm.clone());
+            }
+            for (k, v) in &e.headers {
+                h.insert(k.clone(), v.clone());
+            }
+            h
+        };
+        self.identity.common = build(&self.identity.etag, &self);
+        let commons: Vec<hyper::HeaderMap> =
+            self.encoded.iter().map(|v| build(&v.etag, &self)).collect();
+        for (v, c) in self.encoded.iter_mut().zip(commons) {
+            v.common = c;
+        }
+        self
     }
 }
 
@@ -342,7 +380,7 @@ pub fn load(
                     Vec::new(),
                 )?;
                 page.cache_control = HeaderValue::from_static(ERROR);
-                Some(Arc::new(page))
+                Some(Arc::new(page.with_common_headers()))
             }
             None => None,
         })
