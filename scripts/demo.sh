@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled example, with local defaults (no cloud account): builds staleguard, then
-# fingerprints, rewrites and precompresses examples/site into examples/dist, and shows what came out.
+# fingerprints, rewrites and precompresses examples/site into examples/dist, shows what came out, and
+# serves it on a free loopback port to show the headers (stopped by PID at the end).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if ! command -v cargo >/dev/null 2>&1; then
@@ -21,3 +22,25 @@ grep -oE '(href|src)="[^"]*\.[0-9a-f]{12}\.[a-z0-9]+"' examples/dist/index.html 
 echo
 echo "== manifests: examples/dist/staleguard.manifest.json, examples/dist/staticfiles.json (Django), examples/dist/build-info.json"
 cat examples/dist/build-info.json
+
+echo
+echo "== staleguard serve examples/dist (free loopback port), then a few requests"
+log="$(mktemp)"
+"$bin" serve examples/dist --port 0 >"$log" 2>&1 &
+pid=$!
+trap 'kill "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 50); do grep -q listening "$log" && break; sleep 0.1; done
+base="$(grep -oE 'http://[0-9.:]+' "$log" | head -1)"
+css="$(python3 -c 'import json,sys; print(json.load(open("examples/dist/staleguard.manifest.json"))["files"]["css/site.css"]["path"])')"
+echo "-- GET /$css (fingerprinted: cached for a year)"
+curl -s -D - -o /dev/null -H 'Accept-Encoding: br, gzip' "$base/$css" | grep -iE '^(HTTP|cache-control|etag|content-encoding|vary)'
+echo "-- GET / (HTML: revalidated)"
+curl -s -D - -o /dev/null "$base/" | grep -iE '^(HTTP|cache-control|etag)'
+etag="$(curl -s -D - -o /dev/null -H 'Accept-Encoding: br' "$base/$css" | tr -d '\r' | awk 'tolower($1)=="etag:"{print $2}')"
+echo "-- the same with If-None-Match: $etag"
+curl -s -D - -o /dev/null -H 'Accept-Encoding: br' -H "If-None-Match: $etag" "$base/$css" | head -1
+echo "-- $base/health/static-version"
+curl -s "$base/health/static-version"
+echo
+kill "$pid"
+wait "$pid" 2>/dev/null || true
