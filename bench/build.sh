@@ -97,19 +97,7 @@ SG_CACHE="$WORK/sg-cache"
 if [ "$SKIP_SG" = 1 ]; then
   info "staleguard: skipped (BENCH_SKIP_STALEGUARD=1)"
 else
-  if [ -n "${STALEGUARD_BIN:-}" ]; then
-    SG="$STALEGUARD_BIN"
-    info "staleguard: using STALEGUARD_BIN=$SG"
-  else
-    command -v cargo >/dev/null || die "cargo not found (or set STALEGUARD_BIN, or BENCH_SKIP_STALEGUARD=1)"
-    info "cargo build --release -p staleguard (log: $LOGS/cargo-staleguard.log)"
-    cargo build --release -p staleguard >"$LOGS/cargo-staleguard.log" 2>&1 || {
-      tail -n 25 "$LOGS/cargo-staleguard.log" | sed 's/^/    | /' >&2
-      die "cargo build --release -p staleguard failed; set STALEGUARD_BIN to a built binary, or BENCH_SKIP_STALEGUARD=1 to run the rest"
-    }
-    SG="${CARGO_TARGET_DIR:-$ROOT/target}/release/staleguard"
-  fi
-  [ -x "$SG" ] || die "staleguard binary not found or not executable: $SG (set STALEGUARD_BIN, or BENCH_SKIP_STALEGUARD=1)"
+  staleguard_bin "$LOGS/cargo-staleguard.log"
   SG_VERSION="$("$SG" --version 2>/dev/null | head -n 1 || true)"
   info "staleguard binary: $SG ${SG_VERSION:+($SG_VERSION)}"
 fi

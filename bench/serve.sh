@@ -148,19 +148,7 @@ fi
 
 # ------------------------------------------------------------------------------------------------
 step "staleguard binary"
-if [ -n "${STALEGUARD_BIN:-}" ]; then
-  SG="$STALEGUARD_BIN"
-  info "using STALEGUARD_BIN=$SG"
-else
-  command -v cargo >/dev/null || die "cargo not found (or set STALEGUARD_BIN to a built binary)"
-  info "cargo build --release -p staleguard (log: $LOGS/cargo-staleguard-serve.log)"
-  cargo build --release -p staleguard >"$LOGS/cargo-staleguard-serve.log" 2>&1 || {
-    tail -n 25 "$LOGS/cargo-staleguard-serve.log" | sed 's/^/    | /' >&2
-    die "cargo build --release -p staleguard failed; set STALEGUARD_BIN to a built binary"
-  }
-  SG="${CARGO_TARGET_DIR:-$ROOT/target}/release/staleguard"
-fi
-[ -x "$SG" ] || die "staleguard binary not found or not executable: $SG (set STALEGUARD_BIN)"
+staleguard_bin "$LOGS/cargo-staleguard-serve.log"
 V_SG="$("$SG" --version 2>/dev/null | head -n 1 || true)"
 info "$SG ${V_SG:+($V_SG)}"
 SG_SERVE_ERR=""
