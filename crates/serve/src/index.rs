@@ -109,6 +109,13 @@ pub fn content_type(path: &str) -> String {
     }
 }
 
+/// A path with a segment starting with `.` (other than `.well-known`): not served unless the build's
+/// manifest lists it.
+pub fn is_hidden(rel: &str) -> bool {
+    rel.split('/')
+        .any(|seg| seg.starts_with('.') && seg != ".well-known")
+}
+
 fn is_font(path: &str) -> bool {
     let ext = path
         .rsplit_once('.')
@@ -342,6 +349,9 @@ pub fn load(
         if rel.contains(".sgtmp") {
             continue; // a build's file in the middle of being written
         }
+        if is_hidden(&rel) {
+            continue; // `.git/`, `.env`, editor files: never served (`.well-known/` is)
+        }
         let bytes = std::fs::read(entry.path()).map_err(|e| ServeError::Io {
             path: entry.path().to_path_buf(),
             source: e,
@@ -430,6 +440,19 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hidden_paths() {
+        for (p, want) in [
+            (".git/config", true),
+            ("a/.env", true),
+            (".well-known/security.txt", false),
+            ("css/a.css", false),
+            ("a..b.css", false),
+        ] {
+            assert_eq!(is_hidden(p), want, "{p}");
+        }
+    }
 
     #[test]
     fn content_types() {

@@ -300,6 +300,22 @@ fn directories_and_traversal() {
     ] {
         assert_eq!(raw_status(&s.base, bad), 400, "{bad}");
     }
+    // Hidden files in the served folder are never served; `.well-known` is.
+    write_files(
+        &t.path().join("out"),
+        &[
+            (".git/config", "secret"),
+            (".env", "KEY=1"),
+            (".well-known/security.txt", "Contact: x"),
+        ],
+    );
+    let s = serve(t.path(), &["out"]);
+    assert_eq!(raw_status(&s.base, "GET /.git/config HTTP/1.1"), 404);
+    assert_eq!(raw_status(&s.base, "GET /.env HTTP/1.1"), 404);
+    assert_eq!(
+        raw_status(&s.base, "GET /.well-known/security.txt HTTP/1.1"),
+        200
+    );
     // The source and the cache outside the served folder are unreachable.
     assert_eq!(
         raw_status(&s.base, "GET /out.cache/state.json HTTP/1.1"),
