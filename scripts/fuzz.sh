@@ -9,8 +9,10 @@
 #   FUZZ_STRICT=1   also check that every rewritten reference reads back as the URL written (the
 #                   fuzz crate's `strict` feature), not only that the count is unchanged.
 #   FUZZ_TIMEOUT    seconds one input may take before it counts as a hang (default 10).
-#   FUZZ_SEED       libFuzzer's random seed; set it (scripts/test.sh and CI do) for a reproducible run,
-#                   leave it unset to explore new ground each time.
+#   FUZZ_SEED       libFuzzer's random seed (exploration is still not bit-for-bit reproducible).
+#   FUZZ_REPLAY=1   only run every committed seed and regression input once (fuzz/seeds/<target>/):
+#                   deterministic, what scripts/test.sh and CI do; SECONDS is ignored. Explore with
+#                   `scripts/fuzz.sh 60` (random seeds) and commit any crash input as a new seed.
 #   CARGO_TARGET_DIR  honoured (default: fuzz/target).
 #
 # Seeds are read from fuzz/seeds/<target>/ (committed); new inputs go to fuzz/corpus/<target>/ and
@@ -33,6 +35,10 @@ case "$sanitizer" in
         ;;
 esac
 timeout_secs="${FUZZ_TIMEOUT:-10}"
+run_args=(-max_total_time="${1:-30}")
+if [[ "${FUZZ_REPLAY:-0}" == 1 ]]; then
+    run_args=(-runs=0)
+fi
 seed_args=()
 if [[ -n "${FUZZ_SEED:-}" ]]; then
     seed_args=(-seed="$FUZZ_SEED")
@@ -75,12 +81,16 @@ for t in "${targets[@]}"; do
     mkdir -p "corpus/$t" "artifacts/$t" "seeds/$t"
     before="$(find "artifacts/$t" -maxdepth 1 -type f -printf '%f\n' | sort)"
     log="$logs/$t.log"
-    echo "fuzz: $t for ${secs} s ..."
+    if [[ "${FUZZ_REPLAY:-0}" == 1 ]]; then
+        echo "fuzz: $t: replaying seeds and corpus ..."
+    else
+        echo "fuzz: $t for ${secs} s ..."
+    fi
     # libFuzzer stops itself after -max_total_time; `timeout` is only a backstop against a wedged run.
     if timeout -k 10 "$((secs * 2 + timeout_secs + 120))" \
         cargo fuzz run "$t" --sanitizer "$sanitizer" "${features[@]}" \
         "corpus/$t" "seeds/$t" -- \
-        -max_total_time="$secs" -timeout="$timeout_secs" -print_final_stats=1 "${seed_args[@]}" \
+        "${run_args[@]}" -timeout="$timeout_secs" -print_final_stats=1 "${seed_args[@]}" \
         >"$log" 2>&1; then
         rc=0
     else

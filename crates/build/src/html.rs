@@ -263,7 +263,14 @@ fn url_attr(
 }
 
 /// The candidates of a `srcset` value, per the HTML "parse a srcset attribute" algorithm.
-fn srcset(value: &[u8], abs_start: usize, quote: Option<char>, out: &mut Vec<FoundRef>) {
+fn srcset(raw: &[u8], abs_start: usize, quote: Option<char>, out: &mut Vec<FoundRef>) {
+    // Browsers decode character references first, then split the candidates (`a.png,&#32;b.png` is two
+    // URLs): parse the decoded value and map each candidate back to its bytes in the file.
+    let Ok(raw_text) = std::str::from_utf8(raw) else {
+        return;
+    };
+    let (decoded, map) = decode_entities_mapped(raw_text);
+    let value = decoded.as_bytes();
     let mut i = 0;
     while i < value.len() {
         while i < value.len() && (is_html_ws(value[i]) || value[i] == b',') {
@@ -294,12 +301,10 @@ fn srcset(value: &[u8], abs_start: usize, quote: Option<char>, out: &mut Vec<Fou
                 i += 1;
             }
         }
-        if end > start
-            && let Ok(text) = std::str::from_utf8(&value[start..end])
-        {
+        if end > start {
             out.push(FoundRef {
-                span: abs_start + start..abs_start + end,
-                url: decode_entities(text),
+                span: abs_start + map[start]..abs_start + map[end],
+                url: decoded[start..end].to_string(),
                 kind: RefKind::Srcset,
                 syntax: Syntax::HtmlAttr(quote),
             });
@@ -310,17 +315,20 @@ fn srcset(value: &[u8], abs_start: usize, quote: Option<char>, out: &mut Vec<Fou
 /// Decodes the character references that appear in URLs (`&amp;`, `&quot;`, `&#39;`, `&#NN;`, `&#xNN;`,
 /// `&lt;`, `&gt;`, `&apos;`). Others are left as written, which only makes the reference not verbatim.
 pub fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_string();
-    }
+    decode_entities_mapped(s).0
+}
+
+/// [`decode_entities`], plus for each byte of the result (and one past its end) the offset in `s` of the
+/// text it came from.
+fn decode_entities_mapped(s: &str) -> (String, Vec<usize>) {
     let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(p) = rest.find('&') {
-        out.push_str(&rest[..p]);
-        rest = &rest[p..];
-        let end = rest.find(';').filter(|&e| e <= 10);
-        let decoded = end.and_then(|e| {
-            let body = &rest[1..e];
+    let mut map = Vec::with_capacity(s.len() + 1);
+    let mut at = 0;
+    while at < s.len() {
+        let rest = &s[at..];
+        let decoded = rest.strip_prefix('&').and_then(|_| {
+            let end = rest.find(';').filter(|&e| e <= 10)?;
+            let body = &rest[1..end];
             let c = match body {
                 "amp" => Some('&'),
                 "quot" => Some('"'),
@@ -333,21 +341,20 @@ pub fn decode_entities(s: &str) -> String {
                 b if b.starts_with('#') => b[1..].parse::<u32>().ok().and_then(char::from_u32),
                 _ => None,
             };
-            c.map(|c| (c, e + 1))
+            c.map(|c| (c, end + 1))
         });
-        match decoded {
-            Some((c, len)) => {
-                out.push(c);
-                rest = &rest[len..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
+        let (c, len) = decoded.unwrap_or_else(|| {
+            let c = rest.chars().next().unwrap_or('\u{fffd}');
+            (c, c.len_utf8())
+        });
+        for _ in 0..c.len_utf8() {
+            map.push(at);
         }
+        out.push(c);
+        at += len;
     }
-    out.push_str(rest);
-    out
+    map.push(s.len());
+    (out, map)
 }
 
 #[cfg(test)]
@@ -424,6 +431,15 @@ mod tests {
             &[(S, "a.png", "a.png")],
         );
         check(r#"<img srcset="  ,, ">"#, &[]);
+        // Character references are decoded before the candidates are split (found by fuzzing).
+        check(
+            r#"<img srcset="a.png,&#32;b.png 2x">"#,
+            &[(S, "a.png", "a.png"), (S, "b.png", "b.png")],
+        );
+        check(
+            r#"<img srcset="x.png?a=1&amp;b=2 1x">"#,
+            &[(S, "x.png?a=1&b=2", "x.png?a=1&amp;b=2")],
+        );
     }
 
     #[test]
