@@ -210,7 +210,8 @@ struct Builder<'a> {
     cache: Cache,
     threads: usize,
     levels: Levels,
-    skip_compress: HashSet<String>,
+    /// `skip-compress` as lower-case suffixes with their dot (`.png`, `.wasm.gz`).
+    skip_compress: Vec<String>,
     reserved: Vec<String>,
 }
 
@@ -247,7 +248,7 @@ impl<'a> Builder<'a> {
             skip_compress: cfg
                 .skip_compress
                 .iter()
-                .map(|e| e.trim_start_matches('.').to_ascii_lowercase())
+                .map(|e| format!(".{}", e.trim_start_matches('.').to_ascii_lowercase()))
                 .collect(),
             reserved,
         })
@@ -686,19 +687,19 @@ impl<'a> Builder<'a> {
                     segment: local.segment.start + lead..local.segment.end + lead,
                 });
             } else if r.kind != RefKind::HtmlLink {
-                if lines.is_none() {
-                    let bytes = match &nodes[i].raw {
-                        Some(b) => b.clone(),
-                        None => std::fs::read(&nodes[i].file.abs)
-                            .map_err(|e| BuildError::io(&nodes[i].file.abs, e))?,
-                    };
-                    let idx = LineIndex::new(&bytes);
-                    lines = Some((bytes, idx));
-                }
-                let (bytes, idx) = lines
-                    .as_ref()
-                    .map(|(b, x)| (b.as_slice(), x))
-                    .unwrap_or((&[], &EMPTY_INDEX));
+                let (bytes, idx) = match &mut lines {
+                    Some((b, x)) => (&*b, &*x),
+                    slot => {
+                        let bytes = match &nodes[i].raw {
+                            Some(b) => b.clone(),
+                            None => std::fs::read(&nodes[i].file.abs)
+                                .map_err(|e| BuildError::io(&nodes[i].file.abs, e))?,
+                        };
+                        let idx = LineIndex::new(&bytes);
+                        let (b, x) = slot.insert((bytes, idx));
+                        (&*b, &*x)
+                    }
+                };
                 let (line, col) = idx.line_col(bytes, r.start);
                 missing.push(MissingRef {
                     location: format!("{}:{line}:{col}", self.display_path(&nodes[i].file)),
@@ -932,7 +933,7 @@ impl<'a> Builder<'a> {
         !self
             .skip_compress
             .iter()
-            .any(|ext| name.ends_with(&format!(".{ext}")))
+            .any(|suffix| name.ends_with(suffix.as_str()))
     }
 
     /// Phase 4: every distinct (content, codec) compressed once, largest first, on every core.
@@ -953,23 +954,33 @@ impl<'a> Builder<'a> {
         // Blob name → (node that has the content, codec).
         let mut jobs: BTreeMap<String, (usize, Codec)> = BTreeMap::new();
         let mut known: HashMap<String, BlobState> = HashMap::new();
-        for (i, n) in nodes.iter().enumerate() {
-            if !self.compressible(&n.file.logical, finals[i].size) {
-                continue;
-            }
-            for &codec in &codecs {
-                let blob = format!("{}.{}", finals[i].hash, self.levels.tag(codec));
+        // Per node: the (codec, blob name) it wants, empty when it is not compressed.
+        let wanted: Vec<Vec<(Codec, String)>> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                if !self.compressible(&n.file.logical, finals[i].size) {
+                    return Vec::new();
+                }
+                codecs
+                    .iter()
+                    .map(|&c| (c, format!("{}.{}", finals[i].hash, self.levels.tag(c))))
+                    .collect()
+            })
+            .collect();
+        for (i, want) in wanted.iter().enumerate() {
+            for (codec, blob) in want {
                 blobs_used.insert(blob.clone());
-                if known.contains_key(&blob) || jobs.contains_key(&blob) {
+                if known.contains_key(blob) || jobs.contains_key(blob) {
                     continue;
                 }
-                match self.blob_on_disk(&blob, old) {
+                match self.blob_on_disk(blob, old) {
                     Some(s) => {
-                        known.insert(blob, s);
+                        known.insert(blob.clone(), s);
                         report.compressed_from_cache += 1;
                     }
                     None => {
-                        jobs.insert(blob, (i, codec));
+                        jobs.insert(blob.clone(), (i, *codec));
                     }
                 }
             }
@@ -1061,12 +1072,8 @@ impl<'a> Builder<'a> {
             known.insert(b, s);
         }
         let mut out: Vec<Encodings> = vec![BTreeMap::new(); nodes.len()];
-        for (i, n) in nodes.iter().enumerate() {
-            if !self.compressible(&n.file.logical, finals[i].size) {
-                continue;
-            }
-            for &codec in &codecs {
-                let blob = format!("{}.{}", finals[i].hash, self.levels.tag(codec));
+        for (i, want) in wanted.into_iter().enumerate() {
+            for (codec, blob) in want {
                 if let Some(s) = known.get(&blob) {
                     new_blobs.insert(blob.clone(), *s);
                     if s.size > 0 {
@@ -1236,9 +1243,6 @@ impl<'a> Builder<'a> {
         Ok(bytes.len() as u64)
     }
 }
-
-static EMPTY_INDEX: std::sync::LazyLock<LineIndex> =
-    std::sync::LazyLock::new(|| LineIndex::new(b""));
 
 /// A file's compressed sidecars: codec → (blob name, variant).
 type Encodings = BTreeMap<Codec, (String, Variant)>;
