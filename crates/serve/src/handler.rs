@@ -161,14 +161,8 @@ fn lookup(index: &Index, rel: &str) -> (Option<Arc<Entry>>, bool) {
 
 async fn not_found(index: &Index, headers: &HeaderMap, head: bool) -> Response<ResBody> {
     match &index.not_found {
-        Some(page) => {
-            let mut r = serve_entry(page, headers, head, StatusCode::NOT_FOUND).await;
-            // Never a 304 or 206 for an error page.
-            if r.status() != StatusCode::NOT_FOUND {
-                r = serve_entry(page, &HeaderMap::new(), head, StatusCode::NOT_FOUND).await;
-            }
-            r
-        }
+        // A non-200 status never turns into a 304 or 206 (see `serve_entry`).
+        Some(page) => serve_entry(page, headers, head, StatusCode::NOT_FOUND).await,
         None => plain(StatusCode::NOT_FOUND, "not found"),
     }
 }

@@ -32,7 +32,7 @@ pub struct Variant {
 }
 
 /// Where a representation's bytes are.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Body {
     Memory(Bytes),
     Disk(PathBuf),
@@ -231,6 +231,27 @@ impl Loader<'_> {
 }
 
 impl Entry {
+    /// This file as an error page: identity only (an error is never negotiated), never cached.
+    fn as_error_page(&self) -> Entry {
+        Entry {
+            path: self.path.clone(),
+            fingerprinted: false,
+            content_type: self.content_type.clone(),
+            cache_control: HeaderValue::from_static(ERROR),
+            headers: self.headers.clone(),
+            last_modified: self.last_modified.clone(),
+            identity: Variant {
+                codec: None,
+                etag: self.identity.etag.clone(),
+                len: self.identity.len,
+                body: self.identity.body.clone(),
+                common: Default::default(),
+            },
+            encoded: Vec::new(),
+        }
+        .with_common_headers()
+    }
+
     /// Fills each variant's shared headers from the entry's policy.
     fn with_common_headers(mut self) -> Entry {
         let has_variants = !self.encoded.is_empty();
@@ -372,31 +393,14 @@ pub fn load(
     let info: Option<BuildInfo> = std::fs::read(dir.join(build_info_name))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
-    let page = |name: &str| -> Result<Option<Arc<Entry>>, ServeError> {
-        if name.is_empty() {
-            return Ok(None);
-        }
-        Ok(match files.get(name) {
-            Some(e) => {
-                let mut page = loader.entry(
-                    &e.path,
-                    false,
-                    (
-                        String::from_utf8_lossy(e.identity.etag.as_bytes())
-                            .trim_matches('"')
-                            .to_string(),
-                        e.identity.len,
-                    ),
-                    Vec::new(),
-                )?;
-                page.cache_control = HeaderValue::from_static(ERROR);
-                Some(Arc::new(page.with_common_headers()))
-            }
-            None => None,
-        })
+    let page = |name: &str| {
+        files
+            .get(name)
+            .filter(|_| !name.is_empty())
+            .map(|e| Arc::new(e.as_error_page()))
     };
-    let not_found = page(&config.not_found_page)?;
-    let error = page(&config.error_page)?;
+    let not_found = page(&config.not_found_page);
+    let error = page(&config.error_page);
     Ok(Index {
         files,
         retired: HashMap::new(),
