@@ -46,6 +46,12 @@ pub struct ServeConfig {
     pub memory_limit: u64,
     /// How often the manifest is checked for a new version, in milliseconds.
     pub reload_ms: u64,
+    /// A connection that sends nothing the server answers and receives no response bytes for this many
+    /// seconds is closed: idle keep-alive connections, heads trickled in (slowloris), readers that stopped
+    /// reading. Keep it above the keep-alive timeout of whatever sits in front (CloudFront 5-60 s, an
+    /// AWS load balancer 60 s), or the CDN may reuse a connection the origin is closing.
+    #[serde(deserialize_with = "de_idle_timeout")]
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for ServeConfig {
@@ -61,6 +67,7 @@ impl Default for ServeConfig {
             cors_fonts: true,
             memory_limit: 1024 * 1024,
             reload_ms: 500,
+            idle_timeout_secs: 75,
         }
     }
 }
@@ -306,6 +313,10 @@ fn de_range<'de, D: Deserializer<'de>>(d: D, key: &str, lo: i64, hi: i64) -> Res
         )));
     }
     Ok(v)
+}
+
+fn de_idle_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    de_range(d, "idle-timeout-secs", 1, 86_400).map(|v| v as u64)
 }
 
 fn de_brotli_quality<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {

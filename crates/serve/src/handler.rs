@@ -127,24 +127,41 @@ pub fn decode_path<'a>(
     else {
         return Ok(None);
     };
-    let decoded = percent_encoding::percent_decode_str(rest)
-        .decode_utf8()
-        .map_err(|_| "path is not valid UTF-8")?;
-    if decoded.contains('\0') {
-        return Err("path contains NUL");
-    }
-    if decoded.contains('\\') {
-        return Err("path contains a backslash");
-    }
-    for seg in decoded.split('/') {
-        if seg == ".." || seg == "." {
-            return Err("path contains a `.` or `..` segment");
+    // Most paths have no escapes: no allocation, no second pass.
+    let decoded = if rest.as_bytes().contains(&b'%') {
+        percent_encoding::percent_decode_str(rest)
+            .decode_utf8()
+            .map_err(|_| "path is not valid UTF-8")?
+    } else {
+        std::borrow::Cow::Borrowed(rest)
+    };
+    check_segments(decoded.as_bytes())?;
+    Ok(Some(decoded))
+}
+
+/// Refuses NUL, backslashes, `.` and `..` segments and empty segments (a trailing `/` is fine), in one
+/// pass over the decoded path.
+fn check_segments(p: &[u8]) -> Result<(), &'static str> {
+    let mut start = 0;
+    for (i, &b) in p.iter().enumerate() {
+        match b {
+            0 => return Err("path contains NUL"),
+            b'\\' => return Err("path contains a backslash"),
+            b'/' => {
+                match &p[start..i] {
+                    b"" => return Err("path contains an empty segment"),
+                    b"." | b".." => return Err("path contains a `.` or `..` segment"),
+                    _ => {}
+                }
+                start = i + 1;
+            }
+            _ => {}
         }
     }
-    if decoded.contains("//") || decoded.starts_with('/') {
-        return Err("path contains an empty segment");
+    match &p[start..] {
+        b"." | b".." => Err("path contains a `.` or `..` segment"),
+        _ => Ok(()),
     }
-    Ok(Some(decoded))
 }
 
 /// Finds the entry for a relative path: `dir/` → `dir/index.html`; `dir` with a `dir/index.html` →
@@ -208,7 +225,7 @@ pub async fn serve_entry(
         headers
             .get_all(header::ACCEPT_ENCODING)
             .iter()
-            .filter_map(|v| v.to_str().ok()),
+            .map(HeaderValue::as_bytes),
     );
     let mut codecs = [staleguard_core::config::Codec::Br; 3];
     let mut n = 0;
@@ -224,15 +241,11 @@ pub async fn serve_entry(
             .unwrap_or(&e.identity),
         Choice::Identity | Choice::NothingAcceptable => &e.identity,
     };
-    let mut h = variant.common.clone();
     let ok = status == StatusCode::OK;
     // Conditionals: If-None-Match wins over If-Modified-Since.
-    let etag = variant.etag.to_str().unwrap_or("");
-    let not_modified = match headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(inm) => none_match(inm, etag),
+    let etag = variant.etag.as_bytes();
+    let not_modified = match headers.get(header::IF_NONE_MATCH) {
+        Some(inm) => none_match(inm.as_bytes(), etag),
         None => match (
             headers
                 .get(header::IF_MODIFIED_SINCE)
@@ -246,24 +259,33 @@ pub async fn serve_entry(
     if ok && not_modified {
         let mut r = Response::new(empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
-        *r.headers_mut() = h;
+        *r.headers_mut() = variant.common.clone();
         return r;
     }
-    h.insert(header::CONTENT_TYPE, e.content_type.clone());
-    if let Some(c) = variant.codec {
-        h.insert(
-            header::CONTENT_ENCODING,
-            HeaderValue::from_static(c.content_encoding()),
-        );
-    }
-    if ok {
-        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    }
+    let mut h = if ok {
+        variant.full.clone()
+    } else {
+        // An error page: no ranges, no Accept-Ranges.
+        let mut h = variant.common.clone();
+        h.insert(header::CONTENT_TYPE, e.content_type.clone());
+        if let Some(c) = variant.codec {
+            h.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(c.content_encoding()),
+            );
+        }
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(variant.len));
+        h
+    };
     let len = variant.len;
     let mut range = None;
     if ok && let Some(r) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         let applies = match headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
-            Some(ir) => if_range_holds(ir, etag, e.last_modified.as_ref().map(|(t, _)| *t)),
+            Some(ir) => if_range_holds(
+                ir,
+                variant.etag.to_str().unwrap_or(""),
+                e.last_modified.as_ref().map(|(t, _)| *t),
+            ),
             None => true,
         };
         if applies {
@@ -297,7 +319,9 @@ pub async fn serve_entry(
         }
         None => (status, 0, len),
     };
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    if range.is_some() {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    }
     let body = if head {
         empty()
     } else {

@@ -5,7 +5,6 @@
 //! immutable, sidecars are the encodings); a folder without a manifest is served with ETags hashed at load
 //! time and every file treated as mutable.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -18,6 +17,10 @@ use staleguard_core::routes::{ERROR, RoutePolicy};
 
 use crate::ServeError;
 
+/// Path → value maps of a snapshot. foldhash rather than SipHash: a lookup per request, keys are the
+/// build's own file names (a client only chooses what it looks up), and the seed is still random.
+pub type Map<V> = std::collections::HashMap<String, V, foldhash::fast::RandomState>;
+
 /// One representation of a file: identity or one encoding.
 #[derive(Debug)]
 pub struct Variant {
@@ -29,6 +32,9 @@ pub struct Variant {
     /// The headers a 200 and a 304 of this representation share (Cache-Control, ETag, Vary,
     /// Last-Modified, policy headers), built once at load.
     pub common: hyper::HeaderMap,
+    /// `common` plus what a full 200 adds (Content-Type, Content-Encoding, Accept-Ranges,
+    /// Content-Length): most responses are one clone of this.
+    pub full: hyper::HeaderMap,
 }
 
 /// Where a representation's bytes are.
@@ -58,10 +64,10 @@ pub struct Entry {
 #[derive(Debug)]
 pub struct Index {
     /// Path under the URL prefix (no leading `/`) → entry.
-    pub files: HashMap<String, Arc<Entry>>,
+    pub files: Map<Arc<Entry>>,
     /// Fingerprinted files of the previous versions that this one no longer has, with how many versions
     /// ago they were current: pages of an old version still in caches and browsers keep working.
-    pub retired: HashMap<String, (Arc<Entry>, u8)>,
+    pub retired: Map<(Arc<Entry>, u8)>,
     /// URL prefix, starting and ending with `/`.
     pub prefix: String,
     pub info: Option<BuildInfo>,
@@ -200,6 +206,7 @@ impl Loader<'_> {
                 len,
                 body: self.body(&side, len)?,
                 common: Default::default(),
+                full: Default::default(),
             });
         }
         variants.sort_by_key(|v| match v.codec {
@@ -223,6 +230,7 @@ impl Loader<'_> {
                 len: identity.1,
                 body: self.body(rel, identity.1)?,
                 common: Default::default(),
+                full: Default::default(),
             },
             encoded: variants,
         }
@@ -246,6 +254,7 @@ impl Entry {
                 len: self.identity.len,
                 body: self.identity.body.clone(),
                 common: Default::default(),
+                full: Default::default(),
             },
             encoded: Vec::new(),
         }
@@ -273,10 +282,35 @@ impl Entry {
             }
             h
         };
-        self.identity.common = build(&self.identity.etag, &self);
-        let commons: Vec<hyper::HeaderMap> =
-            self.encoded.iter().map(|v| build(&v.etag, &self)).collect();
-        for (v, c) in self.encoded.iter_mut().zip(commons) {
+        let full = |v: &Variant, e: &Entry, common: &hyper::HeaderMap| {
+            let mut h = common.clone();
+            h.insert(hyper::header::CONTENT_TYPE, e.content_type.clone());
+            if let Some(c) = v.codec {
+                h.insert(
+                    hyper::header::CONTENT_ENCODING,
+                    HeaderValue::from_static(c.content_encoding()),
+                );
+            }
+            h.insert(
+                hyper::header::ACCEPT_RANGES,
+                HeaderValue::from_static("bytes"),
+            );
+            h.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(v.len));
+            h
+        };
+        let common = build(&self.identity.etag, &self);
+        self.identity.full = full(&self.identity, &self, &common);
+        self.identity.common = common;
+        let built: Vec<(hyper::HeaderMap, hyper::HeaderMap)> = self
+            .encoded
+            .iter()
+            .map(|v| {
+                let common = build(&v.etag, &self);
+                (full(v, &self, &common), common)
+            })
+            .collect();
+        for (v, (f, c)) in self.encoded.iter_mut().zip(built) {
+            v.full = f;
             v.common = c;
         }
         self
@@ -296,7 +330,7 @@ pub fn load(
         config,
         policy,
     };
-    let mut files: HashMap<String, Arc<Entry>> = HashMap::new();
+    let mut files: Map<Arc<Entry>> = Map::default();
     let manifest_path = dir.join(manifest_name);
     let (prefix, digest) = match std::fs::read(&manifest_path) {
         Ok(bytes) => {
@@ -403,7 +437,7 @@ pub fn load(
     let error = page(&config.error_page);
     Ok(Index {
         files,
-        retired: HashMap::new(),
+        retired: Map::default(),
         prefix,
         info,
         digest,

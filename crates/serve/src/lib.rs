@@ -6,6 +6,7 @@
 //! manifest in the folder switches versions atomically, without a restart.
 
 pub mod conditional;
+pub mod conn;
 pub mod handler;
 pub mod index;
 pub mod negotiate;
@@ -123,6 +124,7 @@ impl Server {
         let state = self.state.clone();
         let watcher = tokio::spawn(watch(state.clone()));
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let idle_timeout = Duration::from_secs(state.opts.config.idle_timeout_secs.max(1));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -136,18 +138,25 @@ impl Server {
                         }
                     };
                     let _ = stream.set_nodelay(true);
+                    let progress = Arc::new(conn::Progress::default());
                     let state = state.clone();
+                    let seen = progress.clone();
                     let svc = service_fn(move |req| {
+                        seen.bump();
                         let state = state.clone();
                         async move { Ok::<_, std::convert::Infallible>(handler::handle(&state, req, peer).await) }
                     });
-                    let conn = http1::Builder::new().writev(false).timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(Duration::from_secs(30)).serve_connection(TokioIo::new(stream), svc);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
+                    // writev off: hyper copies head and small bodies into one buffer and sends it with a
+                    // single write, which is cheaper than a vectored write for the small responses that
+                    // dominate. No hyper timer: the watchdog in `conn` closes stalled connections.
+                    let io = conn::Watched::new(TokioIo::new(stream), progress.clone());
+                    let connection = graceful.watch(http1::Builder::new().writev(false).serve_connection(io, svc));
+                    let served = async move {
+                        if let Err(e) = connection.await {
                             tracing::debug!(error = %e, "connection ended with an error");
                         }
-                    });
+                    };
+                    tokio::spawn(conn::supervise(served, progress, idle_timeout));
                 }
                 () = &mut shutdown => break,
             }

@@ -485,3 +485,101 @@ fn serve_refuses_a_missing_folder_with_a_hint() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("hint: build first"), "{}", stderr(&o));
 }
+
+/// Reads one response head (up to the blank line) from a keep-alive connection; `None` when the server
+/// closed the connection first.
+fn read_head(s: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match s.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+    }
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+/// `idle-timeout-secs`: a head trickled in byte by byte and an idle keep-alive connection are closed;
+/// a connection that keeps asking is not, however long it lives.
+#[test]
+fn stalled_connections_are_closed_busy_ones_kept() {
+    let (t, _) = site();
+    write_files(
+        t.path(),
+        &[("staleguard.toml", "[serve]\nidle-timeout-secs = 1\n")],
+    );
+    let s = serve(t.path(), &["out"]);
+    let addr = s.base.trim_start_matches("http://").to_string();
+
+    // Slowloris: a header byte every 200 ms never completes a head; reading is not progress.
+    let slow = std::thread::spawn({
+        let addr = addr.clone();
+        move || {
+            let mut c = TcpStream::connect(&addr).unwrap();
+            let start = Instant::now();
+            c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .unwrap();
+            while start.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(200));
+                if c.write_all(b"a").is_err() {
+                    break;
+                }
+                c.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+                let mut b = [0u8; 64];
+                match c.read(&mut b) {
+                    Ok(0) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(_) => break,
+                    Ok(n) => panic!("a response to an unfinished head: {:?}", &b[..n]),
+                }
+            }
+            start.elapsed()
+        }
+    });
+
+    // Idle keep-alive: one request, then silence.
+    let mut idle = TcpStream::connect(&addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    idle.write_all(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert!(read_head(&mut idle).unwrap().starts_with("HTTP/1.1 200"));
+    let start = Instant::now();
+    let mut b = [0u8; 16];
+    let closed = match idle.read(&mut b) {
+        Ok(0) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        Ok(n) => panic!("unexpected bytes on an idle connection: {:?}", &b[..n]),
+    };
+    let waited = start.elapsed();
+    assert!(closed, "idle connection still open");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(8),
+        "idle connection closed after {waited:?}"
+    );
+
+    // Busy: a request every 300 ms for 3 s (three timeouts) on one connection, all answered.
+    let mut busy = TcpStream::connect(&addr).unwrap();
+    busy.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed() < Duration::from_secs(3) {
+        busy.write_all(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let head = read_head(&mut busy).unwrap_or_else(|| panic!("closed after {n} requests"));
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        n += 1;
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    let slow_for = slow.join().unwrap();
+    assert!(
+        slow_for >= Duration::from_millis(900) && slow_for < Duration::from_secs(8),
+        "trickled head cut after {slow_for:?}"
+    );
+}
