@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod manifest;
+pub mod mime;
 pub mod naming;
 pub mod routes;
 pub mod url;

@@ -131,6 +131,31 @@ impl RoutePolicy {
     }
 }
 
+/// The policy for one file as served or stored: the table's answer, plus
+/// `Access-Control-Allow-Origin: *` on web fonts when `cors_fonts` is on and no rule set that header.
+/// The server and the deploy's object metadata both use this, so a bucket and `staleguard serve` send
+/// the same headers.
+pub fn object_policy(
+    table: &RoutePolicy,
+    path: &str,
+    fingerprinted: bool,
+    cors_fonts: bool,
+) -> Policy {
+    let mut p = table.policy(path, fingerprinted);
+    if cors_fonts
+        && crate::mime::is_font(path)
+        && !p
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("access-control-allow-origin"))
+    {
+        p.headers
+            .push(("Access-Control-Allow-Origin".to_string(), "*".to_string()));
+        p.headers.sort();
+    }
+    p
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

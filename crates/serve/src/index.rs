@@ -13,7 +13,8 @@ use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue};
 use staleguard_core::config::{Codec, ServeConfig};
 use staleguard_core::manifest::{BuildInfo, Manifest};
-use staleguard_core::routes::{ERROR, RoutePolicy};
+use staleguard_core::mime::content_type;
+use staleguard_core::routes::{ERROR, RoutePolicy, object_policy};
 
 use crate::ServeError;
 
@@ -77,57 +78,11 @@ pub struct Index {
     pub error: Option<Arc<Entry>>,
 }
 
-/// The file's content type, with `charset=utf-8` for text.
-pub fn content_type(path: &str) -> String {
-    let ext = path
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    let mime = match ext.as_str() {
-        "js" | "mjs" | "cjs" => "text/javascript".to_string(),
-        "map" | "json" => "application/json".to_string(),
-        "webmanifest" => "application/manifest+json".to_string(),
-        "wasm" => "application/wasm".to_string(),
-        "woff2" => "font/woff2".to_string(),
-        "woff" => "font/woff".to_string(),
-        "ttf" => "font/ttf".to_string(),
-        "otf" => "font/otf".to_string(),
-        "eot" => "application/vnd.ms-fontobject".to_string(),
-        "avif" => "image/avif".to_string(),
-        _ => mime_guess::from_ext(&ext)
-            .first_or_octet_stream()
-            .essence_str()
-            .to_string(),
-    };
-    let texty = mime.starts_with("text/")
-        || matches!(
-            mime.as_str(),
-            "application/json"
-                | "application/manifest+json"
-                | "image/svg+xml"
-                | "application/xml"
-                | "application/xhtml+xml"
-        );
-    if texty {
-        format!("{mime}; charset=utf-8")
-    } else {
-        mime
-    }
-}
-
 /// A path with a segment starting with `.` (other than `.well-known`): not served unless the build's
 /// manifest lists it.
 pub fn is_hidden(rel: &str) -> bool {
     rel.split('/')
         .any(|seg| seg.starts_with('.') && seg != ".well-known")
-}
-
-fn is_font(path: &str) -> bool {
-    let ext = path
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase())
-        .unwrap_or_default();
-    matches!(ext.as_str(), "woff2" | "woff" | "ttf" | "otf" | "eot")
 }
 
 fn header_value(v: &str, what: &str) -> Result<HeaderValue, ServeError> {
@@ -168,24 +123,13 @@ impl Loader<'_> {
         identity: (String, u64),
         encoded: Vec<(Codec, String, u64)>,
     ) -> Result<Entry, ServeError> {
-        let policy = self.policy.policy(rel, fingerprinted);
-        let mut headers = Vec::with_capacity(policy.headers.len() + 1);
+        let policy = object_policy(self.policy, rel, fingerprinted, self.config.cors_fonts);
+        let mut headers = Vec::with_capacity(policy.headers.len());
         for (k, v) in &policy.headers {
             let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
                 ServeError::Config(format!("header name `{k}` is not a valid HTTP header name"))
             })?;
             headers.push((name, header_value(v, &format!("header `{k}`"))?));
-        }
-        if self.config.cors_fonts
-            && is_font(rel)
-            && !headers
-                .iter()
-                .any(|(n, _)| n == "access-control-allow-origin")
-        {
-            headers.push((
-                HeaderName::from_static("access-control-allow-origin"),
-                HeaderValue::from_static("*"),
-            ));
         }
         let last_modified = std::fs::metadata(self.dir.join(rel))
             .and_then(|m| m.modified())
@@ -489,23 +433,6 @@ mod tests {
             ("a..b.css", false),
         ] {
             assert_eq!(is_hidden(p), want, "{p}");
-        }
-    }
-
-    #[test]
-    fn content_types() {
-        for (p, want) in [
-            ("a.css", "text/css; charset=utf-8"),
-            ("a.js", "text/javascript; charset=utf-8"),
-            ("a.html", "text/html; charset=utf-8"),
-            ("a.svg", "image/svg+xml; charset=utf-8"),
-            ("a.json", "application/json; charset=utf-8"),
-            ("a.js.map", "application/json; charset=utf-8"),
-            ("a.woff2", "font/woff2"),
-            ("a.png", "image/png"),
-            ("LICENSE", "application/octet-stream"),
-        ] {
-            assert_eq!(content_type(p), want, "{p}");
         }
     }
 }
