@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Source this file, then call `ensure_venv`: creates (once) a Python venv with the packages the tests and
-# benchmarks need (Django, WhiteNoise, brotli), and puts its bin/ first on PATH.
+# benchmarks need (Django, WhiteNoise, brotli, moto + awscli), and puts its bin/ first on PATH.
 # The venv lives outside the repo so a clean clone reuses it: $STALEGUARD_VENV, default ~/.cache/staleguard/venv.
 # Packages are pinned in scripts/requirements-test.txt; a changed file re-runs pip.
+
+# The venv's folder (whether or not it exists yet); scripts/peers/moto.sh uses it too.
+staleguard_venv() {
+  printf '%s\n' "${STALEGUARD_VENV:-$HOME/.cache/staleguard/venv}"
+}
 
 ensure_venv() {
   local root
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-  local venv="${STALEGUARD_VENV:-$HOME/.cache/staleguard/venv}"
+  local venv
+  venv="$(staleguard_venv)"
   local req="$root/scripts/requirements-test.txt"
   local py="${PYTHON:-python3}"
   if ! command -v "$py" >/dev/null 2>&1; then

@@ -7,8 +7,10 @@
 #   FUZZ_SECONDS=0 scripts/test.sh   # skip the fuzz replay (e.g. while iterating)
 #   FUZZ_REPLAY=0 FUZZ_SECONDS=30 scripts/test.sh   # explore 30 s per target instead of replaying
 #
-# Peers: Django (pip, in a venv made by scripts/pyenv.sh) and Varnish (Debian packages, installed here;
-# each test starts its own node on free loopback ports with scripts/peers/varnish.sh and stops it by PID).
+# Peers: Django (pip, in a venv made by scripts/pyenv.sh), Varnish (Debian packages, installed here; each
+# test starts its own node on free loopback ports with scripts/peers/varnish.sh and stops it by PID) and moto
+# (S3 + CloudFront stand-in, with awscli: pip, in the same venv; each S3 deploy test starts its own
+# moto_server on a free loopback port with scripts/peers/moto.sh and stops it by PID).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -33,6 +35,11 @@ python -c 'import django; print("django", django.__version__)'
 step "Varnish (peer for the serve-behind-a-cache test)"
 scripts/peers/varnish.sh install
 varnishd -V 2>&1 | head -1
+
+step "moto (peer for the S3 deploy tests)"
+scripts/peers/moto.sh install
+python -c 'import moto; print("moto", moto.__version__)'
+"$(scripts/peers/moto.sh aws-bin)" --version 2>&1
 
 step "cargo fmt --check"
 cargo fmt --all --check

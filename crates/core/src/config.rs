@@ -15,9 +15,103 @@ pub struct Config {
     pub build: BuildConfig,
     #[serde(default)]
     pub serve: ServeConfig,
+    #[serde(default)]
+    pub deploy: DeployConfig,
     /// The route-policy table (first match wins), see [`crate::routes`].
     #[serde(default)]
     pub routes: Vec<crate::routes::RouteRule>,
+}
+
+/// The `[deploy]` section: where and how the build output is uploaded.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct DeployConfig {
+    /// The object store: `file://PATH` (relative paths are relative to the config file's folder),
+    /// `s3://BUCKET/PREFIX`, `gs://…`, `az://…`.
+    #[serde(deserialize_with = "de_store_url")]
+    pub store: String,
+    /// Folder to deploy; empty = the build's output folder.
+    pub dir: String,
+    /// GC keeps every object referenced by the last this-many deploys.
+    #[serde(deserialize_with = "de_keep_deploys")]
+    pub keep_deploys: u32,
+    /// …and every object that left the site less than this long ago (`90s`, `30m`, `12h`, `1d`, `2w`).
+    #[serde(deserialize_with = "de_age")]
+    pub keep_age: String,
+    /// GC refuses (and fails the deploy) when it would delete more objects than this.
+    pub max_deletes: u64,
+    /// Uploads in flight at once.
+    #[serde(deserialize_with = "de_concurrency")]
+    pub concurrency: u32,
+    /// S3-compatible endpoint (MinIO, R2, moto…); empty = AWS, or `AWS_ENDPOINT_URL` from the environment.
+    pub endpoint: String,
+    /// Region; empty = `AWS_REGION`/`AWS_DEFAULT_REGION`, else us-east-1.
+    pub region: String,
+    /// Stable aliases for download channels: alias key → the key it copies (e.g.
+    /// `"downloads/tool-latest.tar.gz" = "downloads/tool-1.4.2.tar.gz"`). Uploaded after their targets.
+    pub aliases: std::collections::BTreeMap<String, String>,
+    /// Key of a JSON file listing size and sha256 of every alias target and every `artifacts` match,
+    /// written after them; empty = none.
+    pub metadata: String,
+    /// Globs (over keys) of artifacts to list in `metadata`, besides the alias targets.
+    #[serde(deserialize_with = "de_globs")]
+    pub artifacts: Vec<String>,
+}
+
+impl Default for DeployConfig {
+    fn default() -> Self {
+        DeployConfig {
+            store: "file://./public".into(),
+            dir: String::new(),
+            keep_deploys: 3,
+            keep_age: "1d".into(),
+            max_deletes: 1000,
+            concurrency: 16,
+            endpoint: String::new(),
+            region: String::new(),
+            aliases: Default::default(),
+            metadata: String::new(),
+            artifacts: Vec::new(),
+        }
+    }
+}
+
+impl DeployConfig {
+    /// `keep-age` in seconds (validated when parsed).
+    pub fn keep_age_secs(&self) -> i64 {
+        crate::deploy::parse_age(&self.keep_age).unwrap_or(86_400)
+    }
+}
+
+fn de_store_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    check_store_url(&s).map_err(serde::de::Error::custom)?;
+    Ok(s)
+}
+
+/// Accepts the store URL schemes staleguard knows.
+pub fn check_store_url(s: &str) -> Result<(), String> {
+    let scheme = s.split_once("://").map(|(a, _)| a);
+    match scheme {
+        Some("file" | "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "azure") => Ok(()),
+        _ => Err(format!(
+            "store `{s}` is not a store URL; use file://PATH, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://CONTAINER/PREFIX"
+        )),
+    }
+}
+
+fn de_keep_deploys<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_range(d, "keep-deploys", 1, 1000).map(|v| v as u32)
+}
+
+fn de_concurrency<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    de_range(d, "concurrency", 1, 256).map(|v| v as u32)
+}
+
+fn de_age<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::deploy::parse_age(&s).map_err(serde::de::Error::custom)?;
+    Ok(s)
 }
 
 /// The `[serve]` section: the origin server.

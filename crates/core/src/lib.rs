@@ -3,11 +3,12 @@
 //! Nothing here does I/O beyond parsing strings handed to it; every other crate builds on these types.
 
 pub mod config;
+pub mod deploy;
 pub mod manifest;
 pub mod mime;
 pub mod naming;
 pub mod routes;
 pub mod url;
 
-pub use config::{BuildConfig, Codec, Config, ConfigError, ServeConfig};
+pub use config::{BuildConfig, Codec, Config, ConfigError, DeployConfig, ServeConfig};
 pub use manifest::{BuildInfo, DjangoManifest, Manifest, ManifestEntry, Variant};

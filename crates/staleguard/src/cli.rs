@@ -46,6 +46,63 @@ pub enum Command {
     Build(BuildArgs),
     /// Serve a build output as the origin a CDN pulls from, with headers that never let a cache go stale
     Serve(ServeArgs),
+    /// Upload a build output to the object store: only what changed, immutable files first, history, GC
+    Deploy(DeployArgs),
+    /// List the deploys recorded in the store (newest last; `*` marks the current one)
+    Deploys(StoreArgs),
+    /// Make an earlier deploy current again (default: the one before the current deploy)
+    Rollback(RollbackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Object store URL: file://PATH, s3://BUCKET/PREFIX, gs://…, az://… (default: `deploy.store`,
+    /// else file://./public)
+    #[arg(long, env = "STALEGUARD_STORE", value_name = "URL")]
+    pub store: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Folder to deploy (default: `deploy.dir`, else `build.out` from the config, else `dist`)
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Show what would be uploaded (and why), kept and deleted; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also HEAD every object and repair those missing or changed by hand (costs a request per object)
+    #[arg(long)]
+    pub verify_remote: bool,
+    /// Skip garbage collection of old objects
+    #[arg(long)]
+    pub no_gc: bool,
+    /// Fail instead of deleting more than N objects (default: `deploy.max-deletes`, 1000)
+    #[arg(long, value_name = "N")]
+    pub max_deletes: Option<u64>,
+    /// Keep every object referenced by the last N deploys (default: `deploy.keep-deploys`, 3)
+    #[arg(long, value_name = "N")]
+    pub keep_deploys: Option<u32>,
+    /// …and every object that left the site less than AGE ago, e.g. 12h, 1d (default: `deploy.keep-age`)
+    #[arg(long, value_name = "AGE")]
+    pub keep_age: Option<String>,
+    /// Uploads in flight (default: `deploy.concurrency`, 16)
+    #[arg(long, short = 'j', value_name = "N")]
+    pub concurrency: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Deploy id, or a unique prefix of one (see `staleguard deploys`)
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Show what would be restored; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Uploads in flight (default: `deploy.concurrency`, 16)
+    #[arg(long, short = 'j', value_name = "N")]
+    pub concurrency: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -98,3 +98,56 @@ impl Progress for Bars {
         }
     }
 }
+
+/// Upload progress for deploys and rollbacks: one bar per rank, in bytes.
+pub struct UploadBars {
+    bar: Mutex<Option<ProgressBar>>,
+    enabled: bool,
+}
+
+impl UploadBars {
+    pub fn new(enabled: bool) -> UploadBars {
+        UploadBars {
+            bar: Mutex::new(None),
+            enabled: enabled && std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+impl staleguard_store::Progress for UploadBars {
+    fn phase(&self, name: &str, objects: usize, bytes: u64) {
+        let mut slot = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = slot.take() {
+            b.finish_and_clear();
+        }
+        if !self.enabled || objects == 0 {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(Some(bytes.max(1)), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_message(name.to_string());
+        *slot = Some(bar);
+    }
+
+    fn uploaded(&self, _key: &str, bytes: u64) {
+        if let Some(b) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            b.inc(bytes);
+        }
+    }
+
+    fn deleted(&self, _key: &str) {}
+}
+
+impl Drop for UploadBars {
+    fn drop(&mut self) {
+        if let Some(b) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use staleguard_core::config::{Codec, Config, normalize_prefix};
 
-use crate::cli::{BuildArgs, Global, ServeArgs};
+use crate::cli::{BuildArgs, DeployArgs, Global, RollbackArgs, ServeArgs, StoreArgs};
 
 /// The config file name looked for upward from the current folder.
 pub const CONFIG_NAME: &str = "staleguard.toml";
@@ -169,5 +169,118 @@ pub fn serve_options(loaded: &Loaded, args: &ServeArgs) -> Result<staleguard_ser
         routes: loaded.config.routes.clone(),
         manifest_name: loaded.config.build.manifest.clone(),
         build_info_name: loaded.config.build.build_info.clone(),
+    })
+}
+
+/// The deploy section with `--store`/`STALEGUARD_STORE` applied.
+fn deploy_config(loaded: &Loaded, store: &StoreArgs) -> Result<staleguard_core::DeployConfig> {
+    let mut config = loaded.config.deploy.clone();
+    if let Some(s) = &store.store {
+        staleguard_core::config::check_store_url(s).map_err(anyhow::Error::msg)?;
+        config.store = s.clone();
+    }
+    Ok(config)
+}
+
+/// The deploy's clock: `STALEGUARD_NOW` (Unix seconds; reproducible runs and tests of GC ages), else now.
+fn deploy_now() -> Result<i64> {
+    match std::env::var("STALEGUARD_NOW") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .with_context(|| format!("STALEGUARD_NOW=`{v}` is not a Unix time in seconds")),
+        Err(_) => Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)),
+    }
+}
+
+/// Resolves `deploy` settings into the library's options.
+pub fn deploy_options(
+    loaded: &Loaded,
+    args: &DeployArgs,
+) -> Result<staleguard_store::DeployOptions> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let mut config = deploy_config(loaded, &args.store)?;
+    if let Some(n) = args.max_deletes {
+        config.max_deletes = n;
+    }
+    if let Some(n) = args.keep_deploys {
+        if n == 0 {
+            bail!("--keep-deploys must be at least 1");
+        }
+        config.keep_deploys = n;
+    }
+    if let Some(a) = &args.keep_age {
+        staleguard_core::deploy::parse_age(a).map_err(|e| anyhow::anyhow!("--keep-age: {e}"))?;
+        config.keep_age = a.clone();
+    }
+    if let Some(j) = args.concurrency {
+        config.concurrency = j.clamp(1, 256);
+    }
+    let dir = match &args.dir {
+        Some(d) => cwd.join(d),
+        None if !config.dir.is_empty() => loaded.base.join(&config.dir),
+        None => loaded.base.join(&loaded.config.build.out),
+    };
+    store_options(
+        loaded,
+        config,
+        dir,
+        args.dry_run,
+        args.verify_remote,
+        !args.no_gc,
+    )
+}
+
+/// Options for `rollback` and `deploys` (no folder is read).
+pub fn rollback_options(
+    loaded: &Loaded,
+    args: &RollbackArgs,
+) -> Result<staleguard_store::DeployOptions> {
+    let mut config = deploy_config(loaded, &args.store)?;
+    if let Some(j) = args.concurrency {
+        config.concurrency = j.clamp(1, 256);
+    }
+    let dir = loaded.base.join(&loaded.config.build.out);
+    store_options(loaded, config, dir, args.dry_run, false, false)
+}
+
+pub fn store_config(loaded: &Loaded, args: &StoreArgs) -> Result<staleguard_core::DeployConfig> {
+    deploy_config(loaded, args)
+}
+
+fn store_options(
+    loaded: &Loaded,
+    config: staleguard_core::DeployConfig,
+    dir: PathBuf,
+    dry_run: bool,
+    verify_remote: bool,
+    gc: bool,
+) -> Result<staleguard_store::DeployOptions> {
+    let b = &loaded.config.build;
+    let pointers = [&b.manifest, &b.django_manifest, &b.build_info]
+        .into_iter()
+        .filter(|n| !n.is_empty())
+        .cloned()
+        .collect();
+    Ok(staleguard_store::DeployOptions {
+        git_commit: std::fs::read(dir.join(&b.build_info))
+            .ok()
+            .and_then(|v| serde_json::from_slice::<staleguard_core::BuildInfo>(&v).ok())
+            .and_then(|i| i.git_commit)
+            .or_else(|| git_info(&loaded.base).map(|g| g.commit)),
+        dir,
+        base: loaded.base.clone(),
+        config,
+        routes: loaded.config.routes.clone(),
+        default_headers: loaded.config.serve.effective_headers(),
+        cors_fonts: loaded.config.serve.cors_fonts,
+        manifest_name: b.manifest.clone(),
+        pointers,
+        dry_run,
+        verify_remote,
+        gc,
+        now: deploy_now()?,
     })
 }

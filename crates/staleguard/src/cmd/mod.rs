@@ -1,6 +1,7 @@
 //! One module per subcommand; `run` dispatches.
 
 mod build;
+mod deploy;
 mod serve;
 
 use std::process::ExitCode;
@@ -13,5 +14,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Build(args) => build::run(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args),
+        Command::Deploy(args) => deploy::run(&cli.global, args),
+        Command::Deploys(args) => deploy::list(&cli.global, args),
+        Command::Rollback(args) => deploy::rollback(&cli.global, args),
     }
 }

@@ -3,8 +3,10 @@
 mod build_example;
 mod build_rules;
 mod config;
+mod deploy;
 mod django;
 mod incremental;
+mod moto;
 mod serve;
 mod support;
 mod varnish;

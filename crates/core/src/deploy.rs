@@ -1,0 +1,516 @@
+//! Deploy records and the pure decisions of a deploy: which objects to upload and why, in which order,
+//! and which objects garbage collection may delete. No I/O: `staleguard-store` reads and writes.
+//!
+//! The store holds, next to the site's objects, a hidden state folder (`.staleguard/`):
+//! - `deploys/<id>.json`: one [`DeployRecord`] per deploy (every key with hash, size, headers, mutable);
+//! - `history.json`: the [`History`] of deploys, oldest first, with what GC has collected;
+//! - `current.json`: the id of the deploy being served (written last: the commit point);
+//! - `journal.json`: objects uploaded by a deploy that has not finished (crash recovery);
+//! - `objects/<hash>`: a copy of each mutable object's bytes, so that a rollback can restore old HTML
+//!   without the old build.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the record files' format.
+pub const RECORD_FORMAT: u32 = 1;
+/// The state folder at the root of the store. Hidden: `staleguard serve` never serves it.
+pub const STATE_DIR: &str = ".staleguard";
+pub const CURRENT_KEY: &str = ".staleguard/current.json";
+pub const HISTORY_KEY: &str = ".staleguard/history.json";
+pub const JOURNAL_KEY: &str = ".staleguard/journal.json";
+
+/// Key of a deploy's record.
+pub fn record_key(id: &str) -> String {
+    format!("{STATE_DIR}/deploys/{id}.json")
+}
+
+/// Key of the rollback copy of a mutable object's bytes.
+pub fn blob_key(hash: &str) -> String {
+    format!("{STATE_DIR}/objects/{hash}")
+}
+
+/// True for keys of the state folder (records, journal, blobs).
+pub fn is_state_key(key: &str) -> bool {
+    key == STATE_DIR || key.starts_with(".staleguard/")
+}
+
+/// One object as deployed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    /// blake3 of the bytes, hex.
+    pub hash: String,
+    pub size: u64,
+    /// Mutable objects (HTML, aliases, manifests) keep their key across versions; immutable ones are
+    /// named by their content.
+    pub mutable: bool,
+    /// Headers stored with the object (lower-case names): content-type, cache-control,
+    /// content-encoding, and the policy's extra headers.
+    pub headers: BTreeMap<String, String>,
+    /// Upload order class; see [`Rank`].
+    pub rank: Rank,
+    /// The store's ETag after our upload, when it gave one: `--verify-remote` compares it to spot objects
+    /// changed by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+impl ObjectRecord {
+    /// Same bytes and same headers: nothing to upload.
+    pub fn same_as(&self, other: &ObjectRecord) -> bool {
+        self.hash == other.hash && self.size == other.size && self.headers == other.headers
+    }
+}
+
+/// Upload order: every object of a lower rank is stored before any object of a higher rank is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rank {
+    /// Fingerprinted files, their sidecars and rollback copies: nothing references them yet.
+    Immutable,
+    /// Mutable content (HTML pages, unhashed originals): references only immutable objects, or mutable
+    /// ones of the same rank.
+    Mutable,
+    /// Aliases of download channels (`tool-latest` → `tool-1.4.2`): after what they copy.
+    Alias,
+    /// Pointers: metadata, manifests, build info. Read by clients to find everything else.
+    Pointer,
+}
+
+/// What a deploy was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeployKind {
+    Deploy,
+    Rollback,
+}
+
+/// Everything one deploy put in the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployRecord {
+    pub format: u32,
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub unix: i64,
+    pub kind: DeployKind,
+    /// For a rollback: the deploy it restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restores: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    /// The build's version (manifest digest prefix), empty without a manifest.
+    pub version: String,
+    pub objects: BTreeMap<String, ObjectRecord>,
+}
+
+impl DeployRecord {
+    pub fn bytes(&self) -> u64 {
+        self.objects.values().map(|o| o.size).sum()
+    }
+}
+
+/// One line of the deploy history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub id: String,
+    pub time: String,
+    pub unix: i64,
+    pub kind: DeployKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restores: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_commit: Option<String>,
+    pub version: String,
+    pub objects: usize,
+    pub bytes: u64,
+    /// Objects this deploy uploaded (new, changed or re-headered) and their bytes.
+    pub uploaded: usize,
+    pub uploaded_bytes: u64,
+    /// GC has deleted every object only this deploy (and older ones) referenced: it can no longer be
+    /// rolled back to.
+    #[serde(default)]
+    pub collected: bool,
+}
+
+/// All deploys, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    pub format: u32,
+    pub deploys: Vec<HistoryEntry>,
+}
+
+/// The commit point: which deploy the store serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Current {
+    pub format: u32,
+    pub id: String,
+}
+
+/// Objects uploaded by a deploy that has not reached its commit point. The next deploy trusts them
+/// instead of uploading them again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    pub format: u32,
+    pub objects: BTreeMap<String, ObjectRecord>,
+}
+
+/// Why an object is uploaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// The key is not in the store.
+    New,
+    /// The bytes differ.
+    Content,
+    /// Same bytes, other headers (e.g. a new Cache-Control).
+    Headers,
+    /// `--verify-remote` found the object missing or changed by hand.
+    Drift,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::New => "new",
+            Reason::Content => "content",
+            Reason::Headers => "headers",
+            Reason::Drift => "drift",
+        }
+    }
+}
+
+/// One object to upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    pub key: String,
+    pub reason: Reason,
+    pub rank: Rank,
+    pub size: u64,
+}
+
+/// What a deploy will do to the site's objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// In upload order: by rank, then key.
+    pub uploads: Vec<Upload>,
+    /// Keys already in the store as wanted.
+    pub kept: usize,
+    pub kept_bytes: u64,
+    /// Keys of the previous deploy that this one no longer has: left in place (old pages in caches still
+    /// reference them) until GC.
+    pub dropped: Vec<String>,
+}
+
+impl Plan {
+    pub fn upload_bytes(&self) -> u64 {
+        self.uploads.iter().map(|u| u.size).sum()
+    }
+}
+
+/// Compares what the store has (`base`: the current deploy's objects, overlaid with a journal) with what
+/// the next deploy wants.
+pub fn diff(base: &BTreeMap<String, ObjectRecord>, next: &BTreeMap<String, ObjectRecord>) -> Plan {
+    let mut plan = Plan::default();
+    for (key, want) in next {
+        let reason = match base.get(key) {
+            None => Some(Reason::New),
+            Some(have) if have.hash != want.hash || have.size != want.size => Some(Reason::Content),
+            Some(have) if have.headers != want.headers => Some(Reason::Headers),
+            Some(_) => None,
+        };
+        match reason {
+            Some(reason) => plan.uploads.push(Upload {
+                key: key.clone(),
+                reason,
+                rank: want.rank,
+                size: want.size,
+            }),
+            None => {
+                plan.kept += 1;
+                plan.kept_bytes += want.size;
+            }
+        }
+    }
+    plan.dropped = base
+        .keys()
+        .filter(|k| !next.contains_key(*k))
+        .cloned()
+        .collect();
+    sort_uploads(&mut plan.uploads);
+    plan
+}
+
+/// Upload order: rank, then new before changed within a rank (a changed page may link to a new one),
+/// then key.
+pub fn sort_uploads(uploads: &mut [Upload]) {
+    uploads.sort_by(|a, b| {
+        (a.rank, a.reason != Reason::New, &a.key).cmp(&(b.rank, b.reason != Reason::New, &b.key))
+    });
+}
+
+/// A deploy id: sortable by time, unique by content: `20261121T164500Z-<12 hex>`.
+pub fn deploy_id(unix: i64, objects: &BTreeMap<String, ObjectRecord>, salt: &str) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(salt.as_bytes());
+    for (k, o) in objects {
+        h.update(k.as_bytes());
+        h.update(o.hash.as_bytes());
+    }
+    let t = crate::manifest::format_rfc3339(unix)
+        .replace(['-', ':'], "")
+        .trim_end_matches('Z')
+        .to_string();
+    format!("{t}Z-{}", &h.finalize().to_hex()[..12])
+}
+
+/// What GC decided.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GcPlan {
+    /// Keys to delete, sorted.
+    pub delete: Vec<String>,
+    pub delete_bytes: u64,
+    /// Records whose objects are all gone (or kept by a newer deploy) once `delete` is done.
+    pub collect: Vec<String>,
+    /// Keys that would go but left the site less than the age limit ago.
+    pub waiting: usize,
+}
+
+/// Chooses what GC deletes. `history` is oldest first; `records` has the record of every deploy that is
+/// among the last `keep` or not yet collected (others are not needed). An object is deleted when none of
+/// the last `keep` deploys (nor the journal of a deploy in progress) references it, and the deploy that
+/// dropped it is at least `keep_age_secs` old: pages cached before it still work that long.
+pub fn gc_plan(
+    history: &History,
+    records: &BTreeMap<String, DeployRecord>,
+    journal: Option<&Journal>,
+    keep: usize,
+    keep_age_secs: i64,
+    now_unix: i64,
+) -> GcPlan {
+    let n = history.deploys.len();
+    let keep = keep.max(1);
+    let mut retained: BTreeSet<&str> = BTreeSet::new();
+    for e in &history.deploys[n.saturating_sub(keep)..] {
+        if let Some(r) = records.get(&e.id) {
+            retained.extend(r.objects.keys().map(String::as_str));
+        }
+    }
+    if let Some(j) = journal {
+        retained.extend(j.objects.keys().map(String::as_str));
+    }
+    let mut plan = GcPlan::default();
+    let mut delete: BTreeMap<&str, u64> = BTreeMap::new();
+    for (i, e) in history.deploys[..n.saturating_sub(keep)].iter().enumerate() {
+        if e.collected {
+            continue;
+        }
+        let Some(r) = records.get(&e.id) else {
+            continue;
+        };
+        // The deploy after this one dropped whatever it does not carry on; its time is when those
+        // objects left the site.
+        let left_at = history
+            .deploys
+            .get(i + 1)
+            .map_or(now_unix, |next| next.unix);
+        let old_enough = now_unix - left_at >= keep_age_secs;
+        let mut waiting = 0;
+        for (k, o) in &r.objects {
+            if retained.contains(k.as_str())
+                || is_state_key(k) && !k.starts_with(".staleguard/objects/")
+            {
+                continue;
+            }
+            if old_enough {
+                delete.insert(k, o.size);
+            } else {
+                waiting += 1;
+            }
+        }
+        plan.waiting += waiting;
+        if waiting == 0 {
+            plan.collect.push(e.id.clone());
+        }
+    }
+    plan.delete_bytes = delete.values().sum();
+    plan.delete = delete.into_keys().map(String::from).collect();
+    plan
+}
+
+/// Parses an age like `90s`, `30m`, `12h`, `1d`, `2w` (or plain seconds) into seconds.
+pub fn parse_age(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not an age; write e.g. 90s, 30m, 12h, 1d or 2w"))?;
+    let mult = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        u => return Err(format!("unknown unit `{u}` in `{s}`; use s, m, h, d or w")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(hash: &str, mutable: bool, cc: &str) -> ObjectRecord {
+        ObjectRecord {
+            hash: hash.into(),
+            size: hash.len() as u64,
+            mutable,
+            headers: [("cache-control".to_string(), cc.to_string())].into(),
+            rank: if mutable {
+                Rank::Mutable
+            } else {
+                Rank::Immutable
+            },
+            etag: None,
+        }
+    }
+
+    fn map(items: &[(&str, ObjectRecord)]) -> BTreeMap<String, ObjectRecord> {
+        items
+            .iter()
+            .map(|(k, o)| (k.to_string(), o.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn diff_reasons_and_order() {
+        let base = map(&[
+            ("a.1.css", obj("1", false, "imm")),
+            ("index.html", obj("h1", true, "no-cache")),
+            ("about.html", obj("h2", true, "no-cache")),
+            ("old.0.css", obj("0", false, "imm")),
+        ]);
+        let next = map(&[
+            ("a.1.css", obj("1", false, "imm")),
+            ("a.2.css", obj("2", false, "imm")),
+            ("index.html", obj("h3", true, "no-cache")),
+            ("about.html", obj("h2", true, "max-age=60")),
+            ("new.html", obj("h4", true, "no-cache")),
+        ]);
+        let p = diff(&base, &next);
+        let got: Vec<(&str, Reason)> = p
+            .uploads
+            .iter()
+            .map(|u| (u.key.as_str(), u.reason))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a.2.css", Reason::New),
+                ("new.html", Reason::New),
+                ("about.html", Reason::Headers),
+                ("index.html", Reason::Content),
+            ]
+        );
+        assert_eq!(p.kept, 1);
+        assert_eq!(p.dropped, ["old.0.css"]);
+    }
+
+    fn entry(id: &str, unix: i64) -> HistoryEntry {
+        HistoryEntry {
+            id: id.into(),
+            time: String::new(),
+            unix,
+            kind: DeployKind::Deploy,
+            restores: None,
+            git_commit: None,
+            version: String::new(),
+            objects: 0,
+            bytes: 0,
+            uploaded: 0,
+            uploaded_bytes: 0,
+            collected: false,
+        }
+    }
+
+    fn record(id: &str, keys: &[&str]) -> DeployRecord {
+        DeployRecord {
+            format: RECORD_FORMAT,
+            id: id.into(),
+            time: String::new(),
+            unix: 0,
+            kind: DeployKind::Deploy,
+            restores: None,
+            git_commit: None,
+            version: String::new(),
+            objects: keys
+                .iter()
+                .map(|k| (k.to_string(), obj(k, false, "imm")))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn gc_keeps_the_last_k_and_waits_for_the_age() {
+        let day = 86_400;
+        let history = History {
+            format: 1,
+            deploys: vec![
+                entry("d1", 0),
+                entry("d2", day),
+                entry("d3", 2 * day),
+                entry("d4", 3 * day),
+            ],
+        };
+        let records: BTreeMap<String, DeployRecord> = [
+            record("d1", &["a", "only1", "shared"]),
+            record("d2", &["a", "only2", "shared"]),
+            record("d3", &["a", "b"]),
+            record("d4", &["a", "b", "c"]),
+        ]
+        .into_iter()
+        .map(|r| (r.id.clone(), r))
+        .collect();
+        // keep 2: d3, d4 retained; d1 and d2 are candidates. d1's objects left the site at d2 (day 1),
+        // d2's at d3 (day 2).
+        let p = gc_plan(&history, &records, None, 2, day, 3 * day);
+        assert_eq!(p.delete, ["only1", "only2", "shared"]);
+        assert_eq!(p.collect, ["d1", "d2"]);
+        // Too young: d2's objects left at day 2; at day 2.5 with a 1-day age they wait.
+        let p = gc_plan(&history, &records, None, 2, day, 2 * day + day / 2);
+        assert_eq!(p.delete, ["only1", "shared"]);
+        assert_eq!(p.collect, ["d1"]);
+        assert_eq!(p.waiting, 2);
+        // A journal (deploy in progress) protects what it uploaded.
+        let j = Journal {
+            format: 1,
+            objects: [("only1".to_string(), obj("x", false, "imm"))].into(),
+        };
+        let p = gc_plan(&history, &records, Some(&j), 2, day, 3 * day);
+        assert_eq!(p.delete, ["only2", "shared"]);
+        // Collected deploys are skipped; keep >= history deletes nothing.
+        let p = gc_plan(&history, &records, None, 4, 0, 10 * day);
+        assert!(p.delete.is_empty() && p.collect.is_empty());
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(parse_age("1d"), Ok(86_400));
+        assert_eq!(parse_age("90"), Ok(90));
+        assert_eq!(parse_age("30m"), Ok(1800));
+        assert_eq!(parse_age("2w"), Ok(1_209_600));
+        assert!(parse_age("1y").is_err());
+        assert!(parse_age("d").is_err());
+    }
+
+    #[test]
+    fn ids_sort_by_time() {
+        let o = BTreeMap::new();
+        let a = deploy_id(1_700_000_000, &o, "x");
+        let b = deploy_id(1_700_000_060, &o, "x");
+        assert!(a < b, "{a} {b}");
+        assert!(a.starts_with("20231114T221320Z-"), "{a}");
+    }
+}

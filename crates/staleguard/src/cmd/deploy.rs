@@ -1,0 +1,180 @@
+//! `staleguard deploy`, `staleguard deploys` and `staleguard rollback`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use staleguard_store::{DeployReport, Progress};
+
+use crate::cli::{DeployArgs, Global, RollbackArgs, StoreArgs};
+use crate::output::{UploadBars, size};
+use crate::settings;
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
+    let loaded = settings::load(global)?;
+    let opts = settings::deploy_options(&loaded, args)?;
+    let bars: Arc<dyn Progress> = Arc::new(UploadBars::new(!global.quiet && !global.json));
+    let report = runtime()?
+        .block_on(staleguard_store::deploy(&opts, bars))
+        .with_context(|| {
+            format!(
+                "deploy of `{}` to `{}` failed",
+                opts.dir.display(),
+                opts.config.store
+            )
+        })?;
+    print_report(global, &report);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn rollback(global: &Global, args: &RollbackArgs) -> Result<ExitCode> {
+    let loaded = settings::load(global)?;
+    let opts = settings::rollback_options(&loaded, args)?;
+    let bars: Arc<dyn Progress> = Arc::new(UploadBars::new(!global.quiet && !global.json));
+    let report = runtime()?
+        .block_on(staleguard_store::rollback(&opts, args.id.as_deref(), bars))
+        .with_context(|| format!("rollback in `{}` failed", opts.config.store))?;
+    print_report(global, &report);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn list(global: &Global, args: &StoreArgs) -> Result<ExitCode> {
+    let loaded = settings::load(global)?;
+    let config = settings::store_config(&loaded, args)?;
+    let (history, current) = runtime()?
+        .block_on(staleguard_store::history(
+            &config.store,
+            &config,
+            &loaded.base,
+        ))
+        .with_context(|| format!("cannot read the deploy history of `{}`", config.store))?;
+    if global.json {
+        println!(
+            "{}",
+            serde_json::json!({ "store": config.store, "current": current, "deploys": history.deploys })
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if history.deploys.is_empty() {
+        println!("no deploys in {}", config.store);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "  {:<30} {:<20} {:<12} {:<10} {:>8} {:>10} {:>9} {:>10}",
+        "id", "time", "commit", "kind", "objects", "bytes", "uploaded", "up bytes"
+    );
+    for e in &history.deploys {
+        let mark = if current.as_deref() == Some(e.id.as_str()) {
+            '*'
+        } else {
+            ' '
+        };
+        let kind = match (&e.restores, e.collected) {
+            (Some(r), _) => format!("rollback→{}", &r[..r.len().min(8)]),
+            (None, true) => "collected".to_string(),
+            (None, false) => "deploy".to_string(),
+        };
+        println!(
+            "{mark} {:<30} {:<20} {:<12} {:<10} {:>8} {:>10} {:>9} {:>10}",
+            e.id,
+            e.time,
+            e.git_commit
+                .as_deref()
+                .map_or("-", |c| &c[..c.len().min(12)]),
+            kind,
+            e.objects,
+            size(e.bytes),
+            e.uploaded,
+            size(e.uploaded_bytes),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(global: &Global, r: &DeployReport) {
+    if global.json {
+        println!("{}", serde_json::to_string(r).unwrap_or_default());
+        return;
+    }
+    if global.quiet {
+        return;
+    }
+    if r.dry_run {
+        for u in &r.plan.uploads {
+            println!(
+                "upload  {:<8} {:>10}  {}",
+                u.reason.as_str(),
+                size(u.size),
+                u.key
+            );
+        }
+        for k in &r.gc.delete {
+            println!("delete  {:<8} {:>10}  {k}", "gc", "");
+        }
+    }
+    if r.up_to_date {
+        let gc = if r.gc.delete.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; GC {} {} object(s) ({})",
+                if r.dry_run { "would delete" } else { "deleted" },
+                r.gc.delete.len(),
+                size(r.gc.delete_bytes)
+            )
+        };
+        println!(
+            "{} is up to date: deploy {} already has these {} object(s){gc}",
+            r.store, r.id, r.objects
+        );
+        return;
+    }
+    let mut by_reason = std::collections::BTreeMap::new();
+    for u in &r.plan.uploads {
+        *by_reason.entry(u.reason.as_str()).or_insert(0usize) += 1;
+    }
+    let reasons: Vec<String> = by_reason.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let verb = match (r.dry_run, r.restores.as_ref()) {
+        (true, Some(t)) => format!("dry run: rollback to {t} would upload"),
+        (true, None) => "dry run: would upload".to_string(),
+        (false, Some(t)) => format!("rolled back to {t} as {}: uploaded", r.id),
+        (false, None) => format!("deployed {} to {}: uploaded", r.id, r.store),
+    };
+    println!(
+        "{verb} {} object(s) ({}, {}), kept {} ({}), {} left for GC{}{}; {} in {:.1} s",
+        r.plan.uploads.len(),
+        if reasons.is_empty() {
+            "none".to_string()
+        } else {
+            reasons.join(", ")
+        },
+        size(r.plan.upload_bytes()),
+        r.plan.kept,
+        size(r.plan.kept_bytes),
+        r.plan.dropped.len(),
+        if r.resumed > 0 {
+            format!(", {} already uploaded by an interrupted deploy", r.resumed)
+        } else {
+            String::new()
+        },
+        if r.gc.delete.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", GC {} {} object(s) ({})",
+                if r.dry_run { "would delete" } else { "deleted" },
+                r.gc.delete.len(),
+                size(r.gc.delete_bytes)
+            )
+        },
+        if r.dry_run { "nothing changed" } else { "done" },
+        r.seconds
+    );
+}

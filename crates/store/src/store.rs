@@ -1,0 +1,345 @@
+//! A store opened from its URL, and the operations a deploy needs.
+//!
+//! `file://` is a folder (relative paths are relative to the config file's folder); writes go to a
+//! temporary file renamed into place, so a reader never sees half an object. `s3://BUCKET/PREFIX` reads
+//! credentials, region and endpoint from the usual AWS environment (`AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT_URL`), overridden by
+//! `[deploy] endpoint` and `region`; requests are retried with backoff by `object_store` (up to 10 times
+//! within 3 minutes) on 5xx, throttling and connection errors.
+
+use std::collections::BTreeMap;
+use std::path::Path as FsPath;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{
+    Attribute, AttributeValue, Attributes, GetOptions, ObjectStore, PutOptions, PutPayload,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use staleguard_core::DeployConfig;
+
+use crate::{Result, StoreError};
+
+/// Objects larger than this are sent as multipart uploads.
+pub const MULTIPART_THRESHOLD: u64 = 64 * 1024 * 1024;
+const PART_SIZE: usize = 16 * 1024 * 1024;
+
+/// An open store.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<dyn ObjectStore>,
+    /// The URL as configured, for messages.
+    pub url: String,
+    /// Object metadata (Content-Type, Cache-Control, …) is stored with objects. A local folder has
+    /// none: `staleguard serve` derives the same headers from the route table and the manifest.
+    pub keeps_headers: bool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("url", &self.url).finish()
+    }
+}
+
+impl Store {
+    /// Opens the store `url`; `base` resolves relative `file://` paths.
+    pub fn open(url: &str, config: &DeployConfig, base: &FsPath) -> Result<Store> {
+        let fail = |reason: String| StoreError::Open {
+            url: url.to_string(),
+            reason,
+        };
+        staleguard_core::config::check_store_url(url).map_err(&fail)?;
+        let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+        let (inner, keeps_headers): (Arc<dyn ObjectStore>, bool) = match scheme {
+            "file" => {
+                let dir = base.join(rest);
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| fail(format!("cannot create `{}`: {e}", dir.display())))?;
+                let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|e| fail(e.to_string()))?;
+                (Arc::new(fs), false)
+            }
+            "s3" | "s3a" => (open_s3(url, config).map_err(&fail)?, true),
+            "gs" => (open_gcs(url).map_err(&fail)?, true),
+            _ => (open_azure(url).map_err(&fail)?, true),
+        };
+        // The path part of a bucket URL is a prefix inside the bucket.
+        let inner = match scheme {
+            "file" => inner,
+            _ => {
+                let prefix = rest
+                    .split_once('/')
+                    .map_or("", |(_, p)| p.trim_matches('/'));
+                if prefix.is_empty() {
+                    inner
+                } else {
+                    Arc::new(object_store::prefix::PrefixStore::new(inner, prefix))
+                        as Arc<dyn ObjectStore>
+                }
+            }
+        };
+        Ok(Store {
+            inner,
+            url: url.to_string(),
+            keeps_headers,
+        })
+    }
+
+    fn path(key: &str) -> Result<Path> {
+        Path::parse(key)
+            .map_err(|e| StoreError::Config(format!("`{key}` is not a valid object key: {e}")))
+    }
+
+    /// Reads a JSON state file; `None` when it does not exist.
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let Some(bytes) = self.get(key).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StoreError::State {
+                key: key.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Reads an object; `None` when it does not exist.
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        let read = |source| StoreError::Read {
+            key: key.to_string(),
+            source,
+        };
+        match self.inner.get(&Self::path(key)?).await {
+            Ok(r) => r.bytes().await.map(Some).map_err(read),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(read(e)),
+        }
+    }
+
+    /// Writes a JSON state file (never cached by anything in between).
+    pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| StoreError::State {
+            key: key.to_string(),
+            reason: e.to_string(),
+        })?;
+        bytes.push(b'\n');
+        let headers = BTreeMap::from([
+            ("content-type".to_string(), "application/json".to_string()),
+            ("cache-control".to_string(), "no-store".to_string()),
+        ]);
+        self.put(key, Bytes::from(bytes), &headers)
+            .await
+            .map(|_| ())
+    }
+
+    /// Writes an object with its headers (when the store keeps headers); returns the store's ETag.
+    pub async fn put(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        headers: &BTreeMap<String, String>,
+    ) -> Result<Option<String>> {
+        let opts = PutOptions {
+            attributes: self.attributes(headers),
+            ..Default::default()
+        };
+        self.inner
+            .put_opts(&Self::path(key)?, PutPayload::from(bytes), opts)
+            .await
+            .map(|r| r.e_tag)
+            .map_err(|source| StoreError::Write {
+                key: key.to_string(),
+                source,
+            })
+    }
+
+    /// Uploads a local file: one request when small, a multipart upload in 16 MiB parts when large.
+    pub async fn put_file(
+        &self,
+        key: &str,
+        file: &FsPath,
+        size: u64,
+        headers: &BTreeMap<String, String>,
+    ) -> Result<Option<String>> {
+        let local = |source| StoreError::Local {
+            path: file.to_path_buf(),
+            source,
+        };
+        if size <= MULTIPART_THRESHOLD {
+            let bytes = tokio::fs::read(file).await.map_err(local)?;
+            return self.put(key, Bytes::from(bytes), headers).await;
+        }
+        use tokio::io::AsyncReadExt;
+        let write = |source| StoreError::Write {
+            key: key.to_string(),
+            source,
+        };
+        let opts = object_store::PutMultipartOptions {
+            attributes: self.attributes(headers),
+            ..Default::default()
+        };
+        let upload = self
+            .inner
+            .put_multipart_opts(&Self::path(key)?, opts)
+            .await
+            .map_err(write)?;
+        let mut w = object_store::WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut f = tokio::fs::File::open(file).await.map_err(local)?;
+        let mut buf = vec![0u8; 1024 * 1024];
+        loop {
+            let n = f.read(&mut buf).await.map_err(local)?;
+            if n == 0 {
+                break;
+            }
+            w.wait_for_capacity(4).await.map_err(write)?;
+            w.write(&buf[..n]);
+        }
+        w.finish().await.map(|r| r.e_tag).map_err(write)
+    }
+
+    /// Size, ETag and (when the store keeps them) headers of an object; `None` when it does not exist.
+    pub async fn head(&self, key: &str) -> Result<Option<Head>> {
+        let opts = GetOptions {
+            head: true,
+            ..Default::default()
+        };
+        match self.inner.get_opts(&Self::path(key)?, opts).await {
+            Ok(r) => {
+                let mut headers = BTreeMap::new();
+                for (k, v) in r.attributes.iter() {
+                    if let Some(name) = header_name(k) {
+                        headers.insert(name, v.as_ref().to_string());
+                    }
+                }
+                Ok(Some(Head {
+                    size: r.meta.size,
+                    etag: r.meta.e_tag,
+                    headers,
+                }))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(StoreError::Read {
+                key: key.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Deletes an object; a missing one is not an error.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match self.inner.delete(&Self::path(key)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(StoreError::Delete {
+                key: key.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Headers as object attributes: the four standard ones, the rest as user metadata (S3 sends those
+    /// back as `x-amz-meta-NAME`; a CDN or edge function can turn them into response headers).
+    fn attributes(&self, headers: &BTreeMap<String, String>) -> Attributes {
+        let mut a = Attributes::new();
+        if !self.keeps_headers {
+            return a;
+        }
+        for (k, v) in headers {
+            let attr = match k.as_str() {
+                "content-type" => Attribute::ContentType,
+                "cache-control" => Attribute::CacheControl,
+                "content-encoding" => Attribute::ContentEncoding,
+                "content-disposition" => Attribute::ContentDisposition,
+                "content-language" => Attribute::ContentLanguage,
+                other => Attribute::Metadata(other.to_string().into()),
+            };
+            a.insert(attr, AttributeValue::from(v.clone()));
+        }
+        a
+    }
+}
+
+/// What a HEAD tells.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub size: u64,
+    pub etag: Option<String>,
+    /// Lower-case header names, as in deploy records.
+    pub headers: BTreeMap<String, String>,
+}
+
+fn header_name(a: &Attribute) -> Option<String> {
+    Some(match a {
+        Attribute::ContentType => "content-type".into(),
+        Attribute::CacheControl => "cache-control".into(),
+        Attribute::ContentEncoding => "content-encoding".into(),
+        Attribute::ContentDisposition => "content-disposition".into(),
+        Attribute::ContentLanguage => "content-language".into(),
+        Attribute::Metadata(k) => k.to_ascii_lowercase(),
+        _ => return None,
+    })
+}
+
+#[cfg(feature = "s3")]
+fn open_s3(url: &str, config: &DeployConfig) -> Result<Arc<dyn ObjectStore>, String> {
+    let mut b = object_store::aws::AmazonS3Builder::from_env().with_url(url);
+    let endpoint = if config.endpoint.is_empty() {
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()
+    } else {
+        config.endpoint.clone()
+    };
+    if !config.endpoint.is_empty() {
+        b = b.with_endpoint(&config.endpoint);
+    }
+    if endpoint.starts_with("http://") {
+        b = b.with_allow_http(true);
+    }
+    let region = if config.region.is_empty() {
+        std::env::var("AWS_REGION")
+            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+            .unwrap_or_else(|_| "us-east-1".into())
+    } else {
+        config.region.clone()
+    };
+    b = b.with_region(region);
+    b.build()
+        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        .map_err(|e| format!("{e}\nhint: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or a profile's session credentials) and AWS_REGION"))
+}
+
+#[cfg(not(feature = "s3"))]
+fn open_s3(_: &str, _: &DeployConfig) -> Result<Arc<dyn ObjectStore>, String> {
+    Err("this staleguard was built without S3 support (cargo feature `s3`)".into())
+}
+
+#[cfg(feature = "gcs")]
+fn open_gcs(url: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    object_store::gcp::GoogleCloudStorageBuilder::from_env()
+        .with_url(url)
+        .build()
+        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "gcs"))]
+fn open_gcs(_: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    Err(
+        "this staleguard was built without Google Cloud Storage support (cargo feature `gcs`)"
+            .into(),
+    )
+}
+
+#[cfg(feature = "azure")]
+fn open_azure(url: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    object_store::azure::MicrosoftAzureBuilder::from_env()
+        .with_url(url)
+        .build()
+        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "azure"))]
+fn open_azure(_: &str) -> Result<Arc<dyn ObjectStore>, String> {
+    Err("this staleguard was built without Azure support (cargo feature `azure`)".into())
+}

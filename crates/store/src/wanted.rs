@@ -1,0 +1,368 @@
+//! What a build output asks the store to hold: every key with its hash, size, headers, mutability and
+//! upload rank, and where its bytes come from.
+//!
+//! - Files the manifest lists: fingerprinted names (and their sidecars) are immutable; originals kept
+//!   under their logical names are mutable. Every file is hashed again and checked against the manifest,
+//!   so a file edited after the build is refused rather than recorded under the wrong hash.
+//! - The manifests and build info are pointers, uploaded last: a client that reads them finds everything.
+//! - Other files in the folder (not hidden) are mutable; a folder without a manifest is all mutable.
+//! - Precompressed sidecars are separate keys (`app.1a2b.css.br`) with `Content-Encoding` and the original's
+//!   `Content-Type`: a bucket has no negotiation, so a CDN rule or edge function picks the sidecar from
+//!   `Accept-Encoding` (or the CDN compresses the identity object itself); `staleguard serve` on a local
+//!   store negotiates them.
+//! - Aliases (`tool-latest` → `tool-1.4.2`) are copies of their target, mutable, uploaded after it; the
+//!   metadata file (size, sha256 of each artifact) is generated and uploaded last.
+//! - Every mutable object's bytes are also kept at `.staleguard/objects/<hash>` (immutable), unless the
+//!   same bytes are already stored under an immutable key, so a rollback restores old pages from the
+//!   store alone.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use rayon::prelude::*;
+use staleguard_core::config::Codec;
+use staleguard_core::deploy::{ObjectRecord, Rank, blob_key};
+use staleguard_core::manifest::Manifest;
+use staleguard_core::routes::{RoutePolicy, RouteRule, object_policy};
+
+use crate::{Result, StoreError};
+
+/// Where an object's bytes come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    File(PathBuf),
+    Bytes(Bytes),
+}
+
+/// One wanted object.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    pub record: ObjectRecord,
+    pub source: Source,
+}
+
+/// What shapes the wanted set besides the folder.
+pub struct Inputs<'a> {
+    pub dir: &'a Path,
+    pub routes: &'a [RouteRule],
+    pub default_headers: &'a BTreeMap<String, String>,
+    pub cors_fonts: bool,
+    /// File names of the build's manifest, Django manifest and build info.
+    pub pointers: &'a [String],
+    pub manifest_name: &'a str,
+    pub aliases: &'a BTreeMap<String, String>,
+    pub metadata: &'a str,
+    pub artifacts: &'a [String],
+}
+
+/// A file to hash, with what the manifest says it should be.
+struct Candidate {
+    key: String,
+    /// The key whose policy and content type apply (the base of a sidecar).
+    base: String,
+    codec: Option<Codec>,
+    fingerprinted: bool,
+    rank: Rank,
+    expect: Option<String>,
+}
+
+/// Builds the wanted set for `dir`.
+pub fn collect(inp: &Inputs<'_>) -> Result<(BTreeMap<String, Wanted>, Option<Manifest>)> {
+    let table = RoutePolicy::new(inp.routes, inp.default_headers).map_err(StoreError::Config)?;
+    let manifest_path = inp.dir.join(inp.manifest_name);
+    let manifest: Option<Manifest> = match std::fs::read(&manifest_path) {
+        Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| {
+            StoreError::Config(format!(
+                "`{}` is not a staleguard manifest: {e}\nhint: run `staleguard build` again",
+                manifest_path.display()
+            ))
+        })?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(StoreError::Local {
+                path: manifest_path,
+                source: e,
+            });
+        }
+    };
+    let mut cands: BTreeMap<String, Candidate> = BTreeMap::new();
+    if let Some(m) = &manifest {
+        for (out, _logical, e) in m.output_paths() {
+            let (base, codec) = split_sidecar(&out, e.encodings.keys());
+            let fingerprinted = !e.mutable && base == e.path;
+            let expect = match codec {
+                Some(c) => e.encodings.get(&c).map(|v| v.hash.clone()),
+                None => Some(e.hash.clone()),
+            };
+            cands.insert(
+                out.clone(),
+                Candidate {
+                    key: out.clone(),
+                    base: base.to_string(),
+                    codec,
+                    fingerprinted,
+                    rank: if fingerprinted {
+                        Rank::Immutable
+                    } else {
+                        Rank::Mutable
+                    },
+                    expect,
+                },
+            );
+        }
+    }
+    // Everything else in the folder: pointers (manifests, build info) and files the build did not list.
+    for entry in walkdir::WalkDir::new(inp.dir)
+        .min_depth(1)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(|e| StoreError::Local {
+            path: e.path().map(Path::to_path_buf).unwrap_or_default(),
+            source: e.into(),
+        })?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(inp.dir)
+            .unwrap_or(entry.path())
+            .to_string_lossy()
+            .replace('\\', "/");
+        if cands.contains_key(&rel) || is_hidden(&rel) {
+            continue;
+        }
+        let pointer = inp.pointers.iter().any(|p| p == &rel);
+        cands.insert(
+            rel.clone(),
+            Candidate {
+                key: rel.clone(),
+                base: rel,
+                codec: None,
+                fingerprinted: false,
+                rank: if pointer {
+                    Rank::Pointer
+                } else {
+                    Rank::Mutable
+                },
+                expect: None,
+            },
+        );
+    }
+    let hashed: Vec<Result<(String, Wanted)>> = cands
+        .into_par_iter()
+        .map(|(_, c)| {
+            let path = inp.dir.join(&c.key);
+            let bytes = std::fs::read(&path).map_err(|e| StoreError::Local {
+                path: path.clone(),
+                source: e,
+            })?;
+            let hash = blake3::hash(&bytes).to_hex().to_string();
+            if let Some(want) = &c.expect
+                && *want != hash
+            {
+                return Err(StoreError::Changed {
+                    path,
+                    found: hash,
+                    want: want.clone(),
+                });
+            }
+            let headers = headers_for(&table, inp.cors_fonts, &c.base, c.fingerprinted, c.codec);
+            Ok((
+                c.key,
+                Wanted {
+                    record: ObjectRecord {
+                        hash,
+                        size: bytes.len() as u64,
+                        mutable: !c.fingerprinted,
+                        headers,
+                        rank: c.rank,
+                        etag: None,
+                    },
+                    source: Source::File(path),
+                },
+            ))
+        })
+        .collect();
+    let mut wanted = BTreeMap::new();
+    for r in hashed {
+        let (k, w) = r?;
+        wanted.insert(k, w);
+    }
+    add_aliases(inp, &table, &mut wanted)?;
+    add_rollback_copies(&mut wanted);
+    Ok((wanted, manifest))
+}
+
+/// Splits `app.css.br` into (`app.css`, br) when br is one of the entry's encodings.
+fn split_sidecar<'a>(
+    out: &'a str,
+    mut codecs: impl Iterator<Item = &'a Codec>,
+) -> (&'a str, Option<Codec>) {
+    codecs
+        .find_map(|c| out.strip_suffix(c.extension()).map(|b| (b, Some(*c))))
+        .unwrap_or((out, None))
+}
+
+fn is_hidden(rel: &str) -> bool {
+    rel.split('/')
+        .any(|seg| seg.starts_with('.') && seg != ".well-known")
+}
+
+/// Headers stored with an object: content type (of the base file for a sidecar), content encoding,
+/// and the route table's cache-control and extra headers.
+pub fn headers_for(
+    table: &RoutePolicy,
+    cors_fonts: bool,
+    base: &str,
+    fingerprinted: bool,
+    codec: Option<Codec>,
+) -> BTreeMap<String, String> {
+    let p = object_policy(table, base, fingerprinted, cors_fonts);
+    let mut h = BTreeMap::new();
+    for (k, v) in p.headers {
+        h.insert(k.to_ascii_lowercase(), v);
+    }
+    h.insert(
+        "content-type".into(),
+        staleguard_core::mime::content_type(base),
+    );
+    h.insert("cache-control".into(), p.cache_control);
+    if let Some(c) = codec {
+        h.insert("content-encoding".into(), c.content_encoding().into());
+    }
+    h
+}
+
+fn add_aliases(
+    inp: &Inputs<'_>,
+    table: &RoutePolicy,
+    wanted: &mut BTreeMap<String, Wanted>,
+) -> Result<()> {
+    let mut artifacts: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let globs = {
+        let mut b = globset::GlobSetBuilder::new();
+        for g in inp.artifacts {
+            b.add(
+                globset::GlobBuilder::new(g)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| {
+                        StoreError::Config(format!("invalid artifacts glob `{g}`: {e}"))
+                    })?,
+            );
+        }
+        b.build()
+            .map_err(|e| StoreError::Config(format!("invalid artifacts globs: {e}")))?
+    };
+    for (alias, target) in inp.aliases {
+        let t = wanted.get(target).cloned().ok_or_else(|| {
+            StoreError::Config(format!(
+                "alias `{alias}` points to `{target}`, which is not in the deployed folder\nhint: [deploy.aliases] maps an alias key to the key of a file in `{}`",
+                inp.dir.display()
+            ))
+        })?;
+        let mut record = t.record.clone();
+        record.mutable = true;
+        record.rank = Rank::Alias;
+        record.headers = headers_for(table, inp.cors_fonts, alias, false, None);
+        if let Some(enc) = t.record.headers.get("content-encoding") {
+            record
+                .headers
+                .insert("content-encoding".into(), enc.clone());
+        }
+        wanted.insert(
+            alias.clone(),
+            Wanted {
+                record,
+                source: t.source.clone(),
+            },
+        );
+    }
+    if inp.metadata.is_empty() {
+        return Ok(());
+    }
+    for (key, w) in wanted.iter() {
+        let listed = inp.aliases.values().any(|t| t == key) || globs.is_match(key);
+        if !listed {
+            continue;
+        }
+        let sha256 = match &w.source {
+            Source::File(p) => {
+                let bytes = std::fs::read(p).map_err(|e| StoreError::Local {
+                    path: p.clone(),
+                    source: e,
+                })?;
+                sha256_hex(&bytes)
+            }
+            Source::Bytes(b) => sha256_hex(b),
+        };
+        artifacts.insert(
+            key.clone(),
+            serde_json::json!({ "size": w.record.size, "sha256": sha256, "blake3": w.record.hash }),
+        );
+    }
+    let doc = serde_json::json!({ "format": 1, "artifacts": artifacts, "aliases": inp.aliases });
+    let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    bytes.push(b'\n');
+    let record = ObjectRecord {
+        hash: blake3::hash(&bytes).to_hex().to_string(),
+        size: bytes.len() as u64,
+        mutable: true,
+        headers: headers_for(table, inp.cors_fonts, inp.metadata, false, None),
+        rank: Rank::Pointer,
+        etag: None,
+    };
+    wanted.insert(
+        inp.metadata.to_string(),
+        Wanted {
+            record,
+            source: Source::Bytes(Bytes::from(bytes)),
+        },
+    );
+    Ok(())
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(b);
+    d.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Adds `.staleguard/objects/<hash>` for every mutable object whose bytes are not already stored under
+/// an immutable key (an original kept next to its fingerprinted copy is): rollbacks restore from these.
+fn add_rollback_copies(wanted: &mut BTreeMap<String, Wanted>) {
+    let immutable: std::collections::HashSet<&str> = wanted
+        .values()
+        .filter(|w| !w.record.mutable)
+        .map(|w| w.record.hash.as_str())
+        .collect();
+    let copies: Vec<(String, Wanted)> = wanted
+        .values()
+        .filter(|w| w.record.mutable && !immutable.contains(w.record.hash.as_str()))
+        .map(|w| {
+            (
+                blob_key(&w.record.hash),
+                Wanted {
+                    record: ObjectRecord {
+                        hash: w.record.hash.clone(),
+                        size: w.record.size,
+                        mutable: false,
+                        headers: BTreeMap::from([
+                            (
+                                "content-type".to_string(),
+                                "application/octet-stream".to_string(),
+                            ),
+                            ("cache-control".to_string(), "private, no-store".to_string()),
+                        ]),
+                        rank: Rank::Immutable,
+                        etag: None,
+                    },
+                    source: w.source.clone(),
+                },
+            )
+        })
+        .collect();
+    wanted.extend(copies);
+}
