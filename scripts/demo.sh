@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled example, with local defaults (no cloud account): builds staleguard, then
-# fingerprints, rewrites and precompresses examples/site into examples/dist, shows what came out, and
-# serves it on a free loopback port to show the headers (stopped by PID at the end).
+# fingerprints, rewrites and precompresses examples/site into examples/dist, shows what came out, deploys
+# it to a local store (examples/public, a folder standing in for a bucket), and serves the store on a free
+# loopback port to show the headers (stopped by PID at the end).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if ! command -v cargo >/dev/null 2>&1; then
@@ -24,9 +25,19 @@ echo "== manifests: examples/dist/staleguard.manifest.json, examples/dist/static
 cat examples/dist/build-info.json
 
 echo
-echo "== staleguard serve examples/dist (free loopback port), then a few requests"
+echo "== staleguard deploy: examples/dist → file://public (immutable files first, pages next, manifests last)"
+"$bin" --config examples/staleguard.toml deploy
+echo
+echo "== deploy again: only what changed would go up (here: nothing)"
+"$bin" --config examples/staleguard.toml deploy
+echo
+echo "== staleguard deploys (history in examples/public/.staleguard/)"
+"$bin" --config examples/staleguard.toml deploys
+
+echo
+echo "== staleguard serve examples/public (the deployed store, free loopback port), then a few requests"
 log="$(mktemp)"
-"$bin" serve examples/dist --port 0 >"$log" 2>&1 &
+"$bin" --config examples/staleguard.toml serve examples/public --port 0 >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 50); do grep -q listening "$log" && break; sleep 0.1; done
