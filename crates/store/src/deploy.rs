@@ -25,8 +25,10 @@ use crate::store::Store;
 use crate::wanted::{Inputs, Source, Wanted, collect};
 use crate::{Result, StoreError};
 
-/// Journal flush interval, in completed uploads.
+/// The journal is written after this many completed uploads or this much time, whichever comes first,
+/// and at the end of every rank: a killed deploy re-sends at most that much.
 const JOURNAL_EVERY: usize = 256;
+const JOURNAL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the caller shows while a deploy runs. Every method has a no-op default.
 pub trait Progress: Send + Sync {
@@ -390,6 +392,7 @@ async fn upload_all(
             })
             .buffer_unordered(concurrency.max(1));
         let mut since_flush = 0;
+        let mut flushed_at = Instant::now();
         while let Some(r) = done.next().await {
             let (u, etag) = r?;
             progress.uploaded(&u.key, u.size);
@@ -398,9 +401,10 @@ async fn upload_all(
             journal.objects.insert(u.key.clone(), rec);
             etags.push((u.key.clone(), etag));
             since_flush += 1;
-            if since_flush >= JOURNAL_EVERY {
+            if since_flush >= JOURNAL_EVERY || flushed_at.elapsed() >= JOURNAL_INTERVAL {
                 store.put_json(d::JOURNAL_KEY, &journal).await?;
                 since_flush = 0;
+                flushed_at = Instant::now();
             }
         }
         // A rank is complete (and journaled) before the next one starts.
