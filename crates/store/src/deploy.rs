@@ -367,8 +367,15 @@ async fn upload_all(
         objects: BTreeMap::new(),
     });
     let mut etags = Vec::with_capacity(uploads.len());
-    for rank in [Rank::Immutable, Rank::Mutable, Rank::Alias, Rank::Pointer] {
-        let batch: Vec<&Upload> = uploads.iter().filter(|u| u.rank == rank).collect();
+    // Within a rank, new keys are complete before changed ones start: a changed page may link a new one.
+    let steps = [Rank::Immutable, Rank::Mutable, Rank::Alias, Rank::Pointer]
+        .into_iter()
+        .flat_map(|r| [(r, true), (r, false)]);
+    for (rank, new) in steps {
+        let batch: Vec<&Upload> = uploads
+            .iter()
+            .filter(|u| u.rank == rank && (u.reason == Reason::New) == new)
+            .collect();
         if batch.is_empty() {
             continue;
         }
@@ -407,7 +414,7 @@ async fn upload_all(
                 flushed_at = Instant::now();
             }
         }
-        // A rank is complete (and journaled) before the next one starts.
+        // A step is complete (and journaled) before the next one starts.
         store.put_json(d::JOURNAL_KEY, &journal).await?;
     }
     state.journal = Some(journal);

@@ -481,7 +481,10 @@ fn a_deploy_killed_anywhere_leaves_the_site_whole_and_the_next_run_finishes() {
         .collect();
     write_files(dir, &refs);
     build(dir, "site", "out", &[]);
+    let started = std::time::Instant::now();
     ok_json(sg(dir, T0, &["deploy", "--json"]));
+    // Kill points are spread over the time a deploy takes on this machine, however loaded it is.
+    let full = started.elapsed();
     let bad = dangling(&dir.join("store"));
     assert!(bad.is_empty(), "after the first deploy: {bad:?}");
     let mut resumed_total = 0;
@@ -503,9 +506,11 @@ fn a_deploy_killed_anywhere_leaves_the_site_whole_and_the_next_run_finishes() {
             .collect();
         write_files(dir, &refs);
         build(dir, "site", "out", &[]);
-        // Kill after a pseudo-random delay (deterministic per trial), sometimes twice in a row.
+        // Kill twice in a row: once at a pseudo-random fraction (deterministic per trial) of the time a
+        // whole deploy took, once right after the journal shows a finished upload step.
         for attempt in 0..2u64 {
-            let delay = (trial * 7919 + attempt * 104_729) % 120;
+            let journal = dir.join("store/.staleguard/journal.json");
+            let before = std::fs::metadata(&journal).and_then(|m| m.modified()).ok();
             let mut child = sg(
                 dir,
                 T0 + trial as i64 * 100 + attempt as i64,
@@ -515,7 +520,20 @@ fn a_deploy_killed_anywhere_leaves_the_site_whole_and_the_next_run_finishes() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-            std::thread::sleep(Duration::from_millis(delay));
+            let when = if attempt == 0 {
+                let frac = ((trial * 7919) % 19 + 1) as u32; // 1..=19 twentieths
+                std::thread::sleep(full * frac / 20);
+                format!("{frac}/20 of {full:?}")
+            } else {
+                let start = std::time::Instant::now();
+                while start.elapsed() < full * 2
+                    && std::fs::metadata(&journal).and_then(|m| m.modified()).ok() == before
+                    && child.try_wait().unwrap().is_none()
+                {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                "a journal write".to_string()
+            };
             let finished = child.try_wait().unwrap().is_some();
             let _ = child.kill();
             let _ = child.wait();
@@ -525,7 +543,7 @@ fn a_deploy_killed_anywhere_leaves_the_site_whole_and_the_next_run_finishes() {
             let bad = dangling(&dir.join("store"));
             assert!(
                 bad.is_empty(),
-                "trial {trial}: dangling references after a kill at {delay} ms: {bad:?}"
+                "trial {trial}: dangling references after a kill at {when}: {bad:?}"
             );
         }
         let r = ok_json(sg(dir, T0 + trial as i64 * 100 + 50, &["deploy", "--json"]));
