@@ -21,20 +21,20 @@ pub use store::Store;
 pub enum StoreError {
     #[error("cannot open store `{url}`: {reason}")]
     Open { url: String, reason: String },
-    #[error("cannot read `{key}` from the store: {source}")]
+    #[error("cannot read `{key}` from the store: {}", describe(error))]
     Read {
         key: String,
-        source: object_store::Error,
+        error: object_store::Error,
     },
-    #[error("cannot write `{key}` to the store: {source}")]
+    #[error("cannot write `{key}` to the store: {}", describe(error))]
     Write {
         key: String,
-        source: object_store::Error,
+        error: object_store::Error,
     },
-    #[error("cannot delete `{key}` from the store: {source}")]
+    #[error("cannot delete `{key}` from the store: {}", describe(error))]
     Delete {
         key: String,
-        source: object_store::Error,
+        error: object_store::Error,
     },
     #[error(
         "`{key}` in the store is not valid JSON: {reason}\nhint: it is staleguard's state; restore it or remove the whole `.staleguard/` folder to start a new history"
@@ -64,3 +64,41 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A store error in one line, with a hint for the usual causes. S3-style XML error bodies are reduced to
+/// their code and message; the full text is in the debug log.
+pub fn describe(e: &object_store::Error) -> String {
+    let full = e.to_string();
+    tracing::debug!(error = %full, "store error");
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = full.find(&open)? + open.len();
+        let end = full[start..].find(&format!("</{name}>"))? + start;
+        Some(full[start..end].to_string())
+    };
+    let (code, text) = match (tag("Code"), tag("Message")) {
+        (Some(c), Some(m)) => (c.clone(), format!("{c}: {m}")),
+        (Some(c), None) => (c.clone(), c),
+        _ => {
+            let first = full.lines().next().unwrap_or("").trim();
+            let cut: String = first.chars().take(300).collect();
+            (String::new(), cut)
+        }
+    };
+    let hint = match code.as_str() {
+        "NoSuchBucket" => {
+            "\nhint: create the bucket, or fix the bucket name in [deploy] store / --store"
+        }
+        "AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "ExpiredToken" => {
+            "\nhint: check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), and that they may write this bucket"
+        }
+        "PermanentRedirect" | "AuthorizationHeaderMalformed" => {
+            "\nhint: the bucket is in another region; set [deploy] region or AWS_REGION"
+        }
+        _ if full.contains("error sending request") || full.contains("Connection refused") => {
+            "\nhint: the store's endpoint is unreachable; check [deploy] endpoint / AWS_ENDPOINT_URL and the network"
+        }
+        _ => "",
+    };
+    format!("{text}{hint}")
+}

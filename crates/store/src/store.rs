@@ -107,9 +107,9 @@ impl Store {
 
     /// Reads an object; `None` when it does not exist.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        let read = |source| StoreError::Read {
+        let read = |error| StoreError::Read {
             key: key.to_string(),
-            source,
+            error,
         };
         match self.inner.get(&Self::path(key)?).await {
             Ok(r) => r.bytes().await.map(Some).map_err(read),
@@ -149,9 +149,9 @@ impl Store {
             .put_opts(&Self::path(key)?, PutPayload::from(bytes), opts)
             .await
             .map(|r| r.e_tag)
-            .map_err(|source| StoreError::Write {
+            .map_err(|error| StoreError::Write {
                 key: key.to_string(),
-                source,
+                error,
             })
     }
 
@@ -172,9 +172,9 @@ impl Store {
             return self.put(key, Bytes::from(bytes), headers).await;
         }
         use tokio::io::AsyncReadExt;
-        let write = |source| StoreError::Write {
+        let write = |error| StoreError::Write {
             key: key.to_string(),
-            source,
+            error,
         };
         let opts = object_store::PutMultipartOptions {
             attributes: self.attributes(headers),
@@ -220,9 +220,9 @@ impl Store {
                 }))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(source) => Err(StoreError::Read {
+            Err(error) => Err(StoreError::Read {
                 key: key.to_string(),
-                source,
+                error,
             }),
         }
     }
@@ -231,9 +231,9 @@ impl Store {
     pub async fn delete(&self, key: &str) -> Result<()> {
         match self.inner.delete(&Self::path(key)?).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(source) => Err(StoreError::Delete {
+            Err(error) => Err(StoreError::Delete {
                 key: key.to_string(),
-                source,
+                error,
             }),
         }
     }
