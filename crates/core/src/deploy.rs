@@ -19,11 +19,12 @@ pub const RECORD_FORMAT: u32 = 1;
 pub const STATE_DIR: &str = ".staleguard";
 pub const CURRENT_KEY: &str = ".staleguard/current.json";
 pub const HISTORY_KEY: &str = ".staleguard/history.json";
-pub const JOURNAL_KEY: &str = ".staleguard/journal.json";
+/// Gzipped: rewritten every second during a large first deploy.
+pub const JOURNAL_KEY: &str = ".staleguard/journal.json.gz";
 
-/// Key of a deploy's record.
+/// Key of a deploy's record (gzipped JSON: a 35,000-object record is about 2 MB).
 pub fn record_key(id: &str) -> String {
-    format!("{STATE_DIR}/deploys/{id}.json")
+    format!("{STATE_DIR}/deploys/{id}.json.gz")
 }
 
 /// Key of the rollback copy of a mutable object's bytes.
@@ -102,6 +103,7 @@ pub struct DeployRecord {
     pub git_commit: Option<String>,
     /// The build's version (manifest digest prefix), empty without a manifest.
     pub version: String,
+    #[serde(with = "compact")]
     pub objects: BTreeMap<String, ObjectRecord>,
 }
 
@@ -153,7 +155,100 @@ pub struct Current {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Journal {
     pub format: u32,
+    #[serde(with = "compact")]
     pub objects: BTreeMap<String, ObjectRecord>,
+}
+
+/// Objects as stored in records and journals: each distinct header set once, objects refer to it by index
+/// (a site has a handful of header sets and thousands of objects).
+mod compact {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{ObjectRecord, Rank};
+
+    #[derive(Serialize, Deserialize)]
+    struct Stored {
+        hash: String,
+        size: u64,
+        mutable: bool,
+        rank: Rank,
+        /// Index into `header_sets`.
+        h: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        etag: Option<String>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Objects {
+        header_sets: Vec<BTreeMap<String, String>>,
+        objects: BTreeMap<String, Stored>,
+    }
+
+    pub fn serialize<S: Serializer>(
+        objects: &BTreeMap<String, ObjectRecord>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut sets: Vec<BTreeMap<String, String>> = Vec::new();
+        let mut index: BTreeMap<&BTreeMap<String, String>, usize> = BTreeMap::new();
+        let mut stored = BTreeMap::new();
+        for (k, o) in objects {
+            let h = match index.get(&o.headers) {
+                Some(i) => *i,
+                None => {
+                    sets.push(o.headers.clone());
+                    index.insert(&o.headers, sets.len() - 1);
+                    sets.len() - 1
+                }
+            };
+            stored.insert(
+                k.clone(),
+                Stored {
+                    hash: o.hash.clone(),
+                    size: o.size,
+                    mutable: o.mutable,
+                    rank: o.rank,
+                    h,
+                    etag: o.etag.clone(),
+                },
+            );
+        }
+        Objects {
+            header_sets: sets,
+            objects: stored,
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, ObjectRecord>, D::Error> {
+        let o = Objects::deserialize(d)?;
+        o.objects
+            .into_iter()
+            .map(|(k, s)| {
+                let headers = o.header_sets.get(s.h).cloned().ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "object `{k}` names header set {} of {}",
+                        s.h,
+                        o.header_sets.len()
+                    ))
+                })?;
+                Ok((
+                    k,
+                    ObjectRecord {
+                        hash: s.hash,
+                        size: s.size,
+                        mutable: s.mutable,
+                        headers,
+                        rank: s.rank,
+                        etag: s.etag,
+                    },
+                ))
+            })
+            .collect()
+    }
 }
 
 /// Why an object is uploaded.
@@ -493,6 +588,17 @@ mod tests {
         // Collected deploys are skipped; keep >= history deletes nothing.
         let p = gc_plan(&history, &records, None, 4, 0, 10 * day);
         assert!(p.delete.is_empty() && p.collect.is_empty());
+    }
+
+    #[test]
+    fn records_round_trip_with_shared_header_sets() {
+        let r = record("d1", &["a", "b", "c"]);
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(json.matches("cache-control").count(), 1, "{json}");
+        let back: DeployRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+        let bad = json.replace("\"h\":0", "\"h\":7");
+        assert!(serde_json::from_str::<DeployRecord>(&bad).is_err());
     }
 
     #[test]

@@ -454,6 +454,14 @@ async fn commit(
     Ok(())
 }
 
+/// True when some deploy outside the last `keep` is not collected yet: only then does GC read records.
+fn gc_needed(history: &History, keep: usize) -> bool {
+    let n = history.deploys.len();
+    history.deploys[..n.saturating_sub(keep.max(1))]
+        .iter()
+        .any(|e| !e.collected)
+}
+
 /// Records GC needs: the last K and every older one not yet collected.
 async fn gc_records(
     store: &Store,
@@ -488,6 +496,9 @@ async fn preview_gc_of(
     opts: &DeployOptions,
 ) -> Result<GcPlan> {
     let keep = opts.config.keep_deploys as usize;
+    if !gc_needed(history, keep) {
+        return Ok(GcPlan::default());
+    }
     let records = gc_records(store, history, keep, Some(record)).await?;
     Ok(d::gc_plan(
         history,
@@ -524,6 +535,9 @@ async fn run_gc(
     progress: &dyn Progress,
 ) -> Result<GcPlan> {
     let keep = opts.config.keep_deploys as usize;
+    if !gc_needed(&state.history, keep) {
+        return Ok(GcPlan::default());
+    }
     let records = gc_records(store, &state.history, keep, state.record.as_ref()).await?;
     let plan = d::gc_plan(
         &state.history,

@@ -92,10 +92,23 @@ impl Store {
             .map_err(|e| StoreError::Config(format!("`{key}` is not a valid object key: {e}")))
     }
 
-    /// Reads a JSON state file; `None` when it does not exist.
+    /// Reads a JSON state file (gunzipped when the key ends in `.gz`); `None` when it does not exist.
     pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         let Some(bytes) = self.get(key).await? else {
             return Ok(None);
+        };
+        let bytes = if key.ends_with(".gz") {
+            use std::io::Read;
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_end(&mut out)
+                .map_err(|e| StoreError::State {
+                    key: key.to_string(),
+                    reason: format!("not gzip: {e}"),
+                })?;
+            Bytes::from(out)
+        } else {
+            bytes
         };
         serde_json::from_slice(&bytes)
             .map(Some)
@@ -118,15 +131,35 @@ impl Store {
         }
     }
 
-    /// Writes a JSON state file (never cached by anything in between).
+    /// Writes a JSON state file (never cached by anything in between): pretty when small, compact and
+    /// gzipped when the key ends in `.gz`.
     pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
-        let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| StoreError::State {
+        let state = |e: String| StoreError::State {
             key: key.to_string(),
-            reason: e.to_string(),
-        })?;
-        bytes.push(b'\n');
+            reason: e,
+        };
+        let bytes = if key.ends_with(".gz") {
+            use std::io::Write;
+            let json = serde_json::to_vec(value).map_err(|e| state(e.to_string()))?;
+            let mut gz = flate2::write::GzEncoder::new(
+                Vec::with_capacity(json.len() / 3),
+                flate2::Compression::new(6),
+            );
+            gz.write_all(&json)
+                .and_then(|()| gz.finish())
+                .map_err(|e| state(e.to_string()))?
+        } else {
+            let mut b = serde_json::to_vec_pretty(value).map_err(|e| state(e.to_string()))?;
+            b.push(b'\n');
+            b
+        };
+        let kind = if key.ends_with(".gz") {
+            "application/gzip"
+        } else {
+            "application/json"
+        };
         let headers = BTreeMap::from([
-            ("content-type".to_string(), "application/json".to_string()),
+            ("content-type".to_string(), kind.to_string()),
             ("cache-control".to_string(), "no-store".to_string()),
         ]);
         self.put(key, Bytes::from(bytes), &headers)

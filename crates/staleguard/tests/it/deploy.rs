@@ -140,24 +140,26 @@ fn local_store_first_deploy_redeploy_headers_rollback() {
         let base = k.trim_end_matches(".br").trim_end_matches(".gz");
         assert!(base.ends_with(".html"), "{k}");
     }
-    let record: Value = serde_json::from_slice(
-        &std::fs::read(dir.join(format!(
-            "store/.staleguard/deploys/{}.json",
-            third["id"].as_str().unwrap()
-        )))
-        .unwrap(),
-    )
+    // The record: gzipped JSON, objects referring to shared header sets.
+    let gz = std::fs::read(dir.join(format!(
+        "store/.staleguard/deploys/{}.json.gz",
+        third["id"].as_str().unwrap()
+    )))
     .unwrap();
-    let index = &record["objects"]["index.html"];
-    assert_eq!(
-        index["headers"]["cache-control"],
-        "public, max-age=0, s-maxage=60"
-    );
-    assert_eq!(index["headers"]["content-type"], "text/html; charset=utf-8");
-    assert_eq!(index["headers"]["x-content-type-options"], "nosniff");
-    let br = &record["objects"]["index.html.br"];
-    assert_eq!(br["headers"]["content-encoding"], "br");
-    assert_eq!(br["headers"]["content-type"], "text/html; charset=utf-8");
+    let mut json = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut json).unwrap();
+    let record: Value = serde_json::from_slice(&json).unwrap();
+    let headers_of = |key: &str| {
+        let h = record["objects"]["objects"][key]["h"].as_u64().unwrap() as usize;
+        record["objects"]["header_sets"][h].clone()
+    };
+    let index = headers_of("index.html");
+    assert_eq!(index["cache-control"], "public, max-age=0, s-maxage=60");
+    assert_eq!(index["content-type"], "text/html; charset=utf-8");
+    assert_eq!(index["x-content-type-options"], "nosniff");
+    let br = headers_of("index.html.br");
+    assert_eq!(br["content-encoding"], "br");
+    assert_eq!(br["content-type"], "text/html; charset=utf-8");
 
     // History lists the three deploys, the last one current.
     let list = ok_json(sg(dir, T0 + 40, &["deploys", "--json"]));
@@ -509,7 +511,7 @@ fn a_deploy_killed_anywhere_leaves_the_site_whole_and_the_next_run_finishes() {
         // Kill twice in a row: once at a pseudo-random fraction (deterministic per trial) of the time a
         // whole deploy took, once right after the journal shows a finished upload step.
         for attempt in 0..2u64 {
-            let journal = dir.join("store/.staleguard/journal.json");
+            let journal = dir.join("store/.staleguard/journal.json.gz");
             let before = std::fs::metadata(&journal).and_then(|m| m.modified()).ok();
             let mut child = sg(
                 dir,
