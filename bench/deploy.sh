@@ -311,7 +311,7 @@ info "output: $OUT_FILES files, $(human_bytes "$OUT_BYTES"), of which $OUT_BR .b
 # ------------------------------------------------------------------------------------------------
 step "moto"
 eval "$(MOTO_WATCH_PID=$$ "$MOTO_SH" start "$MOTO_DIR")"
-[ -n "$MOTO_PID" ] && [ -n "${MOTO_URL:-}" ] || die "scripts/peers/moto.sh start printed no MOTO_URL/MOTO_PID"
+if [ -z "$MOTO_PID" ] || [ -z "${MOTO_URL:-}" ]; then die "scripts/peers/moto.sh start printed no MOTO_URL/MOTO_PID"; fi
 MOTO_LOG="$MOTO_STATE/moto.log"
 eval "$("$MOTO_SH" env "$MOTO_URL")"
 "$AWS" s3 mb "s3://$B_SG" >/dev/null || die "aws s3 mb s3://$B_SG failed"
@@ -361,7 +361,7 @@ measure() {
     "${counts[0]}" "${counts[1]}" "${counts[2]}" "${counts[3]}" "${counts[4]}" "${counts[5]}" "${counts[6]}" "${counts[7]}")"
 }
 
-declare -A UPL=() UPB=() NOTE=()   # objects uploaded, staleguard's upload bytes, notes per run
+declare -A UPL=() UPB=() NOTE=()   # objects uploaded, bytes aws uploaded, notes per run
 # sg_report NAME: reads staleguard's --json report of run NAME
 sg_report() {
   "$VPY" - "$RUNS/$1.json" <<'EOF'
@@ -370,13 +370,12 @@ r = json.load(open(sys.argv[1]))
 ups = r["plan"]["uploads"]
 blobs = sum(1 for u in ups if u["key"].startswith(".staleguard/"))
 print(len(ups), blobs, sum(u["size"] for u in ups), r["plan"]["kept"], r["objects"],
-      len(r["gc"]["delete"]), str(r["up_to_date"]).lower(), r["seconds"])
+      len(r["gc"]["delete"]), str(r["up_to_date"]).lower(), f'{r["seconds"]:.3f}')
 EOF
 }
 SG_DEPLOY=("$SG" --config "$CONF" deploy "$OUT" --store "s3://$B_SG/$PREFIX" --json)
 AWS_SYNC=("$AWS" s3 sync "$OUT" "s3://$B_AWS/$PREFIX/" --no-progress)
 sg_fail() {
-  tail -n 30 "$RUNS/$1.err" | sed 's/^/    | /' >&2
   die "staleguard deploy failed ($1); command (cwd $DW, AWS_* from scripts/peers/moto.sh env $MOTO_URL): ${SG_DEPLOY[*]}"
 }
 run_sg() { # run_sg NAME
@@ -385,7 +384,6 @@ run_sg() { # run_sg NAME
   read -r n blobs bytes kept objects gcdel uptodate secs < <(sg_report "$1") ||
     die "cannot read staleguard's JSON report $RUNS/$1.json"
   UPL[$1]=$n
-  UPB[$1]=$bytes
   NOTE[$1]="$n uploads ($((n - blobs)) site objects + $blobs rollback copies under .staleguard/objects/, $(human_bytes "$bytes")), $kept kept, $objects objects in the deploy, GC deleted $gcdel; staleguard's own timer ${secs}s"
   info "staleguard: ${NOTE[$1]}"
   [ "$uptodate" = false ] || warn "$1: staleguard says the store was already up to date (nothing deployed?)"
@@ -394,8 +392,9 @@ run_sg() { # run_sg NAME
 run_aws() { # run_aws NAME
   measure "$1" "$RUNS/$1.out" "${AWS_SYNC[@]}" || die "aws s3 sync failed ($1): ${AWS_SYNC[*]}"
   UPL[$1]="$(grep -c '^upload: ' "$RUNS/$1.out" || true)"
-  sed -n "s|^upload: $OUT/\(.*\) to s3://.*|\1|p" "$RUNS/$1.out" | sort >"$RUNS/$1.uploaded"
-  info "aws s3 sync: ${UPL[$1]} files uploaded"
+  sed -n "s|^upload: .* to s3://$B_AWS/$PREFIX/||p" "$RUNS/$1.out" | sort >"$RUNS/$1.uploaded"
+  UPB[$1]="$( (cd "$OUT" && xargs -r -d '\n' stat -c %s <"$RUNS/$1.uploaded") | awk '{ s += $1 } END { print s + 0 }')"
+  info "aws s3 sync: ${UPL[$1]} files uploaded ($(human_bytes "${UPB[$1]}"))"
 }
 bucket_objects() { # bucket_objects BUCKET
   "$AWS" s3 ls --recursive "s3://$1/$PREFIX/" | wc -l
@@ -442,7 +441,7 @@ for r in $(seq 1 "$ROUNDS"); do
   # What aws s3 sync uploaded, against the files the rebuild wrote (size or mtime changed).
   missed="$(comm -23 "$RUNS/round-$r.written" "$RUNS/aws_r$r.uploaded" | wc -l)"
   extra="$(comm -13 "$RUNS/round-$r.written" "$RUNS/aws_r$r.uploaded" | wc -l)"
-  NOTE[aws_r$r]="uploaded ${UPL[aws_r$r]} files: of the ${WROTE[$r]} the rebuild wrote, $((WROTE[$r] - missed)) uploaded, $missed not; $extra others"
+  NOTE[aws_r$r]="uploaded ${UPL[aws_r$r]} files ($(human_bytes "${UPB[aws_r$r]}")): of the ${WROTE[$r]} the rebuild wrote, $((${WROTE[$r]} - missed)) uploaded, $missed not; $extra others"
   info "aws s3 sync ${NOTE[aws_r$r]}"
   [ "$missed" -eq 0 ] || warn "round $r: aws s3 sync did not upload $missed file(s) the rebuild wrote (see $RUNS/round-$r.written, $RUNS/aws_r$r.uploaded)"
 done
@@ -450,8 +449,32 @@ done
 step "Objects in the buckets"
 END_OBJ_SG="$(bucket_objects "$B_SG")"
 END_OBJ_AWS="$(bucket_objects "$B_AWS")"
-read -r END_OUT_FILES END_OUT_BYTES _ _ < <(out_stats)
+read -r END_OUT_FILES _ _ _ < <(out_stats)
 info "staleguard bucket: $END_OBJ_SG objects, aws bucket: $END_OBJ_AWS objects; the output folder: $END_OUT_FILES files"
+# staleguard's own state (deploy records, history, current pointer), sizes at the end of the run: what
+# each staleguard run read and wrote of it besides the site's objects (the journal, deleted at the end
+# of each deploy, is not counted).
+{
+  "$AWS" s3 ls "s3://$B_SG/$PREFIX/.staleguard/" | awk 'NF == 4 { print ".staleguard/" $4, $3 }'
+  "$AWS" s3 ls "s3://$B_SG/$PREFIX/.staleguard/deploys/" | awk 'NF == 4 { print ".staleguard/deploys/" $4, $3 }'
+} >"$RUNS/sg-state.sizes"
+RECORD_SIZES="$(awk '$1 ~ /^\.staleguard\/deploys\// { printf "%s%.1f", sep, $2 / 1e6; sep = ", " }' "$RUNS/sg-state.sizes")"
+state_io() { # state_io NAME -> "GETS GET_BYTES PUTS PUT_BYTES" of staleguard's state objects in run NAME
+  awk -v pre="/$B_SG/$PREFIX/" 'NR == FNR { size[$1] = $2; next }
+    match($0, /"(GET|PUT) [^ ]+ HTTP\/[0-9.]+" 2[0-9][0-9]/) {
+      split(substr($0, RSTART + 1, RLENGTH - 1), f, " ")
+      k = f[2]
+      if (index(k, pre) != 1) next
+      k = substr(k, length(pre) + 1)
+      if (k !~ /^\.staleguard\// || k ~ /^\.staleguard\/objects\// || !(k in size)) next
+      n[f[1]]++; b[f[1]] += size[k]
+    }
+    END { printf "%d %d %d %d\n", n["GET"], b["GET"], n["PUT"], b["PUT"] }' "$RUNS/sg-state.sizes" "$RUNS/$1.requests.log"
+}
+for n in sg_first $(seq -f 'sg_r%g' 1 "$ROUNDS"); do
+  read -r sg_gets sg_getb sg_puts sg_putb < <(state_io "$n")
+  NOTE[$n]+="; its state (records, history, current): $sg_gets GET ($(human_bytes "$sg_getb")), $sg_puts PUT ($(human_bytes "$sg_putb"))"
+done
 cleanup
 
 # ------------------------------------------------------------------------------------------------
@@ -507,6 +530,7 @@ main_row() { # main_row LABEL TOOL TIMES MEDIAN RATIO_CELL
   echo "| aws s3 sync | ${WALL[aws_first]} | $(req_cells aws_first) | ${UPL[aws_first]} | $FIRST_OBJ_AWS |"
   echo
   echo "- staleguard: ${NOTE[sg_first]}"
+  echo "- aws s3 sync: ${UPL[aws_first]} files uploaded ($(human_bytes "${UPB[aws_first]}"))"
   echo
   echo "Each redeploy:"
   echo
@@ -520,14 +544,18 @@ main_row() { # main_row LABEL TOOL TIMES MEDIAN RATIO_CELL
   done
   echo
   for r in $(seq 1 "$ROUNDS"); do
-    echo "- round $r: changed \`${CHANGED[$r]// /\`, \`}\`; the rebuild wrote ${WROTE[$r]} output files (removed ${REMOVED[$r]}, build ${WALL[build_r$r]} s)"
+    # shellcheck disable=SC2016 # the backquotes are Markdown
+    echo "- round $r: changed $(tr ' ' '\n' <<<"${CHANGED[$r]}" | sed 's/.*/`&`/' | paste -sd, - | sed 's/,/, /g'); the rebuild wrote ${WROTE[$r]} output files (removed ${REMOVED[$r]}, build ${WALL[build_r$r]} s)"
     echo "  - staleguard: ${NOTE[sg_r$r]}"
     echo "  - aws s3 sync: ${NOTE[aws_r$r]}"
   done
   echo
+  echo "staleguard's deploy records (\`.staleguard/deploys/*.json\`, one per deploy, every object with its hash and headers): $RECORD_SIZES MB."
+  echo
   echo "Objects at the end: staleguard's bucket $END_OBJ_SG, aws's bucket $END_OBJ_AWS; the output folder has $END_OUT_FILES files."
-  echo "staleguard also stores each mutable file's bytes under \`.staleguard/objects/<hash>\` (for rollback)"
-  echo "and its deploy records; neither tool deletes the previous rounds' fingerprinted files here"
+  echo "staleguard also stores, for rollback, each mutable object's bytes under \`.staleguard/objects/<hash>\`"
+  echo "(unless the same bytes are already under a fingerprinted key), and its deploy records; neither"
+  echo "tool deletes the previous rounds' fingerprinted files here"
   echo "(staleguard's GC keeps them for 3 deploys and 1 day; \`aws s3 sync\` runs without \`--delete\`)."
   echo
   any=0

@@ -6,8 +6,8 @@
 //! - `history.json`: the [`History`] of deploys, oldest first, with what GC has collected;
 //! - `current.json`: the id of the deploy being served (written last: the commit point);
 //! - `journal.json`: objects uploaded by a deploy that has not finished (crash recovery);
-//! - `objects/<hash>`: a copy of each mutable object's bytes, so that a rollback can restore old HTML
-//!   without the old build.
+//! - `bundles/<id>.bin`: the bytes of the mutable contents each deploy introduced (pages, manifests),
+//!   concatenated; records say where each content is, so a rollback restores old HTML without the old build.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,9 +27,19 @@ pub fn record_key(id: &str) -> String {
     format!("{STATE_DIR}/deploys/{id}.json.gz")
 }
 
-/// Key of the rollback copy of a mutable object's bytes.
-pub fn blob_key(hash: &str) -> String {
-    format!("{STATE_DIR}/objects/{hash}")
+/// Key of a deploy's bundle: the bytes of the mutable objects it introduced, concatenated, so a rollback
+/// can restore them from the store alone (one PUT per deploy instead of one per page).
+pub fn bundle_key(id: &str) -> String {
+    format!("{STATE_DIR}/bundles/{id}.bin")
+}
+
+/// Where the bytes of a mutable object's content are kept for rollbacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyLoc {
+    /// The bundle's key.
+    pub bundle: String,
+    pub offset: u64,
+    pub size: u64,
 }
 
 /// True for keys of the state folder (records, journal, blobs).
@@ -105,6 +115,11 @@ pub struct DeployRecord {
     pub version: String,
     #[serde(with = "compact")]
     pub objects: BTreeMap<String, ObjectRecord>,
+    /// Content hash → where its bytes are kept, for every mutable object whose bytes are not also stored
+    /// under an immutable key. The bundles named here are among `objects`, so GC keeps them as long as
+    /// the record is retained.
+    #[serde(default)]
+    pub copies: BTreeMap<String, CopyLoc>,
 }
 
 impl DeployRecord {
@@ -414,7 +429,7 @@ pub fn gc_plan(
         let mut waiting = 0;
         for (k, o) in &r.objects {
             if retained.contains(k.as_str())
-                || is_state_key(k) && !k.starts_with(".staleguard/objects/")
+                || is_state_key(k) && !k.starts_with(".staleguard/bundles/")
             {
                 continue;
             }
@@ -544,6 +559,7 @@ mod tests {
                 .iter()
                 .map(|k| (k.to_string(), obj(k, false, "imm")))
                 .collect(),
+            copies: BTreeMap::new(),
         }
     }
 

@@ -29,6 +29,7 @@ use crate::{Result, StoreError};
 /// and at the end of every rank: a killed deploy re-sends at most that much.
 const JOURNAL_EVERY: usize = 256;
 const JOURNAL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+const JOURNAL_STEP_MIN: usize = 64;
 
 /// What the caller shows while a deploy runs. Every method has a no-op default.
 pub trait Progress: Send + Sync {
@@ -142,7 +143,7 @@ pub async fn deploy(opts: &DeployOptions, progress: Arc<dyn Progress>) -> Result
     let store = Store::open(&opts.config.store, &opts.config, &opts.base)?;
     let dir = opts.dir.clone();
     let inputs = opts.clone();
-    let (wanted, manifest) = tokio::task::spawn_blocking(move || {
+    let (mut wanted, manifest) = tokio::task::spawn_blocking(move || {
         collect(&Inputs {
             dir: &dir,
             routes: &inputs.routes,
@@ -169,6 +170,16 @@ pub async fn deploy(opts: &DeployOptions, progress: Arc<dyn Progress>) -> Result
         .unwrap_or_default();
     let mut state = load_state(&store).await?;
     let base = base_of(&state);
+    let site: BTreeMap<String, ObjectRecord> = wanted
+        .iter()
+        .map(|(k, w)| (k.clone(), w.record.clone()))
+        .collect();
+    let id = d::deploy_id(
+        opts.now,
+        &site,
+        state.current.as_ref().map_or("", |c| &c.id),
+    );
+    let copies = add_copies(&mut wanted, state.record.as_ref(), &d::bundle_key(&id))?;
     let next: BTreeMap<String, ObjectRecord> = wanted
         .iter()
         .map(|(k, w)| (k.clone(), w.record.clone()))
@@ -189,11 +200,6 @@ pub async fn deploy(opts: &DeployOptions, progress: Arc<dyn Progress>) -> Result
             })
             .count()
     });
-    let id = d::deploy_id(
-        opts.now,
-        &next,
-        state.current.as_ref().map_or("", |c| &c.id),
-    );
     let mut report = DeployReport {
         id: id.clone(),
         store: store.url.clone(),
@@ -237,6 +243,7 @@ pub async fn deploy(opts: &DeployOptions, progress: Arc<dyn Progress>) -> Result
                         None,
                         version.clone(),
                         next.clone(),
+                        copies.clone(),
                     )
                 });
                 preview_gc_of(&store, &state.history, &record, opts).await?
@@ -248,7 +255,7 @@ pub async fn deploy(opts: &DeployOptions, progress: Arc<dyn Progress>) -> Result
         return Ok(report);
     }
     if opts.dry_run {
-        let record = new_record(&id, opts, DeployKind::Deploy, None, version, next);
+        let record = new_record(&id, opts, DeployKind::Deploy, None, version, next, copies);
         let mut history = state.history.clone();
         history.deploys.push(entry_of(&record, &Plan::default()));
         report.gc = preview_gc_of(&store, &history, &record, opts).await?;
@@ -264,7 +271,7 @@ pub async fn deploy(opts: &DeployOptions, progress: Arc<dyn Progress>) -> Result
         progress.as_ref(),
     )
     .await?;
-    let mut record = new_record(&id, opts, DeployKind::Deploy, None, version, next);
+    let mut record = new_record(&id, opts, DeployKind::Deploy, None, version, next, copies);
     for (k, etag) in uploaded {
         if let Some(o) = record.objects.get_mut(&k) {
             o.etag = etag;
@@ -287,6 +294,90 @@ pub async fn deploy(opts: &DeployOptions, progress: Arc<dyn Progress>) -> Result
     Ok(report)
 }
 
+/// Rollback copies: every mutable content without an immutable twin must be findable in a bundle. Contents
+/// the current deploy already keeps stay where they are; new ones go into this deploy's bundle, which is
+/// added to `wanted` (uploaded with the immutable objects, before any page). Bundles still referenced are
+/// carried into the new record's objects, so GC keeps them.
+fn add_copies(
+    wanted: &mut BTreeMap<String, Wanted>,
+    current: Option<&DeployRecord>,
+    bundle: &str,
+) -> Result<BTreeMap<String, d::CopyLoc>> {
+    let twins: std::collections::HashSet<&str> = wanted
+        .values()
+        .filter(|w| !w.record.mutable)
+        .map(|w| w.record.hash.as_str())
+        .collect();
+    let mut copies = BTreeMap::new();
+    let mut buf: Vec<u8> = Vec::new();
+    for w in wanted.values() {
+        let h = &w.record.hash;
+        if !w.record.mutable || twins.contains(h.as_str()) || copies.contains_key(h) {
+            continue;
+        }
+        if let Some(loc) = current.and_then(|r| r.copies.get(h))
+            && current.is_some_and(|r| r.objects.contains_key(&loc.bundle))
+        {
+            copies.insert(h.clone(), loc.clone());
+            continue;
+        }
+        let bytes = match &w.source {
+            Source::File(p) => std::fs::read(p).map_err(|e| StoreError::Local {
+                path: p.clone(),
+                source: e,
+            })?,
+            Source::Bytes(b) => b.to_vec(),
+            Source::Stored => continue,
+        };
+        copies.insert(
+            h.clone(),
+            d::CopyLoc {
+                bundle: bundle.to_string(),
+                offset: buf.len() as u64,
+                size: bytes.len() as u64,
+            },
+        );
+        buf.extend_from_slice(&bytes);
+    }
+    let bundles: std::collections::BTreeSet<String> =
+        copies.values().map(|c| c.bundle.clone()).collect();
+    for key in bundles {
+        if key == bundle {
+            let bytes = bytes::Bytes::from(std::mem::take(&mut buf));
+            let record = ObjectRecord {
+                hash: blake3::hash(&bytes).to_hex().to_string(),
+                size: bytes.len() as u64,
+                mutable: false,
+                headers: BTreeMap::from([
+                    (
+                        "content-type".to_string(),
+                        "application/octet-stream".to_string(),
+                    ),
+                    ("cache-control".to_string(), "private, no-store".to_string()),
+                ]),
+                rank: Rank::Immutable,
+                etag: None,
+            };
+            wanted.insert(
+                key,
+                Wanted {
+                    record,
+                    source: Source::Bytes(bytes),
+                },
+            );
+        } else if let Some(o) = current.and_then(|r| r.objects.get(&key)) {
+            wanted.insert(
+                key,
+                Wanted {
+                    record: o.clone(),
+                    source: Source::Stored,
+                },
+            );
+        }
+    }
+    Ok(copies)
+}
+
 fn new_record(
     id: &str,
     opts: &DeployOptions,
@@ -294,8 +385,10 @@ fn new_record(
     restores: Option<String>,
     version: String,
     objects: BTreeMap<String, ObjectRecord>,
+    copies: BTreeMap<String, d::CopyLoc>,
 ) -> DeployRecord {
     DeployRecord {
+        copies,
         format: RECORD_FORMAT,
         id: id.to_string(),
         time: staleguard_core::manifest::format_rfc3339(opts.now),
@@ -394,6 +487,12 @@ async fn upload_all(
                             .await?
                     }
                     Source::Bytes(b) => store.put(&u.key, b.clone(), &w.record.headers).await?,
+                    Source::Stored => {
+                        return Err(StoreError::Rollback(format!(
+                            "`{}` (rollback copies kept by an earlier deploy) is missing from the store; the site is fine, but earlier deploys cannot be rolled back to\nhint: remove `.staleguard/` from the store to start a new history",
+                            u.key
+                        )));
+                    }
                 };
                 Ok::<_, StoreError>((u, etag))
             })
@@ -414,8 +513,11 @@ async fn upload_all(
                 flushed_at = Instant::now();
             }
         }
-        // A step is complete (and journaled) before the next one starts.
-        store.put_json(d::JOURNAL_KEY, &journal).await?;
+        // A step is complete before the next one starts; a large one is journaled (a small deploy that is
+        // killed re-sends little, and every request counts on a redeploy).
+        if since_flush >= JOURNAL_STEP_MIN {
+            store.put_json(d::JOURNAL_KEY, &journal).await?;
+        }
     }
     state.journal = Some(journal);
     Ok(etags)
@@ -687,13 +789,27 @@ pub async fn rollback(
             }
             continue;
         }
-        // The rollback copy, or the same bytes under an immutable key of that deploy.
-        let copy = old
+        // The same bytes under an immutable key of that deploy, or its bundle.
+        let twin = old
             .objects
             .iter()
             .find(|(k, c)| !c.mutable && c.hash == o.hash && !d::is_state_key(k))
-            .map_or_else(|| d::blob_key(&o.hash), |(k, _)| k.clone());
-        let bytes = store.get(&copy).await?.ok_or_else(|| {
+            .map(|(k, _)| k.clone());
+        let fetched = match (&twin, old.copies.get(&o.hash)) {
+            (Some(k), _) => store.get(k).await?,
+            (None, Some(loc)) => {
+                store
+                    .get_range(&loc.bundle, loc.offset..loc.offset + loc.size)
+                    .await?
+            }
+            (None, None) => None,
+        };
+        let copy = twin.unwrap_or_else(|| {
+            old.copies
+                .get(&o.hash)
+                .map_or_else(|| "(no copy recorded)".to_string(), |l| l.bundle.clone())
+        });
+        let bytes = fetched.ok_or_else(|| {
             StoreError::Rollback(format!(
                 "the rollback copy `{copy}` of `{}` is missing; deploy {} cannot be restored from the store\nhint: rebuild that version and deploy it",
                 u.key, old.id
@@ -741,6 +857,7 @@ pub async fn rollback(
         Some(old.id.clone()),
         old.version.clone(),
         next,
+        old.copies.clone(),
     );
     record.git_commit = old.git_commit.clone();
     commit(&store, &mut state, &record, &plan).await?;

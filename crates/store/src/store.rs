@@ -131,6 +131,18 @@ impl Store {
         }
     }
 
+    /// Reads a byte range of an object; `None` when the object does not exist.
+    pub async fn get_range(&self, key: &str, range: std::ops::Range<u64>) -> Result<Option<Bytes>> {
+        match self.inner.get_range(&Self::path(key)?, range).await {
+            Ok(b) => Ok(Some(b)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(error) => Err(StoreError::Read {
+                key: key.to_string(),
+                error,
+            }),
+        }
+    }
+
     /// Writes a JSON state file (never cached by anything in between): pretty when small, compact and
     /// gzipped when the key ends in `.gz`.
     pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {

@@ -2,8 +2,9 @@
 //! upload rank, and where its bytes come from.
 //!
 //! - Files the manifest lists: fingerprinted names (and their sidecars) are immutable; originals kept
-//!   under their logical names are mutable. Every file is hashed again and checked against the manifest,
-//!   so a file edited after the build is refused rather than recorded under the wrong hash.
+//!   under their logical names are mutable. A listed file with the manifest's size and not newer than the
+//!   manifest (which the build writes last) takes the manifest's hash; any other is read, hashed and
+//!   checked, so a file edited after the build is refused rather than recorded under the wrong hash.
 //! - The manifests and build info are pointers, uploaded last: a client that reads them finds everything.
 //! - Other files in the folder (not hidden) are mutable; a folder without a manifest is all mutable.
 //! - Precompressed sidecars are separate keys (`app.1a2b.css.br`) with `Content-Encoding` and the original's
@@ -12,9 +13,7 @@
 //!   store negotiates them.
 //! - Aliases (`tool-latest` → `tool-1.4.2`) are copies of their target, mutable, uploaded after it; the
 //!   metadata file (size, sha256 of each artifact) is generated and uploaded last.
-//! - Every mutable object's bytes are also kept at `.staleguard/objects/<hash>` (immutable), unless the
-//!   same bytes are already stored under an immutable key, so a rollback restores old pages from the
-//!   store alone.
+//! - Rollback copies of mutable contents (bundles) are added by `deploy`, which knows what the store has.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +21,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use rayon::prelude::*;
 use staleguard_core::config::Codec;
-use staleguard_core::deploy::{ObjectRecord, Rank, blob_key};
+use staleguard_core::deploy::{ObjectRecord, Rank};
 use staleguard_core::manifest::Manifest;
 use staleguard_core::routes::{RoutePolicy, RouteRule, object_policy};
 
@@ -33,6 +32,8 @@ use crate::{Result, StoreError};
 pub enum Source {
     File(PathBuf),
     Bytes(Bytes),
+    /// Already in the store (a bundle of an earlier deploy); never uploaded from here.
+    Stored,
 }
 
 /// One wanted object.
@@ -64,7 +65,8 @@ struct Candidate {
     codec: Option<Codec>,
     fingerprinted: bool,
     rank: Rank,
-    expect: Option<String>,
+    /// The manifest's hash and size for this file.
+    expect: Option<(String, u64)>,
 }
 
 /// Builds the wanted set for `dir`.
@@ -92,8 +94,8 @@ pub fn collect(inp: &Inputs<'_>) -> Result<(BTreeMap<String, Wanted>, Option<Man
             let (base, codec) = split_sidecar(&out, e.encodings.keys());
             let fingerprinted = !e.mutable && base == e.path;
             let expect = match codec {
-                Some(c) => e.encodings.get(&c).map(|v| v.hash.clone()),
-                None => Some(e.hash.clone()),
+                Some(c) => e.encodings.get(&c).map(|v| (v.hash.clone(), v.size)),
+                None => Some((e.hash.clone(), e.size)),
             };
             cands.insert(
                 out.clone(),
@@ -150,31 +152,52 @@ pub fn collect(inp: &Inputs<'_>) -> Result<(BTreeMap<String, Wanted>, Option<Man
             },
         );
     }
+    // The build writes the manifest last: a listed file of the manifest's size and not newer than it is
+    // what the build wrote, and its hash is the manifest's (a stat, not a read). Anything else is read
+    // and hashed, and a listed file that differs from the manifest is refused.
+    let manifest_time = std::fs::metadata(&manifest_path)
+        .and_then(|m| m.modified())
+        .ok();
     let hashed: Vec<Result<(String, Wanted)>> = cands
         .into_par_iter()
         .map(|(_, c)| {
             let path = inp.dir.join(&c.key);
-            let bytes = std::fs::read(&path).map_err(|e| StoreError::Local {
+            let local = |e| StoreError::Local {
                 path: path.clone(),
                 source: e,
-            })?;
-            let hash = blake3::hash(&bytes).to_hex().to_string();
-            if let Some(want) = &c.expect
-                && *want != hash
-            {
-                return Err(StoreError::Changed {
-                    path,
-                    found: hash,
-                    want: want.clone(),
-                });
-            }
+            };
+            let trusted = match (&c.expect, manifest_time) {
+                (Some((hash, size)), Some(mt)) => {
+                    let meta = std::fs::metadata(&path).map_err(local)?;
+                    let fresh = meta.modified().is_ok_and(|t| t <= mt);
+                    (meta.len() == *size && fresh).then(|| (hash.clone(), *size))
+                }
+                _ => None,
+            };
+            let (hash, size) = match trusted {
+                Some(t) => t,
+                None => {
+                    let bytes = std::fs::read(&path).map_err(local)?;
+                    let hash = blake3::hash(&bytes).to_hex().to_string();
+                    if let Some((want, _)) = &c.expect
+                        && *want != hash
+                    {
+                        return Err(StoreError::Changed {
+                            path,
+                            found: hash,
+                            want: want.clone(),
+                        });
+                    }
+                    (hash, bytes.len() as u64)
+                }
+            };
             let headers = headers_for(&table, inp.cors_fonts, &c.base, c.fingerprinted, c.codec);
             Ok((
                 c.key,
                 Wanted {
                     record: ObjectRecord {
                         hash,
-                        size: bytes.len() as u64,
+                        size,
                         mutable: !c.fingerprinted,
                         headers,
                         rank: c.rank,
@@ -191,7 +214,6 @@ pub fn collect(inp: &Inputs<'_>) -> Result<(BTreeMap<String, Wanted>, Option<Man
         wanted.insert(k, w);
     }
     add_aliases(inp, &table, &mut wanted)?;
-    add_rollback_copies(&mut wanted);
     Ok((wanted, manifest))
 }
 
@@ -297,6 +319,7 @@ fn add_aliases(
                 sha256_hex(&bytes)
             }
             Source::Bytes(b) => sha256_hex(b),
+            Source::Stored => continue,
         };
         artifacts.insert(
             key.clone(),
@@ -328,41 +351,4 @@ fn sha256_hex(b: &[u8]) -> String {
     use sha2::Digest;
     let d = sha2::Sha256::digest(b);
     d.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// Adds `.staleguard/objects/<hash>` for every mutable object whose bytes are not already stored under
-/// an immutable key (an original kept next to its fingerprinted copy is): rollbacks restore from these.
-fn add_rollback_copies(wanted: &mut BTreeMap<String, Wanted>) {
-    let immutable: std::collections::HashSet<&str> = wanted
-        .values()
-        .filter(|w| !w.record.mutable)
-        .map(|w| w.record.hash.as_str())
-        .collect();
-    let copies: Vec<(String, Wanted)> = wanted
-        .values()
-        .filter(|w| w.record.mutable && !immutable.contains(w.record.hash.as_str()))
-        .map(|w| {
-            (
-                blob_key(&w.record.hash),
-                Wanted {
-                    record: ObjectRecord {
-                        hash: w.record.hash.clone(),
-                        size: w.record.size,
-                        mutable: false,
-                        headers: BTreeMap::from([
-                            (
-                                "content-type".to_string(),
-                                "application/octet-stream".to_string(),
-                            ),
-                            ("cache-control".to_string(), "private, no-store".to_string()),
-                        ]),
-                        rank: Rank::Immutable,
-                        etag: None,
-                    },
-                    source: w.source.clone(),
-                },
-            )
-        })
-        .collect();
-    wanted.extend(copies);
 }

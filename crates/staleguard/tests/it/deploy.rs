@@ -117,10 +117,11 @@ fn local_store_first_deploy_redeploy_headers_rollback() {
         .filter(|k| !k.starts_with("out.cache"))
         .collect();
     assert_eq!(site_keys, want);
-    assert!(
-        up.keys().any(|k| k.starts_with(".staleguard/objects/")),
-        "rollback copies of the changed pages"
-    );
+    let bundles: Vec<&String> = up
+        .keys()
+        .filter(|k| k.starts_with(".staleguard/bundles/"))
+        .collect();
+    assert_eq!(bundles.len(), 1, "one bundle of rollback copies: {up:?}");
     assert!(second["plan"]["kept"].as_u64().unwrap() > 100);
     assert_store_has_output(dir);
     let index_v2 = std::fs::read(dir.join("store/index.html")).unwrap();
@@ -316,13 +317,11 @@ fn dry_run_lists_the_plan_and_changes_nothing() {
     assert!(!dir.join("store/index.html").exists(), "dry run uploaded");
 }
 
-/// Immutable objects first (rollback copies of the mutable files whose bytes have no fingerprinted twin,
-/// then fingerprinted files), then mutable pages and originals, then the pointers (manifests, build info).
+/// Immutable objects first (the bundle of rollback copies of the mutable contents that have no fingerprinted
+/// twin, then fingerprinted files), then mutable pages and originals, then the pointers (manifests, build
+/// info).
 const DRY_RUN_SNAPSHOT: &str = "\
-upload  new           178 B  .staleguard/objects/0001a069fc9ff6a9a10253ea7aa60c68b296e63a9b977ddb5a8392ccac5ad7cb
-upload  new            79 B  .staleguard/objects/09c2732454696758e30b591fe7d88f1494c37a1a921a42d69ec9e6dee4d22965
-upload  new           733 B  .staleguard/objects/e09e2c226490d1319e960fc0e743db274799c699ff58514d5e1da407ee37cbe2
-upload  new           185 B  .staleguard/objects/f76c91ae2ed4cfcec018128af75ff2e4ac37f1d77f1bd46f0364a6bef19158eb
+upload  new          1.2 kB  .staleguard/bundles/20261118T110640Z-ccb8db2b34fa.bin
 upload  new            48 B  app.494e7a530822.css
 upload  new            42 B  logo.e5009587fb98.svg
 upload  new            48 B  app.css
@@ -331,7 +330,7 @@ upload  new            42 B  logo.svg
 upload  new           185 B  build-info.json
 upload  new           733 B  staleguard.manifest.json
 upload  new           178 B  staticfiles.json
-dry run: would upload 12 object(s) (12 new, 2.5 kB), kept 0 (0 B), 0 left for GC; nothing changed in T s
+dry run: would upload 9 object(s) (9 new, 2.5 kB), kept 0 (0 B), 0 left for GC; nothing changed in T s
 ";
 
 #[test]
@@ -693,4 +692,28 @@ fn s3_on_moto_metadata_changes_drift_and_rollback() {
     assert!(!String::from_utf8_lossy(&get.stdout).contains("<p>new</p>"));
     let h = head("about/index.html");
     assert_eq!(h["CacheControl"], "no-cache");
+}
+
+/// A file changed after the build is refused (it would be recorded under the manifest's hash), and nothing
+/// is uploaded.
+#[test]
+fn an_output_edited_after_the_build_is_refused() {
+    let t = project("");
+    let dir = t.path();
+    let m = manifest(&dir.join("out"));
+    let css = hashed(&m, "css/site.css");
+    std::thread::sleep(Duration::from_millis(20));
+    let path = dir.join("out").join(&css);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[0] ^= 1; // same size, other content
+    std::fs::write(&path, bytes).unwrap();
+    let o = run(sg(dir, T0, &["deploy"]));
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("differs from the build's manifest") && err.contains(&css),
+        "{err}"
+    );
+    assert!(err.contains("staleguard build"), "{err}");
+    assert!(!dir.join("store/index.html").exists());
 }
