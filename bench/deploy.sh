@@ -384,7 +384,7 @@ run_sg() { # run_sg NAME
   read -r n blobs bytes kept objects gcdel uptodate secs < <(sg_report "$1") ||
     die "cannot read staleguard's JSON report $RUNS/$1.json"
   UPL[$1]=$n
-  NOTE[$1]="$n uploads ($((n - blobs)) site objects + $blobs rollback copies under .staleguard/objects/, $(human_bytes "$bytes")), $kept kept, $objects objects in the deploy, GC deleted $gcdel; staleguard's own timer ${secs}s"
+  NOTE[$1]="$n uploads ($((n - blobs)) site objects + $blobs bundle(s) of rollback copies under .staleguard/, $(human_bytes "$bytes")), $kept kept, $objects objects in the deploy, GC deleted $gcdel; staleguard's own timer ${secs}s"
   info "staleguard: ${NOTE[$1]}"
   [ "$uptodate" = false ] || warn "$1: staleguard says the store was already up to date (nothing deployed?)"
   [ "$n" -gt 0 ] || warn "$1: staleguard uploaded nothing"
@@ -550,11 +550,11 @@ main_row() { # main_row LABEL TOOL TIMES MEDIAN RATIO_CELL
     echo "  - aws s3 sync: ${NOTE[aws_r$r]}"
   done
   echo
-  echo "staleguard's deploy records (\`.staleguard/deploys/*.json\`, one per deploy, every object with its hash and headers): $RECORD_SIZES MB."
+  echo "staleguard's deploy records (\`.staleguard/deploys/*.json.gz\`, one per deploy, every object with its hash and headers): $RECORD_SIZES MB."
   echo
   echo "Objects at the end: staleguard's bucket $END_OBJ_SG, aws's bucket $END_OBJ_AWS; the output folder has $END_OUT_FILES files."
-  echo "staleguard also stores, for rollback, each mutable object's bytes under \`.staleguard/objects/<hash>\`"
-  echo "(unless the same bytes are already under a fingerprinted key), and its deploy records; neither"
+  echo "staleguard also stores, for rollback, one bundle per deploy with the new mutable contents under"
+  echo "\`.staleguard/bundles/\` (contents with a fingerprinted twin are not copied), and its deploy records; neither"
   echo "tool deletes the previous rounds' fingerprinted files here"
   echo "(staleguard's GC keeps them for 3 deploys and 1 day; \`aws s3 sync\` runs without \`--delete\`)."
   echo
