@@ -87,17 +87,7 @@ range() { # "min-max" of space-separated numbers
 
 step "staleguard deploy vs aws s3 sync against moto ($VARIANT site), $NPROC cores, timer: $TIMER"
 info "work dir: $DW (site: $SITE)"
-if [ "${BENCH_WAIT_IDLE:-0}" -gt 0 ]; then
-  info "waiting up to ${BENCH_WAIT_IDLE}s for the 1-minute load average to fall below 0.5 (BENCH_WAIT_IDLE)"
-  waited=0
-  while awk -v l="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN { exit !(l >= 0.5) }' && [ "$waited" -lt "$BENCH_WAIT_IDLE" ]; do
-    sleep 10
-    waited=$((waited + 10))
-  done
-  LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
-  START_DATE="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-  info "load average now $LOAD_START after ${waited}s"
-fi
+wait_idle
 if awk -v l="${LOAD_START%% *}" 'BEGIN { exit !(l > 0.5) }'; then
   warn "load average is $LOAD_START before starting: other processes are using the CPU, timings will be noisy"
 fi

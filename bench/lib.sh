@@ -72,6 +72,23 @@ median3() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 # kv FILE KEY: value of a key=value line
 kv() { sed -n "s/^$2=//p" "$1" | tail -n 1; }
 
+# wait_idle: with BENCH_WAIT_IDLE=N, waits up to N s for the 1-minute load average to fall below 0.5, then
+# resets LOAD_START and START_DATE.
+wait_idle() {
+  [ "${BENCH_WAIT_IDLE:-0}" -gt 0 ] || return 0
+  info "waiting up to ${BENCH_WAIT_IDLE}s for the 1-minute load average to fall below 0.5 (BENCH_WAIT_IDLE)"
+  local waited=0
+  while awk -v l="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN { exit !(l >= 0.5) }' && [ "$waited" -lt "$BENCH_WAIT_IDLE" ]; do
+    sleep 10
+    waited=$((waited + 10))
+  done
+  # shellcheck disable=SC2034 # read by the sourcing script's report
+  LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+  # shellcheck disable=SC2034
+  START_DATE="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+  info "load average now $LOAD_START after ${waited}s"
+}
+
 human_bytes() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 
 dir_stats() { # dir_stats DIR -> "FILES BYTES"

@@ -119,17 +119,18 @@ fn print_report(global: &Global, r: &DeployReport) {
             println!("delete  {:<8} {:>10}  {k}", "gc", "");
         }
     }
+    let gc = if r.gc.delete.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "GC {} {} object(s) ({})",
+            if r.dry_run { "would delete" } else { "deleted" },
+            r.gc.delete.len(),
+            size(r.gc.delete_bytes)
+        )
+    };
     if r.up_to_date {
-        let gc = if r.gc.delete.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; GC {} {} object(s) ({})",
-                if r.dry_run { "would delete" } else { "deleted" },
-                r.gc.delete.len(),
-                size(r.gc.delete_bytes)
-            )
-        };
+        let gc = if gc.is_empty() { gc } else { format!("; {gc}") };
         println!(
             "{} is up to date: deploy {} already has these {} object(s){gc}",
             r.store, r.id, r.objects
@@ -164,16 +165,7 @@ fn print_report(global: &Global, r: &DeployReport) {
         } else {
             String::new()
         },
-        if r.gc.delete.is_empty() {
-            String::new()
-        } else {
-            format!(
-                ", GC {} {} object(s) ({})",
-                if r.dry_run { "would delete" } else { "deleted" },
-                r.gc.delete.len(),
-                size(r.gc.delete_bytes)
-            )
-        },
+        if gc.is_empty() { gc } else { format!(", {gc}") },
         if r.dry_run { "nothing changed" } else { "done" },
         r.seconds
     );
