@@ -831,16 +831,26 @@ pub async fn rollback(
             missing[0]
         )));
     }
-    if opts.dry_run {
-        report.seconds = started.elapsed().as_secs_f64();
-        return Ok(report);
-    }
+    // Immutable objects of the target are already in the store (checked above): they count as kept; the
+    // report's uploads are what is really restored.
     let restore: Vec<Upload> = plan
         .uploads
         .iter()
         .filter(|u| wanted.contains_key(&u.key))
         .cloned()
         .collect();
+    let present: Vec<&Upload> = plan
+        .uploads
+        .iter()
+        .filter(|u| !wanted.contains_key(&u.key))
+        .collect();
+    report.plan.kept += present.len();
+    report.plan.kept_bytes += present.iter().map(|u| u.size).sum::<u64>();
+    report.plan.uploads = restore.clone();
+    if opts.dry_run {
+        report.seconds = started.elapsed().as_secs_f64();
+        return Ok(report);
+    }
     upload_all(
         &store,
         &restore,
@@ -860,7 +870,7 @@ pub async fn rollback(
         old.copies.clone(),
     );
     record.git_commit = old.git_commit.clone();
-    commit(&store, &mut state, &record, &plan).await?;
+    commit(&store, &mut state, &record, &report.plan).await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -179,6 +179,13 @@ fn local_store_first_deploy_redeploy_headers_rollback() {
     let rb = ok_json(sg(dir, T0 + 50, &["rollback", ids[0], "--json"]));
     assert_eq!(rb["kind"], "rollback");
     assert_eq!(rb["restores"], ids[0]);
+    // Only mutable objects are restored; the old fingerprinted files were never deleted.
+    let hashed_name = regex::Regex::new(r"\.[0-9a-f]{12}\.").unwrap();
+    let restored = uploads(&rb);
+    assert!(!restored.is_empty());
+    for k in restored.keys() {
+        assert!(!hashed_name.is_match(k), "a rollback re-uploaded {k}");
+    }
     let index_v1 = &out1["index.html"];
     assert_eq!(
         &std::fs::read(dir.join("store/index.html")).unwrap(),
