@@ -7,6 +7,13 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+/// A path with a segment starting with `.` (other than `.well-known`): `.git/`, `.env`, staleguard's own
+/// `.staleguard/`. Neither served (unless the build's manifest lists it) nor deployed.
+pub fn is_hidden(rel: &str) -> bool {
+    rel.split('/')
+        .any(|seg| seg.starts_with('.') && seg != ".well-known")
+}
+
 /// What a reference points at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {

@@ -15,6 +15,7 @@ use staleguard_core::config::{Codec, ServeConfig};
 use staleguard_core::manifest::{BuildInfo, Manifest};
 use staleguard_core::mime::content_type;
 use staleguard_core::routes::{ERROR, RoutePolicy, object_policy};
+use staleguard_core::url::is_hidden;
 
 use crate::ServeError;
 
@@ -76,13 +77,6 @@ pub struct Index {
     pub digest: String,
     pub not_found: Option<Arc<Entry>>,
     pub error: Option<Arc<Entry>>,
-}
-
-/// A path with a segment starting with `.` (other than `.well-known`): not served unless the build's
-/// manifest lists it.
-pub fn is_hidden(rel: &str) -> bool {
-    rel.split('/')
-        .any(|seg| seg.starts_with('.') && seg != ".well-known")
 }
 
 fn header_value(v: &str, what: &str) -> Result<HeaderValue, ServeError> {

@@ -38,10 +38,6 @@ pub trait Progress: Send + Sync {
     fn deleted(&self, _key: &str) {}
 }
 
-/// A progress sink that shows nothing.
-pub struct Quiet;
-impl Progress for Quiet {}
-
 /// Everything a deploy needs.
 #[derive(Debug, Clone)]
 pub struct DeployOptions {

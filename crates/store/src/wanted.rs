@@ -24,6 +24,7 @@ use staleguard_core::config::Codec;
 use staleguard_core::deploy::{ObjectRecord, Rank};
 use staleguard_core::manifest::Manifest;
 use staleguard_core::routes::{RoutePolicy, RouteRule, object_policy};
+use staleguard_core::url::is_hidden;
 
 use crate::{Result, StoreError};
 
@@ -225,11 +226,6 @@ fn split_sidecar<'a>(
     codecs
         .find_map(|c| out.strip_suffix(c.extension()).map(|b| (b, Some(*c))))
         .unwrap_or((out, None))
-}
-
-fn is_hidden(rel: &str) -> bool {
-    rel.split('/')
-        .any(|seg| seg.starts_with('.') && seg != ".well-known")
 }
 
 /// Headers stored with an object: content type (of the base file for a sidecar), content encoding,
