@@ -7,8 +7,9 @@ pub mod deploy;
 pub mod manifest;
 pub mod mime;
 pub mod naming;
+pub mod purge;
 pub mod routes;
 pub mod url;
 
-pub use config::{BuildConfig, Codec, Config, ConfigError, DeployConfig, ServeConfig};
+pub use config::{BuildConfig, CdnConfig, CdnProvider, Codec, Config, ConfigError, DeployConfig, ServeConfig};
 pub use manifest::{BuildInfo, DjangoManifest, Manifest, ManifestEntry, Variant};
