@@ -264,7 +264,11 @@ fn de_one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
 impl CdnConfig {
     /// The label used in messages.
     pub fn label(&self) -> &str {
-        if self.name.is_empty() { self.provider.as_str() } else { &self.name }
+        if self.name.is_empty() {
+            self.provider.as_str()
+        } else {
+            &self.name
+        }
     }
 
     /// The wait deadline in seconds.
@@ -302,13 +306,20 @@ impl CdnConfig {
         misplaced("mode", self.mode.is_some(), &[Varnish])?;
         misplaced("zone", !self.zone.is_empty(), &[Cloudflare])?;
         misplaced("service", !self.service.is_empty(), &[Fastly])?;
-        misplaced("token-env", !self.token_env.is_empty(), &[Cloudflare, Fastly])?;
+        misplaced(
+            "token-env",
+            !self.token_env.is_empty(),
+            &[Cloudflare, Fastly],
+        )?;
         misplaced("soft", self.soft, &[Varnish, Fastly])?;
         if !self.url_prefix.is_empty() {
             normalize_prefix(&self.url_prefix)?;
         }
         if self.max_rate < 0.0 || !self.max_rate.is_finite() {
-            return Err(format!("max-rate must be a positive number, got {}", self.max_rate));
+            return Err(format!(
+                "max-rate must be a positive number, got {}",
+                self.max_rate
+            ));
         }
         if self.max_items == Some(0) {
             return Err("max-items must be at least 1".into());
@@ -316,10 +327,16 @@ impl CdnConfig {
         match self.provider {
             Cloudfront => {
                 if self.distribution.is_empty() {
-                    return Err("cloudfront needs `distribution = \"E…\"` (or `\"auto\"` with `domain`)".into());
+                    return Err(
+                        "cloudfront needs `distribution = \"E…\"` (or `\"auto\"` with `domain`)"
+                            .into(),
+                    );
                 }
                 if self.distribution.iter().any(|d| d == "auto") && self.domain.is_empty() {
-                    return Err("`distribution = \"auto\"` needs `domain = \"www.example.com\"` to find it".into());
+                    return Err(
+                        "`distribution = \"auto\"` needs `domain = \"www.example.com\"` to find it"
+                            .into(),
+                    );
                 }
             }
             Varnish => {
@@ -328,14 +345,21 @@ impl CdnConfig {
                 }
                 for n in &self.nodes {
                     if !(n.starts_with("http://") || n.starts_with("https://")) {
-                        return Err(format!("varnish node `{n}` must be an http:// or https:// URL"));
+                        return Err(format!(
+                            "varnish node `{n}` must be an http:// or https:// URL"
+                        ));
                     }
                 }
                 if self.mode == Some(VarnishMode::Xkey) && self.purge_by != PurgeBy::Tags {
-                    return Err("varnish `mode = \"xkey\"` purges by tag: also set `purge-by = \"tags\"`".into());
+                    return Err(
+                        "varnish `mode = \"xkey\"` purges by tag: also set `purge-by = \"tags\"`"
+                            .into(),
+                    );
                 }
                 if self.soft && self.mode != Some(VarnishMode::Xkey) {
-                    return Err("varnish `soft = true` needs `mode = \"xkey\"` (xkey-softpurge)".into());
+                    return Err(
+                        "varnish `soft = true` needs `mode = \"xkey\"` (xkey-softpurge)".into(),
+                    );
                 }
             }
             Cloudflare => {
@@ -343,7 +367,9 @@ impl CdnConfig {
                     return Err("cloudflare needs `zone = \"ZONE_ID\"`".into());
                 }
                 if self.domain.is_empty() && self.purge_by == PurgeBy::Paths {
-                    return Err("cloudflare purges full URLs: set `domain = \"www.example.com\"`".into());
+                    return Err(
+                        "cloudflare purges full URLs: set `domain = \"www.example.com\"`".into(),
+                    );
                 }
             }
             Fastly => {
@@ -351,7 +377,9 @@ impl CdnConfig {
                     return Err("fastly needs `service = \"SERVICE_ID\"`".into());
                 }
                 if self.domain.is_empty() && self.purge_by == PurgeBy::Paths {
-                    return Err("fastly purges full URLs: set `domain = \"www.example.com\"`".into());
+                    return Err(
+                        "fastly purges full URLs: set `domain = \"www.example.com\"`".into(),
+                    );
                 }
             }
         }
@@ -391,6 +419,24 @@ pub struct ServeConfig {
     /// AWS load balancer 60 s), or the CDN may reuse a connection the origin is closing.
     #[serde(deserialize_with = "de_idle_timeout")]
     pub idle_timeout_secs: u64,
+    /// Send surrogate keys (cache tags) with every mutable file in this header: `xkey` (Varnish with
+    /// vmod xkey), `Surrogate-Key` (Fastly), `Cache-Tag` (Cloudflare). Each file gets its own key, so a
+    /// tag purge drops every URL of the file, query-string variants included. Empty: no tags.
+    #[serde(deserialize_with = "de_header_name_or_empty")]
+    pub tag_header: String,
+}
+
+fn de_header_name_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(serde::de::Error::custom(format!(
+            "`{s}` is not a header name (letters, digits, `-`)"
+        )));
+    }
+    Ok(s)
 }
 
 impl Default for ServeConfig {
@@ -407,6 +453,7 @@ impl Default for ServeConfig {
             memory_limit: 1024 * 1024,
             reload_ms: 500,
             idle_timeout_secs: 75,
+            tag_header: String::new(),
         }
     }
 }

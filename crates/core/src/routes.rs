@@ -30,6 +30,33 @@ pub struct RouteRule {
     /// Extra response headers (name → value); an empty value removes a header set by `[serve.headers]`.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Surrogate keys (cache tags) for the matching mutable files, sent in `[serve] tag-header` next to
+    /// each file's own key, so `staleguard invalidate --tags NAME` drops them all.
+    #[serde(default, deserialize_with = "de_tags")]
+    pub tags: Vec<String>,
+}
+
+fn de_tags<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    for t in &v {
+        check_tag(t).map_err(serde::de::Error::custom)?;
+    }
+    Ok(v)
+}
+
+/// A tag every CDN accepts: 1 to 128 printable ASCII characters, no spaces, commas or quotes.
+pub fn check_tag(t: &str) -> Result<(), String> {
+    if t.is_empty()
+        || t.len() > 128
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b',' | b'"' | b'\\'))
+    {
+        return Err(format!(
+            "tag `{t}` must be 1-128 printable ASCII characters without spaces, commas or quotes"
+        ));
+    }
+    Ok(())
 }
 
 fn de_matcher<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -75,6 +102,8 @@ enum Matcher {
 pub struct RoutePolicy {
     rules: Vec<(Matcher, RouteRule)>,
     defaults: BTreeMap<String, String>,
+    /// `[serve] tag-header`: the response header carrying surrogate keys; empty = none.
+    tag_header: String,
 }
 
 impl RoutePolicy {
@@ -103,7 +132,16 @@ impl RoutePolicy {
         Ok(RoutePolicy {
             rules: compiled,
             defaults: default_headers.clone(),
+            tag_header: String::new(),
         })
+    }
+
+    /// Sends surrogate keys in this header (`xkey` for Varnish, `Surrogate-Key` for Fastly, `Cache-Tag`
+    /// for Cloudflare) with every mutable file: the file's own key ([`crate::purge::key_tag`]) and the
+    /// matching route's `tags`. Empty: no tags.
+    pub fn with_tag_header(mut self, name: &str) -> RoutePolicy {
+        self.tag_header = name.to_string();
+        self
     }
 
     /// The policy for an output path (no leading `/`), given whether the file is fingerprinted.
@@ -123,6 +161,19 @@ impl RoutePolicy {
             for (k, v) in &r.headers {
                 headers.insert(k.clone(), v.clone());
             }
+        }
+        if !self.tag_header.is_empty() && !fingerprinted {
+            // Cloudflare separates cache tags with commas; Varnish xkey and Fastly with spaces.
+            let sep = if self.tag_header.eq_ignore_ascii_case("cache-tag") {
+                ","
+            } else {
+                " "
+            };
+            let mut tags = vec![crate::purge::key_tag(path)];
+            if let Some((_, r)) = rule {
+                tags.extend(r.tags.iter().cloned());
+            }
+            headers.insert(self.tag_header.clone(), tags.join(sep));
         }
         Policy {
             cache_control,
@@ -162,6 +213,7 @@ mod tests {
 
     fn rule(pattern: &str, cc: Option<&str>, headers: &[(&str, &str)]) -> RouteRule {
         RouteRule {
+            tags: Vec::new(),
             pattern: pattern.into(),
             cache_control: cc.map(String::from),
             headers: headers
@@ -267,5 +319,50 @@ mod tests {
             let e = toml::from_str::<T>(text).unwrap_err().to_string();
             assert!(e.contains(needle) && e.contains("line"), "{e}");
         }
+    }
+
+    #[test]
+    fn tag_header_carries_the_file_key_and_route_tags() {
+        let mut blog = rule("blog/**", Some("public, s-maxage=60"), &[]);
+        blog.tags = vec!["blog".into(), "author:ann".into()];
+        let check = |header: &str, path: &str, fingerprinted: bool, want: Option<String>| {
+            let p = RoutePolicy::new(std::slice::from_ref(&blog), &BTreeMap::new())
+                .unwrap()
+                .with_tag_header(header);
+            let got = p
+                .policy(path, fingerprinted)
+                .headers
+                .into_iter()
+                .find(|(k, _)| k == header)
+                .map(|(_, v)| v);
+            assert_eq!(got, want, "{header} {path}");
+        };
+        let k = crate::purge::key_tag("blog/a.html");
+        check(
+            "xkey",
+            "blog/a.html",
+            false,
+            Some(format!("{k} blog author:ann")),
+        );
+        check(
+            "Cache-Tag",
+            "blog/a.html",
+            false,
+            Some(format!("{k},blog,author:ann")),
+        );
+        check(
+            "xkey",
+            "about.html",
+            false,
+            Some(crate::purge::key_tag("about.html")),
+        );
+        // Fingerprinted files never need a purge: no tags.
+        check("xkey", "blog/app.0123456789ab.css", true, None);
+        check("", "blog/a.html", false, None);
+        // Tags are validated when parsed.
+        let e = toml::from_str::<RouteRule>("match = \"a/**\"\ntags = [\"a b\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tag `a b`"), "{e}");
     }
 }

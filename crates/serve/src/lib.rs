@@ -93,7 +93,8 @@ impl Server {
             )));
         }
         let policy = RoutePolicy::new(&opts.routes, &opts.config.effective_headers())
-            .map_err(ServeError::Config)?;
+            .map_err(ServeError::Config)?
+            .with_tag_header(&opts.config.tag_header);
         let addr = format!("{}:{}", opts.config.bind, opts.config.port);
         let state = State {
             index: ArcSwap::from_pointee(empty_index()),

@@ -276,6 +276,7 @@ fn store_options(
         routes: loaded.config.routes.clone(),
         default_headers: loaded.config.serve.effective_headers(),
         cors_fonts: loaded.config.serve.cors_fonts,
+        tag_header: loaded.config.serve.tag_header.clone(),
         manifest_name: b.manifest.clone(),
         pointers,
         dry_run,

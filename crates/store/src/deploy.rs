@@ -48,6 +48,8 @@ pub struct DeployOptions {
     pub routes: Vec<RouteRule>,
     pub default_headers: BTreeMap<String, String>,
     pub cors_fonts: bool,
+    /// `[serve] tag-header`: surrogate keys stored with mutable objects (empty: none).
+    pub tag_header: String,
     pub manifest_name: String,
     pub pointers: Vec<String>,
     pub git_commit: Option<String>,
@@ -145,6 +147,7 @@ pub async fn deploy(opts: &DeployOptions, progress: Arc<dyn Progress>) -> Result
             routes: &inputs.routes,
             default_headers: &inputs.default_headers,
             cors_fonts: inputs.cors_fonts,
+            tag_header: &inputs.tag_header,
             pointers: &inputs.pointers,
             manifest_name: &inputs.manifest_name,
             aliases: &inputs.config.aliases,

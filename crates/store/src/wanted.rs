@@ -50,6 +50,8 @@ pub struct Inputs<'a> {
     pub routes: &'a [RouteRule],
     pub default_headers: &'a BTreeMap<String, String>,
     pub cors_fonts: bool,
+    /// `[serve] tag-header` (empty: none), so stored objects carry the same surrogate keys.
+    pub tag_header: &'a str,
     /// File names of the build's manifest, Django manifest and build info.
     pub pointers: &'a [String],
     pub manifest_name: &'a str,
@@ -72,7 +74,9 @@ struct Candidate {
 
 /// Builds the wanted set for `dir`.
 pub fn collect(inp: &Inputs<'_>) -> Result<(BTreeMap<String, Wanted>, Option<Manifest>)> {
-    let table = RoutePolicy::new(inp.routes, inp.default_headers).map_err(StoreError::Config)?;
+    let table = RoutePolicy::new(inp.routes, inp.default_headers)
+        .map_err(StoreError::Config)?
+        .with_tag_header(inp.tag_header);
     let manifest_path = inp.dir.join(inp.manifest_name);
     let manifest: Option<Manifest> = match std::fs::read(&manifest_path) {
         Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| {
