@@ -11,5 +11,7 @@ pub mod purge;
 pub mod routes;
 pub mod url;
 
-pub use config::{BuildConfig, CdnConfig, CdnProvider, Codec, Config, ConfigError, DeployConfig, ServeConfig};
+pub use config::{
+    BuildConfig, CdnConfig, CdnProvider, Codec, Config, ConfigError, DeployConfig, ServeConfig,
+};
 pub use manifest::{BuildInfo, DjangoManifest, Manifest, ManifestEntry, Variant};
