@@ -6,14 +6,17 @@
 //! - [`wanted`]: what the build output asks for: every key with hash, size, headers, mutability, rank.
 //! - [`deploy`]: diff against the current deploy record (no LIST), ordered upload with a journal, commit,
 //!   GC, rollback, history.
+//! - [`purged`]: which deploy each CDN was last purged up to, and the purge set still pending.
 
 pub mod deploy;
+pub mod purged;
 pub mod store;
 pub mod wanted;
 
 use std::path::PathBuf;
 
 pub use deploy::{DeployOptions, DeployReport, Progress, deploy, history, rollback};
+pub use purged::{Pending, PurgeState};
 pub use store::Store;
 
 /// Everything that can stop a deploy, with the key or file it concerns.
