@@ -1,0 +1,1136 @@
+//! Amazon CloudFront: one [`CloudFront`] per distribution, purging with `CreateInvalidation`.
+//!
+//! - [`open`] resolves the `[[cdn]]` entry's distributions: explicit ids are checked with
+//!   `GetDistribution`; `auto` lists the account's distributions and keeps those whose alternate domain
+//!   names (CNAMEs) or `*.cloudfront.net` name match `domain`.
+//! - The URL prefix under which the store's keys are served is derived from the distribution's origin
+//!   for the store's bucket and its `OriginPath` (store `s3://b/site/` behind origin path `/site` is served
+//!   at `/`), unless the config sets `url-prefix`.
+//! - [`Provider::purge`] sends one invalidation per call. Items become CloudFront paths: a path as is, a
+//!   prefix `/docs/` as `/docs/*`, everything as `/*`, a tag as `#tag` (only when `tags = true`). Paths are
+//!   checked before sending, and characters CloudFront wants percent-encoded (non-ASCII, controls and the
+//!   characters RFC 1738 calls unsafe: space `"` `<` `>` `#` `%` `{` `}` `|` `\` `^` `~` `[` `]` and
+//!   backtick) are encoded; nothing else is. Item values are therefore decoded paths, as store keys are.
+//! - The batch's `reference` is the invalidation's `CallerReference`. Real CloudFront answers a repeated
+//!   request with the same reference and the same paths with the invalidation it already created, so a
+//!   retry after a lost response creates no second invalidation; the same reference with other paths is
+//!   refused (`InvalidationBatchAlreadyExists`, mapped to [`ErrorKind::Invalid`]). moto does neither.
+//! - Status strings are compared case-insensitively: moto answers `COMPLETED`, CloudFront `Completed`.
+//!
+//! Like every provider, this one makes exactly one API call per purge: the SDK's own retries are turned
+//! off, and retrying, splitting and waiting are left to [`crate::wrap`].
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_cloudfront::Client;
+use aws_sdk_cloudfront::config::http::HttpResponse;
+use aws_sdk_cloudfront::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudfront::primitives::{DateTime, DateTimeFormat};
+use aws_sdk_cloudfront::types::{InvalidationBatch, Origins, Paths};
+use staleguard_core::config::{CdnConfig, normalize_prefix};
+use staleguard_core::purge::{Capabilities, Item, ItemKind, Pricing};
+use tracing::Instrument;
+
+use crate::{Batch, CdnError, ErrorKind, Invalidation, OpenContext, Provider, Receipt, Status};
+
+/// CloudFront's API is global; requests are signed for this region.
+const REGION: &str = "us-east-1";
+/// Paths per invalidation (CloudFront quota).
+pub const MAX_PATHS_PER_CALL: usize = 3000;
+/// Single-file paths in progress at once per distribution (CloudFront quota).
+pub const MAX_PATHS_IN_FLIGHT: usize = 3000;
+/// Wildcard paths in progress at once per distribution (CloudFront quota).
+pub const MAX_WILDCARDS_IN_FLIGHT: usize = 15;
+/// Longest invalidation path CloudFront accepts.
+const MAX_PATH_LEN: usize = 4000;
+/// [`Provider::list`] fetches the paths and caller reference of at most this many invalidations (one
+/// `GetInvalidation` each); older ones are listed with id, status and creation time only.
+pub const LIST_DETAILS: usize = 10;
+/// Per-attempt timeout of one API call unless the caller's loader sets one.
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Pages of `ListDistributions` read at most when resolving `auto` (100 distributions a page).
+const MAX_LIST_PAGES: usize = 200;
+
+/// One CloudFront distribution.
+#[derive(Clone)]
+pub struct CloudFront {
+    name: String,
+    distribution: String,
+    domain_name: String,
+    client: Client,
+    caps: Capabilities,
+    url_prefix: Option<String>,
+}
+
+impl fmt::Debug for CloudFront {
+    // The SDK client holds the credentials provider: it is left out.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CloudFront")
+            .field("distribution", &self.distribution)
+            .field("domain_name", &self.domain_name)
+            .field("url_prefix", &self.url_prefix)
+            .field("tags", &self.caps.tags)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What CloudFront can purge: paths, wildcard prefixes and everything (`/*`); tags only when the
+/// `[[cdn]]` entry allows them. `max_items` (from the config) can only lower the 3,000 paths per call.
+pub fn capabilities(tags: bool, max_items: Option<usize>) -> Capabilities {
+    Capabilities {
+        paths: true,
+        prefixes: true,
+        tags,
+        hosts: false,
+        all: true,
+        soft: false,
+        max_items_per_call: max_items
+            .map_or(MAX_PATHS_PER_CALL, |m| m.clamp(1, MAX_PATHS_PER_CALL)),
+        max_paths_in_flight: Some(MAX_PATHS_IN_FLIGHT),
+        max_prefixes_in_flight: Some(MAX_WILDCARDS_IN_FLIGHT),
+        asynchronous: true,
+        pricing: Pricing {
+            per_item_usd: 0.005,
+            free_items_per_month: 1000,
+        },
+    }
+}
+
+/// Opens one [`CloudFront`] per distribution of `cfg`, with credentials from the environment (the AWS
+/// SDK's default chain: environment, profile, web identity, ECS, instance metadata). The endpoint is
+/// `cfg.api` when set, else `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_CLOUDFRONT`) when set, else AWS.
+pub async fn open(cfg: &CdnConfig, ctx: &OpenContext) -> Result<Vec<CloudFront>, CdnError> {
+    open_with(cfg, ctx, aws_config::defaults(BehaviorVersion::latest())).await
+}
+
+/// [`open`] with a caller-prepared loader (explicit credentials, a profile, a timeout config). The
+/// region (us-east-1), the endpoint from `cfg.api`, the HTTPS client (rustls with ring) and "no SDK
+/// retries" are set here over whatever the loader holds; a per-attempt timeout of 60 s is added when
+/// the loader sets none.
+pub async fn open_with(
+    cfg: &CdnConfig,
+    ctx: &OpenContext,
+    loader: aws_config::ConfigLoader,
+) -> Result<Vec<CloudFront>, CdnError> {
+    let span = tracing::info_span!("cloudfront.open", provider = "cloudfront", distributions = ?cfg.distribution);
+    async move {
+        let client = client(cfg, loader).await?;
+        let targets = resolve(&client, cfg).await?;
+        let caps = capabilities(cfg.tags, cfg.max_items);
+        let mut out = Vec::with_capacity(targets.len());
+        for t in targets {
+            let name = format!("cloudfront:{}", t.id);
+            let url_prefix = if !cfg.url_prefix.is_empty() {
+                Some(normalize_prefix(&cfg.url_prefix).map_err(|m| CdnError::new(ErrorKind::Config, &name, m))?)
+            } else if let Some(bucket) = &ctx.bucket {
+                Some(
+                    served_prefix(&t.origins, t.default_origin.as_deref(), bucket, &ctx.store_prefix)
+                        .map_err(|(msg, hint)| {
+                            CdnError::new(ErrorKind::Config, &name, msg).with_hint(hint)
+                        })?,
+                )
+            } else {
+                None
+            };
+            tracing::debug!(distribution = %t.id, url_prefix = ?url_prefix, "cloudfront distribution opened");
+            out.push(CloudFront {
+                name,
+                distribution: t.id,
+                domain_name: t.domain_name,
+                client: client.clone(),
+                caps: caps.clone(),
+                url_prefix,
+            });
+        }
+        Ok(out)
+    }
+    .instrument(span)
+    .await
+}
+
+async fn client(cfg: &CdnConfig, loader: aws_config::ConfigLoader) -> Result<Client, CdnError> {
+    use aws_smithy_http_client::tls::{Provider as Tls, rustls_provider::CryptoMode};
+
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Tls::Rustls(CryptoMode::Ring))
+        .build_https();
+    let mut loader = loader
+        .region(aws_config::Region::from_static(REGION))
+        .http_client(http)
+        .retry_config(RetryConfig::disabled());
+    if !cfg.api.is_empty() {
+        let api = cfg.api.trim_end_matches('/');
+        if !(api.starts_with("http://") || api.starts_with("https://"))
+            || api.len() <= "https://".len()
+        {
+            return Err(CdnError::new(
+                ErrorKind::Config,
+                "cloudfront",
+                format!("`api` must be an http(s) URL, got `{}`", cfg.api),
+            )
+            .with_hint("leave `api` out to use AWS, or set it to the endpoint of a CloudFront-compatible API"));
+        }
+        loader = loader.endpoint_url(api);
+    }
+    let sdk = loader.load().await;
+    let mut conf = aws_sdk_cloudfront::config::Builder::from(&sdk);
+    let timeouts = sdk.timeout_config();
+    if timeouts
+        .and_then(|t| t.operation_attempt_timeout())
+        .is_none()
+    {
+        let mut t = TimeoutConfig::builder().operation_attempt_timeout(CALL_TIMEOUT);
+        if let Some(c) = timeouts.and_then(|t| t.connect_timeout()) {
+            t = t.connect_timeout(c);
+        }
+        conf = conf.timeout_config(t.build());
+    }
+    Ok(Client::from_conf(conf.build()))
+}
+
+/// A distribution picked by [`resolve`], with what [`served_prefix`] needs.
+struct Target {
+    id: String,
+    domain_name: String,
+    origins: Vec<OriginInfo>,
+    default_origin: Option<String>,
+}
+
+/// An origin of a distribution: its id, domain name and origin path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OriginInfo {
+    pub id: String,
+    pub domain_name: String,
+    pub origin_path: String,
+}
+
+fn origins(o: Option<&Origins>) -> Vec<OriginInfo> {
+    o.map(|o| o.items())
+        .unwrap_or_default()
+        .iter()
+        .map(|o| OriginInfo {
+            id: o.id().to_string(),
+            domain_name: o.domain_name().to_string(),
+            origin_path: o.origin_path().unwrap_or_default().to_string(),
+        })
+        .collect()
+}
+
+async fn resolve(client: &Client, cfg: &CdnConfig) -> Result<Vec<Target>, CdnError> {
+    if cfg.distribution.is_empty() {
+        return Err(
+            CdnError::new(ErrorKind::Config, "cloudfront", "no distribution given").with_hint(
+                "set `distribution = \"E…\"` (its id), or `distribution = \"auto\"` with `domain`",
+            ),
+        );
+    }
+    let mut out: Vec<Target> = Vec::new();
+    for d in &cfg.distribution {
+        let found = if d.eq_ignore_ascii_case("auto") {
+            find_by_domain(client, &cfg.domain).await?
+        } else {
+            vec![get_distribution(client, d).await?]
+        };
+        for t in found {
+            if !out.iter().any(|o| o.id == t.id) {
+                out.push(t);
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn get_distribution(client: &Client, id: &str) -> Result<Target, CdnError> {
+    let label = format!("cloudfront:{id}");
+    let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !id_ok {
+        return Err(CdnError::new(
+            ErrorKind::Config,
+            &label,
+            format!("`{id}` is not a distribution id"),
+        )
+        .with_hint("a distribution id looks like `E2QWRUHAPOMQZL`; or use `distribution = \"auto\"` with `domain`"));
+    }
+    let out = client
+        .get_distribution()
+        .id(id)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&label, "get-distribution", e))?;
+    let d = out.distribution.ok_or_else(|| {
+        CdnError::new(
+            ErrorKind::Other,
+            &label,
+            "get-distribution answered without a distribution",
+        )
+    })?;
+    let conf = d.distribution_config();
+    Ok(Target {
+        id: d.id().to_string(),
+        domain_name: d.domain_name().to_string(),
+        origins: origins(conf.and_then(|c| c.origins())),
+        default_origin: conf
+            .and_then(|c| c.default_cache_behavior())
+            .map(|b| b.target_origin_id().to_string()),
+    })
+}
+
+/// The host part of a configured domain: lower case, no scheme, port, path or trailing dot.
+fn bare_domain(domain: &str) -> String {
+    let d = domain.trim();
+    let d = d.split_once("://").map_or(d, |(_, rest)| rest);
+    let d = d.split(['/', '?', '#']).next().unwrap_or_default();
+    let d = d.rsplit_once(':').map_or(d, |(h, p)| {
+        if p.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            d
+        }
+    });
+    d.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// How an alias matches a host: exactly (or the distribution's own domain name), by a wildcard alias
+/// (`*.example.com` covers `www.example.com`), or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Match {
+    Exact,
+    Wildcard,
+}
+
+fn alias_match(host: &str, domain_name: &str, aliases: &[String]) -> Option<Match> {
+    if domain_name.eq_ignore_ascii_case(host) {
+        return Some(Match::Exact);
+    }
+    let mut best = None;
+    for a in aliases {
+        let a = a.trim_end_matches('.').to_ascii_lowercase();
+        if a == host {
+            return Some(Match::Exact);
+        }
+        if let Some(parent) = a.strip_prefix("*.")
+            && let Some(label) = host.strip_suffix(parent).and_then(|h| h.strip_suffix('.'))
+            && !label.is_empty()
+            && !label.contains('.')
+        {
+            best = Some(Match::Wildcard);
+        }
+    }
+    best
+}
+
+async fn find_by_domain(client: &Client, domain: &str) -> Result<Vec<Target>, CdnError> {
+    let host = bare_domain(domain);
+    if host.is_empty() {
+        return Err(CdnError::new(
+            ErrorKind::Config,
+            "cloudfront",
+            "`distribution = \"auto\"` needs `domain`",
+        )
+        .with_hint("set `domain = \"www.example.com\"` (an alternate domain name of the distribution), or give the distribution id"));
+    }
+    let mut seen: Vec<(String, String, Vec<String>)> = Vec::new();
+    let mut hits: Vec<(Match, Target)> = Vec::new();
+    let mut marker: Option<String> = None;
+    for _ in 0..MAX_LIST_PAGES {
+        let out = client
+            .list_distributions()
+            .set_marker(marker.take())
+            .max_items(100)
+            .send()
+            .await
+            .map_err(|e| sdk_error("cloudfront", "list-distributions", e))?;
+        let Some(list) = out.distribution_list else {
+            break;
+        };
+        for s in list.items() {
+            let aliases: Vec<String> = s.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
+            if let Some(m) = alias_match(&host, s.domain_name(), &aliases) {
+                hits.push((
+                    m,
+                    Target {
+                        id: s.id().to_string(),
+                        domain_name: s.domain_name().to_string(),
+                        origins: origins(s.origins()),
+                        default_origin: s
+                            .default_cache_behavior()
+                            .map(|b| b.target_origin_id().to_string()),
+                    },
+                ));
+            }
+            seen.push((s.id().to_string(), s.domain_name().to_string(), aliases));
+        }
+        match list.next_marker() {
+            Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+            _ => break,
+        }
+    }
+    // An exact alias wins over a wildcard one, as it does when CloudFront routes a request.
+    if let Some(best) = hits.iter().map(|(m, _)| *m).min() {
+        hits.retain(|(m, _)| *m == best);
+        return Ok(hits.into_iter().map(|(_, t)| t).collect());
+    }
+    let listing = if seen.is_empty() {
+        "the account has no distributions".to_string()
+    } else {
+        let shown: Vec<String> = seen
+            .iter()
+            .take(20)
+            .map(|(id, dn, aliases)| {
+                let a = if aliases.is_empty() {
+                    "no aliases".to_string()
+                } else {
+                    aliases.join(", ")
+                };
+                format!("`{id}` ({dn}; {a})")
+            })
+            .collect();
+        let more = seen.len().saturating_sub(shown.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        format!("seen: {}{more}", shown.join(", "))
+    };
+    Err(CdnError::new(
+        ErrorKind::Config,
+        "cloudfront",
+        format!("no distribution has `{host}` as an alternate domain name; {listing}"),
+    )
+    .with_hint("add the domain to the distribution's alternate domain names (CNAMEs), fix `domain`, or set `distribution` to the id"))
+}
+
+/// True when an origin's domain name is the S3 REST or website endpoint of `bucket`
+/// (`b.s3.amazonaws.com`, `b.s3.eu-west-1.amazonaws.com`, `b.s3-website-us-east-1.amazonaws.com`, …).
+fn serves_bucket(origin_domain: &str, bucket: &str) -> bool {
+    let d = origin_domain.to_ascii_lowercase();
+    let b = bucket.to_ascii_lowercase();
+    d.strip_prefix(&b)
+        .and_then(|rest| rest.strip_prefix(".s3"))
+        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('-'))
+}
+
+/// The URL prefix (`/` or `/docs/`) under which the store's keys (`store_prefix` + key inside
+/// `bucket`) are served by the distribution with these origins. The origin serving the bucket is
+/// found by its domain name; when several do, the default cache behaviour's wins. Its `OriginPath` is
+/// cut off the store prefix: keys outside the origin path are not served by this distribution, an
+/// error. Errors are (message, hint).
+pub fn served_prefix(
+    origins: &[OriginInfo],
+    default_origin: Option<&str>,
+    bucket: &str,
+    store_prefix: &str,
+) -> Result<String, (String, String)> {
+    let serving: Vec<&OriginInfo> = origins
+        .iter()
+        .filter(|o| serves_bucket(&o.domain_name, bucket))
+        .collect();
+    let origin = match serving.as_slice() {
+        [] => {
+            let list: Vec<String> = origins
+                .iter()
+                .map(|o| format!("`{}`", o.domain_name))
+                .collect();
+            let list = if list.is_empty() {
+                "none".to_string()
+            } else {
+                list.join(", ")
+            };
+            return Err((
+                format!("no origin of the distribution serves bucket `{bucket}` (origins: {list})"),
+                "point an origin at the bucket, or set `url-prefix` in this [[cdn]] entry when the distribution reaches the store another way".into(),
+            ));
+        }
+        [one] => *one,
+        many => {
+            let path = &many[0].origin_path;
+            if let Some(d) = many.iter().find(|o| Some(o.id.as_str()) == default_origin) {
+                d
+            } else if many.iter().all(|o| &o.origin_path == path) {
+                many[0]
+            } else {
+                let list: Vec<String> = many
+                    .iter()
+                    .map(|o| format!("`{}` (path `{}`)", o.id, o.origin_path))
+                    .collect();
+                return Err((
+                    format!("several origins serve bucket `{bucket}` with different origin paths: {}", list.join(", ")),
+                    "set `url-prefix` in this [[cdn]] entry to the URL path the store's keys are served under".into(),
+                ));
+            }
+        }
+    };
+    let origin_path = origin.origin_path.trim_matches('/');
+    let store = store_prefix.trim_matches('/');
+    let rest = if origin_path.is_empty() {
+        Some(store)
+    } else if store == origin_path {
+        Some("")
+    } else {
+        store
+            .strip_prefix(origin_path)
+            .and_then(|r| r.strip_prefix('/'))
+    };
+    match rest {
+        Some("") => Ok("/".into()),
+        Some(r) => Ok(format!("/{r}/")),
+        None => Err((
+            format!(
+                "origin `{}` serves only `s3://{bucket}/{origin_path}/`, but the store is `s3://{bucket}/{}`",
+                origin.id,
+                if store.is_empty() { String::new() } else { format!("{store}/") }
+            ),
+            "deploy under the origin path, change the origin path, or set `url-prefix` if the keys are served another way".into(),
+        )),
+    }
+}
+
+/// Percent-encodes what CloudFront wants encoded in an invalidation path: bytes outside printable
+/// ASCII and RFC 1738's unsafe characters. Nothing else, or CloudFront would not match cached objects.
+pub fn encode_path(raw: &str) -> String {
+    const UNSAFE: &[u8] = b" \"<>#%{}|\\^~[]`";
+    let mut out = String::with_capacity(raw.len());
+    for &b in raw.as_bytes() {
+        if b <= 0x20 || b >= 0x7f || UNSAFE.contains(&b) {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(b as char);
+        }
+    }
+    out
+}
+
+/// The CloudFront invalidation path of one item, checked: starts with `/`, a `*` only as the wildcard
+/// a prefix ends with, encoded, at most 4,000 characters. Errors say what is wrong with the item
+/// (the caller names the item).
+pub fn render_item(item: &Item, tags: bool) -> Result<String, String> {
+    let path = match item.kind {
+        ItemKind::All => return Ok("/*".into()),
+        ItemKind::Path | ItemKind::Prefix => {
+            let v = &item.value;
+            if !v.starts_with('/') {
+                return Err("it does not start with `/`".into());
+            }
+            if v.contains('*') {
+                return Err(
+                    "`*` is CloudFront's wildcard: it cannot be part of a path or a prefix".into(),
+                );
+            }
+            let mut p = encode_path(v);
+            if item.kind == ItemKind::Prefix {
+                p.push('*');
+            }
+            p
+        }
+        ItemKind::Tag => {
+            if !tags {
+                return Err(
+                    "tag invalidation is not enabled for this distribution (set `tags = true`)"
+                        .into(),
+                );
+            }
+            let v = &item.value;
+            let bad = v.is_empty()
+                || v.bytes()
+                    .any(|b| b <= 0x20 || b >= 0x7f || b == b'*' || b == b'#');
+            if bad {
+                return Err(
+                    "a tag must be non-empty, without spaces, control characters, `*`, `#` or non-ASCII"
+                        .into(),
+                );
+            }
+            format!("#{v}")
+        }
+        ItemKind::Host => {
+            return Err("CloudFront cannot purge by host".into());
+        }
+    };
+    if path.len() > MAX_PATH_LEN {
+        return Err(format!(
+            "it is {} characters once encoded; CloudFront takes at most {MAX_PATH_LEN}",
+            path.len()
+        ));
+    }
+    Ok(path)
+}
+
+/// CloudFront's status string as a [`Status`]: `Completed` in any case (moto says `COMPLETED`) is
+/// completed; anything else (`InProgress`) is in progress.
+pub fn parse_status(s: &str) -> Status {
+    if s.trim().eq_ignore_ascii_case("completed") {
+        Status::Completed
+    } else {
+        Status::InProgress
+    }
+}
+
+fn rfc3339(t: &DateTime) -> Option<String> {
+    t.fmt(DateTimeFormat::DateTime).ok()
+}
+
+/// Maps an SDK error to a [`CdnError`] by CloudFront's error code, then by HTTP status, then by kind
+/// (timeouts and connection errors are transient).
+fn sdk_error<E>(label: &str, op: &str, err: SdkError<E, HttpResponse>) -> CdnError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use ErrorKind::*;
+    match &err {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or_default().to_string();
+            let message = se.err().message().unwrap_or_default().to_string();
+            let status = se.raw().status().as_u16();
+            let retry_after = se
+                .raw()
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let what = match (code.is_empty(), message.is_empty()) {
+                (true, true) => format!("{op} failed: HTTP {status}"),
+                (true, false) => format!("{op} failed: HTTP {status}: {message}"),
+                (false, true) => format!("{op} failed: {code}"),
+                (false, false) => format!("{op} failed: {code}: {message}"),
+            };
+            let (kind, hint): (ErrorKind, Option<&str>) = match code.as_str() {
+                "TooManyInvalidationsInProgress" => (
+                    TooManyInProgress,
+                    Some(
+                        "CloudFront allows 3,000 paths and 15 wildcard paths in progress per distribution; retry once earlier invalidations complete",
+                    ),
+                ),
+                "Throttling"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "TooManyRequestsException"
+                | "SlowDown" => (Throttled, None),
+                "BatchTooLarge" => (
+                    BatchTooLarge,
+                    Some("CloudFront takes at most 3,000 paths per invalidation"),
+                ),
+                "InvalidationBatchAlreadyExists" => (
+                    Invalid,
+                    Some(
+                        "the caller reference was already used for an invalidation with other paths; each batch needs its own reference",
+                    ),
+                ),
+                "NoSuchDistribution" => (
+                    NotFound,
+                    Some(
+                        "check `distribution` in the [[cdn]] entry (`aws cloudfront list-distributions` lists them) and that the credentials are for the account that owns it",
+                    ),
+                ),
+                "NoSuchInvalidation" => (NotFound, None),
+                "AccessDenied"
+                | "AccessDeniedException"
+                | "InvalidClientTokenId"
+                | "SignatureDoesNotMatch"
+                | "UnrecognizedClientException"
+                | "ExpiredToken"
+                | "ExpiredTokenException"
+                | "MissingAuthenticationToken"
+                | "InvalidSignatureException"
+                | "IncompleteSignature"
+                | "AuthFailure"
+                | "RequestExpired" => (
+                    Unauthorized,
+                    Some(
+                        "check the AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, the role) and that they allow cloudfront:CreateInvalidation, GetInvalidation, ListInvalidations, GetDistribution and ListDistributions",
+                    ),
+                ),
+                "InvalidArgument"
+                | "InconsistentQuantities"
+                | "MissingBody"
+                | "MalformedInput"
+                | "InvalidInput" => (Invalid, None),
+                "ServiceUnavailable"
+                | "InternalError"
+                | "InternalFailure"
+                | "InternalServerError" => (Transient, None),
+                _ if status == 429 => (Throttled, None),
+                _ if status >= 500 => (Transient, None),
+                _ if status == 401 || status == 403 => (
+                    Unauthorized,
+                    Some("check the AWS credentials and their CloudFront permissions"),
+                ),
+                _ if status == 404 => (NotFound, None),
+                _ => (Other, None),
+            };
+            let mut e = CdnError::new(kind, label, what).with_retry_after(retry_after);
+            if let Some(h) = hint {
+                e = e.with_hint(h);
+            }
+            e
+        }
+        SdkError::TimeoutError(_) => CdnError::new(Transient, label, format!("{op} timed out")),
+        SdkError::DispatchFailure(d) => {
+            let chain = chain(&err);
+            if credentials_problem(&chain) {
+                return unauthorized_no_credentials(label, op, &chain);
+            }
+            let why = if d.is_timeout() {
+                "timed out"
+            } else {
+                "could not reach CloudFront"
+            };
+            CdnError::new(Transient, label, format!("{op} {why}: {}", short(&chain))).with_hint(
+                "check the network, or `api`/AWS_ENDPOINT_URL when using a local endpoint",
+            )
+        }
+        SdkError::ResponseError(_) => {
+            let chain = chain(&err);
+            CdnError::new(
+                Transient,
+                label,
+                format!("{op}: unreadable response: {}", short(&chain)),
+            )
+        }
+        _ => {
+            let chain = chain(&err);
+            if credentials_problem(&chain) {
+                return unauthorized_no_credentials(label, op, &chain);
+            }
+            CdnError::new(Other, label, format!("{op} failed: {}", short(&chain)))
+        }
+    }
+}
+
+fn credentials_problem(chain: &str) -> bool {
+    let c = chain.to_ascii_lowercase();
+    c.contains("credential") || c.contains("no matching auth scheme") || c.contains("identity")
+}
+
+fn unauthorized_no_credentials(label: &str, op: &str, chain: &str) -> CdnError {
+    CdnError::new(ErrorKind::Unauthorized, label, format!("{op}: no usable AWS credentials: {}", short(chain)))
+        .with_hint("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or run where a role is available")
+}
+
+/// An error and its sources on one line (`dispatch failure: io error: … Connection refused`), each
+/// text once.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Long error chains cut to one readable line.
+fn short(chain: &str) -> String {
+    let one: String = chain.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() > 300 {
+        format!("{}…", one.chars().take(300).collect::<String>())
+    } else {
+        one
+    }
+}
+
+impl CloudFront {
+    /// The distribution id (`E2QWRUHAPOMQZL`).
+    pub fn distribution(&self) -> &str {
+        &self.distribution
+    }
+
+    /// The distribution's own domain name (`d111111abcdef8.cloudfront.net`).
+    pub fn domain_name(&self) -> &str {
+        &self.domain_name
+    }
+
+    fn error(&self, kind: ErrorKind, message: impl Into<String>) -> CdnError {
+        CdnError::new(kind, &self.name, message)
+    }
+
+    async fn details(&self, id: &str) -> Result<aws_sdk_cloudfront::types::Invalidation, CdnError> {
+        let out = self
+            .client
+            .get_invalidation()
+            .distribution_id(&self.distribution)
+            .id(id)
+            .send()
+            .await
+            .map_err(|e| sdk_error(&self.name, "get-invalidation", e))?;
+        out.invalidation.ok_or_else(|| {
+            self.error(
+                ErrorKind::Other,
+                format!("get-invalidation `{id}` answered without an invalidation"),
+            )
+        })
+    }
+}
+
+#[async_trait]
+impl Provider for CloudFront {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    fn url_prefix(&self) -> Option<&str> {
+        self.url_prefix.as_deref()
+    }
+
+    async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError> {
+        let span = tracing::info_span!("cloudfront.purge", provider = %self.name, items = batch.items.len(), reference = %batch.reference);
+        async move {
+            if batch.items.is_empty() {
+                return Ok(Receipt {
+                    provider: self.name.clone(),
+                    id: None,
+                    status: Status::Completed,
+                    items: 0,
+                    detail: "nothing to invalidate".into(),
+                });
+            }
+            if batch.items.len() > self.caps.max_items_per_call {
+                return Err(self
+                    .error(
+                        ErrorKind::BatchTooLarge,
+                        format!("{} paths in one call; CloudFront takes at most {}", batch.items.len(), self.caps.max_items_per_call),
+                    )
+                    .with_hint("split the batch (the chunking wrapper does)"));
+            }
+            if batch.reference.is_empty() {
+                return Err(self.error(ErrorKind::Invalid, "empty batch reference (CloudFront needs a CallerReference)"));
+            }
+            let mut paths = Vec::with_capacity(batch.items.len());
+            for item in &batch.items {
+                let p = render_item(item, self.caps.tags).map_err(|m| {
+                    let shown: String = item.to_string().chars().take(80).collect();
+                    self.error(ErrorKind::Invalid, format!("cannot invalidate `{shown}`: {m}"))
+                })?;
+                paths.push(p);
+            }
+            let n = paths.len();
+            let build = |e: aws_sdk_cloudfront::error::BuildError| {
+                self.error(ErrorKind::Other, format!("cannot build the invalidation request: {e}"))
+            };
+            let batch_req = InvalidationBatch::builder()
+                .caller_reference(&batch.reference)
+                .paths(Paths::builder().quantity(n as i32).set_items(Some(paths)).build().map_err(build)?)
+                .build()
+                .map_err(build)?;
+            let out = self
+                .client
+                .create_invalidation()
+                .distribution_id(&self.distribution)
+                .invalidation_batch(batch_req)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&self.name, "create-invalidation", e))
+                .map_err(|e| {
+                    if e.message.contains("InvalidationBatchAlreadyExists") {
+                        let mut e = e;
+                        e.message = format!(
+                            "create-invalidation failed: InvalidationBatchAlreadyExists: caller reference `{}` was already used on this distribution for other paths",
+                            batch.reference
+                        );
+                        e
+                    } else {
+                        e
+                    }
+                })?;
+            let inv = out
+                .invalidation
+                .ok_or_else(|| self.error(ErrorKind::Other, "create-invalidation answered without an invalidation"))?;
+            let status = parse_status(inv.status());
+            tracing::info!(id = inv.id(), status = inv.status(), "invalidation created");
+            Ok(Receipt {
+                provider: self.name.clone(),
+                id: Some(inv.id().to_string()),
+                status,
+                items: n,
+                detail: format!("invalidation {} ({n} paths)", inv.id()),
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn status(&self, id: &str) -> Result<Status, CdnError> {
+        let span = tracing::debug_span!("cloudfront.status", provider = %self.name, id = %id);
+        async move {
+            let inv = self.details(id).await?;
+            Ok(parse_status(inv.status()))
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn list(&self, max: usize) -> Result<Vec<Invalidation>, CdnError> {
+        let span = tracing::info_span!("cloudfront.list", provider = %self.name, max);
+        async move {
+            let mut found: Vec<(i64, u32, Invalidation)> = Vec::new();
+            let mut marker: Option<String> = None;
+            while found.len() < max {
+                let page = (max - found.len()).min(100) as i32;
+                let out = self
+                    .client
+                    .list_invalidations()
+                    .distribution_id(&self.distribution)
+                    .max_items(page)
+                    .set_marker(marker.take())
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error(&self.name, "list-invalidations", e))?;
+                let Some(list) = out.invalidation_list else {
+                    break;
+                };
+                for s in list.items() {
+                    let t = s.create_time();
+                    found.push((
+                        t.secs(),
+                        t.subsec_nanos(),
+                        Invalidation {
+                            provider: self.name.clone(),
+                            id: s.id().to_string(),
+                            status: parse_status(s.status()),
+                            created: rfc3339(t),
+                            items: Vec::new(),
+                            reference: None,
+                        },
+                    ));
+                }
+                match list.next_marker() {
+                    Some(m) if list.is_truncated() && !m.is_empty() && !list.items().is_empty() => {
+                        marker = Some(m.to_string())
+                    }
+                    _ => break,
+                }
+            }
+            // CloudFront lists newest first; moto oldest first: sort to be sure.
+            found.sort_by_key(|f| std::cmp::Reverse((f.0, f.1)));
+            found.truncate(max);
+            let mut out: Vec<Invalidation> = found.into_iter().map(|(_, _, i)| i).collect();
+            for inv in out.iter_mut().take(LIST_DETAILS) {
+                let d = self.details(&inv.id).await?;
+                inv.status = parse_status(d.status());
+                if let Some(b) = d.invalidation_batch() {
+                    inv.reference = Some(b.caller_reference().to_string());
+                    inv.items = b.paths().map(|p| p.items().to_vec()).unwrap_or_default();
+                }
+            }
+            Ok(out)
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_items() {
+        let cases: &[(Item, bool, Result<&str, &str>)] = &[
+            (Item::path("/index.html"), false, Ok("/index.html")),
+            (Item::prefix("/docs/"), false, Ok("/docs/*")),
+            (Item::prefix("/"), false, Ok("/*")),
+            (Item::all(), false, Ok("/*")),
+            (Item::path("/a b.html"), false, Ok("/a%20b.html")),
+            (Item::path("/caf\u{e9}.html"), false, Ok("/caf%C3%A9.html")),
+            (Item::path("/100%.html"), false, Ok("/100%25.html")),
+            (Item::path("/x\ty\n"), false, Ok("/x%09y%0A")),
+            (
+                Item::path("/a[1]{2}|^~`\"<>#.html"),
+                false,
+                Ok("/a%5B1%5D%7B2%7D%7C%5E%7E%60%22%3C%3E%23.html"),
+            ),
+            (
+                Item::path("/q?a=1&b=(2)+!$,;:@='"),
+                false,
+                Ok("/q?a=1&b=(2)+!$,;:@='"),
+            ),
+            (Item::prefix("/my docs/"), false, Ok("/my%20docs/*")),
+            (Item::tag("product-1"), true, Ok("#product-1")),
+            (
+                Item::path("index.html"),
+                false,
+                Err("does not start with `/`"),
+            ),
+            (Item::path("/a/*/b"), false, Err("CloudFront's wildcard")),
+            (Item::path("/a*"), false, Err("CloudFront's wildcard")),
+            (Item::prefix("docs/"), false, Err("does not start with `/`")),
+            (Item::tag("product"), false, Err("not enabled")),
+            (Item::tag("a b"), true, Err("spaces")),
+            (Item::tag(""), true, Err("empty")),
+            (Item::host("example.com"), false, Err("by host")),
+            (
+                Item::path(format!("/{}", "a".repeat(4000))),
+                false,
+                Err("at most 4000"),
+            ),
+        ];
+        for (item, tags, want) in cases {
+            let got = render_item(item, *tags);
+            match (want, &got) {
+                (Ok(w), Ok(g)) => assert_eq!(g, w, "{item:?}"),
+                (Err(w), Err(g)) => assert!(g.contains(w), "{item:?}: {g}"),
+                _ => panic!("{item:?}: want {want:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn status_is_case_insensitive() {
+        for (s, want) in [
+            ("Completed", Status::Completed),
+            ("COMPLETED", Status::Completed),
+            ("completed", Status::Completed),
+            ("InProgress", Status::InProgress),
+            ("IN_PROGRESS", Status::InProgress),
+            ("", Status::InProgress),
+        ] {
+            assert_eq!(parse_status(s), want, "{s}");
+        }
+    }
+
+    fn origin(id: &str, domain: &str, path: &str) -> OriginInfo {
+        OriginInfo {
+            id: id.into(),
+            domain_name: domain.into(),
+            origin_path: path.into(),
+        }
+    }
+
+    #[test]
+    fn served_prefix_follows_the_origin_path() {
+        let s3 = |p: &str| vec![origin("o", "b.s3.amazonaws.com", p)];
+        let cases: &[(Vec<OriginInfo>, &str, Result<&str, &str>)] = &[
+            (s3(""), "", Ok("/")),
+            (s3(""), "site/", Ok("/site/")),
+            (s3("/site"), "site/", Ok("/")),
+            (s3("/site/"), "site", Ok("/")),
+            (s3("/site"), "site/en/", Ok("/en/")),
+            (s3("/site"), "other/", Err("serves only `s3://b/site/`")),
+            (s3("/site"), "", Err("serves only")),
+            (s3("/site"), "sitex/", Err("serves only")),
+            (s3("/site/en"), "site/", Err("serves only")),
+            (
+                vec![origin("o", "b.s3-website-us-east-1.amazonaws.com", "/w")],
+                "w/",
+                Ok("/"),
+            ),
+            (
+                vec![origin("o", "b.s3.eu-west-1.amazonaws.com", "")],
+                "x/",
+                Ok("/x/"),
+            ),
+            (
+                vec![origin("o", "bb.s3.amazonaws.com", "")],
+                "",
+                Err("no origin"),
+            ),
+            (
+                vec![origin("o", "b.s3x.example.com", "")],
+                "",
+                Err("no origin"),
+            ),
+            (
+                vec![
+                    origin("api", "api.example.com", ""),
+                    origin("o", "b.s3.amazonaws.com", "/p"),
+                ],
+                "p/q/",
+                Ok("/q/"),
+            ),
+            (
+                vec![
+                    origin("a", "b.s3.amazonaws.com", "/x"),
+                    origin("d", "b.s3.amazonaws.com", "/y"),
+                ],
+                "y/",
+                Ok("/"),
+            ),
+            (
+                vec![
+                    origin("a", "b.s3.amazonaws.com", "/x"),
+                    origin("c", "b.s3.amazonaws.com", "/y"),
+                ],
+                "y/",
+                Err("several origins"),
+            ),
+            (
+                vec![
+                    origin("a", "b.s3.amazonaws.com", "/x"),
+                    origin("c", "b.s3.amazonaws.com", "/x"),
+                ],
+                "x/",
+                Ok("/"),
+            ),
+        ];
+        for (origins, store, want) in cases {
+            let got = served_prefix(origins, Some("d"), "b", store);
+            match (want, &got) {
+                (Ok(w), Ok(g)) => assert_eq!(g, w, "{origins:?} {store}"),
+                (Err(w), Err((g, _))) => assert!(g.contains(w), "{origins:?} {store}: {g}"),
+                _ => panic!("{origins:?} {store}: want {want:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn matches_domains() {
+        let aliases = vec![
+            "www.example.com".to_string(),
+            "*.cdn.example.com".to_string(),
+        ];
+        let cases = [
+            ("www.example.com", Some(Match::Exact)),
+            ("WWW.Example.com", Some(Match::Exact)),
+            ("d1.cloudfront.net", Some(Match::Exact)),
+            ("img.cdn.example.com", Some(Match::Wildcard)),
+            ("a.b.cdn.example.com", None),
+            ("cdn.example.com", None),
+            ("example.com", None),
+        ];
+        for (host, want) in cases {
+            assert_eq!(
+                alias_match(&bare_domain(host), "d1.cloudfront.net", &aliases),
+                want,
+                "{host}"
+            );
+        }
+        for (raw, want) in [
+            ("https://www.example.com/", "www.example.com"),
+            ("www.example.com.", "www.example.com"),
+            ("http://WWW.example.com:8080/x?y", "www.example.com"),
+            (" www.example.com ", "www.example.com"),
+        ] {
+            assert_eq!(bare_domain(raw), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn capabilities_follow_the_config() {
+        let c = capabilities(false, None);
+        assert!(c.paths && c.prefixes && c.all && c.asynchronous && !c.tags && !c.hosts && !c.soft);
+        assert_eq!(c.max_items_per_call, 3000);
+        assert_eq!(c.max_paths_in_flight, Some(3000));
+        assert_eq!(c.max_prefixes_in_flight, Some(15));
+        assert_eq!(
+            c.pricing,
+            Pricing {
+                per_item_usd: 0.005,
+                free_items_per_month: 1000
+            }
+        );
+        assert!(capabilities(true, None).tags);
+        assert_eq!(capabilities(false, Some(500)).max_items_per_call, 500);
+        assert_eq!(capabilities(false, Some(10_000)).max_items_per_call, 3000);
+    }
+}
