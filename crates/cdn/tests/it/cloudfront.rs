@@ -1,0 +1,1072 @@
+//! The CloudFront provider through the AWS SDK, (a) against our fake CloudFront (the conformance suite,
+//! `InProgress` polling, quotas, throttling, CallerReference idempotency, `auto`, origin paths, error
+//! mapping) and (b) against a real moto server (the happy path and unknown ids: moto completes at once
+//! and models no quotas, see `../shared/peers/README.md`). A missing moto fails the test with a hint.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_cloudfront::config::Credentials;
+use serde_json::{Value, json};
+use staleguard_cdn::cloudfront::{self, CloudFront};
+use staleguard_cdn::wrap::{self, Observer, Poll, PurgeReport, Retry, RetryPolicy, RunOptions};
+use staleguard_cdn::{Batch, CdnError, ErrorKind, Event, Item, OpenContext, Provider, Status};
+use staleguard_core::config::CdnConfig;
+
+use crate::conformance::{Fault, Fixture, run_suite};
+use crate::fake_cloudfront::{FakeCloudFront, FakeDistribution, FakeOptions, Throttle};
+
+const SECRET: &str = "s3cr3t-key-do-not-print";
+const DIST: &str = "EFAKEDIST0001";
+
+/// A loader with fixed test credentials (the environment's are not used).
+fn loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).credentials_provider(Credentials::new(
+        "AKIDTESTING",
+        SECRET,
+        None,
+        None,
+        "staleguard-tests",
+    ))
+}
+
+/// A `[[cdn]]` entry for CloudFront at `api`, with `extra` keys (kebab-case) merged in.
+fn cfg(api: &str, distribution: &[&str], extra: Value) -> CdnConfig {
+    let mut v = json!({ "provider": "cloudfront", "distribution": distribution, "api": api });
+    for (k, x) in extra.as_object().cloned().unwrap_or_default() {
+        v[k] = x;
+    }
+    let c: CdnConfig = serde_json::from_value(v).expect("a valid [[cdn]] entry");
+    c.check().expect("the entry passes its checks");
+    c
+}
+
+fn ctx(bucket: Option<&str>, store_prefix: &str) -> OpenContext {
+    OpenContext {
+        bucket: bucket.map(str::to_string),
+        store_prefix: store_prefix.into(),
+    }
+}
+
+async fn open_one(c: &CdnConfig, x: &OpenContext) -> CloudFront {
+    let mut v = cloudfront::open_with(c, x, loader())
+        .await
+        .unwrap_or_else(|e| panic!("open: {e}"));
+    assert_eq!(v.len(), 1, "{v:?}");
+    v.remove(0)
+}
+
+async fn fake(opts: FakeOptions) -> Arc<FakeCloudFront> {
+    let f = FakeCloudFront::start(opts).await;
+    f.add_distribution(FakeDistribution::s3(DIST, "site", "").with_alias("www.example.com"));
+    Arc::new(f)
+}
+
+/// Quick retries and polls, so the tests take seconds.
+fn opts(timeout: Duration) -> (RunOptions, Arc<Mutex<Vec<Event>>>) {
+    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let seen = events.clone();
+    let observer: Observer = Arc::new(move |e: &Event| seen.lock().unwrap().push(e.clone()));
+    let o = RunOptions::within(timeout)
+        .with_poll(Poll {
+            first: Duration::from_millis(20),
+            factor: 1.5,
+            cap: Duration::from_millis(200),
+        })
+        .with_retry(RetryPolicy {
+            base: Duration::from_millis(50),
+            cap: Duration::from_millis(400),
+            max_attempts: 8,
+            budget: timeout,
+            jitter: true,
+        })
+        .with_observer(observer);
+    (o, events)
+}
+
+/// chunk → Retry → purge_all (→ wait_all when `wait`), as the CLI does.
+async fn run(
+    p: &CloudFront,
+    items: Vec<Item>,
+    reference: &str,
+    o: &RunOptions,
+    wait: bool,
+) -> Result<PurgeReport, CdnError> {
+    let r = wrap::retrying(Arc::new(p.clone()), o);
+    let calls = wrap::chunk(
+        &r,
+        &Batch {
+            items,
+            reference: reference.into(),
+            soft: false,
+        },
+    )?;
+    let report = wrap::purge_all(&r, calls, o).await?;
+    if wait {
+        wrap::wait_all(&r, &report.receipts, o).await?;
+    }
+    Ok(report)
+}
+
+fn paths(n: usize, dir: &str) -> Vec<Item> {
+    (0..n)
+        .map(|i| Item::path(format!("/{dir}/p{i}.html")))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------------
+// (a) against the fake
+
+/// The conformance fixture over the fake: a URL is purged when an invalidation created since `prime`
+/// covers it.
+struct FakeFixture {
+    fake: Arc<FakeCloudFront>,
+    mark: Mutex<usize>,
+}
+
+fn covers(path: &str, url: &str) -> bool {
+    match path.strip_suffix('*') {
+        Some(prefix) => url.starts_with(prefix),
+        None => path == url,
+    }
+}
+
+#[async_trait]
+impl Fixture for FakeFixture {
+    async fn prime(&self, _urls: &[&str]) {
+        *self.mark.lock().unwrap() = self.fake.invalidations(DIST).len();
+    }
+    async fn purged(&self, url: &str) -> bool {
+        let mark = *self.mark.lock().unwrap();
+        self.fake.invalidations(DIST)[mark..]
+            .iter()
+            .any(|i| i.paths.iter().any(|p| covers(p, url)))
+    }
+    async fn kept(&self, url: &str) -> bool {
+        !self.purged(url).await
+    }
+    fn inject(&self, fault: Fault) -> bool {
+        const OP: &str = "CreateInvalidation";
+        match fault {
+            Fault::Unauthorized => self.fake.fail_next(OP, 403, "AccessDenied", 1),
+            Fault::Throttled { retry_after_secs } => {
+                self.fake
+                    .fail_next_retry_after(OP, 400, "Throttling", retry_after_secs)
+            }
+            Fault::ServerError => self.fake.fail_next(OP, 503, "ServiceUnavailable", 1),
+        }
+        true
+    }
+}
+
+#[tokio::test]
+async fn cloudfront_passes_the_conformance_suite_against_the_fake() {
+    let fake = fake(FakeOptions::default()).await;
+    let p = open_one(
+        &cfg(&fake.url, &[DIST], json!({ "max-items": 3 })),
+        &ctx(Some("site"), ""),
+    )
+    .await;
+    assert!(!format!("{p:?}").contains(SECRET), "{p:?}");
+    let fx = FakeFixture {
+        fake: fake.clone(),
+        mark: Mutex::new(0),
+    };
+    let ran = run_suite(Arc::new(p), &fx).await;
+    assert_eq!(
+        ran,
+        [
+            "one path",
+            "many paths",
+            "prefix",
+            "all",
+            "refused",
+            "unauthorized",
+            "throttled",
+            "server error"
+        ]
+    );
+    let reqs = fake.requests();
+    assert!(
+        reqs.iter().all(|r| r.signed),
+        "every request is SigV4-signed"
+    );
+    assert!(
+        reqs.iter()
+            .all(|r| !r.body.contains(SECRET) && !r.query.contains(SECRET))
+    );
+    // Every invalidation of the suite went out with the batch's reference as CallerReference.
+    for i in fake.invalidations(DIST) {
+        assert!(i.reference.starts_with("conformance-"), "{}", i.reference);
+    }
+}
+
+#[tokio::test]
+async fn in_progress_is_polled_until_completed_through_the_driver() {
+    let fake = fake(FakeOptions {
+        complete_after_polls: 3,
+        ..Default::default()
+    })
+    .await;
+    let p = open_one(&cfg(&fake.url, &[DIST], json!({})), &ctx(None, "")).await;
+    let (o, events) = opts(Duration::from_secs(30));
+
+    let report = run(
+        &p,
+        vec![Item::path("/index.html"), Item::path("/a b.html")],
+        "d1-cf",
+        &o,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.in_progress().len(),
+        1,
+        "CloudFront answers InProgress"
+    );
+    let id = report.in_progress()[0].to_string();
+    assert_eq!(p.status(&id).await.unwrap(), Status::InProgress);
+
+    wrap::wait_all(
+        &wrap::retrying(Arc::new(p.clone()), &o),
+        &report.receipts,
+        &o,
+    )
+    .await
+    .unwrap();
+    assert_eq!(p.status(&id).await.unwrap(), Status::Completed);
+    let polled: Vec<Status> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Polled { status, .. } => Some(*status),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        polled,
+        [Status::InProgress, Status::Completed],
+        "the 2nd and 3rd polls"
+    );
+
+    let inv = &fake.invalidations(DIST)[0];
+    assert_eq!(inv.reference, "d1-cf-1");
+    let create = &fake.calls("CreateInvalidation")[0];
+    assert_eq!(
+        (create.method.as_str(), create.path.as_str()),
+        (
+            "POST",
+            "/2020-05-31/distribution/EFAKEDIST0001/invalidation"
+        )
+    );
+    assert!(
+        create.body.contains("<Quantity>2</Quantity>"),
+        "{}",
+        create.body
+    );
+    assert_eq!(
+        inv.paths,
+        ["/index.html", "/a%20b.html"],
+        "space percent-encoded"
+    );
+
+    let listed = p.list(10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, id);
+    assert_eq!(listed[0].status, Status::Completed);
+    assert_eq!(listed[0].provider, format!("cloudfront:{DIST}"));
+    assert_eq!(listed[0].reference.as_deref(), Some("d1-cf-1"));
+    assert_eq!(listed[0].items, ["/index.html", "/a%20b.html"]);
+    assert!(
+        listed[0]
+            .created
+            .as_deref()
+            .is_some_and(|c| c.ends_with('Z')),
+        "{:?}",
+        listed[0].created
+    );
+}
+
+#[tokio::test]
+async fn list_is_newest_first_across_pages_and_details_only_the_newest() {
+    let fake = fake(FakeOptions {
+        max_page: 4,
+        ..Default::default()
+    })
+    .await;
+    let p = open_one(&cfg(&fake.url, &[DIST], json!({})), &ctx(None, "")).await;
+    for n in 0..13 {
+        let b = Batch {
+            items: vec![Item::path(format!("/l{n}"))],
+            reference: format!("l-{n}"),
+            soft: false,
+        };
+        p.purge(&b).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let listed = p.list(12).await.unwrap();
+    let refs: Vec<Option<&str>> = listed.iter().map(|i| i.reference.as_deref()).collect();
+    let want: Vec<Option<String>> = (1..13)
+        .rev()
+        .map(|n| (n >= 3).then(|| format!("l-{n}")))
+        .collect();
+    assert_eq!(
+        refs,
+        want.iter().map(|w| w.as_deref()).collect::<Vec<_>>(),
+        "details for the 10 newest only"
+    );
+    assert!(
+        fake.calls("ListInvalidations").len() >= 3,
+        "paged at 4 a page"
+    );
+}
+
+#[tokio::test]
+async fn three_thousand_and_one_paths_make_two_calls_the_second_after_the_first_completed() {
+    let fake = fake(FakeOptions::default()).await;
+    let p = open_one(&cfg(&fake.url, &[DIST], json!({})), &ctx(None, "")).await;
+    let (o, _) = opts(Duration::from_secs(60));
+    let report = run(&p, paths(3001, "big"), "d2-cf", &o, true)
+        .await
+        .unwrap();
+    assert_eq!(report.calls, 2);
+    assert_eq!(report.items, 3001);
+    let invs = fake.invalidations(DIST);
+    let sizes: Vec<usize> = invs.iter().map(|i| i.paths.len()).collect();
+    assert_eq!(sizes, [3000, 1]);
+    let ops: Vec<(&str, u16)> = fake.requests().iter().map(|r| (r.op, r.status)).collect();
+    assert!(
+        ops.iter().all(|(_, s)| *s < 300),
+        "nothing refused: {ops:?}"
+    );
+    let creates: Vec<usize> = ops
+        .iter()
+        .enumerate()
+        .filter(|(_, (op, _))| *op == "CreateInvalidation")
+        .map(|(i, _)| i)
+        .collect();
+    let polls_between = ops[creates[0]..creates[1]]
+        .iter()
+        .filter(|(op, _)| *op == "GetInvalidation")
+        .count();
+    assert!(
+        polls_between >= 2,
+        "the second call waited for the first to complete: {ops:?}"
+    );
+}
+
+#[tokio::test]
+async fn sixteen_wildcards_wait_for_the_first_fifteen_to_complete() {
+    let fake = fake(FakeOptions::default()).await;
+    let p = open_one(&cfg(&fake.url, &[DIST], json!({})), &ctx(None, "")).await;
+    let (o, _) = opts(Duration::from_secs(60));
+    let items: Vec<Item> = (0..16).map(|i| Item::prefix(format!("/w{i}/"))).collect();
+    let report = run(&p, items, "d3-cf", &o, true).await.unwrap();
+    assert_eq!(report.calls, 2);
+    let invs = fake.invalidations(DIST);
+    assert_eq!(
+        invs.iter().map(|i| i.paths.len()).collect::<Vec<_>>(),
+        [15, 1]
+    );
+    assert!(invs[0].paths.iter().all(|p| p.ends_with("/*")));
+    assert!(
+        invs[0].completed && invs[0].polls >= 2,
+        "the first completed before the second was sent"
+    );
+    assert!(
+        fake.requests().iter().all(|r| r.code.is_empty()),
+        "no TooManyInvalidationsInProgress"
+    );
+}
+
+#[tokio::test]
+async fn throttling_is_retried() {
+    let fake = fake(FakeOptions {
+        throttle: Some(Throttle {
+            burst: 1,
+            per_second: 4.0,
+        }),
+        ..Default::default()
+    })
+    .await;
+    let p = open_one(
+        &cfg(&fake.url, &[DIST], json!({ "max-items": 1 })),
+        &ctx(None, ""),
+    )
+    .await;
+    let (o, events) = opts(Duration::from_secs(60));
+    let report = run(&p, paths(4, "t"), "d4-cf", &o, true).await.unwrap();
+    assert_eq!(report.calls, 4);
+    let throttled = fake
+        .calls("CreateInvalidation")
+        .iter()
+        .filter(|r| r.code == "Throttling")
+        .count();
+    assert!(throttled >= 1, "the burst of 1 was exceeded");
+    assert_eq!(
+        fake.invalidations(DIST).len(),
+        4,
+        "one invalidation per call, none twice"
+    );
+    let retried = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, Event::Retrying { .. }))
+        .count();
+    assert_eq!(retried, throttled);
+}
+
+#[tokio::test]
+async fn too_many_in_progress_waits_and_retries() {
+    // Invalidations complete by age only (1 s): another deploy's 15 wildcards are in flight.
+    let fake = fake(FakeOptions {
+        complete_after_polls: u32::MAX,
+        complete_after: Some(Duration::from_millis(1000)),
+        ..Default::default()
+    })
+    .await;
+    let p = open_one(&cfg(&fake.url, &[DIST], json!({})), &ctx(None, "")).await;
+    let (o, _) = opts(Duration::from_secs(60));
+    let others: Vec<Item> = (0..15).map(|i| Item::prefix(format!("/o{i}/"))).collect();
+    run(&p, others, "other-deploy", &o, false).await.unwrap();
+
+    let t = std::time::Instant::now();
+    let report = run(&p, vec![Item::prefix("/mine/")], "d5-cf", &o, true)
+        .await
+        .unwrap();
+    assert_eq!(report.calls, 1);
+    let refused = fake
+        .calls("CreateInvalidation")
+        .iter()
+        .filter(|r| r.code == "TooManyInvalidationsInProgress")
+        .count();
+    assert!(refused >= 1, "the 16th wildcard was refused at first");
+    assert!(
+        t.elapsed() >= Duration::from_millis(800),
+        "it waited for the others to complete"
+    );
+    assert_eq!(fake.invalidations(DIST).len(), 2);
+}
+
+#[tokio::test]
+async fn a_lost_response_is_retried_with_the_same_caller_reference_and_creates_one_invalidation() {
+    let fake = fake(FakeOptions::default()).await;
+    let short = loader().timeout_config(
+        TimeoutConfig::builder()
+            .operation_attempt_timeout(Duration::from_millis(400))
+            .build(),
+    );
+    let c = cfg(&fake.url, &[DIST], json!({}));
+    let p = cloudfront::open_with(&c, &ctx(None, ""), short)
+        .await
+        .unwrap()
+        .remove(0);
+    fake.lose_next_create_response(Duration::from_secs(3));
+    let (o, events) = opts(Duration::from_secs(60));
+    let report = run(&p, vec![Item::path("/lost.html")], "d6-cf", &o, true)
+        .await
+        .unwrap();
+    assert_eq!(report.calls, 1);
+    let creates = fake.calls("CreateInvalidation");
+    assert_eq!(
+        creates.len(),
+        2,
+        "the first answer was lost, the call was sent again"
+    );
+    assert!(creates.iter().all(|r| {
+        r.body
+            .contains("<CallerReference>d6-cf-1</CallerReference>")
+    }));
+    assert_eq!(
+        fake.invalidations(DIST).len(),
+        1,
+        "exactly one invalidation"
+    );
+    let retried: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Retrying { error, .. } => Some(error.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retried.len(), 1);
+    assert!(retried[0].contains("timed out"), "{retried:?}");
+}
+
+#[tokio::test]
+async fn the_same_reference_with_other_paths_is_refused() {
+    let fake = fake(FakeOptions::default()).await;
+    let p = open_one(&cfg(&fake.url, &[DIST], json!({})), &ctx(None, "")).await;
+    let b = |path: &str| Batch {
+        items: vec![Item::path(path)],
+        reference: "same-ref".into(),
+        soft: false,
+    };
+    let first = p.purge(&b("/a")).await.unwrap();
+    let again = p.purge(&b("/a")).await.unwrap();
+    assert_eq!(
+        first.id, again.id,
+        "same reference and paths: the same invalidation"
+    );
+    let e = p.purge(&b("/b")).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e}");
+    assert!(!e.retryable());
+    let text = e.to_string();
+    assert!(
+        text.contains("InvalidationBatchAlreadyExists") && text.contains("`same-ref`"),
+        "{text}"
+    );
+    assert!(text.contains("hint:"), "{text}");
+    assert_eq!(fake.invalidations(DIST).len(), 1);
+}
+
+#[tokio::test]
+async fn auto_finds_distributions_by_alias_across_pages() {
+    let fake = FakeCloudFront::start(FakeOptions {
+        max_page: 1,
+        ..Default::default()
+    })
+    .await;
+    fake.add_distribution(
+        FakeDistribution::s3("EONE0000001", "one", "").with_alias("one.example.com"),
+    );
+    fake.add_distribution(
+        FakeDistribution::s3("ETWO0000002", "two", "").with_alias("*.example.org"),
+    );
+    fake.add_distribution(
+        FakeDistribution::s3("ESITE000003", "site", "/site").with_alias("www.example.com"),
+    );
+    fake.add_distribution(
+        FakeDistribution::s3("EWILD000004", "site", "").with_alias("*.example.com"),
+    );
+
+    let auto = |domain: &str| cfg(&fake.url, &["auto"], json!({ "domain": domain }));
+    let p = open_one(
+        &auto("https://WWW.example.com/"),
+        &ctx(Some("site"), "site/"),
+    )
+    .await;
+    assert_eq!(
+        p.distribution(),
+        "ESITE000003",
+        "the exact alias wins over `*.example.com`"
+    );
+    assert_eq!(p.name(), "cloudfront:ESITE000003");
+    assert_eq!(
+        p.url_prefix(),
+        Some("/"),
+        "store s3://site/site/ behind origin path /site"
+    );
+    assert!(fake.calls("ListDistributions").len() >= 4, "all pages read");
+
+    let p = open_one(&auto("img.example.org"), &ctx(None, "")).await;
+    assert_eq!(p.distribution(), "ETWO0000002", "wildcard alias");
+    let p = open_one(&auto("deone0000001.cloudfront.net"), &ctx(None, "")).await;
+    assert_eq!(
+        p.distribution(),
+        "EONE0000001",
+        "the distribution's own domain name"
+    );
+    assert_eq!(p.domain_name(), "deone0000001.cloudfront.net");
+
+    // auto and an explicit id naming the same distribution: one provider; two ids: two.
+    let both = cfg(
+        &fake.url,
+        &["auto", "ESITE000003", "EONE0000001"],
+        json!({ "domain": "www.example.com" }),
+    );
+    let v = cloudfront::open_with(&both, &ctx(None, ""), loader())
+        .await
+        .unwrap();
+    let ids: Vec<&str> = v.iter().map(|p| p.distribution()).collect();
+    assert_eq!(ids, ["ESITE000003", "EONE0000001"]);
+
+    let e = cloudfront::open_with(&auto("nope.example.net"), &ctx(None, ""), loader())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Config, "{e}");
+    let text = e.to_string();
+    for want in [
+        "nope.example.net",
+        "`EONE0000001`",
+        "one.example.com",
+        "*.example.org",
+        "hint:",
+    ] {
+        assert!(text.contains(want), "missing {want}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn the_url_prefix_follows_the_origin_path() {
+    let fake = FakeCloudFront::start(FakeOptions::default()).await;
+    fake.add_distribution(FakeDistribution::s3("EPATH000001", "b", "/site"));
+    fake.add_distribution(FakeDistribution::s3("EROOT000002", "b", ""));
+    let open = |id: &str, extra: Value, bucket: Option<&'static str>, prefix: &'static str| {
+        let c = cfg(&fake.url, &[id], extra);
+        async move {
+            cloudfront::open_with(&c, &ctx(bucket, prefix), loader())
+                .await
+                .map(|mut v| v.remove(0))
+        }
+    };
+    let prefix = |r: Result<CloudFront, CdnError>| r.unwrap().url_prefix().map(str::to_string);
+    assert_eq!(
+        prefix(open("EPATH000001", json!({}), Some("b"), "site/").await).as_deref(),
+        Some("/")
+    );
+    assert_eq!(
+        prefix(open("EPATH000001", json!({}), Some("b"), "site/en/").await).as_deref(),
+        Some("/en/")
+    );
+    assert_eq!(
+        prefix(open("EROOT000002", json!({}), Some("b"), "site/").await).as_deref(),
+        Some("/site/")
+    );
+    assert_eq!(
+        prefix(open("EROOT000002", json!({}), Some("b"), "").await).as_deref(),
+        Some("/")
+    );
+    assert_eq!(
+        prefix(open("EROOT000002", json!({}), None, "site/").await),
+        None,
+        "no bucket: the config decides"
+    );
+    let set = json!({ "url-prefix": "static" });
+    assert_eq!(
+        prefix(open("EPATH000001", set, Some("b"), "other/").await).as_deref(),
+        Some("/static/"),
+        "url-prefix wins"
+    );
+
+    let e = open("EPATH000001", json!({}), Some("b"), "other/")
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Config);
+    assert!(e.to_string().contains("serves only `s3://b/site/`"), "{e}");
+    assert!(e.to_string().contains("hint:"), "{e}");
+    let e = open("EROOT000002", json!({}), Some("other-bucket"), "")
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("no origin of the distribution serves bucket `other-bucket`"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn errors_are_mapped_to_kinds_with_hints() {
+    let fake = fake(FakeOptions {
+        tags: true,
+        ..Default::default()
+    })
+    .await;
+    let c = cfg(&fake.url, &[DIST], json!({}));
+    let p = open_one(&c, &ctx(None, "")).await;
+    let one = |path: &str| Batch {
+        items: vec![Item::path(path)],
+        reference: format!("r-{path}"),
+        soft: false,
+    };
+
+    // Unknown distribution, by id.
+    let e = cloudfront::open_with(
+        &cfg(&fake.url, &["ENOPE"], json!({})),
+        &ctx(None, ""),
+        loader(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    assert!(
+        e.to_string().contains("ENOPE")
+            && e.to_string().contains("NoSuchDistribution")
+            && e.hint.is_some(),
+        "{e}"
+    );
+    let e = cloudfront::open_with(
+        &cfg(&fake.url, &["E-bad id"], json!({})),
+        &ctx(None, ""),
+        loader(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Config, "{e}");
+
+    // Scripted service errors.
+    for (status, code, kind) in [
+        (413, "BatchTooLarge", ErrorKind::BatchTooLarge),
+        (
+            400,
+            "TooManyInvalidationsInProgress",
+            ErrorKind::TooManyInProgress,
+        ),
+        (400, "Throttling", ErrorKind::Throttled),
+        (403, "AccessDenied", ErrorKind::Unauthorized),
+        (403, "InvalidClientTokenId", ErrorKind::Unauthorized),
+        (404, "NoSuchDistribution", ErrorKind::NotFound),
+        (500, "InternalError", ErrorKind::Transient),
+        (502, "", ErrorKind::Transient),
+        (400, "InvalidArgument", ErrorKind::Invalid),
+    ] {
+        fake.fail_next("CreateInvalidation", status, code, 1);
+        let e = p.purge(&one("/e.html")).await.unwrap_err();
+        assert_eq!(e.kind, kind, "{code}: {e}");
+        assert_eq!(e.provider, format!("cloudfront:{DIST}"));
+        if !code.is_empty() {
+            assert!(e.message.contains(code), "{e}");
+        }
+        if kind == ErrorKind::Unauthorized {
+            assert!(
+                e.hint.as_deref().is_some_and(|h| h.contains("credentials")),
+                "{e}"
+            );
+        }
+    }
+    fake.deny_access(true);
+    let e = p.status("I000000000001").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unauthorized, "{e}");
+    fake.deny_access(false);
+
+    // The fake's own validation (a path our renderer would never send) and unknown invalidations.
+    let e = p.status("INOPE").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+
+    // Refused before any request: mid-path `*`, no leading `/`, tags while not enabled, hosts.
+    let before = fake.calls("CreateInvalidation").len();
+    for bad in [
+        Item::path("/a/*/b"),
+        Item::path("/a*"),
+        Item::path("rel.html"),
+        Item::tag("t"),
+        Item::host("x.example.com"),
+    ] {
+        let b = Batch {
+            items: vec![bad.clone()],
+            reference: "bad".into(),
+            soft: false,
+        };
+        let e = p.purge(&b).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid, "{bad:?}: {e}");
+        assert!(
+            e.message.contains(&format!("`{bad}`")),
+            "names the item: {e}"
+        );
+    }
+    assert_eq!(fake.calls("CreateInvalidation").len(), before);
+
+    // Tags when enabled.
+    let tagged = open_one(
+        &cfg(&fake.url, &[DIST], json!({ "tags": true })),
+        &ctx(None, ""),
+    )
+    .await;
+    assert!(tagged.capabilities().tags);
+    tagged
+        .purge(&Batch {
+            items: vec![Item::tag("product-7")],
+            reference: "tag-1".into(),
+            soft: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.invalidations(DIST).last().unwrap().paths,
+        ["#product-7"]
+    );
+
+    // Nothing listens: transient.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let e = cloudfront::open_with(&cfg(&dead, &[DIST], json!({})), &ctx(None, ""), loader())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Transient, "{e}");
+    assert!(e.retryable());
+    assert!(
+        e.message.contains("Connection refused") && !e.message.contains("DispatchFailure {"),
+        "one readable line: {e}"
+    );
+
+    // No credentials at all.
+    let none = aws_config::defaults(BehaviorVersion::latest()).no_credentials();
+    let e = cloudfront::open_with(&c, &ctx(None, ""), none)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unauthorized, "{e}");
+    assert!(e.hint.is_some(), "{e}");
+    assert!(!format!("{e:?}").contains(SECRET));
+}
+
+#[tokio::test]
+async fn the_provider_retries_nothing_itself() {
+    let fake = fake(FakeOptions::default()).await;
+    let p = open_one(&cfg(&fake.url, &[DIST], json!({})), &ctx(None, "")).await;
+    fake.fail_next("CreateInvalidation", 503, "ServiceUnavailable", 1);
+    let b = Batch {
+        items: vec![Item::path("/x")],
+        reference: "once".into(),
+        soft: false,
+    };
+    assert_eq!(p.purge(&b).await.unwrap_err().kind, ErrorKind::Transient);
+    assert_eq!(
+        fake.calls("CreateInvalidation").len(),
+        1,
+        "the SDK's own retries are off"
+    );
+    // Through Retry it goes through.
+    let r = Retry::new(&p).with_policy(RetryPolicy {
+        base: Duration::from_millis(10),
+        jitter: false,
+        ..Default::default()
+    });
+    fake.fail_next("CreateInvalidation", 503, "ServiceUnavailable", 1);
+    r.purge(&b).await.unwrap();
+    assert_eq!(fake.calls("CreateInvalidation").len(), 3);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// (b) against a real moto server
+
+fn moto_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/moto.sh")
+}
+
+/// One moto_server from `scripts/peers/moto.sh`, stopped when dropped.
+struct Moto {
+    url: String,
+    state: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let script = moto_script();
+        let o = Command::new(&script)
+            .arg("start")
+            // If this test process dies without dropping us, the script's watchdog stops the server.
+            .env("MOTO_WATCH_PID", std::process::id().to_string())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(
+            o.status.success(),
+            "cannot start moto: {}\nhint: install it with `scripts/peers/moto.sh install` (scripts/test.sh does)",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let get = |k: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .unwrap_or_else(|| panic!("moto.sh start printed no {k}=: {out}"))
+                .to_string()
+        };
+        Moto {
+            url: get("MOTO_URL"),
+            state: get("MOTO_STATE"),
+        }
+    }
+
+    /// A CloudFront client for this server (SDK, test credentials).
+    async fn client(&self) -> aws_sdk_cloudfront::Client {
+        use aws_smithy_http_client::tls::{Provider as Tls, rustls_provider::CryptoMode};
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Tls::Rustls(CryptoMode::Ring))
+            .build_https();
+        let conf = loader()
+            .region(aws_config::Region::from_static("us-east-1"))
+            .endpoint_url(&self.url)
+            .http_client(http)
+            .load()
+            .await;
+        aws_sdk_cloudfront::Client::new(&conf)
+    }
+
+    /// Creates a distribution with `bucket` as its S3 origin and `alias` as its CNAME; returns its id.
+    async fn create_distribution(&self, bucket: &str, alias: &str) -> String {
+        use aws_sdk_cloudfront::types::{
+            Aliases, DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig,
+            ViewerProtocolPolicy,
+        };
+        let origin = Origin::builder()
+            .id("s3-origin")
+            .domain_name(format!("{bucket}.s3.amazonaws.com"))
+            .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+            .build()
+            .unwrap();
+        let conf = DistributionConfig::builder()
+            .caller_reference(format!("staleguard-test-{alias}"))
+            .comment("staleguard test")
+            .enabled(true)
+            .default_root_object("index.html")
+            .aliases(Aliases::builder().quantity(1).items(alias).build().unwrap())
+            .origins(
+                Origins::builder()
+                    .quantity(1)
+                    .items(origin)
+                    .build()
+                    .unwrap(),
+            )
+            .default_cache_behavior(
+                DefaultCacheBehavior::builder()
+                    .target_origin_id("s3-origin")
+                    .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                    .cache_policy_id("658327ea-f89d-4fab-a63d-7e88639e58f6")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let out = self
+            .client()
+            .await
+            .create_distribution()
+            .distribution_config(conf)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "create-distribution on moto: {}",
+                    aws_sdk_cloudfront::error::DisplayErrorContext(&e)
+                )
+            });
+        out.distribution.expect("a distribution").id().to_string()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        // No panic here: this also runs while a failed test unwinds.
+        match Command::new(moto_script())
+            .args(["stop", &self.state])
+            .output()
+        {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!(
+                "moto.sh stop {}: {}",
+                self.state,
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => eprintln!("cannot run moto.sh stop {}: {e}", self.state),
+        }
+    }
+}
+
+#[tokio::test]
+async fn moto_happy_path_by_id_and_by_alias() {
+    let moto = Moto::start();
+    let id = moto.create_distribution("site", "www.moto.example").await;
+    let other = moto
+        .create_distribution("elsewhere", "other.moto.example")
+        .await;
+    assert_ne!(id, other);
+
+    // By id: the origin is the bucket, no origin path.
+    let p = open_one(
+        &cfg(&moto.url, &[&id], json!({})),
+        &ctx(Some("site"), "app/"),
+    )
+    .await;
+    assert_eq!(p.distribution(), id);
+    assert_eq!(p.url_prefix(), Some("/app/"));
+    assert!(
+        p.domain_name().ends_with(".cloudfront.net"),
+        "{}",
+        p.domain_name()
+    );
+
+    // By alias.
+    let auto = open_one(
+        &cfg(
+            &moto.url,
+            &["auto"],
+            json!({ "domain": "www.moto.example" }),
+        ),
+        &ctx(Some("site"), ""),
+    )
+    .await;
+    assert_eq!(auto.distribution(), id);
+    assert_eq!(auto.url_prefix(), Some("/"));
+
+    // Purge: moto answers COMPLETED at once (upper case) and that is Completed.
+    let items = vec![Item::path("/index.html"), Item::path("/a b.html")];
+    let receipt = p
+        .purge(&Batch {
+            items,
+            reference: "moto-1".into(),
+            soft: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(receipt.status, Status::Completed, "{receipt:?}");
+    assert_eq!(receipt.items, 2);
+    let inv = receipt.id.clone().expect("an invalidation id");
+    assert_eq!(p.status(&inv).await.unwrap(), Status::Completed);
+
+    // Through the wrappers: nothing to wait for.
+    let (o, _) = opts(Duration::from_secs(30));
+    let report = run(
+        &p,
+        vec![Item::prefix("/assets/"), Item::all()],
+        "moto-2",
+        &o,
+        true,
+    )
+    .await
+    .unwrap();
+    assert!(report.in_progress().is_empty());
+
+    let listed = p.list(10).await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let first = listed
+        .iter()
+        .find(|i| i.id == inv)
+        .expect("the first invalidation is listed");
+    assert_eq!(first.status, Status::Completed);
+    assert_eq!(first.reference.as_deref(), Some("moto-1"));
+    assert_eq!(first.items, ["/index.html", "/a%20b.html"]);
+    assert!(first.created.is_some());
+    assert!(
+        listed.iter().any(|i| i.items == ["/*"]),
+        "purge-everything went out as /*: {listed:?}"
+    );
+
+    // Unknown ids.
+    let e = cloudfront::open_with(
+        &cfg(&moto.url, &["ENOPE12345"], json!({})),
+        &ctx(None, ""),
+        loader(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().contains("ENOPE12345"), "{e}");
+    assert!(e.hint.is_some());
+    let e = p.status("NOPE").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+
+    // auto with a domain no distribution has: the error lists what it saw.
+    let e = cloudfront::open_with(
+        &cfg(&moto.url, &["auto"], json!({ "domain": "nope.example" })),
+        &ctx(None, ""),
+        loader(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Config);
+    assert!(
+        e.to_string().contains(&id) && e.to_string().contains("other.moto.example"),
+        "{e}"
+    );
+}

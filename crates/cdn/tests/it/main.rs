@@ -1,0 +1,9 @@
+//! The cdn crate's one integration test binary; one module per provider or wrapper. `conformance` is
+//! the suite every provider passes; each provider's module runs it against its peer.
+
+// CloudFront: the SDK provider against moto and against a fake of our own (InProgress, limits,
+// throttling, CallerReference idempotency).
+#[cfg(feature = "cloudfront")]
+mod cloudfront;
+#[cfg(feature = "cloudfront")]
+mod fake_cloudfront;
