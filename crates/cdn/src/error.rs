@@ -43,7 +43,11 @@ pub struct CdnError {
 }
 
 impl CdnError {
-    pub fn new(kind: ErrorKind, provider: impl Into<String>, message: impl Into<String>) -> CdnError {
+    pub fn new(
+        kind: ErrorKind,
+        provider: impl Into<String>,
+        message: impl Into<String>,
+    ) -> CdnError {
         CdnError {
             kind,
             provider: provider.into(),
@@ -70,4 +74,80 @@ impl CdnError {
             ErrorKind::Throttled | ErrorKind::TooManyInProgress | ErrorKind::Transient
         )
     }
+}
+
+impl ErrorKind {
+    /// The kind for an HTTP error status: 429 throttled, 408 and 5xx transient, 401/403 unauthorized,
+    /// 404 not found, other 4xx invalid.
+    pub fn from_status(status: u16) -> ErrorKind {
+        match status {
+            429 => ErrorKind::Throttled,
+            408 | 500..=599 => ErrorKind::Transient,
+            401 | 403 => ErrorKind::Unauthorized,
+            404 => ErrorKind::NotFound,
+            400..=499 => ErrorKind::Invalid,
+            _ => ErrorKind::Other,
+        }
+    }
+
+    /// Which of two kinds to report when several requests of one call failed differently: the one a
+    /// retry cannot fix wins (retrying would only repeat it).
+    pub fn worst(self, other: ErrorKind) -> ErrorKind {
+        let rank = |k: ErrorKind| match k {
+            ErrorKind::Unauthorized => 0,
+            ErrorKind::Config => 1,
+            ErrorKind::NotFound => 2,
+            ErrorKind::Invalid => 3,
+            ErrorKind::BatchTooLarge => 4,
+            ErrorKind::Other => 5,
+            ErrorKind::Timeout => 6,
+            ErrorKind::TooManyInProgress => 7,
+            ErrorKind::Throttled => 8,
+            ErrorKind::Transient => 9,
+        };
+        if rank(other) < rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+impl CdnError {
+    /// A request that got no HTTP answer (connection refused, DNS, TLS, timeout): transient. `what`
+    /// names the target (`node `http://10.0.0.5:6081``, `the Cloudflare API`); the message keeps the
+    /// cause chain, which never holds credentials (they travel in headers only).
+    pub fn transport(provider: impl Into<String>, what: &str, err: &reqwest::Error) -> CdnError {
+        let mut msg = format!("cannot reach {what}");
+        let mut cause: Option<&dyn std::error::Error> = Some(err);
+        let mut last = String::new();
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !text.is_empty() && !last.contains(&text) {
+                msg.push_str(": ");
+                msg.push_str(&text);
+            }
+            last = text;
+            cause = c.source();
+        }
+        let kind = if err.is_builder() {
+            ErrorKind::Config
+        } else {
+            ErrorKind::Transient
+        };
+        CdnError::new(kind, provider, msg)
+    }
+}
+
+/// The pause a `Retry-After: SECONDS` header asks for (HTTP dates are not used by CDN APIs).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(86_400.0)))
 }

@@ -6,6 +6,7 @@
 //! them, follows asynchronous purges to completion and reports what happened.
 
 pub mod error;
+mod open;
 pub mod provider;
 pub mod wrap;
 
@@ -19,6 +20,7 @@ pub mod fastly;
 pub mod varnish;
 
 pub use error::{CdnError, ErrorKind};
+pub use open::{default_rate, open};
 pub use provider::{Batch, Event, Invalidation, Provider, Receipt, Status};
 pub use staleguard_core::purge::{Capabilities, Item, ItemKind};
 

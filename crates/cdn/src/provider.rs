@@ -60,13 +60,37 @@ pub struct Invalidation {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// A call is about to be sent.
-    Sending { provider: String, items: usize, attempt: u32 },
+    Sending {
+        provider: String,
+        items: usize,
+        attempt: u32,
+    },
     /// A call succeeded.
-    Sent { provider: String, items: usize, elapsed: Duration, id: Option<String> },
+    Sent {
+        provider: String,
+        items: usize,
+        elapsed: Duration,
+        id: Option<String>,
+    },
     /// A call failed and will be retried after `after`.
-    Retrying { provider: String, error: String, after: Duration, attempt: u32 },
+    Retrying {
+        provider: String,
+        error: String,
+        after: Duration,
+        attempt: u32,
+    },
     /// A status poll answered.
-    Polled { provider: String, id: String, status: Status },
+    Polled {
+        provider: String,
+        id: String,
+        status: Status,
+    },
+    /// The provider refused a call as too large (`BatchTooLarge`): it is sent again as two halves.
+    Split {
+        provider: String,
+        reference: String,
+        items: usize,
+    },
 }
 
 /// A CDN that can drop cached URLs. Implementations make one call per [`Provider::purge`] and do not
@@ -85,8 +109,8 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         None
     }
 
-    /// Sends one purge call. `batch` holds only item kinds the capabilities allow, and no more items
-    /// than `max_items_per_call`.
+    /// Sends one purge call. `batch` holds only item kinds the capabilities allow, items of one kind
+    /// only, and no more items than `max_items_per_call` ([`crate::wrap::chunk`] makes such batches).
     async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError>;
 
     /// The status of an asynchronous purge. Synchronous providers answer `Completed`.
@@ -94,4 +118,109 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
 
     /// Recent purges, newest first, at most `max`. Providers with no purge history return an empty list.
     async fn list(&self, max: usize) -> Result<Vec<Invalidation>, CdnError>;
+}
+
+/// A path item's value (a decoded URL path, as store keys and the planner's URLs are) as it appears in
+/// a request line: bytes a browser would percent-encode in a path are encoded (controls, space, `"`,
+/// `#`, `<`, `>`, backtick, `{`, `}`, non-ASCII), and so are `%` (the value is decoded, so a `%` is a
+/// literal percent sign), `|`, `\`, `^`, `[` and `]`. `?` is kept: it starts the query string.
+pub fn url_path(value: &str) -> std::borrow::Cow<'_, str> {
+    let encode = |b: u8| !b.is_ascii_graphic() || b"\"#<>`{}%|\\^[]".contains(&b);
+    if !value.bytes().any(encode) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 16);
+    for b in value.bytes() {
+        if encode(b) {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push(b as char);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A shared provider is a provider: `Arc<dyn Provider>` can be wrapped like a concrete one.
+#[async_trait]
+impl<T: Provider + ?Sized> Provider for std::sync::Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn capabilities(&self) -> &Capabilities {
+        (**self).capabilities()
+    }
+    fn url_prefix(&self) -> Option<&str> {
+        (**self).url_prefix()
+    }
+    async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError> {
+        (**self).purge(batch).await
+    }
+    async fn status(&self, id: &str) -> Result<Status, CdnError> {
+        (**self).status(id).await
+    }
+    async fn list(&self, max: usize) -> Result<Vec<Invalidation>, CdnError> {
+        (**self).list(max).await
+    }
+}
+
+/// A boxed provider is a provider.
+#[async_trait]
+impl<T: Provider + ?Sized> Provider for Box<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn capabilities(&self) -> &Capabilities {
+        (**self).capabilities()
+    }
+    fn url_prefix(&self) -> Option<&str> {
+        (**self).url_prefix()
+    }
+    async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError> {
+        (**self).purge(batch).await
+    }
+    async fn status(&self, id: &str) -> Result<Status, CdnError> {
+        (**self).status(id).await
+    }
+    async fn list(&self, max: usize) -> Result<Vec<Invalidation>, CdnError> {
+        (**self).list(max).await
+    }
+}
+
+/// A borrowed provider is a provider (wrap one without giving it away).
+#[async_trait]
+impl<T: Provider + ?Sized> Provider for &T {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn capabilities(&self) -> &Capabilities {
+        (**self).capabilities()
+    }
+    fn url_prefix(&self) -> Option<&str> {
+        (**self).url_prefix()
+    }
+    async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError> {
+        (**self).purge(batch).await
+    }
+    async fn status(&self, id: &str) -> Result<Status, CdnError> {
+        (**self).status(id).await
+    }
+    async fn list(&self, max: usize) -> Result<Vec<Invalidation>, CdnError> {
+        (**self).list(max).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_path_encodes_what_browsers_encode() {
+        let check = |v: &str, want: &str| assert_eq!(url_path(v), want, "{v}");
+        check("/a/b.html", "/a/b.html");
+        check("/my file.html", "/my%20file.html");
+        check("/café", "/caf%C3%A9");
+        check("/100%.html", "/100%25.html");
+        check("/a\"b<c>#d", "/a%22b%3Cc%3E%23d");
+        check("/x?q=1&r=~", "/x?q=1&r=~");
+    }
 }

@@ -1,0 +1,166 @@
+//! From a `[[cdn]]` entry to ready providers: one match on the provider name, each branch behind its
+//! Cargo feature, the config's rate limit applied on top. Also the bits every HTTP provider shares when
+//! it is built: the HTTP client, the API token from the environment, the site's scheme and host.
+
+use std::sync::Arc;
+
+use staleguard_core::config::{CdnConfig, CdnProvider};
+
+use crate::wrap::RateLimited;
+use crate::{CdnError, ErrorKind, OpenContext, Provider};
+
+/// Builds the provider(s) of one `[[cdn]]` entry: several for CloudFront with more than one
+/// distribution, else one. Each is wrapped in [`RateLimited`] at `max-rate` calls per second (or the
+/// provider's default, [`default_rate`]); add [`crate::wrap::Retry`] on top (see
+/// [`crate::wrap::retrying`]). Fails with [`ErrorKind::Config`] when the entry does not pass
+/// [`CdnConfig::check`], a token variable is unset, or this binary was built without the provider's
+/// feature. Only CloudFront makes network calls here (`distribution = "auto"`, origin path lookup).
+pub async fn open(cfg: &CdnConfig, ctx: &OpenContext) -> Result<Vec<Arc<dyn Provider>>, CdnError> {
+    cfg.check()
+        .map_err(|e| CdnError::new(ErrorKind::Config, cfg.label(), e))?;
+    let _ = ctx;
+    let raw: Result<Vec<Arc<dyn Provider>>, CdnError> = match cfg.provider {
+        #[cfg(feature = "cloudfront")]
+        CdnProvider::Cloudfront => crate::cloudfront::open(cfg, ctx).await.map(|ps| {
+            ps.into_iter()
+                .map(|p| Arc::new(p) as Arc<dyn Provider>)
+                .collect()
+        }),
+        #[cfg(feature = "varnish")]
+        CdnProvider::Varnish => {
+            crate::varnish::Varnish::new(cfg).map(|p| vec![Arc::new(p) as Arc<dyn Provider>])
+        }
+        #[cfg(feature = "cloudflare")]
+        CdnProvider::Cloudflare => crate::cloudflare::Cloudflare::from_env(cfg)
+            .map(|p| vec![Arc::new(p) as Arc<dyn Provider>]),
+        #[cfg(feature = "fastly")]
+        CdnProvider::Fastly => {
+            crate::fastly::Fastly::from_env(cfg).map(|p| vec![Arc::new(p) as Arc<dyn Provider>])
+        }
+        #[allow(unreachable_patterns)]
+        other => Err(not_built(cfg, other)),
+    };
+    let rate = if cfg.max_rate > 0.0 {
+        cfg.max_rate
+    } else {
+        default_rate(cfg.provider)
+    };
+    Ok(raw?
+        .into_iter()
+        .map(|p| {
+            if rate > 0.0 {
+                Arc::new(RateLimited::new(p, rate)) as Arc<dyn Provider>
+            } else {
+                p
+            }
+        })
+        .collect())
+}
+
+#[allow(dead_code)]
+fn not_built(cfg: &CdnConfig, provider: CdnProvider) -> CdnError {
+    let name = provider.as_str();
+    CdnError::new(
+        ErrorKind::Config,
+        cfg.label(),
+        format!("this staleguard was built without the `{name}` feature"),
+    )
+    .with_hint(format!(
+        "rebuild with `cargo install staleguard --features {name}` (or the default features)"
+    ))
+}
+
+/// API calls per second when the config's `max-rate` is 0: Cloudflare allows 1,200 requests per five
+/// minutes per user (4/s); CloudFront throttles CreateInvalidation at a few per second; Fastly and a
+/// Varnish node need no limit from us.
+pub fn default_rate(provider: CdnProvider) -> f64 {
+    match provider {
+        CdnProvider::Cloudflare => 4.0,
+        CdnProvider::Cloudfront => 2.0,
+        CdnProvider::Fastly | CdnProvider::Varnish => 0.0,
+    }
+}
+
+/// The HTTP client every HTTP provider uses: 30 s per request, 10 s to connect.
+#[cfg(any(feature = "varnish", feature = "cloudflare", feature = "fastly"))]
+pub(crate) fn http_client(label: &str) -> Result<reqwest::Client, CdnError> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .user_agent(concat!("staleguard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| CdnError::transport(label, "the HTTP client setup", &e))
+}
+
+/// The API token from the environment variable the entry names (`token-env`, or the provider's
+/// default). Tokens are never read from the config file.
+#[cfg(any(feature = "cloudflare", feature = "fastly"))]
+pub(crate) fn token_from_env(cfg: &CdnConfig) -> Result<String, CdnError> {
+    let var = cfg.token_var();
+    match std::env::var(var) {
+        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+        _ => Err(CdnError::new(
+            ErrorKind::Config,
+            cfg.label(),
+            format!("no API token: the environment variable `{var}` is not set"),
+        )
+        .with_hint(format!(
+            "export {var}=… (a token allowed to purge), or name another variable with `token-env`"
+        ))),
+    }
+}
+
+/// The site's scheme and host from `domain` (`www.example.com`, or `http://localhost:8080` with an
+/// explicit scheme; a trailing `/` is dropped). Scheme `https` unless given.
+#[cfg(any(feature = "cloudflare", feature = "fastly"))]
+pub(crate) fn site(domain: &str) -> (&str, &str) {
+    let (scheme, rest) = match domain.split_once("://") {
+        Some((s, r)) => (s, r),
+        None => ("https", domain),
+    };
+    (scheme, rest.trim_end_matches('/'))
+}
+
+/// The API base URL: the config's `api` override (tests, proxies) without a trailing `/`, or `default`.
+#[cfg(any(feature = "cloudflare", feature = "fastly"))]
+pub(crate) fn api_base(cfg: &CdnConfig, default: &str) -> String {
+    let api = if cfg.api.is_empty() {
+        default
+    } else {
+        &cfg.api
+    };
+    api.trim_end_matches('/').to_string()
+}
+
+/// Up to `max` bytes of a response body for a message, on one line.
+#[cfg(any(feature = "varnish", feature = "cloudflare", feature = "fastly"))]
+pub(crate) fn snippet(body: &str, max: usize) -> String {
+    let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.len() <= max {
+        return one_line;
+    }
+    let mut end = max;
+    while !one_line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &one_line[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(any(feature = "cloudflare", feature = "fastly"))]
+    #[test]
+    fn site_splits_scheme_and_host() {
+        use super::site;
+        assert_eq!(site("www.example.com"), ("https", "www.example.com"));
+        assert_eq!(site("http://localhost:8080/"), ("http", "localhost:8080"));
+    }
+
+    #[cfg(any(feature = "varnish", feature = "cloudflare", feature = "fastly"))]
+    #[test]
+    fn snippet_is_one_short_line() {
+        use super::snippet;
+        assert_eq!(snippet("a\n  b\tc", 100), "a b c");
+        assert_eq!(snippet("ééééé", 3), "é…");
+    }
+}

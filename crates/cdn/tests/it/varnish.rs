@@ -1,0 +1,367 @@
+//! The Varnish provider against real Varnish nodes (`scripts/peers/varnish.sh`, VCL
+//! `scripts/peers/staleguard.vcl`) in front of an in-process origin whose bodies change on every fetch
+//! (`/a.html v1`, `v2`, …), cached for an hour and tagged with `xkey: <tag_of(path)> all`. A purge is
+//! real when the next fetch through every node is a MISS with a new body. The conformance suite runs
+//! in each mode and with two nodes; then the failures: a node down, a node without the VCL.
+//! A machine without varnishd fails these tests with the install command; they are never skipped.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use staleguard_cdn::varnish::Varnish;
+use staleguard_cdn::{Batch, ErrorKind, Item, Provider};
+use staleguard_core::config::CdnConfig;
+
+use crate::conformance::{Fault, Fixture, run_suite, tag_of};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A Varnish node started by the project's peer script; stopped when dropped.
+struct Node {
+    url: String,
+    state: String,
+}
+
+impl Node {
+    fn start(backend: &str) -> Node {
+        let script = repo().join("scripts/peers/varnish.sh");
+        let o = Command::new(&script)
+            .args(["start", backend])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "cannot start Varnish:\n{}\nhint: install it with `sudo scripts/peers/varnish.sh install` \
+             (Debian's varnish and varnish-modules; scripts/test.sh does it)",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let get = |k: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .unwrap_or_else(|| panic!("no {k}= line in: {out}"))
+                .to_string()
+        };
+        Node {
+            url: get("VARNISH_URL"),
+            state: get("VARNISH_STATE"),
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/peers/varnish.sh"))
+            .args(["stop", &self.state])
+            .output();
+    }
+}
+
+/// The origin: GET answers `<path> v<n>` (n counts this path's fetches), cacheable for an hour, tagged.
+/// Anything else is 405, like a server that knows nothing of PURGE or BAN.
+async fn origin(
+    State(count): State<Arc<Mutex<HashMap<String, u64>>>>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
+    }
+    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let n = {
+        let mut c = count.lock().unwrap();
+        let n = c.entry(path.clone()).or_default();
+        *n += 1;
+        *n
+    };
+    (
+        [
+            ("cache-control", "public, max-age=3600".to_string()),
+            ("xkey", format!("{} all", tag_of(&path))),
+        ],
+        format!("{path} v{n}"),
+    )
+        .into_response()
+}
+
+/// Starts the origin; returns `127.0.0.1:PORT`.
+async fn start_origin() -> String {
+    let app = Router::new().fallback(origin).with_state(Arc::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr.to_string()
+}
+
+fn provider(nodes: &[&str], mode: &str, domain: &str) -> Varnish {
+    let cfg: CdnConfig = serde_json::from_value(json!({
+        "provider": "varnish",
+        "nodes": nodes,
+        "mode": mode,
+        "purge-by": if mode == "xkey" { "tags" } else { "paths" },
+        "max-items": 3,
+        "domain": domain,
+    }))
+    .unwrap();
+    cfg.check().unwrap();
+    Varnish::new(&cfg).unwrap()
+}
+
+/// Fetches through every node; remembers the last body each node served for each URL.
+struct Through {
+    nodes: Vec<String>,
+    host: Option<String>,
+    client: reqwest::Client,
+    last: Mutex<HashMap<(usize, String), String>>,
+    fetches: AtomicU64,
+}
+
+impl Through {
+    fn new(nodes: &[&str], host: Option<&str>) -> Through {
+        Through {
+            nodes: nodes.iter().map(|s| s.to_string()).collect(),
+            host: host.map(String::from),
+            client: reqwest::Client::new(),
+            last: Mutex::default(),
+            fetches: AtomicU64::new(0),
+        }
+    }
+
+    /// (X-Cache, body) of a GET through node `i`.
+    async fn get(&self, i: usize, url: &str) -> (String, String) {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        let mut rb = self.client.get(format!("{}{url}", self.nodes[i]));
+        if let Some(h) = &self.host {
+            rb = rb.header("host", h);
+        }
+        let r = rb
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url} through {}: {e}", self.nodes[i]));
+        assert!(
+            r.status().is_success(),
+            "GET {url} through {}: {}",
+            self.nodes[i],
+            r.status()
+        );
+        let x = r
+            .headers()
+            .get("x-cache")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (x, r.text().await.unwrap())
+    }
+}
+
+#[async_trait]
+impl Fixture for Through {
+    async fn prime(&self, urls: &[&str]) {
+        for u in urls {
+            for i in 0..self.nodes.len() {
+                let (_, body) = self.get(i, u).await;
+                let (x, again) = self.get(i, u).await;
+                assert_eq!(
+                    (x.as_str(), &again),
+                    ("HIT", &body),
+                    "{u} is not cached by {}",
+                    self.nodes[i]
+                );
+                self.last.lock().unwrap().insert((i, u.to_string()), body);
+            }
+        }
+    }
+
+    async fn purged(&self, url: &str) -> bool {
+        let mut all = true;
+        for i in 0..self.nodes.len() {
+            let (x, body) = self.get(i, url).await;
+            let before = self
+                .last
+                .lock()
+                .unwrap()
+                .insert((i, url.to_string()), body.clone());
+            if x != "MISS" || before.as_deref() == Some(body.as_str()) {
+                eprintln!(
+                    "{url} through {}: {x}, body {body:?} (was {before:?})",
+                    self.nodes[i]
+                );
+                all = false;
+            }
+        }
+        all
+    }
+
+    async fn kept(&self, url: &str) -> bool {
+        let mut all = true;
+        for i in 0..self.nodes.len() {
+            let (x, body) = self.get(i, url).await;
+            let before = self
+                .last
+                .lock()
+                .unwrap()
+                .get(&(i, url.to_string()))
+                .cloned();
+            if x != "HIT" || before.as_deref() != Some(body.as_str()) {
+                eprintln!(
+                    "{url} through {}: {x}, body {body:?} (was {before:?})",
+                    self.nodes[i]
+                );
+                all = false;
+            }
+        }
+        all
+    }
+
+    fn inject(&self, _fault: Fault) -> bool {
+        false
+    }
+}
+
+async fn suite(mode: &str, nodes: usize, domain: &str) -> Vec<&'static str> {
+    let origin = start_origin().await;
+    let started: Vec<Node> = (0..nodes).map(|_| Node::start(&origin)).collect();
+    let urls: Vec<&str> = started.iter().map(|n| n.url.as_str()).collect();
+    let p = Arc::new(provider(&urls, mode, domain));
+    let fx = Through::new(&urls, (!domain.is_empty()).then_some(domain));
+    run_suite(p, &fx).await
+}
+
+const PATH_CASES: [&str; 5] = ["one path", "many paths", "prefix", "all", "refused"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn varnish_purge_mode_passes_the_conformance_suite() {
+    assert_eq!(suite("purge", 1, "").await, PATH_CASES);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn varnish_ban_mode_passes_the_conformance_suite() {
+    assert_eq!(suite("ban", 1, "").await, PATH_CASES);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn varnish_xkey_mode_passes_the_conformance_suite() {
+    assert_eq!(
+        suite("xkey", 1, "").await,
+        ["one path", "many paths", "prefix", "tag", "all", "refused"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_varnish_nodes_are_both_purged_with_the_site_host() {
+    assert_eq!(suite("purge", 2, "www.example.test").await, PATH_CASES);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encoded_paths_are_purged_and_banned_as_clients_request_them() {
+    let origin = start_origin().await;
+    let node = Node::start(&origin);
+    let fx = Through::new(&[&node.url], None);
+    for mode in ["purge", "ban"] {
+        let p = provider(&[&node.url], mode, "");
+        // What a browser requests for the file `caf\u{e9} (1)+.html`.
+        let wire = "/caf%C3%A9%20(1)+.html";
+        fx.prime(&[wire, "/caf.html"]).await;
+        let b = Batch {
+            items: vec![Item::path("/caf\u{e9} (1)+.html")],
+            reference: "r".into(),
+            soft: false,
+        };
+        let r = p.purge(&b).await.unwrap();
+        assert!(fx.purged(wire).await, "{mode}: {r:?}");
+        assert!(fx.kept("/caf.html").await, "{mode}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_go_to_the_receipt_and_soft_purge_uses_xkey_softpurge() {
+    let origin = start_origin().await;
+    let node = Node::start(&origin);
+    let fx = Through::new(&[&node.url], None);
+    fx.prime(&["/r/a.html", "/r/b.html"]).await;
+    let p = provider(&[&node.url], "purge", "");
+    let one = |items: Vec<Item>, soft: bool| Batch {
+        items,
+        reference: "r".into(),
+        soft,
+    };
+    let r = p
+        .purge(&one(vec![Item::path("/r/a.html")], false))
+        .await
+        .unwrap();
+    assert_eq!(r.detail, "1 node: Purged /r/a.html");
+    let r = p
+        .purge(&one(vec![Item::prefix("/r/")], false))
+        .await
+        .unwrap();
+    assert_eq!(r.detail, "1 node: Ban added");
+
+    let x = provider(&[&node.url], "xkey", "");
+    fx.prime(&["/r/c.html"]).await;
+    let r = x
+        .purge(&one(vec![Item::tag(tag_of("/r/c.html"))], true))
+        .await
+        .unwrap();
+    assert_eq!(r.detail, "1 node: Softpurged 1 objects");
+    let r = x
+        .purge(&one(vec![Item::tag(tag_of("/r/nothing.html"))], false))
+        .await
+        .unwrap();
+    assert_eq!(r.detail, "1 node: Invalidated 0 objects");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_down_fails_the_purge_naming_it() {
+    let origin = start_origin().await;
+    let up = Node::start(&origin);
+    let down = Node::start(&origin);
+    let down_url = down.url.clone();
+    let p = provider(&[&up.url, &down_url], "purge", "");
+    drop(down);
+    let b = Batch {
+        items: vec![Item::path("/x.html"), Item::prefix("/y/")],
+        reference: "r".into(),
+        soft: false,
+    };
+    let e = p.purge(&b).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Transient, "{e}");
+    let text = e.to_string();
+    assert!(text.contains(&format!("node `{down_url}`")), "{text}");
+    assert!(text.contains("cannot reach the node"), "{text}");
+    assert!(text.contains("2 of 4 requests failed"), "{text}");
+    assert!(
+        !text.contains(&format!("`{}`", up.url)),
+        "the node that is up is not blamed: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_the_vcl_is_refused_with_a_hint() {
+    // The origin itself as a "node": it answers 405 to PURGE and BAN.
+    let origin = start_origin().await;
+    let url = format!("http://{origin}");
+    let p = provider(&[&url], "purge", "");
+    for item in [Item::path("/a.html"), Item::prefix("/d/")] {
+        let b = Batch {
+            items: vec![item],
+            reference: "r".into(),
+            soft: false,
+        };
+        let e = p.purge(&b).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid, "{e}");
+        let text = e.to_string();
+        assert!(text.contains("405 Method Not Allowed"), "{text}");
+        assert!(text.contains("scripts/peers/staleguard.vcl"), "{text}");
+        assert!(text.contains(&url), "{text}");
+    }
+}
