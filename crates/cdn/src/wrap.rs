@@ -458,18 +458,23 @@ fn check_item(provider: &dyn Provider, item: &Item) -> Result<(), CdnError> {
     Ok(())
 }
 
-/// Checks one call against the provider's capabilities and limits (what [`chunk`] guarantees).
-pub fn check_call(provider: &dyn Provider, batch: &Batch) -> Result<(), CdnError> {
-    let name = provider.name();
-    let caps = provider.capabilities();
-    if batch.soft && !caps.soft {
+fn check_soft(provider: &dyn Provider, batch: &Batch) -> Result<(), CdnError> {
+    if batch.soft && !provider.capabilities().soft {
         return Err(CdnError::new(
             ErrorKind::Invalid,
-            name,
+            provider.name(),
             "soft purge is not supported by this provider",
         )
         .with_hint("remove `soft = true` from the [[cdn]] entry"));
     }
+    Ok(())
+}
+
+/// Checks one call against the provider's capabilities and limits (what [`chunk`] guarantees).
+pub fn check_call(provider: &dyn Provider, batch: &Batch) -> Result<(), CdnError> {
+    let name = provider.name();
+    let caps = provider.capabilities();
+    check_soft(provider, batch)?;
     for item in &batch.items {
         check_item(provider, item)?;
     }
@@ -512,15 +517,7 @@ pub fn check_call(provider: &dyn Provider, batch: &Batch) -> Result<(), CdnError
 /// request is made.
 pub fn chunk(provider: &dyn Provider, whole: &Batch) -> Result<Vec<Batch>, CdnError> {
     let caps = provider.capabilities();
-    if whole.soft && !caps.soft {
-        check_call(
-            provider,
-            &Batch {
-                items: vec![],
-                ..whole.clone()
-            },
-        )?;
-    }
+    check_soft(provider, whole)?;
     for item in &whole.items {
         check_item(provider, item)?;
     }
@@ -791,13 +788,13 @@ async fn poll_until(
             return Ok(());
         }
         if last || Instant::now() >= opts.deadline {
-            return Err(timeout_error(provider.name(), pending, opts));
+            return Err(timeout_error(provider.name(), pending));
         }
         interval = interval.mul_f64(opts.poll.factor).min(opts.poll.cap);
     }
 }
 
-fn timeout_error(name: &str, pending: &[Pending], _opts: &RunOptions) -> CdnError {
+fn timeout_error(name: &str, pending: &[Pending]) -> CdnError {
     let ids: Vec<String> = pending.iter().map(|p| format!("`{}`", p.id)).collect();
     let (noun, verb) = if ids.len() == 1 {
         ("invalidation", "is")
@@ -839,7 +836,7 @@ fn with_progress(mut e: CdnError, receipts: &[Receipt], left: usize) -> CdnError
     }
     let ids: Vec<&str> = receipts.iter().filter_map(|r| r.id.as_deref()).collect();
     e.message = format!(
-        "{} ({} call{} sent before this one{}; {left} not sent)",
+        "{} ({} call{} sent before{}; {left} not sent)",
         e.message,
         receipts.len(),
         if receipts.len() == 1 { "" } else { "s" },
@@ -892,7 +889,9 @@ pub async fn purge_all(
                         waiting_for = pending.len(),
                         "in-flight limit reached: waiting for earlier purges to complete"
                     );
-                    poll_until(provider, &mut pending, &mut receipts, opts, fits).await?;
+                    poll_until(provider, &mut pending, &mut receipts, opts, fits)
+                        .await
+                        .map_err(|e| with_progress(e, &receipts, queue.len() + 1))?;
                 }
             }
             let t = Instant::now();
@@ -1504,8 +1503,7 @@ mod tests {
         let e = purge_all(&p, calls, &opts).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Unauthorized);
         assert!(
-            e.message
-                .contains("1 call sent before this one: I1; 1 not sent"),
+            e.message.contains("1 call sent before: I1; 1 not sent"),
             "{e}"
         );
     }
@@ -1611,6 +1609,26 @@ mod tests {
         let calls = p.calls();
         assert!(calls[2].1 - calls[1].1 >= Duration::from_secs(2));
         wait_all(&p, &report.receipts, &opts).await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_for_room_in_flight_times_out_naming_the_ids_and_what_was_not_sent() {
+        let p = asynchronous(1000);
+        let opts = RunOptions::within(Duration::from_secs(30));
+        let calls = vec![
+            batch(&["/a", "/b", "/c", "/d", "/e"]),
+            batch(&["/f"]),
+            batch(&["/g"]),
+        ];
+        let e = purge_all(&p, calls, &opts).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Timeout);
+        let text = e.to_string();
+        assert!(text.contains("`I1` is still in progress"), "{text}");
+        assert!(
+            text.contains("1 call sent before: I1; 2 not sent"),
+            "{text}"
+        );
+        assert_eq!(p.calls().len(), 1);
     }
 
     #[tokio::test(start_paused = true)]
