@@ -7,6 +7,7 @@
 
 pub mod error;
 mod open;
+pub mod probe;
 pub mod provider;
 pub mod wrap;
 

@@ -23,6 +23,44 @@ pub struct Config {
     /// CDNs to purge after a deploy (`[[cdn]]`, any number; all of them are purged).
     #[serde(default)]
     pub cdn: Vec<CdnConfig>,
+    #[serde(default)]
+    pub verify: VerifyConfig,
+}
+
+/// The `[verify]` section: how a deploy checks what the origin and the CDN serve.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct VerifyConfig {
+    /// The origin the CDN pulls from (`http://127.0.0.1:8080`, `https://origin.example.com`). When set, a
+    /// deploy waits until the origin's version endpoint reports the deployed version before purging: a
+    /// purge that reaches the CDN before the origin switched would re-cache the old content.
+    #[serde(deserialize_with = "de_http_url_or_empty")]
+    pub origin_url: String,
+    /// Path of the version endpoint; empty = `[serve] version-path`.
+    pub version_path: String,
+    /// How long to wait for the origin to switch, e.g. `60s`.
+    #[serde(deserialize_with = "de_age")]
+    pub origin_timeout: String,
+}
+
+impl Default for VerifyConfig {
+    fn default() -> Self {
+        VerifyConfig {
+            origin_url: String::new(),
+            version_path: String::new(),
+            origin_timeout: "60s".into(),
+        }
+    }
+}
+
+fn de_http_url_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if !(s.is_empty() || s.starts_with("http://") || s.starts_with("https://")) {
+        return Err(serde::de::Error::custom(format!(
+            "`{s}` must be an http:// or https:// URL"
+        )));
+    }
+    Ok(s.trim_end_matches('/').to_string())
 }
 
 /// The `[deploy]` section: where and how the build output is uploaded.
@@ -193,9 +231,11 @@ pub struct CdnConfig {
     /// CloudFront derived from the distribution's origin path.
     #[serde(default)]
     pub url_prefix: String,
-    /// A prefix item may drop at most this many unchanged mutable URLs.
-    #[serde(default = "default_sweep_ceiling")]
-    pub sweep_ceiling: usize,
+    /// A prefix item may drop at most this many unchanged mutable URLs. Default: 50 where items are
+    /// billed (CloudFront: a wildcard that saves paths is worth a few needless origin fetches), 0 where
+    /// they are free (Varnish, Cloudflare, Fastly: a prefix only where it covers exactly what changed).
+    #[serde(default)]
+    pub sweep_ceiling: Option<usize>,
     #[serde(default)]
     pub purge_by: PurgeBy,
     /// Soft purge (Fastly, Varnish xkey): mark stale and revalidate instead of dropping.
@@ -244,9 +284,6 @@ fn yes() -> bool {
 fn default_cdn_timeout() -> String {
     "20m".into()
 }
-fn default_sweep_ceiling() -> usize {
-    50
-}
 
 fn de_one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
@@ -269,6 +306,12 @@ impl CdnConfig {
         } else {
             &self.name
         }
+    }
+
+    /// The sweep ceiling for a provider whose items cost `per_item_usd`.
+    pub fn sweep_ceiling_for(&self, per_item_usd: f64) -> usize {
+        self.sweep_ceiling
+            .unwrap_or(if per_item_usd > 0.0 { 50 } else { 0 })
     }
 
     /// The wait deadline in seconds.
@@ -818,6 +861,38 @@ mod tests {
         Config::from_toml(text, "site/staleguard.toml")
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn cdn_entries_are_checked_per_provider() {
+        let ok = Config::from_toml(
+            "[[cdn]]\nprovider = 'cloudfront'\ndistribution = 'auto'\ndomain = 'www.example.com'\n\n[[cdn]]\nprovider = 'varnish'\nname = 'edge'\nnodes = ['http://127.0.0.1:6081']\nmode = 'xkey'\npurge-by = 'tags'\nsoft = true\non-failure = 'warn'\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(ok.cdn.len(), 2);
+        assert_eq!(ok.cdn[0].distribution, ["auto"]);
+        assert_eq!(ok.cdn[0].sweep_ceiling_for(0.005), 50);
+        assert_eq!(ok.cdn[1].sweep_ceiling_for(0.0), 0);
+        assert_eq!(ok.cdn[1].label(), "edge");
+        assert_eq!(ok.cdn[1].on_failure, OnFailure::Warn);
+        for (text, needle) in [
+            ("[[cdn]]\nprovider = 'akamai'", "unknown variant `akamai`"),
+            ("[[cdn]]\nprovider = 'cloudfront'", "needs `distribution"),
+            ("[[cdn]]\nprovider = 'cloudfront'\ndistribution = 'auto'", "needs `domain"),
+            ("[[cdn]]\nprovider = 'varnish'\nnodes = ['10.0.0.1:6081']", "http:// or https://"),
+            ("[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\nzone = 'z'", "`zone` does not apply to provider `varnish`"),
+            ("[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\nmode = 'xkey'", "purge-by = \"tags\""),
+            ("[[cdn]]\nprovider = 'cloudflare'\nzone = 'z'", "domain"),
+            ("[[cdn]]\nprovider = 'fastly'\ndomain = 'a.b'", "service"),
+            ("[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\ntimeout = 'soon'", "line"),
+            ("[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\n[[cdn]]\nprovider = 'varnish'\nnodes = ['http://b']", "two [[cdn]] entries are named `varnish`"),
+            ("[verify]\norigin-url = 'localhost:8080'", "http:// or https://"),
+        ] {
+            let e = err(text);
+            assert!(e.contains(needle), "{text}: {e}");
+            assert!(e.contains("site/staleguard.toml"), "{e}");
+        }
     }
 
     #[test]

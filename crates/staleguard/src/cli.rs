@@ -52,6 +52,80 @@ pub enum Command {
     Deploys(StoreArgs),
     /// Make an earlier deploy current again (default: the one before the current deploy)
     Rollback(RollbackArgs),
+    /// Purge URLs from the configured CDNs (default: what changed since each CDN's last purge)
+    Invalidate(InvalidateArgs),
+    /// Look up purges: `status ID`, `list`
+    #[command(subcommand)]
+    Invalidations(InvalidationsCommand),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct PurgeArgs {
+    /// Only these CDNs (their `name`, or the provider name); repeatable (default: every `[[cdn]]`)
+    #[arg(long = "cdn", value_name = "NAME")]
+    pub cdns: Vec<String>,
+    /// Print each purge item and which changed URLs it covers
+    #[arg(long)]
+    pub explain: bool,
+    /// Do not wait for asynchronous purges (CloudFront) to complete (default: `wait` of each CDN)
+    #[arg(long, conflicts_with = "wait")]
+    pub no_wait: bool,
+    /// Wait for asynchronous purges to complete even where the config says `wait = false`
+    #[arg(long)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InvalidateArgs {
+    /// URL paths to purge (`/a.html`; a trailing `*` purges every URL under a prefix: `/docs/*`)
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// URL prefixes to purge (`/docs/`)
+    #[arg(long = "prefix", num_args = 1.., value_name = "PREFIX")]
+    pub prefixes: Vec<String>,
+    /// Surrogate keys / cache tags to purge (providers with tags)
+    #[arg(long, num_args = 1.., value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Purge everything the CDN holds for the site
+    #[arg(long)]
+    pub all: bool,
+    /// Every mutable URL of the build's manifest (pages and originals kept under their own names)
+    #[arg(long = "static")]
+    pub static_: bool,
+    /// What a deploy changed, compared with the deploy before it (an id or a unique prefix; without a
+    /// value: the current deploy)
+    #[arg(long, value_name = "ID", num_args = 0..=1, default_missing_value = "")]
+    pub deploy: Option<String>,
+    /// Build output holding the manifest for --static (default: `build.out`, else `dist`)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Show the plan; send nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub purge: PurgeArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InvalidationsCommand {
+    /// The status of one purge (CloudFront invalidation id), on every CDN that knows it
+    Status {
+        id: String,
+        /// Only these CDNs; repeatable
+        #[arg(long = "cdn", value_name = "NAME")]
+        cdns: Vec<String>,
+    },
+    /// Recent purges, newest first, of the CDNs that keep a history (CloudFront)
+    List {
+        /// At most this many per CDN
+        #[arg(long, default_value_t = 20)]
+        max: usize,
+        /// Only these CDNs; repeatable
+        #[arg(long = "cdn", value_name = "NAME")]
+        cdns: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +163,11 @@ pub struct DeployArgs {
     /// Uploads in flight (default: `deploy.concurrency`, 16)
     #[arg(long, short = 'j', value_name = "N")]
     pub concurrency: Option<u32>,
+    /// Do not purge the CDNs (the next `deploy` or `invalidate` purges what is pending)
+    #[arg(long)]
+    pub no_purge: bool,
+    #[command(flatten)]
+    pub purge: PurgeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +182,11 @@ pub struct RollbackArgs {
     /// Uploads in flight (default: `deploy.concurrency`, 16)
     #[arg(long, short = 'j', value_name = "N")]
     pub concurrency: Option<u32>,
+    /// Do not purge the CDNs (the next `deploy` or `invalidate` purges what is pending)
+    #[arg(long)]
+    pub no_purge: bool,
+    #[command(flatten)]
+    pub purge: PurgeArgs,
 }
 
 #[derive(Debug, Args)]

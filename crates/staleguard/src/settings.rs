@@ -183,7 +183,7 @@ fn deploy_config(loaded: &Loaded, store: &StoreArgs) -> Result<staleguard_core::
 }
 
 /// The deploy's clock: `STALEGUARD_NOW` (Unix seconds; reproducible runs and tests of GC ages), else now.
-fn deploy_now() -> Result<i64> {
+pub fn deploy_now() -> Result<i64> {
     match std::env::var("STALEGUARD_NOW") {
         Ok(v) => v
             .trim()

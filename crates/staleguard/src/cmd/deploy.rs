@@ -6,22 +6,18 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use staleguard_store::{DeployReport, Progress};
 
-use crate::cli::{DeployArgs, Global, RollbackArgs, StoreArgs};
+use crate::cli::{DeployArgs, Global, PurgeArgs, RollbackArgs, StoreArgs};
+use crate::cmd::purge::{self, CdnReport, Run, Source};
+use crate::cmd::runtime;
 use crate::output::{UploadBars, size};
 use crate::settings;
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
 
 pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
     let loaded = settings::load(global)?;
     let opts = settings::deploy_options(&loaded, args)?;
     let bars: Arc<dyn Progress> = Arc::new(UploadBars::new(!global.quiet && !global.json));
-    let report = runtime()?
+    let rt = runtime()?;
+    let report = rt
         .block_on(staleguard_store::deploy(&opts, bars))
         .with_context(|| {
             format!(
@@ -30,19 +26,91 @@ pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
                 opts.config.store
             )
         })?;
-    print_report(global, &report);
-    Ok(ExitCode::SUCCESS)
+    let purges = after_commit(
+        global,
+        &loaded,
+        &opts,
+        &args.purge,
+        args.no_purge,
+        &rt,
+        &report,
+    )?;
+    print_report(global, &report, &purges, args.purge.explain);
+    finish(global, &purges)
+}
+
+/// Exit code when the objects are deployed but a CDN's purge failed (`on-failure = "fail"`).
+pub const EXIT_PURGE_FAILED: u8 = 3;
+
+/// After a committed deploy or rollback: purge what each CDN has not seen yet.
+fn after_commit(
+    global: &Global,
+    loaded: &settings::Loaded,
+    opts: &staleguard_store::DeployOptions,
+    args: &PurgeArgs,
+    no_purge: bool,
+    rt: &tokio::runtime::Runtime,
+    report: &DeployReport,
+) -> Result<Vec<CdnReport>> {
+    if opts.dry_run || no_purge || loaded.config.cdn.is_empty() {
+        return Ok(Vec::new());
+    }
+    let run = Run {
+        loaded,
+        store: &opts.config,
+        args,
+        dry_run: false,
+        progress: !global.quiet && !global.json,
+        origin_version: Some(report.version.clone()),
+    };
+    rt.block_on(purge::run(&run, &Source::Pending))
+        .context("the deploy is complete, but purging the CDNs failed")
+}
+
+/// Warnings for CDNs that may fail, and the exit code.
+fn finish(global: &Global, purges: &[CdnReport]) -> Result<ExitCode> {
+    for r in purges {
+        if r.outcome == purge::Outcome::Failed && !r.fails() && !global.quiet {
+            eprintln!(
+                "warning: the purge of {} failed (on-failure = \"warn\"); `staleguard invalidate` purges what is pending",
+                r.provider
+            );
+        }
+    }
+    let failed: Vec<&str> = purges
+        .iter()
+        .filter(|r| r.fails())
+        .map(|r| r.provider.as_str())
+        .collect();
+    if failed.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!(
+        "error: deployed, but the purge failed on {}: the CDN may serve stale content\nhint: fix the cause above and run `staleguard invalidate`: it purges what is still pending",
+        failed.join(", ")
+    );
+    Ok(ExitCode::from(EXIT_PURGE_FAILED))
 }
 
 pub fn rollback(global: &Global, args: &RollbackArgs) -> Result<ExitCode> {
     let loaded = settings::load(global)?;
     let opts = settings::rollback_options(&loaded, args)?;
     let bars: Arc<dyn Progress> = Arc::new(UploadBars::new(!global.quiet && !global.json));
-    let report = runtime()?
+    let rt = runtime()?;
+    let report = rt
         .block_on(staleguard_store::rollback(&opts, args.id.as_deref(), bars))
         .with_context(|| format!("rollback in `{}` failed", opts.config.store))?;
-    print_report(global, &report);
-    Ok(ExitCode::SUCCESS)
+    let purges = after_commit(
+        global,
+        &loaded,
+        &opts,
+        &args.purge,
+        args.no_purge,
+        &rt,
+        &report,
+    )?;
+    print_report(global, &report, &purges, args.purge.explain);
+    finish(global, &purges)
 }
 
 pub fn list(global: &Global, args: &StoreArgs) -> Result<ExitCode> {
@@ -98,14 +166,26 @@ pub fn list(global: &Global, args: &StoreArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_report(global: &Global, r: &DeployReport) {
+fn print_report(global: &Global, r: &DeployReport, purges: &[CdnReport], explain: bool) {
     if global.json {
-        println!("{}", serde_json::to_string(r).unwrap_or_default());
+        let mut v = serde_json::to_value(r).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "purges".into(),
+                serde_json::to_value(purges).unwrap_or_default(),
+            );
+        }
+        println!("{v}");
         return;
     }
     if global.quiet {
         return;
     }
+    print_summary(r);
+    purge::print(purges, explain);
+}
+
+fn print_summary(r: &DeployReport) {
     if r.dry_run {
         for u in &r.plan.uploads {
             println!(

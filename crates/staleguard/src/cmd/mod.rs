@@ -2,6 +2,8 @@
 
 mod build;
 mod deploy;
+mod invalidate;
+mod purge;
 mod serve;
 
 use std::process::ExitCode;
@@ -17,5 +19,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Deploy(args) => deploy::run(&cli.global, args),
         Command::Deploys(args) => deploy::list(&cli.global, args),
         Command::Rollback(args) => deploy::rollback(&cli.global, args),
+        Command::Invalidate(args) => invalidate::run(&cli.global, args),
+        Command::Invalidations(cmd) => invalidate::invalidations(&cli.global, cmd),
     }
+}
+
+/// The async runtime the store and CDN commands run on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }

@@ -11,13 +11,13 @@ use crate::serve::serve;
 use crate::support::*;
 
 /// A Varnish node started by the project's peer script, stopped when dropped.
-struct Varnish {
-    url: String,
+pub struct Varnish {
+    pub url: String,
     state: String,
 }
 
 impl Varnish {
-    fn start(backend: &str) -> Varnish {
+    pub fn start(backend: &str) -> Varnish {
         let script = repo().join("scripts/peers/varnish.sh");
         let o = Command::new(&script)
             .args(["start", backend.trim_start_matches("http://")])

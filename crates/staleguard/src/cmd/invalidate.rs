@@ -1,0 +1,218 @@
+//! `staleguard invalidate` and `staleguard invalidations status|list`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use staleguard_cdn::{Invalidation, Status};
+use staleguard_core::purge::Item;
+
+use crate::cli::{Global, InvalidateArgs, InvalidationsCommand, StoreArgs};
+use crate::cmd::purge::{self, Run, Source};
+use crate::cmd::runtime;
+use crate::settings;
+
+pub fn run(global: &Global, args: &InvalidateArgs) -> Result<ExitCode> {
+    let loaded = settings::load(global)?;
+    if loaded.config.cdn.is_empty() {
+        bail!(
+            "no CDN to purge: the config has no [[cdn]] entry\nhint: add one, e.g.\n  [[cdn]]\n  provider = \"varnish\"\n  nodes = [\"http://127.0.0.1:6081\"]"
+        );
+    }
+    let store = settings::store_config(&loaded, &args.store)?;
+    let (mut paths, mut items) = purge::parse_paths(&args.paths)?;
+    for p in &args.prefixes {
+        if !p.starts_with('/') || p.contains('*') {
+            bail!(
+                "--prefix `{p}`: a prefix is a URL path starting with `/`, without `*` (`/docs/`)"
+            );
+        }
+        items.push(Item::prefix(p));
+    }
+    for t in &args.tags {
+        staleguard_core::routes::check_tag(t).map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
+        items.push(Item::tag(t));
+    }
+    if args.all {
+        items.push(Item::all());
+    }
+    if args.static_ {
+        paths.extend(static_paths(&loaded, args)?);
+    }
+    let explicit = !paths.is_empty() || !items.is_empty();
+    let source = match (&args.deploy, explicit) {
+        (Some(_), true) => {
+            bail!("--deploy cannot be combined with --paths, --prefix, --tags, --all or --static")
+        }
+        (Some(id), false) => Source::Deploy(Some(id.clone())),
+        (None, true) => Source::Explicit { paths, items },
+        (None, false) => Source::Pending,
+    };
+    let run = Run {
+        loaded: &loaded,
+        store: &store,
+        args: &args.purge,
+        dry_run: args.dry_run,
+        progress: !global.quiet && !global.json,
+        origin_version: None,
+    };
+    let reports = runtime()?.block_on(purge::run(&run, &source))?;
+    if global.json {
+        println!("{}", serde_json::json!({ "purges": reports }));
+    } else if !global.quiet {
+        purge::print(&reports, args.purge.explain || args.dry_run);
+    }
+    for r in &reports {
+        if r.outcome == purge::Outcome::Failed && !r.fails() {
+            eprintln!(
+                "warning: the purge of {} failed; on-failure = \"warn\", going on",
+                r.provider
+            );
+        }
+    }
+    let failed: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.fails())
+        .map(|r| r.provider.as_str())
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "the purge failed on {}\nhint: fix the cause above and run `staleguard invalidate` again: it purges what is still pending",
+            failed.join(", ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Every mutable URL key of the build's manifest: mutable files, originals kept under their logical
+/// names, and the manifests themselves.
+fn static_paths(loaded: &settings::Loaded, args: &InvalidateArgs) -> Result<Vec<String>> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let b = &loaded.config.build;
+    let dir = match &args.dir {
+        Some(d) => cwd.join(d),
+        None => loaded.base.join(&b.out),
+    };
+    let path = dir.join(&b.manifest);
+    let text = std::fs::read(&path).with_context(|| {
+        format!(
+            "--static needs the build's manifest `{}`\nhint: run `staleguard build` first, or pass --dir",
+            path.display()
+        )
+    })?;
+    let m: staleguard_core::Manifest = serde_json::from_slice(&text)
+        .with_context(|| format!("`{}` is not a staleguard manifest", path.display()))?;
+    let mut keys = std::collections::BTreeSet::new();
+    for (logical, e) in &m.files {
+        if e.mutable {
+            keys.insert(e.path.clone());
+        } else if e.original && e.path != *logical {
+            keys.insert(logical.clone());
+        }
+    }
+    for name in [&b.manifest, &b.django_manifest, &b.build_info] {
+        if !name.is_empty() && dir.join(name).is_file() {
+            keys.insert(name.clone());
+        }
+    }
+    // Keys become URLs under the CDN's url-prefix when planned; here they are root-relative.
+    Ok(keys
+        .into_iter()
+        .flat_map(|k| staleguard_core::purge::key_urls(&k, "/", false))
+        .collect())
+}
+
+pub fn invalidations(global: &Global, cmd: &InvalidationsCommand) -> Result<ExitCode> {
+    let loaded = settings::load(global)?;
+    let store = settings::store_config(&loaded, &StoreArgs { store: None })?;
+    let (cdns, id, max) = match cmd {
+        InvalidationsCommand::Status { id, cdns } => (cdns, Some(id.as_str()), 0),
+        InvalidationsCommand::List { max, cdns } => (cdns, None, *max),
+    };
+    let selected = purge::selected(&loaded, cdns)?;
+    if selected.is_empty() {
+        bail!("no CDN in the config: add a [[cdn]] entry");
+    }
+    let ctx = purge::open_context(&store.store);
+    let rt = runtime()?;
+    let mut found: Vec<Invalidation> = Vec::new();
+    let mut statuses: Vec<(String, Status)> = Vec::new();
+    let mut errors: Vec<String> = Vec::new();
+    rt.block_on(async {
+        for cfg in selected {
+            let providers = match staleguard_cdn::open(cfg, &ctx).await {
+                Ok(p) => p,
+                Err(e) => {
+                    errors.push(e.to_string());
+                    continue;
+                }
+            };
+            for p in providers {
+                let res = match id {
+                    Some(id) => p
+                        .status(id)
+                        .await
+                        .map(|s| statuses.push((p.name().to_string(), s))),
+                    None => p.list(max).await.map(|l| found.extend(l)),
+                };
+                if let Err(e) = res {
+                    // An id unknown to one distribution is normal when there are several.
+                    if !(id.is_some() && e.kind == staleguard_cdn::ErrorKind::NotFound) {
+                        errors.push(e.to_string());
+                    }
+                }
+            }
+        }
+    });
+    if global.json {
+        match id {
+            Some(id) => println!(
+                "{}",
+                serde_json::json!({ "id": id, "status": statuses.iter().map(|(p, s)| serde_json::json!({"provider": p, "status": s})).collect::<Vec<_>>(), "errors": errors })
+            ),
+            None => println!(
+                "{}",
+                serde_json::json!({ "invalidations": found, "errors": errors })
+            ),
+        }
+    } else {
+        match id {
+            Some(id) => {
+                for (p, s) in &statuses {
+                    println!("{p} {id}: {}", status_text(*s));
+                }
+            }
+            None => {
+                if found.is_empty() && errors.is_empty() {
+                    println!("no invalidations (providers that keep no history list nothing)");
+                }
+                for i in &found {
+                    println!(
+                        "{:<28} {:<16} {:<12} {:<22} {}",
+                        i.provider,
+                        i.id,
+                        status_text(i.status),
+                        i.created.as_deref().unwrap_or("-"),
+                        i.items.join(" ")
+                    );
+                }
+            }
+        }
+        for e in &errors {
+            eprintln!("error: {e}");
+        }
+    }
+    if let (Some(id), true) = (id, statuses.is_empty()) {
+        bail!("no configured CDN knows a purge `{id}`");
+    }
+    if !errors.is_empty() {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status_text(s: Status) -> &'static str {
+    match s {
+        Status::Completed => "completed",
+        Status::InProgress => "in progress",
+    }
+}

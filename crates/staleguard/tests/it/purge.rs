@@ -1,0 +1,406 @@
+//! `staleguard deploy` and `staleguard invalidate` against a real Varnish in front of `staleguard serve`
+//! (the origin serves the local store): without a purge, Varnish keeps serving the old page; with one,
+//! the changed pages are fresh at once and the unchanged ones stay cached. For each way of purging:
+//! PURGE per URL, BAN by URL regex, and xkey (surrogate keys sent by the origin).
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use serde_json::Value;
+
+use crate::serve::serve;
+use crate::support::*;
+use crate::varnish::Varnish;
+
+const BASE_CONFIG: &str = r#"[build]
+source = "site"
+out = "out"
+compress = ["br"]
+
+[deploy]
+store = "file://store"
+
+[serve]
+reload-ms = 20
+tag-header = "xkey"
+
+[[routes]]
+match = "**/*.html"
+cache-control = "public, max-age=0, s-maxage=3600"
+"#;
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html><head><title>{title}</title><link rel=\"stylesheet\" href=\"/style.css\"></head><body>{body}</body></html>\n"
+    )
+}
+
+/// GET through the cache: (status, X-Cache, body).
+fn fetch(c: &Client, url: &str) -> (u16, String, String) {
+    let r = c
+        .get(url)
+        .header("Accept-Encoding", "identity")
+        .send()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = r.status().as_u16();
+    let x = r
+        .headers()
+        .get("x-cache")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, x, r.text().unwrap())
+}
+
+fn sg_ok(dir: &Path, args: &[&str]) -> String {
+    let mut c = staleguard(dir);
+    c.args(args);
+    let o = run(c);
+    assert!(
+        o.status.success(),
+        "staleguard {args:?} failed: {}",
+        stderr(&o)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Waits until the origin's version endpoint reports the version of the build in `out`.
+fn wait_origin(c: &Client, origin: &str, dir: &Path) {
+    let want = manifest(&dir.join("out"))["digest"].clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v: Value = c
+            .get(format!("{origin}/health/static-version"))
+            .send()
+            .ok()
+            .and_then(|r| r.bytes().ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        if v["digest"] == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the origin did not switch to the new build"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn edit(dir: &Path, rel: &str, title: &str, body: &str) {
+    write_files(dir, &[(rel, &page(title, body))]);
+}
+
+fn stale_then_fresh(mode: &str) {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    edit(dir, "site/index.html", "home", "home v1");
+    edit(dir, "site/docs/a.html", "a", "a v1");
+    edit(dir, "site/docs/b.html", "b", "b v1");
+    write_files(dir, &[("site/style.css", "body { color: black }\n")]);
+    write_files(dir, &[("staleguard.toml", BASE_CONFIG)]);
+    sg_ok(dir, &["build"]);
+    sg_ok(dir, &["deploy"]);
+
+    let origin = serve(dir, &["store"]);
+    let varnish = Varnish::start(&origin.base);
+    let purge_by = if mode == "xkey" {
+        "purge-by = \"tags\"\n"
+    } else {
+        ""
+    };
+    let config = format!(
+        "{BASE_CONFIG}\n[[cdn]]\nprovider = \"varnish\"\nnodes = [\"{}\"]\nmode = \"{mode}\"\n{purge_by}\n[verify]\norigin-url = \"{}\"\n",
+        varnish.url, origin.base
+    );
+    write_files(dir, &[("staleguard.toml", &config)]);
+    // The first purge through staleguard: the CDN's state is unknown, every mutable URL is purged.
+    let first = sg_ok(dir, &["invalidate", "--explain"]);
+    assert!(first.contains("purge varnish"), "{first}");
+
+    let c = Client::new();
+    let url = |p: &str| format!("{}{p}", varnish.url);
+    for p in ["/", "/docs/a.html", "/docs/b.html"] {
+        assert_eq!(fetch(&c, &url(p)).0, 200, "{p}");
+        assert_eq!(fetch(&c, &url(p)).1, "HIT", "{p} is cached");
+    }
+
+    // v2 deployed without a purge: Varnish still serves v1. This is the stale window.
+    edit(dir, "site/docs/a.html", "a", "a v2");
+    sg_ok(dir, &["build"]);
+    sg_ok(dir, &["deploy", "--no-purge"]);
+    wait_origin(&c, &origin.base, dir);
+    let (_, x, body) = fetch(&c, &url("/docs/a.html"));
+    assert!(
+        body.contains("a v1") && x == "HIT",
+        "stale without a purge: {x} {body}"
+    );
+
+    // `invalidate` purges what is pending since the last purge: a.html only.
+    let out = sg_ok(dir, &["invalidate", "--explain"]);
+    eprintln!("{out}");
+    assert!(out.contains("purge varnish"), "{out}");
+    let (_, x, body) = fetch(&c, &url("/docs/a.html"));
+    assert!(
+        body.contains("a v2") && x == "MISS",
+        "fresh after the purge: {x} {body}"
+    );
+    let (_, x, body) = fetch(&c, &url("/docs/b.html"));
+    assert!(
+        body.contains("b v1") && x == "HIT",
+        "unchanged page stays cached: {x}"
+    );
+    assert_eq!(fetch(&c, &url("/")).1, "HIT", "unchanged home stays cached");
+
+    // v3 with the purge in the deploy: fresh at once, unchanged pages still cached.
+    edit(dir, "site/docs/a.html", "a", "a v3");
+    edit(dir, "site/index.html", "home", "home v3");
+    sg_ok(dir, &["build"]);
+    let out = sg_ok(dir, &["deploy"]);
+    assert!(out.contains("purge varnish"), "{out}");
+    let (_, _, body) = fetch(&c, &url("/docs/a.html"));
+    assert!(body.contains("a v3"), "{body}");
+    let (_, _, body) = fetch(&c, &url("/"));
+    assert!(
+        body.contains("home v3"),
+        "the index variant `/` was purged too: {body}"
+    );
+    assert_eq!(fetch(&c, &url("/docs/b.html")).1, "HIT");
+
+    // Nothing pending any more.
+    let out = sg_ok(dir, &["invalidate"]);
+    assert!(out.contains("nothing to purge"), "{out}");
+}
+
+#[test]
+fn varnish_purge_per_url() {
+    stale_then_fresh("purge");
+}
+
+#[test]
+fn varnish_ban_by_url_regex() {
+    stale_then_fresh("ban");
+}
+
+#[test]
+fn varnish_xkey_surrogate_keys() {
+    stale_then_fresh("xkey");
+}
+
+/// A CDN that cannot be reached: `on-failure = "fail"` makes the deploy exit 3 (deployed, maybe stale)
+/// and `"warn"` exits 0 with a warning; either way the purge stays pending, and the next `invalidate`
+/// against the reachable node purges everything changed since the last successful purge.
+#[test]
+fn failed_purge_stays_pending_and_is_made_up() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    edit(dir, "site/index.html", "home", "home v1");
+    edit(dir, "site/docs/a.html", "a", "a v1");
+    write_files(dir, &[("site/style.css", "body { color: black }\n")]);
+    write_files(dir, &[("staleguard.toml", BASE_CONFIG)]);
+    sg_ok(dir, &["build"]);
+    sg_ok(dir, &["deploy"]);
+    let origin = serve(dir, &["store"]);
+    let varnish = Varnish::start(&origin.base);
+    let cdn = |node: &str, policy: &str| {
+        format!(
+            "{BASE_CONFIG}\n[[cdn]]\nprovider = \"varnish\"\nnodes = [\"{node}\"]\non-failure = \"{policy}\"\ntimeout = \"3s\"\n\n[verify]\norigin-url = \"{}\"\n",
+            origin.base
+        )
+    };
+    write_files(dir, &[("staleguard.toml", &cdn(&varnish.url, "fail"))]);
+    sg_ok(dir, &["invalidate"]);
+    let c = Client::new();
+    let url = |p: &str| format!("{}{p}", varnish.url);
+    fetch(&c, &url("/docs/a.html"));
+    assert_eq!(fetch(&c, &url("/docs/a.html")).1, "HIT");
+
+    // A dead node, policy fail: exit 3, the message names the node.
+    let dead = "http://127.0.0.1:9";
+    write_files(dir, &[("staleguard.toml", &cdn(dead, "fail"))]);
+    edit(dir, "site/docs/a.html", "a", "a v2");
+    sg_ok(dir, &["build"]);
+    let mut cmd = staleguard(dir);
+    cmd.arg("deploy");
+    let o = run(cmd);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("127.0.0.1:9") && err.contains("staleguard invalidate"),
+        "{err}"
+    );
+
+    // Policy warn: exit 0 with a warning; still pending.
+    write_files(dir, &[("staleguard.toml", &cdn(dead, "warn"))]);
+    edit(dir, "site/index.html", "home", "home v3");
+    sg_ok(dir, &["build"]);
+    let mut cmd = staleguard(dir);
+    cmd.arg("deploy");
+    let o = run(cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: the purge of varnish failed"),
+        "{}",
+        stderr(&o)
+    );
+    wait_origin(&c, &origin.base, dir);
+    assert!(
+        fetch(&c, &url("/docs/a.html")).2.contains("a v1"),
+        "still stale"
+    );
+
+    // The node is back: one `invalidate` makes up both deploys' changes.
+    write_files(dir, &[("staleguard.toml", &cdn(&varnish.url, "fail"))]);
+    let out = sg_ok(dir, &["--json", "invalidate"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let purge = &v["purges"][0];
+    assert_eq!(purge["outcome"], "completed", "{v}");
+    assert_eq!(
+        purge["changed_keys"], 5,
+        "a.html, index.html and the three manifests: {v}"
+    );
+    assert!(fetch(&c, &url("/docs/a.html")).2.contains("a v2"));
+    assert!(fetch(&c, &url("/")).2.contains("home v3"));
+}
+
+/// S3 and CloudFront on moto: the distribution is found by its alias, its origin path (`/site`) maps the
+/// store's `site/` prefix to `/`, a deploy creates one invalidation with exactly the changed mutable
+/// URLs (index variants included, fingerprinted files never), and `invalidations list|status` see it.
+#[test]
+fn cloudfront_on_moto_deploy_purges_exact_paths() {
+    use crate::moto::Moto;
+    let moto = Moto::start();
+    moto.create_bucket("web");
+    let dist = serde_json::json!({
+        "CallerReference": "sg-test", "Comment": "staleguard", "Enabled": true,
+        "Aliases": {"Quantity": 1, "Items": ["www.example.test"]},
+        "Origins": {"Quantity": 1, "Items": [{"Id": "s3-web", "DomainName": "web.s3.amazonaws.com",
+            "OriginPath": "/site", "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "s3-web", "ViewerProtocolPolicy": "redirect-to-https",
+            "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"}
+    });
+    let created = moto.aws_json(&[
+        "cloudfront",
+        "create-distribution",
+        "--distribution-config",
+        &dist.to_string(),
+    ]);
+    let id = created["Distribution"]["Id"].as_str().unwrap().to_string();
+
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    edit(dir, "site/index.html", "home", "home v1");
+    edit(dir, "site/docs/index.html", "docs", "docs v1");
+    edit(dir, "site/docs/a.html", "a", "a v1");
+    write_files(dir, &[("site/style.css", "body { color: black }\n")]);
+    let config = "[build]\nsource = \"site\"\nout = \"out\"\ncompress = [\"br\"]\n\n[deploy]\nstore = \"s3://web/site\"\n\n[[cdn]]\nprovider = \"cloudfront\"\ndistribution = \"auto\"\ndomain = \"www.example.test\"\n";
+    write_files(dir, &[("staleguard.toml", config)]);
+    sg_ok(dir, &["build"]);
+    let deploy = |dir: &Path| {
+        let mut c = staleguard(dir);
+        moto.apply(&mut c).args(["--json", "deploy"]);
+        let o = run(c);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()
+    };
+    let first = deploy(dir);
+    let p = &first["purges"][0];
+    assert_eq!(p["provider"], format!("cloudfront:{id}"), "{first}");
+    assert_eq!(p["outcome"], "completed", "{first}");
+    assert_eq!(
+        p["url_prefix"], "/",
+        "origin path /site maps site/ to /: {first}"
+    );
+
+    // v2: one page and the stylesheet change; the CSS gets a new name and is not purged, but its
+    // unhashed original `style.css` is a mutable URL that changed.
+    edit(dir, "site/docs/index.html", "docs", "docs v2");
+    write_files(dir, &[("site/style.css", "body { color: red }\n")]);
+    sg_ok(dir, &["build"]);
+    let second = deploy(dir);
+    let p = &second["purges"][0];
+    assert_eq!(p["outcome"], "completed", "{second}");
+    let inv = p["ids"][0].as_str().unwrap().to_string();
+    let got = moto.aws_json(&[
+        "cloudfront",
+        "get-invalidation",
+        "--distribution-id",
+        &id,
+        "--id",
+        &inv,
+    ]);
+    let mut paths: Vec<String> = got["Invalidation"]["InvalidationBatch"]["Paths"]["Items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    paths.sort();
+    // The html pages that reference the new CSS name changed too (index.html, docs/a.html).
+    let mut want = vec![
+        "/",
+        "/build-info.json",
+        "/docs/",
+        "/docs/a.html",
+        "/docs/index.html",
+        "/index.html",
+        "/staleguard.manifest.json",
+        "/staticfiles.json",
+        "/style.css",
+    ];
+    want.sort();
+    let items: Vec<String> = p["plan"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item"]["value"].as_str().unwrap().to_string())
+        .collect();
+    // Either listed one by one or (when cheaper, within the sweep ceiling) as a wildcard: every wanted
+    // URL is covered, and no fingerprinted URL is ever listed.
+    for w in &want {
+        assert!(
+            paths
+                .iter()
+                .any(|p| p == w || (p.ends_with('*') && w.starts_with(p.trim_end_matches('*')))),
+            "{w} not covered by {paths:?} (plan {items:?})"
+        );
+    }
+    assert!(
+        paths
+            .iter()
+            .all(|p| !p.contains(".br")
+                && !regex::Regex::new(r"\.[0-9a-f]{12}\.").unwrap().is_match(p)),
+        "no sidecar or fingerprinted URL: {paths:?}"
+    );
+    assert!(p["plan"]["billed"].as_u64().unwrap() <= want.len() as u64);
+
+    // The invalidation is listed, and its status read back.
+    let mut c = staleguard(dir);
+    moto.apply(&mut c).args(["--json", "invalidations", "list"]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listed: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        listed["invalidations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == inv.as_str()),
+        "{listed}"
+    );
+    let mut c = staleguard(dir);
+    moto.apply(&mut c).args(["invalidations", "status", &inv]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("completed"));
+
+    // Nothing changed: nothing pending, no new invalidation.
+    let mut c = staleguard(dir);
+    moto.apply(&mut c).args(["invalidate"]);
+    let o = run(c);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("nothing to purge"),
+        "{}",
+        stderr(&o)
+    );
+}
