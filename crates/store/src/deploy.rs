@@ -80,6 +80,9 @@ pub struct DeployReport {
     pub seconds: f64,
     /// The store already held exactly this build: no new deploy was recorded.
     pub up_to_date: bool,
+    /// For a dry run: what the deploy would change for a CDN (the current deploy → this build).
+    #[serde(skip)]
+    pub changes: Option<staleguard_core::changes::Changes>,
 }
 
 struct State {
@@ -214,6 +217,7 @@ pub async fn deploy(opts: &DeployOptions, progress: Arc<dyn Progress>) -> Result
         gc: GcPlan::default(),
         seconds: 0.0,
         up_to_date: false,
+        changes: None,
     };
     // Nothing to upload and the current record already says exactly this: no new deploy, only GC
     // (objects may have aged past keep-age since the last run).
@@ -254,6 +258,10 @@ pub async fn deploy(opts: &DeployOptions, progress: Arc<dyn Progress>) -> Result
         return Ok(report);
     }
     if opts.dry_run {
+        report.changes = Some(staleguard_core::changes::changes(
+            state.record.as_ref().map(|r| &r.objects),
+            &next,
+        ));
         let record = new_record(&id, opts, DeployKind::Deploy, None, version, next, copies);
         let mut history = state.history.clone();
         history.deploys.push(entry_of(&record, &Plan::default()));
@@ -776,6 +784,7 @@ pub async fn rollback(
         gc: GcPlan::default(),
         seconds: 0.0,
         up_to_date: false,
+        changes: None,
     };
     // Immutable objects must still be there; mutable ones come back from their copies.
     let mut wanted = BTreeMap::new();

@@ -52,17 +52,35 @@ fn after_commit(
     rt: &tokio::runtime::Runtime,
     report: &DeployReport,
 ) -> Result<Vec<CdnReport>> {
-    if opts.dry_run || no_purge || loaded.config.cdn.is_empty() {
+    if no_purge || loaded.config.cdn.is_empty() {
         return Ok(Vec::new());
     }
     let run = Run {
         loaded,
         store: &opts.config,
         args,
-        dry_run: false,
+        dry_run: opts.dry_run,
         progress: !global.quiet && !global.json,
         origin_version: Some(report.version.clone()),
     };
+    if opts.dry_run {
+        // What this build would make each CDN drop (anything still pending from earlier deploys comes
+        // on top; `staleguard invalidate --dry-run` shows that). A CDN that cannot be reached is only
+        // reported: a dry run changes nothing.
+        let Some(changes) = report.changes.clone() else {
+            return Ok(Vec::new());
+        };
+        let preview = staleguard_store::Pending {
+            deploy: format!("{} (dry run)", report.id),
+            since: report.previous.clone(),
+            changes,
+        };
+        let mut reports = rt.block_on(purge::run(&run, &Source::Preview(preview)))?;
+        for r in &mut reports {
+            r.on_failure = staleguard_core::config::OnFailure::Warn;
+        }
+        return Ok(reports);
+    }
     rt.block_on(purge::run(&run, &Source::Pending))
         .context("the deploy is complete, but purging the CDNs failed")
 }
@@ -182,7 +200,7 @@ fn print_report(global: &Global, r: &DeployReport, purges: &[CdnReport], explain
         return;
     }
     print_summary(r);
-    purge::print(purges, explain);
+    purge::print(purges, explain || r.dry_run);
 }
 
 fn print_summary(r: &DeployReport) {

@@ -30,6 +30,8 @@ pub enum Source {
         paths: Vec<String>,
         items: Vec<Item>,
     },
+    /// A deploy's dry run: what it would change (planned, never sent).
+    Preview(Pending),
 }
 
 /// How one CDN's purge ended.
@@ -238,6 +240,7 @@ pub async fn run(run: &Run<'_>, source: &Source) -> Result<Vec<CdnReport>> {
                 Some(state.changes(&id, None).await?)
             }
             Source::Explicit { .. } => None,
+            Source::Preview(p) => Some(p.clone()),
         };
         if matches!(source, Source::Pending) && pending.is_none() {
             reports.push(CdnReport {

@@ -138,7 +138,6 @@ fn stale_then_fresh(mode: &str) {
 
     // `invalidate` purges what is pending since the last purge: a.html only.
     let out = sg_ok(dir, &["invalidate", "--explain"]);
-    eprintln!("{out}");
     assert!(out.contains("purge varnish"), "{out}");
     let (_, x, body) = fetch(&c, &url("/docs/a.html"));
     assert!(
@@ -156,6 +155,19 @@ fn stale_then_fresh(mode: &str) {
     edit(dir, "site/docs/a.html", "a", "a v3");
     edit(dir, "site/index.html", "home", "home v3");
     sg_ok(dir, &["build"]);
+    // A dry run shows what the deploy would purge, and sends nothing.
+    let out = sg_ok(dir, &["deploy", "--dry-run"]);
+    assert!(out.contains("dry run: nothing sent"), "{out}");
+    if mode != "xkey" {
+        assert!(
+            out.contains("/docs/a.html") && !out.contains("/docs/b.html"),
+            "{out}"
+        );
+    }
+    assert!(
+        fetch(&c, &url("/docs/a.html")).2.contains("a v2"),
+        "nothing purged by the dry run"
+    );
     let out = sg_ok(dir, &["deploy"]);
     assert!(out.contains("purge varnish"), "{out}");
     let (_, _, body) = fetch(&c, &url("/docs/a.html"));
