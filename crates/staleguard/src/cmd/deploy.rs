@@ -26,7 +26,7 @@ pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
                 opts.config.store
             )
         })?;
-    let purges = after_commit(
+    conclude(
         global,
         &loaded,
         &opts,
@@ -34,13 +34,26 @@ pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
         args.no_purge,
         &rt,
         &report,
-    )?;
-    print_report(global, &report, &purges, args.purge.explain);
-    finish(global, &purges)
+    )
 }
 
 /// Exit code when the objects are deployed but a CDN's purge failed (`on-failure = "fail"`).
 pub const EXIT_PURGE_FAILED: u8 = 3;
+
+/// After a deploy or rollback: purge, print, pick the exit code.
+fn conclude(
+    global: &Global,
+    loaded: &settings::Loaded,
+    opts: &staleguard_store::DeployOptions,
+    args: &PurgeArgs,
+    no_purge: bool,
+    rt: &tokio::runtime::Runtime,
+    report: &DeployReport,
+) -> Result<ExitCode> {
+    let purges = after_commit(global, loaded, opts, args, no_purge, rt, report)?;
+    print_report(global, report, &purges, args.explain);
+    finish(global, &purges)
+}
 
 /// After a committed deploy or rollback: purge what each CDN has not seen yet.
 fn after_commit(
@@ -118,7 +131,7 @@ pub fn rollback(global: &Global, args: &RollbackArgs) -> Result<ExitCode> {
     let report = rt
         .block_on(staleguard_store::rollback(&opts, args.id.as_deref(), bars))
         .with_context(|| format!("rollback in `{}` failed", opts.config.store))?;
-    let purges = after_commit(
+    conclude(
         global,
         &loaded,
         &opts,
@@ -126,9 +139,7 @@ pub fn rollback(global: &Global, args: &RollbackArgs) -> Result<ExitCode> {
         args.no_purge,
         &rt,
         &report,
-    )?;
-    print_report(global, &report, &purges, args.purge.explain);
-    finish(global, &purges)
+    )
 }
 
 pub fn list(global: &Global, args: &StoreArgs) -> Result<ExitCode> {

@@ -79,6 +79,26 @@ pub struct CdnReport {
 }
 
 impl CdnReport {
+    /// A CDN whose purge failed before any plan (opening it, reading the state, the origin check).
+    fn failed(cfg: &CdnConfig, provider: String, error: String, seconds: f64) -> CdnReport {
+        CdnReport {
+            cdn: cfg.label().to_string(),
+            provider,
+            outcome: Outcome::Failed,
+            deploy: None,
+            since: None,
+            changed_keys: 0,
+            url_prefix: String::new(),
+            plan: None,
+            cost_usd: 0.0,
+            calls: 0,
+            ids: Vec::new(),
+            error: Some(error),
+            on_failure: cfg.on_failure,
+            seconds,
+        }
+    }
+
     /// True when this failure must fail the command (`on-failure = "fail"`).
     pub fn fails(&self) -> bool {
         self.outcome == Outcome::Failed && self.on_failure == OnFailure::Fail
@@ -182,22 +202,7 @@ pub async fn run(run: &Run<'_>, source: &Source) -> Result<Vec<CdnReport>> {
         if let Err(e) = staleguard_cdn::probe::wait_version(&url, want, deadline).await {
             return Ok(cdns
                 .iter()
-                .map(|cfg| CdnReport {
-                    cdn: cfg.label().to_string(),
-                    provider: cfg.label().to_string(),
-                    outcome: Outcome::Failed,
-                    deploy: None,
-                    since: None,
-                    changed_keys: 0,
-                    url_prefix: String::new(),
-                    plan: None,
-                    cost_usd: 0.0,
-                    calls: 0,
-                    ids: Vec::new(),
-                    error: Some(e.to_string()),
-                    on_failure: cfg.on_failure,
-                    seconds: 0.0,
-                })
+                .map(|cfg| CdnReport::failed(cfg, cfg.label().to_string(), e.to_string(), 0.0))
                 .collect());
         }
     }
@@ -207,21 +212,8 @@ pub async fn run(run: &Run<'_>, source: &Source) -> Result<Vec<CdnReport>> {
     let mut reports = Vec::new();
     for cfg in cdns {
         let started = Instant::now();
-        let fail = |provider: String, error: String| CdnReport {
-            cdn: cfg.label().to_string(),
-            provider,
-            outcome: Outcome::Failed,
-            deploy: None,
-            since: None,
-            changed_keys: 0,
-            url_prefix: String::new(),
-            plan: None,
-            cost_usd: 0.0,
-            calls: 0,
-            ids: Vec::new(),
-            error: Some(error),
-            on_failure: cfg.on_failure,
-            seconds: started.elapsed().as_secs_f64(),
+        let fail = |provider: String, error: String| {
+            CdnReport::failed(cfg, provider, error, started.elapsed().as_secs_f64())
         };
         // What this CDN must drop.
         let pending: Option<Pending> = match source {
