@@ -11,6 +11,7 @@ pub mod naming;
 pub mod purge;
 pub mod routes;
 pub mod url;
+pub mod verify;
 
 pub use config::{
     BuildConfig, CdnConfig, CdnProvider, Codec, Config, ConfigError, DeployConfig, ServeConfig,
