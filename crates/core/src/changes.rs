@@ -107,7 +107,10 @@ pub fn changes(
     Changes {
         changed: changed
             .into_iter()
-            .map(|(k, kind)| Change { key: k.to_string(), kind })
+            .map(|(k, kind)| Change {
+                key: k.to_string(),
+                kind,
+            })
             .collect(),
         live: live.into_iter().map(str::to_string).collect(),
     }
@@ -158,13 +161,19 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            rank: if mutable { Rank::Mutable } else { Rank::Immutable },
+            rank: if mutable {
+                Rank::Mutable
+            } else {
+                Rank::Immutable
+            },
             etag: None,
         }
     }
 
     fn site(objs: &[(&str, ObjectRecord)]) -> BTreeMap<String, ObjectRecord> {
-        objs.iter().map(|(k, o)| (k.to_string(), o.clone())).collect()
+        objs.iter()
+            .map(|(k, o)| (k.to_string(), o.clone()))
+            .collect()
     }
 
     #[test]
@@ -187,7 +196,10 @@ mod tests {
             ("new/index.html", obj("g", true, &[])),
             ("app.0123456789ab.css", obj("d", false, &[])),
             ("app.ba9876543210.css", obj("h", false, &[])),
-            ("font.0123456789ab.woff2", obj("e", false, &[("access-control-allow-origin", "*")])),
+            (
+                "font.0123456789ab.woff2",
+                obj("e", false, &[("access-control-allow-origin", "*")]),
+            ),
             (".staleguard/bundles/y.bin", obj("i", false, &[])),
         ]);
         let c = changes(Some(&prev), &next);

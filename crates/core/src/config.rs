@@ -879,15 +879,36 @@ mod tests {
         for (text, needle) in [
             ("[[cdn]]\nprovider = 'akamai'", "unknown variant `akamai`"),
             ("[[cdn]]\nprovider = 'cloudfront'", "needs `distribution"),
-            ("[[cdn]]\nprovider = 'cloudfront'\ndistribution = 'auto'", "needs `domain"),
-            ("[[cdn]]\nprovider = 'varnish'\nnodes = ['10.0.0.1:6081']", "http:// or https://"),
-            ("[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\nzone = 'z'", "`zone` does not apply to provider `varnish`"),
-            ("[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\nmode = 'xkey'", "purge-by = \"tags\""),
+            (
+                "[[cdn]]\nprovider = 'cloudfront'\ndistribution = 'auto'",
+                "needs `domain",
+            ),
+            (
+                "[[cdn]]\nprovider = 'varnish'\nnodes = ['10.0.0.1:6081']",
+                "http:// or https://",
+            ),
+            (
+                "[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\nzone = 'z'",
+                "`zone` does not apply to provider `varnish`",
+            ),
+            (
+                "[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\nmode = 'xkey'",
+                "purge-by = \"tags\"",
+            ),
             ("[[cdn]]\nprovider = 'cloudflare'\nzone = 'z'", "domain"),
             ("[[cdn]]\nprovider = 'fastly'\ndomain = 'a.b'", "service"),
-            ("[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\ntimeout = 'soon'", "line"),
-            ("[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\n[[cdn]]\nprovider = 'varnish'\nnodes = ['http://b']", "two [[cdn]] entries are named `varnish`"),
-            ("[verify]\norigin-url = 'localhost:8080'", "http:// or https://"),
+            (
+                "[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\ntimeout = 'soon'",
+                "line",
+            ),
+            (
+                "[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\n[[cdn]]\nprovider = 'varnish'\nnodes = ['http://b']",
+                "two [[cdn]] entries are named `varnish`",
+            ),
+            (
+                "[verify]\norigin-url = 'localhost:8080'",
+                "http:// or https://",
+            ),
         ] {
             let e = err(text);
             assert!(e.contains(needle), "{text}: {e}");
