@@ -26,6 +26,8 @@
 #   VARNISH_GZIP_SUPPORT=off|on   varnishd's http_gzip_support parameter (default: off, see below)
 #   VARNISH_PARAMS="-p name=value ..."   extra varnishd arguments (word-split)
 #   VARNISH_START_TIMEOUT=SECONDS  how long to wait for varnishd to answer (default 20)
+#   VARNISH_VCL=FILE               another VCL template (same @BACKEND_HOST@/@BACKEND_PORT@ placeholders),
+#                                  e.g. a node that answers purges but drops nothing, for tests
 #
 # Why http_gzip_support defaults to off here: when it is on (Varnish's default), Varnish rewrites a
 # client's `Accept-Encoding: br, gzip` to `Accept-Encoding: gzip` on every cacheable request before
@@ -43,7 +45,7 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PROG="scripts/peers/varnish.sh"
-VCL_TEMPLATE="$HERE/staleguard.vcl"
+VCL_TEMPLATE="${VARNISH_VCL:-$HERE/staleguard.vcl}"
 
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 note() { printf '%s: %s\n' "$PROG" "$*" >&2; }

@@ -107,7 +107,13 @@ impl PurgeState {
         }
     }
 
-    async fn record(&self, id: &str) -> Result<Option<DeployRecord>> {
+    /// The store the state was read from.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A deploy's record (`None` when GC collected it).
+    pub async fn record(&self, id: &str) -> Result<Option<DeployRecord>> {
         self.store
             .get_json::<DeployRecord>(&d::record_key(id))
             .await

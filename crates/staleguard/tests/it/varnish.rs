@@ -18,8 +18,17 @@ pub struct Varnish {
 
 impl Varnish {
     pub fn start(backend: &str) -> Varnish {
+        Varnish::start_with(backend, None)
+    }
+
+    /// A node rendered from another VCL template (`scripts/peers/varnish.sh` reads `VARNISH_VCL`).
+    pub fn start_with(backend: &str, vcl: Option<&Path>) -> Varnish {
         let script = repo().join("scripts/peers/varnish.sh");
-        let o = Command::new(&script)
+        let mut c = Command::new(&script);
+        if let Some(v) = vcl {
+            c.env("VARNISH_VCL", v);
+        }
+        let o = c
             .args(["start", backend.trim_start_matches("http://")])
             .output()
             .unwrap();
