@@ -387,7 +387,7 @@ impl Limits {
 /// Splits `items` in order into calls within the per-call and in-flight limits.
 fn split_calls(items: &[PlannedItem], lim: &Limits) -> Vec<Vec<usize>> {
     let mut calls = Vec::new();
-    let mut call: Vec<usize> = Vec::new();
+    let mut call: Vec<usize> = Vec::with_capacity(lim.per_call.min(items.len()));
     let (mut paths, mut prefixes) = (0, 0);
     for (i, it) in items.iter().enumerate() {
         let (p, x) = match it.item.kind {
@@ -399,7 +399,8 @@ fn split_calls(items: &[PlannedItem], lim: &Limits) -> Vec<Vec<usize>> {
             || paths + p > lim.paths_per_call
             || prefixes + x > lim.prefixes_per_call;
         if full && !call.is_empty() {
-            calls.push(std::mem::take(&mut call));
+            let next = Vec::with_capacity(lim.per_call.min(items.len() - i));
+            calls.push(std::mem::replace(&mut call, next));
             (paths, prefixes) = (0, 0);
         }
         call.push(i);
