@@ -6,9 +6,12 @@
 //! them, follows asynchronous purges to completion and reports what happened.
 
 pub mod error;
+pub mod notify;
 mod open;
 pub mod probe;
 pub mod provider;
+pub mod verify;
+pub mod warm;
 pub mod wrap;
 
 #[cfg(feature = "cloudflare")]
