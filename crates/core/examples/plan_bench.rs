@@ -627,7 +627,15 @@ fn main() {
         };
         let each: Vec<String> = these
             .iter()
-            .map(|r| format!("{} ({} items)", ms(r.time), thousands(r.out.billed as u64)))
+            .map(|r| {
+                let n = r.out.billed;
+                format!(
+                    "{} ({} item{})",
+                    ms(r.time),
+                    thousands(n as u64),
+                    if n == 1 { "" } else { "s" }
+                )
+            })
             .collect();
         let shuffled: Vec<String> = these
             .iter()
