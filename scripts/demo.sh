@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The main job on the bundled example, with local defaults (no cloud account): builds staleguard, then
 # fingerprints, rewrites and precompresses examples/site into examples/dist, shows what came out, deploys
-# it to a local store (examples/public, a folder standing in for a bucket), and serves the store on a free
-# loopback port to show the headers (stopped by PID at the end).
+# it to a local store (examples/public, a folder standing in for a bucket), serves the store on a free
+# loopback port to show the headers, verifies that what is served is what was deployed, then changes a page
+# and runs build → deploy → verify again (the server is stopped by PID at the end). No CDN is needed: the
+# local server stands in for one (`--cdn-url`); with a `[[cdn]]` and `[verify] cdn-url` in the config, the
+# same `deploy` purges the CDN, warms it and verifies through it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if ! command -v cargo >/dev/null 2>&1; then
@@ -53,5 +56,22 @@ curl -s -D - -o /dev/null -H 'Accept-Encoding: br' -H "If-None-Match: $etag" "$b
 echo "-- $base/health/static-version"
 curl -s "$base/health/static-version"
 echo
+
+echo
+echo "== staleguard verify: every page the last deploy changed, fetched and hashed, version endpoint checked"
+"$bin" --config examples/staleguard.toml verify --cdn-url "$base" --all
+echo
+echo "== edit a page, build, deploy, verify"
+page=examples/site/about/index.html
+backup="$(mktemp)"
+cp "$page" "$backup"
+trap 'cp "$backup" "$page"; rm -f "$backup"; kill "$pid" 2>/dev/null || true; rm -f "$log"' EXIT
+printf '\n<!-- edited by scripts/demo.sh at %s -->\n' "$(date -u +%FT%TZ)" >>"$page"
+"$bin" --config examples/staleguard.toml build
+"$bin" --config examples/staleguard.toml deploy
+"$bin" --config examples/staleguard.toml verify --cdn-url "$base"
+cp "$backup" "$page"
+"$bin" --config examples/staleguard.toml build >/dev/null
+"$bin" --config examples/staleguard.toml deploy >/dev/null
 kill "$pid"
 wait "$pid" 2>/dev/null || true

@@ -57,6 +57,45 @@ pub enum Command {
     /// Look up purges: `status ID`, `list`
     #[command(subcommand)]
     Invalidations(InvalidationsCommand),
+    /// Prove through the CDN that users get what was deployed (exit 3 when a URL is still stale)
+    Verify(VerifyArgs),
+    /// Request URLs through the CDN so the first visitor hits a warm edge
+    Warm(WarmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The deploy to check (an id or a unique prefix; default: the current one)
+    #[arg(long, value_name = "ID")]
+    pub deploy: Option<String>,
+    /// Every live mutable URL (up to `max-checks`), not only what the deploy changed
+    #[arg(long)]
+    pub all: bool,
+    /// The site through the CDN, repeatable (default: `[verify] cdn-url`)
+    #[arg(long = "cdn-url", value_name = "URL")]
+    pub cdn_urls: Vec<String>,
+    /// How long edges may take to converge, e.g. 30s (default: `[verify] timeout`, 2m)
+    #[arg(long, value_name = "AGE")]
+    pub timeout: Option<String>,
+    /// Warm the configured URLs first
+    #[arg(long)]
+    pub warm: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WarmArgs {
+    /// URL paths to warm, besides `[verify] warm`
+    pub paths: Vec<String>,
+    /// Also every URL the current deploy changed
+    #[arg(long)]
+    pub changed: bool,
+    /// The site through the CDN, repeatable (default: `[verify] cdn-url`)
+    #[arg(long = "cdn-url", value_name = "URL")]
+    pub cdn_urls: Vec<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Debug, Args, Default)]
@@ -166,6 +205,9 @@ pub struct DeployArgs {
     /// Do not purge the CDNs (the next `deploy` or `invalidate` purges what is pending)
     #[arg(long)]
     pub no_purge: bool,
+    /// Skip the warm-up and the verification through the CDN
+    #[arg(long)]
+    pub no_verify: bool,
     #[command(flatten)]
     pub purge: PurgeArgs,
 }
@@ -185,6 +227,9 @@ pub struct RollbackArgs {
     /// Do not purge the CDNs (the next `deploy` or `invalidate` purges what is pending)
     #[arg(long)]
     pub no_purge: bool,
+    /// Skip the warm-up and the verification through the CDN
+    #[arg(long)]
+    pub no_verify: bool,
     #[command(flatten)]
     pub purge: PurgeArgs,
 }

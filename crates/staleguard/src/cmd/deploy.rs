@@ -8,7 +8,7 @@ use staleguard_store::{DeployReport, Progress};
 
 use crate::cli::{DeployArgs, Global, PurgeArgs, RollbackArgs, StoreArgs};
 use crate::cmd::purge::{self, CdnReport, Run, Source};
-use crate::cmd::runtime;
+use crate::cmd::{runtime, verify};
 use crate::output::{UploadBars, size};
 use crate::settings;
 
@@ -31,14 +31,15 @@ pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
         &loaded,
         &opts,
         &args.purge,
-        args.no_purge,
+        (args.no_purge, args.no_verify),
         &rt,
         &report,
     )
 }
 
-/// Exit code when the objects are deployed but a CDN's purge failed (`on-failure = "fail"`).
-pub const EXIT_PURGE_FAILED: u8 = 3;
+/// Exit code when the objects are deployed but users may get stale content: a CDN's purge failed
+/// (`on-failure = "fail"`) or a URL still differed through the CDN at the verification's deadline.
+pub const EXIT_PURGE_FAILED: u8 = verify::EXIT_STALE;
 
 /// After a deploy or rollback: purge, print, pick the exit code.
 fn conclude(
@@ -46,13 +47,91 @@ fn conclude(
     loaded: &settings::Loaded,
     opts: &staleguard_store::DeployOptions,
     args: &PurgeArgs,
-    no_purge: bool,
+    (no_purge, no_verify): (bool, bool),
     rt: &tokio::runtime::Runtime,
     report: &DeployReport,
 ) -> Result<ExitCode> {
     let purges = after_commit(global, loaded, opts, args, no_purge, rt, report)?;
-    print_report(global, report, &purges, args.explain);
-    finish(global, &purges)
+    let v = &loaded.config.verify;
+    let proof = if opts.dry_run || no_verify || !v.in_deploy || v.cdn_url.is_empty() {
+        None
+    } else {
+        let scope = verify::Scope {
+            warm: true,
+            verify: true,
+            ..verify::Scope::default()
+        };
+        Some(
+            rt.block_on(verify::prove(loaded, &opts.config, &scope))
+                .map_err(|e| format!("{e:#}")),
+        )
+    };
+    let json = print_report(global, report, &purges, args.explain, proof.as_ref());
+    if !opts.dry_run {
+        let (text, fields) = summary(report, &purges, proof.as_ref());
+        rt.block_on(verify::notify(&loaded.config.verify, &text, &fields, &json));
+    }
+    finish(global, &purges, proof.as_ref())
+}
+
+/// The one-line summary and the fields a webhook gets.
+fn summary(
+    r: &DeployReport,
+    purges: &[CdnReport],
+    proof: Option<&std::result::Result<verify::ProveReport, String>>,
+) -> (String, Vec<(String, String)>) {
+    let verdict = match proof {
+        None => "not verified".to_string(),
+        Some(Ok(p)) if p.ok => "verified fresh through the CDN".to_string(),
+        Some(Ok(p)) => format!("STALE: {} URL(s) still differ", p.stale_lines().len()),
+        Some(Err(e)) => format!("verification failed: {e}"),
+    };
+    let what = if r.restores.is_some() {
+        "rolled back"
+    } else {
+        "deployed"
+    };
+    let text = format!(
+        "staleguard {what} {} (version {}) to {}: {} object(s) uploaded; {verdict}",
+        r.id,
+        if r.version.is_empty() {
+            "-"
+        } else {
+            &r.version
+        },
+        r.store,
+        r.plan.uploads.len()
+    );
+    let mut fields = vec![
+        ("Deploy".to_string(), r.id.clone()),
+        ("Version".to_string(), r.version.clone()),
+        (
+            "Objects".to_string(),
+            format!("{} uploaded, {} kept", r.plan.uploads.len(), r.plan.kept),
+        ),
+    ];
+    for p in purges {
+        let cost = if p.cost_usd > 0.0 {
+            format!(", est. ${:.3}", p.cost_usd)
+        } else {
+            String::new()
+        };
+        fields.push((
+            format!("Purge {}", p.provider),
+            format!(
+                "{:?}: {} item(s){cost}{}",
+                p.outcome,
+                p.plan.as_ref().map_or(0, |pl| pl.items.len()),
+                if p.ids.is_empty() {
+                    String::new()
+                } else {
+                    format!(", id {}", p.ids.join(" "))
+                }
+            ),
+        ));
+    }
+    fields.push(("Verification".to_string(), verdict));
+    (text, fields)
 }
 
 /// After a committed deploy or rollback: purge what each CDN has not seen yet.
@@ -99,7 +178,25 @@ fn after_commit(
 }
 
 /// Warnings for CDNs that may fail, and the exit code.
-fn finish(global: &Global, purges: &[CdnReport]) -> Result<ExitCode> {
+fn finish(
+    global: &Global,
+    purges: &[CdnReport],
+    proof: Option<&std::result::Result<verify::ProveReport, String>>,
+) -> Result<ExitCode> {
+    let stale = match proof {
+        Some(Ok(p)) if !p.ok => {
+            eprintln!(
+                "error: deployed, but users may still get stale content: {} check(s) still failed at the deadline (listed above)\nhint: `staleguard verify` re-checks; `staleguard invalidate` purges what is pending",
+                p.stale_lines().len()
+            );
+            true
+        }
+        Some(Err(e)) => {
+            eprintln!("error: deployed, but the verification could not run: {e}");
+            true
+        }
+        _ => false,
+    };
     for r in purges {
         if r.outcome == purge::Outcome::Failed && !r.fails() && !global.quiet {
             eprintln!(
@@ -114,7 +211,11 @@ fn finish(global: &Global, purges: &[CdnReport]) -> Result<ExitCode> {
         .map(|r| r.provider.as_str())
         .collect();
     if failed.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(if stale {
+            ExitCode::from(EXIT_PURGE_FAILED)
+        } else {
+            ExitCode::SUCCESS
+        });
     }
     eprintln!(
         "error: deployed, but the purge failed on {}: the CDN may serve stale content\nhint: fix the cause above and run `staleguard invalidate`: it purges what is still pending",
@@ -136,7 +237,7 @@ pub fn rollback(global: &Global, args: &RollbackArgs) -> Result<ExitCode> {
         &loaded,
         &opts,
         &args.purge,
-        args.no_purge,
+        (args.no_purge, args.no_verify),
         &rt,
         &report,
     )
@@ -195,23 +296,46 @@ pub fn list(global: &Global, args: &StoreArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_report(global: &Global, r: &DeployReport, purges: &[CdnReport], explain: bool) {
-    if global.json {
-        let mut v = serde_json::to_value(r).unwrap_or_default();
-        if let Some(o) = v.as_object_mut() {
-            o.insert(
-                "purges".into(),
-                serde_json::to_value(purges).unwrap_or_default(),
-            );
+/// Prints the report (JSON or human) and returns it as JSON (for the webhook).
+fn print_report(
+    global: &Global,
+    r: &DeployReport,
+    purges: &[CdnReport],
+    explain: bool,
+    proof: Option<&std::result::Result<verify::ProveReport, String>>,
+) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert(
+            "purges".into(),
+            serde_json::to_value(purges).unwrap_or_default(),
+        );
+        match proof {
+            Some(Ok(p)) => {
+                o.insert("verify".into(), serde_json::to_value(p).unwrap_or_default());
+            }
+            Some(Err(e)) => {
+                o.insert(
+                    "verify".into(),
+                    serde_json::json!({ "ok": false, "error": e }),
+                );
+            }
+            None => {}
         }
+    }
+    if global.json {
         println!("{v}");
-        return;
+        return v;
     }
     if global.quiet {
-        return;
+        return v;
     }
     print_summary(r);
     purge::print(purges, explain || r.dry_run);
+    if let Some(Ok(p)) = proof {
+        verify::print(p);
+    }
+    v
 }
 
 fn print_summary(r: &DeployReport) {

@@ -5,6 +5,7 @@ mod deploy;
 mod invalidate;
 mod purge;
 mod serve;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rollback(args) => deploy::rollback(&cli.global, args),
         Command::Invalidate(args) => invalidate::run(&cli.global, args),
         Command::Invalidations(cmd) => invalidate::invalidations(&cli.global, cmd),
+        Command::Verify(args) => verify::run_verify(&cli.global, args),
+        Command::Warm(args) => verify::run_warm(&cli.global, args),
     }
 }
 

@@ -191,7 +191,11 @@ pub async fn run(run: &Run<'_>, source: &Source) -> Result<Vec<CdnReport>> {
         run.dry_run,
     ) {
         let v = &run.loaded.config.verify;
-        let url = format!("{}{}", v.origin_url, v.version_path(&run.loaded.config.serve));
+        let url = format!(
+            "{}{}",
+            v.origin_url,
+            v.version_path(&run.loaded.config.serve)
+        );
         let timeout = staleguard_core::deploy::parse_age(&v.origin_timeout).unwrap_or(60);
         let deadline = Instant::now() + Duration::from_secs(timeout.max(1) as u64);
         if let Err(e) = staleguard_cdn::probe::wait_version(&url, want, deadline).await {

@@ -7,6 +7,7 @@ mod deploy;
 mod django;
 mod incremental;
 mod moto;
+mod prove;
 mod purge;
 mod serve;
 mod support;

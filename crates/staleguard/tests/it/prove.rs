@@ -1,0 +1,288 @@
+//! The last steps of a deploy on real parts: `staleguard serve` as the origin (serving the local store),
+//! real Varnish nodes in front, `[verify]` warming and checking through them. A deploy whose purge ran
+//! verifies; one without a purge fails naming the stale URLs; a node that ignores purges is named; an
+//! old `-latest` download fails on the checksum `metadata.json` lists.
+
+use std::path::Path;
+use std::process::Output;
+
+use reqwest::blocking::Client;
+use serde_json::Value;
+
+use crate::serve::serve;
+use crate::support::*;
+use crate::varnish::Varnish;
+
+const SITE_CONFIG: &str = r#"[build]
+source = "site"
+out = "out"
+compress = ["br"]
+mutable = ["downloads/**"]
+
+[deploy]
+store = "file://store"
+
+[serve]
+reload-ms = 20
+
+[[routes]]
+match = "**/*.html"
+cache-control = "public, max-age=0, s-maxage=3600"
+
+[[routes]]
+match = "downloads/**"
+cache-control = "public, max-age=0, s-maxage=3600"
+"#;
+
+fn page(body: &str) -> String {
+    format!(
+        "<!doctype html><html><head><link rel=\"stylesheet\" href=\"/style.css\"></head><body>{body}</body></html>\n"
+    )
+}
+
+fn sg(dir: &Path, args: &[&str]) -> Output {
+    let mut c = staleguard(dir);
+    c.args(args);
+    run(c)
+}
+
+fn sg_json(dir: &Path, args: &[&str]) -> (Option<i32>, Value, String) {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let o = sg(dir, &all);
+    let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: not JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            stderr(&o)
+        )
+    });
+    (o.status.code(), v, stderr(&o))
+}
+
+fn stale_urls(v: &Value) -> Vec<String> {
+    v["verify"]["checks"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|c| c["ok"] == false)
+                .map(|c| {
+                    format!(
+                        "{}{}",
+                        c["base"].as_str().unwrap(),
+                        c["path"].as_str().unwrap()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn config(nodes: &[&Varnish], origin: &str, extra: &str) -> String {
+    let list = |v: Vec<String>| {
+        v.iter()
+            .map(|u| format!("\"{u}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let urls = list(nodes.iter().map(|n| n.url.clone()).collect());
+    format!(
+        "{SITE_CONFIG}\n[[cdn]]\nprovider = \"varnish\"\nnodes = [{urls}]\n\n[verify]\ncdn-url = [{urls}]\norigin-url = \"{origin}\"\nwarm = [\"/\", \"/docs/a.html\", \"/docs/b.html\"]\ntimeout = \"3s\"\n{extra}"
+    )
+}
+
+#[test]
+fn deploy_verifies_through_varnish_and_names_stale_urls_and_nodes() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    write_files(
+        dir,
+        &[
+            ("site/index.html", &page("home v1")),
+            ("site/docs/a.html", &page("a v1")),
+            ("site/docs/b.html", &page("b v1")),
+            ("site/style.css", "body { color: black }\n"),
+            ("staleguard.toml", SITE_CONFIG),
+        ],
+    );
+    assert!(sg(dir, &["build"]).status.success());
+    assert!(sg(dir, &["deploy"]).status.success());
+    let origin = serve(dir, &["store"]);
+    let node1 = Varnish::start(&origin.base);
+    write_files(
+        dir,
+        &[(
+            "staleguard.toml",
+            &config(
+                &[&node1],
+                &origin.base,
+                "[[verify.assert]]\npath = \"/\"\nstatus = 200\ncontains = \"home\"\n",
+            ),
+        )],
+    );
+
+    // v1 (first purge through staleguard) and v2: purged, warmed, verified.
+    assert!(sg(dir, &["invalidate"]).status.success());
+    let (code, v, err) = sg_json(dir, &["verify", "--warm"]);
+    assert_eq!(code, Some(0), "{v} {err}");
+    write_files(dir, &[("site/docs/a.html", &page("a v2"))]);
+    assert!(sg(dir, &["build"]).status.success());
+    let (code, v, err) = sg_json(dir, &["deploy"]);
+    assert_eq!(code, Some(0), "{v} {err}");
+    assert_eq!(v["verify"]["ok"], true, "{v}");
+    let checks = v["verify"]["verify"]["checks"].as_array().unwrap();
+    let paths: Vec<&str> = checks.iter().map(|c| c["path"].as_str().unwrap()).collect();
+    assert!(paths.contains(&"/docs/a.html"), "{paths:?}");
+    assert!(
+        paths.contains(&"/health/static-version"),
+        "version endpoint checked: {paths:?}"
+    );
+    assert!(
+        !paths.contains(&"/docs/b.html"),
+        "only what changed: {paths:?}"
+    );
+    assert!(
+        !v["verify"]["warm"].as_array().unwrap().is_empty(),
+        "warmed: {v}"
+    );
+
+    // v3 with the purge switched off: verify fails at the deadline, naming the stale URL and what the
+    // cache said; the exit code says "deployed but stale".
+    write_files(dir, &[("site/docs/a.html", &page("a v3"))]);
+    assert!(sg(dir, &["build"]).status.success());
+    let (code, v, _) = sg_json(dir, &["deploy", "--no-purge"]);
+    assert_eq!(code, Some(3), "{v}");
+    assert_eq!(v["verify"]["ok"], false);
+    let stale = stale_urls(&v["verify"]);
+    assert_eq!(stale, [format!("{}/docs/a.html", node1.url)], "{v}");
+    let bad = v["verify"]["verify"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["ok"] == false)
+        .unwrap();
+    assert_eq!(bad["seen"]["x_cache"], "HIT", "{bad}");
+    assert!(
+        bad["attempts"].as_u64().unwrap() > 1,
+        "retried until the deadline: {bad}"
+    );
+    let o = sg(dir, &["verify"]);
+    assert_eq!(o.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("STALE") && text.contains("/docs/a.html") && text.contains("X-Cache: HIT"),
+        "{text}"
+    );
+    // The pending purge fixes it.
+    assert!(sg(dir, &["invalidate"]).status.success());
+    assert_eq!(sg(dir, &["verify"]).status.code(), Some(0));
+
+    // A second node that answers purges but ignores them: only its URLs are named.
+    let fixture = repo().join("crates/staleguard/tests/it/fixtures/ignore-purges.vcl");
+    let node2 = Varnish::start_with(&origin.base, Some(&fixture));
+    write_files(
+        dir,
+        &[(
+            "staleguard.toml",
+            &config(&[&node1, &node2], &origin.base, ""),
+        )],
+    );
+    // Visitors fill both nodes: browsers (the warm-up sends their Accept-Encoding) and download tools.
+    assert_eq!(sg(dir, &["warm"]).status.code(), Some(0));
+    let c = Client::new();
+    for n in [&node1, &node2] {
+        c.get(format!("{}/docs/a.html", n.url))
+            .header("Accept-Encoding", "identity")
+            .send()
+            .unwrap();
+    }
+    write_files(dir, &[("site/docs/a.html", &page("a v4"))]);
+    assert!(sg(dir, &["build"]).status.success());
+    let (code, v, _) = sg_json(dir, &["deploy"]);
+    assert_eq!(code, Some(3), "{v}");
+    let stale = stale_urls(&v["verify"]);
+    assert!(!stale.is_empty(), "{v}");
+    assert!(
+        stale.iter().all(|u| u.starts_with(&node2.url)),
+        "only the node that ignores purges: {stale:?}"
+    );
+    assert!(
+        stale.contains(&format!("{}/docs/a.html", node2.url)),
+        "{stale:?}"
+    );
+}
+
+#[test]
+fn an_old_latest_download_fails_on_the_metadata_checksum() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let aliases = |target: &str| {
+        format!("[deploy.aliases]\n\"downloads/tool-latest.tar.gz\" = \"downloads/{target}\"\n")
+    };
+    let base = SITE_CONFIG.replace(
+        "[deploy]\nstore = \"file://store\"\n",
+        "[deploy]\nstore = \"file://store\"\nmetadata = \"downloads/metadata.json\"\nartifacts = [\"downloads/tool-*.tar.gz\"]\n",
+    );
+    write_files(
+        dir,
+        &[
+            (
+                "site/index.html",
+                &page("<a href=\"/downloads/tool-latest.tar.gz\">get</a>"),
+            ),
+            ("site/style.css", "body { color: black }\n"),
+            ("site/downloads/tool-1.0.tar.gz", "release 1.0 bytes\n"),
+            (
+                "staleguard.toml",
+                &format!("{base}\n{}", aliases("tool-1.0.tar.gz")),
+            ),
+        ],
+    );
+    assert!(sg(dir, &["build", "--no-strict"]).status.success());
+    assert!(sg(dir, &["deploy"]).status.success());
+    let origin = serve(dir, &["store"]);
+    let node = Varnish::start(&origin.base);
+    let with_cdn = |target: &str| {
+        format!(
+            "{base}\n[[cdn]]\nprovider = \"varnish\"\nnodes = [\"{0}\"]\n\n[verify]\ncdn-url = \"{0}\"\norigin-url = \"{1}\"\nwarm = [\"/downloads/tool-latest.tar.gz\"]\ntimeout = \"3s\"\n\n{2}",
+            node.url,
+            origin.base,
+            aliases(target)
+        )
+    };
+    write_files(dir, &[("staleguard.toml", &with_cdn("tool-1.0.tar.gz"))]);
+    assert!(sg(dir, &["invalidate"]).status.success());
+    assert_eq!(sg(dir, &["warm"]).status.code(), Some(0));
+
+    // 1.1 is released and `-latest` moves, but the CDN is not purged: it keeps serving 1.0's bytes.
+    write_files(
+        dir,
+        &[
+            ("site/downloads/tool-1.1.tar.gz", "release 1.1 bytes\n"),
+            ("staleguard.toml", &with_cdn("tool-1.1.tar.gz")),
+        ],
+    );
+    assert!(sg(dir, &["build", "--no-strict"]).status.success());
+    let (code, v, err) = sg_json(dir, &["deploy", "--no-purge"]);
+    assert_eq!(code, Some(3), "{v} {err}");
+    let checks = v["verify"]["verify"]["checks"].as_array().unwrap();
+    let latest = checks
+        .iter()
+        .find(|c| c["path"] == "/downloads/tool-latest.tar.gz")
+        .unwrap_or_else(|| panic!("the alias is checked: {v}"));
+    assert_eq!(latest["ok"], false, "{latest}");
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("store/downloads/metadata.json")).unwrap())
+            .unwrap();
+    let want = meta["artifacts"]["downloads/tool-1.1.tar.gz"]["sha256"]
+        .as_str()
+        .unwrap();
+    assert!(
+        latest["expected"].as_str().unwrap().contains(&want[..12]),
+        "{latest}"
+    );
+    // After the purge the alias verifies.
+    assert!(sg(dir, &["invalidate"]).status.success());
+    let (code, v, _) = sg_json(dir, &["verify"]);
+    assert_eq!(code, Some(0), "{v}");
+}
