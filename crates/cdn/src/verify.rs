@@ -1,8 +1,14 @@
 //! Proving a deploy reached the users: fetch URLs through one or more CDN bases (each edge node, or the
-//! public domain) and compare what they serve with what was deployed — the identity bytes' blake3 or
+//! public domain) and compare what they serve with what was deployed — the decoded bytes' blake3 or
 //! sha256, a version endpoint's `version`, or a smoke test's status and body. A check that fails is
 //! tried again with backoff until it passes or the deadline passes, because edges converge over seconds
 //! after a purge.
+//!
+//! A CDN caches one variant per `Accept-Encoding` (`Vary`), and a purge may reach one variant and not
+//! another: an edge can serve fresh identity bytes to `curl` while browsers still get a stale brotli
+//! variant. So every check that reads the body is made once per [`VerifyOptions::encodings`] value
+//! (by default what browsers send, then `identity` as download tools send), and the body is decoded
+//! before it is compared.
 //!
 //! ```no_run
 //! # use std::time::Duration;
@@ -13,7 +19,10 @@
 //! let targets = vec![Target::new("/index.html", Expect::Blake3("1a2b…".into()))];
 //! let report = verify::verify(&targets, &opts).await;
 //! for c in report.stale_checks() {
-//!     eprintln!("{}{}: expected {}, got {:?}", c.base, c.path, c.expected, c.seen.got);
+//!     eprintln!(
+//!         "{}{} (Accept-Encoding: {}): expected {}, got {:?}",
+//!         c.base, c.path, c.encoding, c.expected, c.seen.got
+//!     );
 //! }
 //! # }
 //! ```
@@ -21,14 +30,22 @@
 //! Invariants:
 //! - nothing is added to bust caches (no `Cache-Control: no-cache`, no query string): the check sees
 //!   what a user sees;
-//! - hash checks send `Accept-Encoding: identity`, decode nothing and follow no redirect; a response
-//!   with another `Content-Encoding` fails with a message saying so;
-//! - bodies are hashed while streaming, never buffered whole, and cut at [`MAX_BODY`];
+//! - a check that reads the body (hash, version, `contains`) is made once per `encodings` value, which
+//!   replaces any `Accept-Encoding` among the extra headers (an empty value sends none); a status-only
+//!   smoke test is made once, with the first value;
+//! - the body is decoded (`Content-Encoding` `br`, `gzip`/`x-gzip`, `deflate` with or without its zlib
+//!   wrapper, `zstd`, `identity` or none) and the decoded bytes are hashed, searched or parsed; a
+//!   coding the request did not offer, an unknown one, stacked ones (`gzip, br`) and a corrupt encoded
+//!   body fail the check with a message saying so;
+//! - no redirect is followed;
+//! - bodies are decoded and hashed while streaming, never buffered whole, and cut at `max_body`
+//!   (default [`MAX_BODY`]) bytes, encoded or decoded: a decompression bomb fails the check;
 //! - at most `concurrency` requests are in flight at any time (a check waiting to retry holds no slot);
 //! - every check gets one attempt even when the deadline already passed; no retry starts after it.
 //!   An attempt that started before the deadline may end up to `request_timeout` after it.
 
 use std::fmt::Write as _;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +60,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-/// The largest body hashed or searched: a larger one fails the check.
+/// The largest body hashed or searched, encoded or decoded (the default [`VerifyOptions::max_body`]): a
+/// larger one fails the check.
 pub const MAX_BODY: u64 = 1 << 30;
 /// The largest version-endpoint body read.
 const MAX_VERSION_BODY: u64 = 1 << 20;
@@ -51,9 +69,9 @@ const MAX_VERSION_BODY: u64 = 1 << 20;
 /// What a URL must serve.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expect {
-    /// The blake3 (lowercase or uppercase hex) of the identity bytes; status 200.
+    /// The blake3 (lowercase or uppercase hex) of the decoded bytes (the file as deployed); status 200.
     Blake3(String),
-    /// The sha256 (hex) of the identity bytes (download aliases checked against `metadata.json`);
+    /// The sha256 (hex) of the decoded bytes (download aliases checked against `metadata.json`);
     /// status 200.
     Sha256(String),
     /// The JSON body's `"version"` field equals this (a version endpoint); status 200.
@@ -86,7 +104,7 @@ impl Expect {
         }
     }
 
-    /// Whether the check reads the body (and so needs identity bytes).
+    /// Whether the check reads the body (and so is made once per Accept-Encoding).
     fn reads_body(&self) -> bool {
         !matches!(self, Expect::Assert { contains: None, .. })
     }
@@ -137,9 +155,17 @@ pub struct VerifyOptions {
     pub max_retry: Duration,
     /// One request at most, connection and body included (default 15 s).
     pub request_timeout: Duration,
-    /// Extra request headers (a staging site's `Authorization`); `Accept-Encoding` is replaced by
-    /// `identity` for checks that read the body. Values are redacted in `Debug`.
+    /// Extra request headers (a staging site's `Authorization`); an `Accept-Encoding` here is replaced
+    /// by each of `encodings`. Values are redacted in `Debug`.
     pub headers: Vec<(String, String)>,
+    /// The `Accept-Encoding` values each target is checked with, one check each (default
+    /// [`default_encodings`]: what browsers send, then `identity`); duplicates count once, an empty
+    /// string sends no `Accept-Encoding`, an empty list counts as `[""]`. A status-only smoke test is
+    /// made once, with the first.
+    pub encodings: Vec<String>,
+    /// The largest body read, encoded or decoded, in bytes (default [`MAX_BODY`]); a larger one fails
+    /// the check. A version endpoint's body is cut at 1 MiB at most.
+    pub max_body: u64,
 }
 
 impl VerifyOptions {
@@ -153,7 +179,19 @@ impl VerifyOptions {
             max_retry: Duration::from_secs(5),
             request_timeout: Duration::from_secs(15),
             headers: Vec::new(),
+            encodings: default_encodings(),
+            max_body: MAX_BODY,
         }
+    }
+
+    pub fn with_encodings(mut self, encodings: Vec<String>) -> VerifyOptions {
+        self.encodings = encodings;
+        self
+    }
+
+    pub fn with_max_body(mut self, bytes: u64) -> VerifyOptions {
+        self.max_body = bytes;
+        self
     }
 
     pub fn with_concurrency(mut self, n: usize) -> VerifyOptions {
@@ -198,8 +236,16 @@ impl std::fmt::Debug for VerifyOptions {
             .field("max_retry", &self.max_retry)
             .field("request_timeout", &self.request_timeout)
             .field("headers", &redacted_headers(&self.headers))
+            .field("encodings", &self.encodings)
+            .field("max_body", &self.max_body)
             .finish()
     }
+}
+
+/// The default [`VerifyOptions::encodings`]: what current browsers send (Chrome, Edge, Firefox), then
+/// `identity` (what `curl`, `wget` and download tools get).
+pub fn default_encodings() -> Vec<String> {
+    vec!["gzip, deflate, br, zstd".into(), "identity".into()]
 }
 
 /// What the last attempt of a check saw.
@@ -212,17 +258,21 @@ pub struct Seen {
     pub x_cache: Option<String>,
     pub cache_control: Option<String>,
     pub etag: Option<String>,
+    /// The `Content-Encoding` served (`br`, `gzip`), as sent; `None` when there was none.
+    pub content_encoding: Option<String>,
     /// The hash (lowercase hex) or version seen; for a smoke test, `status N` and whether the body held
     /// the text.
     pub got: Option<String>,
 }
 
-/// One (base, target) check.
+/// One (base, target, encoding) check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UrlCheck {
     /// The base as given, any `user:password@` replaced by `…@`.
     pub base: String,
     pub path: String,
+    /// The `Accept-Encoding` sent (empty: none).
+    pub encoding: String,
     pub label: Option<String>,
     /// [`Expect::describe`].
     pub expected: String,
@@ -232,7 +282,8 @@ pub struct UrlCheck {
     /// Of the last attempt.
     pub seen: Seen,
     /// Why the last attempt failed when it was not simply other content (compare `expected` and
-    /// `seen.got` then): no answer, an unexpected status, a `Content-Encoding`, a body too large.
+    /// `seen.got` then): no answer, an unexpected status, a `Content-Encoding` not offered or not
+    /// decoded, a corrupt encoded body, a body too large (encoded or decoded).
     pub error: Option<String>,
     /// From the first attempt to the last answer.
     pub seconds: f64,
@@ -241,7 +292,7 @@ pub struct UrlCheck {
 /// The outcome of [`verify`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VerifyReport {
-    /// Sorted by base, then path.
+    /// Sorted by base, then path, then encoding.
     pub checks: Vec<UrlCheck>,
     /// Every check passed (true when there was nothing to check).
     pub ok: bool,
@@ -257,18 +308,24 @@ impl VerifyReport {
     }
 }
 
-/// Checks every (base × target), at most `opts.concurrency` requests at a time, retrying failures with
-/// backoff until they pass or `opts.deadline` passes. Never fails as a whole: problems are in the report.
+/// Checks every (base × target × encoding) — a status-only smoke test once per (base × target) — at
+/// most `opts.concurrency` requests at a time, retrying failures with backoff until they pass or
+/// `opts.deadline` passes. Never fails as a whole: problems are in the report.
 pub async fn verify(targets: &[Target], opts: &VerifyOptions) -> VerifyReport {
     let started = Instant::now();
+    let encodings = encodings_of(&opts.encodings);
     let span = tracing::info_span!(
         "cdn.verify",
         bases = opts.bases.len(),
         targets = targets.len(),
+        encodings = encodings.len(),
         concurrency = opts.concurrency
     );
     async move {
-        let headers = extra_headers(&opts.headers);
+        let headers = extra_headers(&opts.headers).map(|mut h| {
+            h.remove(header::ACCEPT_ENCODING);
+            h
+        });
         let semaphore = Arc::new(Semaphore::new(opts.concurrency.max(1)));
         let mut jobs = Vec::new();
         for base in &opts.bases {
@@ -280,23 +337,37 @@ pub async fn verify(targets: &[Target], opts: &VerifyOptions) -> VerifyReport {
             };
             let shown = redact_url(base);
             for target in targets {
-                jobs.push((shown.clone(), endpoint.clone(), target.clone()));
+                let encodings = if target.expect.reads_body() {
+                    &encodings[..]
+                } else {
+                    &encodings[..1]
+                };
+                for encoding in encodings {
+                    jobs.push((
+                        shown.clone(),
+                        endpoint.clone(),
+                        target.clone(),
+                        encoding.clone(),
+                    ));
+                }
             }
         }
         let headers = Arc::new(headers.unwrap_or_default());
         let mut checks: Vec<Option<UrlCheck>> = vec![None; jobs.len()];
         let mut set = JoinSet::new();
         let mut placeholders = Vec::with_capacity(jobs.len());
-        for (i, (base, endpoint, target)) in jobs.into_iter().enumerate() {
-            placeholders.push(blank(&base, &target));
+        for (i, (base, endpoint, target, encoding)) in jobs.into_iter().enumerate() {
+            placeholders.push(blank(&base, &target, &encoding));
             let job = Job {
                 base,
                 target,
+                encoding,
                 headers: headers.clone(),
                 semaphore: semaphore.clone(),
                 deadline: opts.deadline,
                 first_retry: opts.first_retry,
                 max_retry: opts.max_retry,
+                max_body: opts.max_body,
             };
             set.spawn(
                 async move {
@@ -304,7 +375,7 @@ pub async fn verify(targets: &[Target], opts: &VerifyOptions) -> VerifyReport {
                         Ok(ep) => job.run(&ep).await,
                         Err(e) => UrlCheck {
                             error: Some(e),
-                            ..blank(&job.base, &job.target)
+                            ..blank(&job.base, &job.target, &job.encoding)
                         },
                     };
                     (i, check)
@@ -328,7 +399,8 @@ pub async fn verify(targets: &[Target], opts: &VerifyOptions) -> VerifyReport {
                 })
             })
             .collect();
-        checks.sort_by(|a, b| (&a.base, &a.path).cmp(&(&b.base, &b.path)));
+        checks
+            .sort_by(|a, b| (&a.base, &a.path, &a.encoding).cmp(&(&b.base, &b.path, &b.encoding)));
         let stale = checks.iter().filter(|c| !c.ok).count();
         tracing::info!(checks = checks.len(), stale, "verified");
         VerifyReport {
@@ -342,10 +414,25 @@ pub async fn verify(targets: &[Target], opts: &VerifyOptions) -> VerifyReport {
     .await
 }
 
-fn blank(base: &str, target: &Target) -> UrlCheck {
+/// The encodings to check with: duplicates once, in order; none counts as `[""]` (no header).
+fn encodings_of(encodings: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(encodings.len().max(1));
+    for e in encodings {
+        if !out.contains(e) {
+            out.push(e.clone());
+        }
+    }
+    if out.is_empty() {
+        out.push(String::new());
+    }
+    out
+}
+
+fn blank(base: &str, target: &Target, encoding: &str) -> UrlCheck {
     UrlCheck {
         base: base.to_string(),
         path: target.path.clone(),
+        encoding: encoding.to_string(),
         label: target.label.clone(),
         expected: target.expect.describe(),
         ok: false,
@@ -356,15 +443,19 @@ fn blank(base: &str, target: &Target) -> UrlCheck {
     }
 }
 
-/// One (base, target) check with its retry loop.
+/// One (base, target, encoding) check with its retry loop.
 struct Job {
     base: String,
     target: Target,
+    /// The `Accept-Encoding` sent; empty: none.
+    encoding: String,
+    /// Without `Accept-Encoding`.
     headers: Arc<HeaderMap>,
     semaphore: Arc<Semaphore>,
     deadline: Instant,
     first_retry: Duration,
     max_retry: Duration,
+    max_body: u64,
 }
 
 /// How one attempt ended.
@@ -378,11 +469,25 @@ enum Outcome {
 
 impl Job {
     async fn run(self, ep: &Endpoint) -> UrlCheck {
-        let mut check = blank(&self.base, &self.target);
+        let mut check = blank(&self.base, &self.target, &self.encoding);
         if let Err(e) = validate(&self.target) {
             check.error = Some(e);
             return check;
         }
+        let accept = if self.encoding.is_empty() {
+            None
+        } else {
+            match HeaderValue::from_str(&self.encoding) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    check.error = Some(format!(
+                        "the Accept-Encoding `{}` is not a header value; nothing was requested",
+                        self.encoding.escape_debug()
+                    ));
+                    return check;
+                }
+            }
+        };
         let url = match ep.url(&self.target.path) {
             Ok(u) => u,
             Err(e) => {
@@ -399,7 +504,7 @@ impl Job {
                     return check;
                 };
                 check.attempts += 1;
-                let (seen, outcome) = attempt(ep, &url, &self.target.expect, &self.headers).await;
+                let (seen, outcome) = self.attempt(ep, &url, accept.as_ref()).await;
                 check.seen = seen;
                 outcome
             };
@@ -409,7 +514,7 @@ impl Job {
                     check.ok = true;
                     check.error = None;
                     if check.attempts > 1 {
-                        tracing::info!(base = %self.base, path = %self.target.path, attempts = check.attempts, "fresh after retries");
+                        tracing::info!(base = %self.base, path = %self.target.path, encoding = %self.encoding, attempts = check.attempts, "fresh after retries");
                     }
                     return check;
                 }
@@ -418,10 +523,10 @@ impl Job {
             }
             let now = Instant::now();
             if now >= self.deadline {
-                tracing::warn!(base = %self.base, path = %self.target.path, attempts = check.attempts, got = ?check.seen.got, error = ?check.error, "still not as deployed at the deadline");
+                tracing::warn!(base = %self.base, path = %self.target.path, encoding = %self.encoding, attempts = check.attempts, got = ?check.seen.got, error = ?check.error, "still not as deployed at the deadline");
                 return check;
             }
-            tracing::debug!(base = %self.base, path = %self.target.path, attempt = check.attempts, got = ?check.seen.got, error = ?check.error, "not yet as deployed; retrying");
+            tracing::debug!(base = %self.base, path = %self.target.path, encoding = %self.encoding, attempt = check.attempts, got = ?check.seen.got, error = ?check.error, "not yet as deployed; retrying");
             let jitter_ms = rand::rng().random_range(0..=pause.as_millis() as u64 / 2);
             let wait = pause + Duration::from_millis(jitter_ms);
             tokio::time::sleep_until((now + wait).min(self.deadline)).await;
@@ -455,128 +560,148 @@ fn validate(t: &Target) -> Result<(), String> {
     Ok(())
 }
 
-async fn attempt(ep: &Endpoint, url: &Url, expect: &Expect, extra: &HeaderMap) -> (Seen, Outcome) {
-    let mut req = ep.client.get(url.clone()).headers(extra.clone());
-    if expect.reads_body() || !extra.contains_key(header::ACCEPT_ENCODING) {
-        req = req.header(header::ACCEPT_ENCODING, "identity");
-    }
-    if let Some(h) = &ep.host_header {
-        req = req.header(header::HOST, h.clone());
-    }
-    let mut resp = match req.send().await {
-        Ok(r) => r,
-        Err(e) => return (Seen::default(), Outcome::Failed(transport_error(&e))),
-    };
-    let mut seen = seen_of(&resp);
-    let status = resp.status().as_u16();
-    if let Expect::Assert {
-        status: want,
-        contains,
-    } = expect
-    {
-        let status_ok = match want {
-            Some(w) => status == *w,
-            None => resp.status().is_success(),
+impl Job {
+    /// One request and its verdict.
+    async fn attempt(
+        &self,
+        ep: &Endpoint,
+        url: &Url,
+        accept: Option<&HeaderValue>,
+    ) -> (Seen, Outcome) {
+        let expect = &self.target.expect;
+        let mut req = ep.client.get(url.clone()).headers((*self.headers).clone());
+        if let Some(a) = accept {
+            req = req.header(header::ACCEPT_ENCODING, a.clone());
+        }
+        if let Some(h) = &ep.host_header {
+            req = req.header(header::HOST, h.clone());
+        }
+        let mut resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return (Seen::default(), Outcome::Failed(transport_error(&e))),
         };
-        let Some(needle) = contains else {
+        let mut seen = seen_of(&resp);
+        let status = resp.status().as_u16();
+        if let Expect::Assert {
+            status: want,
+            contains,
+        } = expect
+        {
+            let status_ok = match want {
+                Some(w) => status == *w,
+                None => resp.status().is_success(),
+            };
             seen.got = Some(format!("status {status}"));
+            let Some(needle) = contains else {
+                return (
+                    seen,
+                    if status_ok {
+                        Outcome::Pass
+                    } else {
+                        Outcome::Stale
+                    },
+                );
+            };
+            let mut finder = Finder::new(needle.as_bytes());
+            if let Err(e) = self
+                .read_decoded(&mut resp, self.max_body, |c| finder.feed(c))
+                .await
+            {
+                return (seen, Outcome::Failed(e));
+            }
+            let found = finder.found;
+            seen.got = Some(format!(
+                "status {status}, body {} {needle:?}",
+                if found { "contains" } else { "without" }
+            ));
             return (
                 seen,
-                if status_ok {
+                if status_ok && found {
                     Outcome::Pass
                 } else {
                     Outcome::Stale
                 },
             );
-        };
-        if let Some(e) = encoding_error(&resp) {
-            seen.got = Some(format!("status {status}"));
+        }
+        if status != 200 {
+            let mut e = format!("status {status}");
+            if resp.status().is_redirection() {
+                let to = resp
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                let _ = write!(e, " (a redirect to `{to}`; redirects are not followed)");
+            }
             return (seen, Outcome::Failed(e));
         }
-        let found = match contains_streaming(&mut resp, needle.as_bytes()).await {
-            Ok(f) => f,
-            Err(e) => {
-                seen.got = Some(format!("status {status}"));
-                return (seen, Outcome::Failed(e));
+        let (got, want) = match expect {
+            Expect::Blake3(want) => {
+                let mut h = blake3::Hasher::new();
+                let read = self.read_decoded(&mut resp, self.max_body, |c| {
+                    h.update(c);
+                });
+                if let Err(e) = read.await {
+                    return (seen, Outcome::Failed(e));
+                }
+                (h.finalize().to_hex().to_string(), want)
             }
-        };
-        seen.got = Some(format!(
-            "status {status}, body {} {needle:?}",
-            if found { "contains" } else { "without" }
-        ));
-        return (
-            seen,
-            if status_ok && found {
-                Outcome::Pass
-            } else {
-                Outcome::Stale
-            },
-        );
-    }
-    if status != 200 {
-        let mut e = format!("status {status}");
-        if resp.status().is_redirection() {
-            let to = resp
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let _ = write!(e, " (a redirect to `{to}`; redirects are not followed)");
-        }
-        return (seen, Outcome::Failed(e));
-    }
-    if let Some(e) = encoding_error(&resp) {
-        return (seen, Outcome::Failed(e));
-    }
-    let (got, want) = match expect {
-        Expect::Blake3(want) => {
-            let mut h = blake3::Hasher::new();
-            if let Err(e) = stream(&mut resp, MAX_BODY, |c| {
-                h.update(c);
-            })
-            .await
-            {
-                return (seen, Outcome::Failed(e));
+            Expect::Sha256(want) => {
+                let mut h = sha2::Sha256::new();
+                let read = self.read_decoded(&mut resp, self.max_body, |c| h.update(c));
+                if let Err(e) = read.await {
+                    return (seen, Outcome::Failed(e));
+                }
+                (hex(&h.finalize()), want)
             }
-            (h.finalize().to_hex().to_string(), want)
-        }
-        Expect::Sha256(want) => {
-            let mut h = sha2::Sha256::new();
-            if let Err(e) = stream(&mut resp, MAX_BODY, |c| h.update(c)).await {
-                return (seen, Outcome::Failed(e));
-            }
-            (hex(&h.finalize()), want)
-        }
-        Expect::Version(want) => {
-            let mut body = Vec::new();
-            if let Err(e) = stream(&mut resp, MAX_VERSION_BODY, |c| body.extend_from_slice(c)).await
-            {
-                return (seen, Outcome::Failed(e));
-            }
-            let v = match serde_json::from_slice::<serde_json::Value>(&body) {
-                Ok(v) => v,
-                Err(e) => return (seen, Outcome::Failed(format!("the body is not JSON ({e})"))),
-            };
-            match v.get("version") {
-                Some(serde_json::Value::String(s)) => (s.clone(), want),
-                Some(other) => (other.to_string(), want),
-                None => {
-                    return (
-                        seen,
-                        Outcome::Failed("the JSON body has no `version` field".into()),
-                    );
+            Expect::Version(want) => {
+                let mut body = Vec::new();
+                let limit = MAX_VERSION_BODY.min(self.max_body);
+                let read = self.read_decoded(&mut resp, limit, |c| body.extend_from_slice(c));
+                if let Err(e) = read.await {
+                    return (seen, Outcome::Failed(e));
+                }
+                let v = match serde_json::from_slice::<serde_json::Value>(&body) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return (seen, Outcome::Failed(format!("the body is not JSON ({e})")));
+                    }
+                };
+                match v.get("version") {
+                    Some(serde_json::Value::String(s)) => (s.clone(), want),
+                    Some(other) => (other.to_string(), want),
+                    None => {
+                        return (
+                            seen,
+                            Outcome::Failed("the JSON body has no `version` field".into()),
+                        );
+                    }
                 }
             }
-        }
-        Expect::Assert { .. } => unreachable!("handled above"),
-    };
-    let pass = if matches!(expect, Expect::Version(_)) {
-        got == *want
-    } else {
-        got.eq_ignore_ascii_case(want)
-    };
-    seen.got = Some(got);
-    (seen, if pass { Outcome::Pass } else { Outcome::Stale })
+            Expect::Assert { .. } => unreachable!("handled above"),
+        };
+        let pass = if matches!(expect, Expect::Version(_)) {
+            got == *want
+        } else {
+            got.eq_ignore_ascii_case(want)
+        };
+        seen.got = Some(got);
+        (seen, if pass { Outcome::Pass } else { Outcome::Stale })
+    }
+
+    /// Feeds the decoded body to `each` chunk by chunk, failing past `limit` bytes, encoded or decoded,
+    /// and on a `Content-Encoding` this request did not offer or that is not decoded.
+    async fn read_decoded(
+        &self,
+        resp: &mut Response,
+        limit: u64,
+        each: impl FnMut(&[u8]),
+    ) -> Result<(), String> {
+        let coding = coding_of(resp.headers(), &self.encoding)?;
+        let mut decoder = Decoding::new(coding, limit, each)?;
+        stream(resp, limit, |c| decoder.write(c)).await?;
+        decoder.finish()
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -587,23 +712,11 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// A failure when the response is encoded although identity was asked for.
-fn encoding_error(resp: &Response) -> Option<String> {
-    let enc = header_text(resp.headers(), header::CONTENT_ENCODING.as_str())?;
-    if enc.trim().is_empty() || enc.trim().eq_ignore_ascii_case("identity") {
-        return None;
-    }
-    Some(format!(
-        "served Content-Encoding {} to Accept-Encoding: identity",
-        enc.trim()
-    ))
-}
-
-/// Feeds the body to `each` chunk by chunk, failing past `limit` bytes.
+/// Feeds the body as sent (encoded) to `each` chunk by chunk, failing past `limit` bytes.
 async fn stream(
     resp: &mut Response,
     limit: u64,
-    mut each: impl FnMut(&[u8]),
+    mut each: impl FnMut(&[u8]) -> Result<(), String>,
 ) -> Result<u64, String> {
     if let Some(len) = resp.content_length()
         && len > limit
@@ -620,7 +733,7 @@ async fn stream(
                 if total > limit {
                     return Err(format!("the body is more than the {limit} bytes checked"));
                 }
-                each(&c);
+                each(&c)?;
             }
             Ok(None) => return Ok(total),
             Err(e) => {
@@ -633,11 +746,289 @@ async fn stream(
     }
 }
 
-/// Whether the body holds `needle`, searched while streaming.
-async fn contains_streaming(resp: &mut Response, needle: &[u8]) -> Result<bool, String> {
-    let mut finder = Finder::new(needle);
-    stream(resp, MAX_BODY, |c| finder.feed(c)).await?;
-    Ok(finder.found)
+// ---------------------------------------------------------------------------------------------------
+// Content-Encoding: which one was served, whether the request offered it, and a streaming decoder.
+
+/// A `Content-Encoding` that is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coding {
+    Identity,
+    /// `gzip` or `x-gzip`, one member or several.
+    Gzip,
+    /// zlib-wrapped deflate (RFC 9110), or raw deflate when the zlib header is absent (as browsers
+    /// accept).
+    Deflate,
+    Br,
+    Zstd,
+}
+
+impl Coding {
+    fn parse(token: &str) -> Option<Coding> {
+        Some(match token.to_ascii_lowercase().as_str() {
+            "identity" => Coding::Identity,
+            "gzip" | "x-gzip" => Coding::Gzip,
+            "deflate" => Coding::Deflate,
+            "br" => Coding::Br,
+            "zstd" => Coding::Zstd,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Coding::Identity => "identity",
+            Coding::Gzip => "gzip",
+            Coding::Deflate => "deflate",
+            Coding::Br => "br",
+            Coding::Zstd => "zstd",
+        }
+    }
+}
+
+/// The coding of a response to a request that sent `accept` (empty: no `Accept-Encoding`), or why
+/// its body cannot be checked: a coding the request did not offer, stacked codings, an unknown one.
+fn coding_of(headers: &HeaderMap, accept: &str) -> Result<Coding, String> {
+    let values = headers.get_all(header::CONTENT_ENCODING);
+    if values.iter().any(|v| v.to_str().is_err()) {
+        return Err("served a Content-Encoding that is not text".into());
+    }
+    let served = header_text(headers, header::CONTENT_ENCODING.as_str()).unwrap_or_default();
+    let codings: Vec<&str> = served
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+        .collect();
+    let shown = codings.join(", ");
+    match codings[..] {
+        [] => Ok(Coding::Identity),
+        _ if !codings.iter().all(|c| offered(accept, c)) => Err(if accept.trim().is_empty() {
+            format!("served Content-Encoding {shown} to a request without Accept-Encoding")
+        } else {
+            format!(
+                "served Content-Encoding {shown} to Accept-Encoding: {}",
+                accept.trim()
+            )
+        }),
+        [one] => Coding::parse(one).ok_or_else(|| {
+            format!("served Content-Encoding {one}, which is not decoded (br, gzip, deflate and zstd are)")
+        }),
+        _ => Err(format!(
+            "served stacked Content-Encoding {shown}; one coding at most is decoded"
+        )),
+    }
+}
+
+/// Whether the `Accept-Encoding` value `accept` offers `coding`: listed with q > 0, or not listed and
+/// `*` with q > 0 (RFC 9110 §12.5.3); `x-gzip` is `gzip`. An empty value offers nothing.
+fn offered(accept: &str, coding: &str) -> bool {
+    let norm = |c: &str| {
+        let c = c.trim().to_ascii_lowercase();
+        if c == "x-gzip" { "gzip".to_string() } else { c }
+    };
+    let coding = norm(coding);
+    let mut star = false;
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let name = norm(parts.next().unwrap_or(""));
+        let q = parts
+            .find_map(|p| {
+                let (k, v) = p.split_once('=')?;
+                k.trim()
+                    .eq_ignore_ascii_case("q")
+                    .then(|| v.trim().parse::<f64>().unwrap_or(0.0))
+            })
+            .unwrap_or(1.0);
+        if name == coding {
+            return q > 0.0;
+        }
+        if name == "*" {
+            star = q > 0.0;
+        }
+    }
+    star
+}
+
+/// Where decoded bytes go: counts them, fails past the limit, hands the rest to `each`.
+struct Sink<F> {
+    each: F,
+    total: u64,
+    limit: u64,
+    over: bool,
+}
+
+impl<F: FnMut(&[u8])> io::Write for Sink<F> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.total += buf.len() as u64;
+        if self.total > self.limit {
+            self.over = true;
+            return Err(io::Error::other("the decoded body is too large"));
+        }
+        (self.each)(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A writer-style decoder per coding, writing into a [`Sink`].
+enum Decoder<F: FnMut(&[u8])> {
+    Identity(Sink<F>),
+    Gzip(flate2::write::MultiGzDecoder<Sink<F>>),
+    /// `deflate` until its first two bytes tell a zlib header from raw deflate.
+    DeflateHead(Sink<F>, Vec<u8>),
+    Zlib(flate2::write::ZlibDecoder<Sink<F>>),
+    RawDeflate(flate2::write::DeflateDecoder<Sink<F>>),
+    Br(Box<brotli::DecompressorWriter<Sink<F>>>),
+    Zstd(Box<zstd::stream::write::Decoder<'static, Sink<F>>>),
+    /// Only while switching from `DeflateHead`.
+    Switching,
+}
+
+/// A body being decoded: encoded chunks in, decoded chunks out to `each`, at most `limit` of them.
+struct Decoding<F: FnMut(&[u8])> {
+    coding: Coding,
+    limit: u64,
+    /// Whether any encoded byte came: an empty body decodes to nothing, whatever its coding.
+    fed: bool,
+    state: Decoder<F>,
+}
+
+impl<F: FnMut(&[u8])> Decoding<F> {
+    fn new(coding: Coding, limit: u64, each: F) -> Result<Decoding<F>, String> {
+        let sink = Sink {
+            each,
+            total: 0,
+            limit,
+            over: false,
+        };
+        let state = match coding {
+            Coding::Identity => Decoder::Identity(sink),
+            Coding::Gzip => Decoder::Gzip(flate2::write::MultiGzDecoder::new(sink)),
+            Coding::Deflate => Decoder::DeflateHead(sink, Vec::with_capacity(2)),
+            Coding::Br => Decoder::Br(Box::new(brotli::DecompressorWriter::new(sink, 16 * 1024))),
+            Coding::Zstd => Decoder::Zstd(Box::new(
+                zstd::stream::write::Decoder::new(sink)
+                    .map_err(|e| format!("cannot start a zstd decoder ({e})"))?,
+            )),
+        };
+        Ok(Decoding {
+            coding,
+            limit,
+            fed: false,
+            state,
+        })
+    }
+
+    /// Decodes one chunk of the body as sent.
+    fn write(&mut self, mut chunk: &[u8]) -> Result<(), String> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.fed = true;
+        if let Decoder::DeflateHead(_, head) = &mut self.state {
+            let take = (2 - head.len().min(2)).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if head.len() < 2 {
+                return Ok(());
+            }
+            if let Decoder::DeflateHead(sink, head) =
+                std::mem::replace(&mut self.state, Decoder::Switching)
+            {
+                self.state = if is_zlib_header(head[0], head[1]) {
+                    Decoder::Zlib(flate2::write::ZlibDecoder::new(sink))
+                } else {
+                    Decoder::RawDeflate(flate2::write::DeflateDecoder::new(sink))
+                };
+                self.feed(&head)?;
+            }
+        }
+        self.feed(chunk)
+    }
+
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), String> {
+        let done = match &mut self.state {
+            Decoder::Identity(w) => write_all(w, chunk),
+            Decoder::Gzip(w) => write_all(w, chunk),
+            Decoder::Zlib(w) => write_all(w, chunk),
+            Decoder::RawDeflate(w) => write_all(w, chunk),
+            Decoder::Br(w) => write_all(w.as_mut(), chunk),
+            Decoder::Zstd(w) => write_all(w.as_mut(), chunk),
+            Decoder::DeflateHead(..) | Decoder::Switching => {
+                Err(io::Error::other("internal error: no decoder"))
+            }
+        };
+        done.map_err(|e| self.error(e))
+    }
+
+    /// Ends the body: a stream cut short is corrupt.
+    fn finish(mut self) -> Result<(), String> {
+        if !self.fed {
+            return Ok(());
+        }
+        let done = match &mut self.state {
+            Decoder::Identity(_) => Ok(()),
+            Decoder::Gzip(w) => w.try_finish(),
+            Decoder::Zlib(w) => w.try_finish(),
+            Decoder::RawDeflate(w) => w.try_finish(),
+            Decoder::Br(w) => w.close(),
+            Decoder::Zstd(w) => w.do_finish(),
+            Decoder::DeflateHead(..) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the body is one byte",
+            )),
+            Decoder::Switching => Err(io::Error::other("internal error: no decoder")),
+        };
+        done.map_err(|e| self.error(e))
+    }
+
+    fn error(&self, e: io::Error) -> String {
+        let over = match &self.state {
+            Decoder::Identity(s) | Decoder::DeflateHead(s, _) => s.over,
+            Decoder::Gzip(w) => w.get_ref().over,
+            Decoder::Zlib(w) => w.get_ref().over,
+            Decoder::RawDeflate(w) => w.get_ref().over,
+            Decoder::Br(w) => w.get_ref().over,
+            Decoder::Zstd(w) => w.get_ref().over,
+            Decoder::Switching => false,
+        };
+        match (over, self.coding) {
+            (true, Coding::Identity) => {
+                format!("the body is more than the {} bytes checked", self.limit)
+            }
+            (true, c) => format!(
+                "the {} body decodes to more than the {} bytes checked",
+                c.name(),
+                self.limit
+            ),
+            (false, c) => format!("the {} body is corrupt ({e})", c.name()),
+        }
+    }
+}
+
+/// RFC 1950: compression method 8 with a window of at most 32 KiB, and a check sum over both bytes.
+fn is_zlib_header(cmf: u8, flg: u8) -> bool {
+    cmf & 0x0f == 8 && cmf >> 4 <= 7 && (u16::from(cmf) << 8 | u16::from(flg)) % 31 == 0
+}
+
+/// `write_all` that calls a decoder refusing more input (the stream ended) corrupt.
+fn write_all(w: &mut impl io::Write, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match w.write(buf) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "data after the end of the stream",
+                ));
+            }
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// A substring search over chunks: keeps the last `needle.len() - 1` bytes so a match may straddle
@@ -818,6 +1209,7 @@ fn seen_of(resp: &Response) -> Seen {
         x_cache: cache_status(h),
         cache_control: header_text(h, "cache-control"),
         etag: header_text(h, "etag"),
+        content_encoding: header_text(h, "content-encoding"),
         got: None,
     }
 }
@@ -1018,6 +1410,203 @@ mod tests {
         assert!(Endpoint::new("ftp://x", None, t).is_err());
         let e = Endpoint::new("nope://u:secret@", None, t).err().unwrap();
         assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn offered_follows_accept_encoding() {
+        let browser = "gzip, deflate, br, zstd";
+        let cases = [
+            (browser, "br", true),
+            (browser, "BR", true),
+            (browser, "x-gzip", true),
+            ("gzip, deflate, br", "zstd", false),
+            ("identity", "br", false),
+            ("", "gzip", false),
+            ("x-gzip", "gzip", true),
+            ("br;q=0, gzip", "br", false),
+            ("br;q=0.5, gzip", "br", true),
+            ("*", "zstd", true),
+            ("*;q=0", "zstd", false),
+            ("*, zstd;q=0", "zstd", false),
+            ("gzip;q=nope", "gzip", false),
+        ];
+        for (accept, coding, want) in cases {
+            assert_eq!(offered(accept, coding), want, "{accept:?} {coding}");
+        }
+    }
+
+    #[test]
+    fn coding_of_refuses_what_was_not_offered() {
+        let h = |v: &[&'static str]| {
+            let mut m = HeaderMap::new();
+            for v in v {
+                m.append(header::CONTENT_ENCODING, HeaderValue::from_static(v));
+            }
+            m
+        };
+        let browser = "gzip, deflate, br, zstd";
+        assert_eq!(coding_of(&h(&[]), ""), Ok(Coding::Identity));
+        assert_eq!(
+            coding_of(&h(&["identity"]), "identity"),
+            Ok(Coding::Identity)
+        );
+        assert_eq!(coding_of(&h(&["br"]), browser), Ok(Coding::Br));
+        assert_eq!(coding_of(&h(&["x-gzip"]), browser), Ok(Coding::Gzip));
+        assert_eq!(coding_of(&h(&["Deflate"]), browser), Ok(Coding::Deflate));
+        assert_eq!(coding_of(&h(&["zstd"]), "*"), Ok(Coding::Zstd));
+        assert_eq!(
+            coding_of(&h(&["zstd"]), "gzip, deflate, br"),
+            Err("served Content-Encoding zstd to Accept-Encoding: gzip, deflate, br".into())
+        );
+        assert_eq!(
+            coding_of(&h(&["gzip"]), ""),
+            Err("served Content-Encoding gzip to a request without Accept-Encoding".into())
+        );
+        let stacked = "served stacked Content-Encoding gzip, br; one coding at most is decoded";
+        assert_eq!(coding_of(&h(&["gzip, br"]), browser), Err(stacked.into()));
+        assert_eq!(coding_of(&h(&["gzip", "br"]), browser), Err(stacked.into()));
+        let e = coding_of(&h(&["compress"]), "*").unwrap_err();
+        assert!(e.contains("compress") && e.contains("not decoded"), "{e}");
+        let e = coding_of(&h(&["compress"]), browser).unwrap_err();
+        assert_eq!(
+            e,
+            format!("served Content-Encoding compress to Accept-Encoding: {browser}")
+        );
+    }
+
+    fn encode(coding: Coding, body: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        match coding {
+            Coding::Identity => body.to_vec(),
+            Coding::Gzip => {
+                let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                e.write_all(body).unwrap();
+                e.finish().unwrap()
+            }
+            Coding::Deflate => {
+                let mut e =
+                    flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+                e.write_all(body).unwrap();
+                e.finish().unwrap()
+            }
+            Coding::Br => {
+                let mut out = Vec::new();
+                {
+                    let mut e = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+                    e.write_all(body).unwrap();
+                }
+                out
+            }
+            Coding::Zstd => zstd::stream::encode_all(body, 3).unwrap(),
+        }
+    }
+
+    fn raw_deflate(body: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(body).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// Decodes `encoded` fed in `chunk`-byte pieces.
+    fn decode(coding: Coding, encoded: &[u8], chunk: usize, limit: u64) -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        let mut d = Decoding::new(coding, limit, |c: &[u8]| out.extend_from_slice(c))?;
+        for c in encoded.chunks(chunk) {
+            d.write(c)?;
+        }
+        d.finish()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn every_coding_decodes_in_any_chunking() {
+        let body: Vec<u8> = (0..200_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 27) as u8)
+            .collect();
+        let codings = [
+            Coding::Identity,
+            Coding::Gzip,
+            Coding::Deflate,
+            Coding::Br,
+            Coding::Zstd,
+        ];
+        for coding in codings {
+            let encoded = encode(coding, &body);
+            for chunk in [1, 2, 3, 1000, usize::MAX] {
+                let chunk = chunk.min(encoded.len());
+                assert_eq!(
+                    decode(coding, &encoded, chunk, MAX_BODY).as_deref(),
+                    Ok(&body[..]),
+                    "{coding:?} in {chunk}-byte chunks"
+                );
+            }
+            // an empty body is empty, whatever its coding
+            assert_eq!(decode(coding, b"", 1, MAX_BODY), Ok(Vec::new()));
+        }
+        // deflate without its zlib wrapper, as some servers send it
+        let raw = raw_deflate(&body);
+        assert!(!is_zlib_header(raw[0], raw[1]));
+        for chunk in [1, 2, 4096] {
+            assert_eq!(
+                decode(Coding::Deflate, &raw, chunk, MAX_BODY).as_deref(),
+                Ok(&body[..])
+            );
+        }
+        // several gzip members are one body
+        let mut two = encode(Coding::Gzip, b"hello ");
+        two.extend(encode(Coding::Gzip, b"world"));
+        assert_eq!(
+            decode(Coding::Gzip, &two, 3, MAX_BODY).as_deref(),
+            Ok(&b"hello world"[..])
+        );
+    }
+
+    #[test]
+    fn corrupt_truncated_and_oversized_bodies_fail() {
+        let body = vec![b'a'; 100_000];
+        for coding in [Coding::Gzip, Coding::Deflate, Coding::Br, Coding::Zstd] {
+            let name = coding.name();
+            let encoded = encode(coding, &body);
+            let cut = &encoded[..encoded.len() / 2];
+            let e = decode(coding, cut, 7, MAX_BODY).unwrap_err();
+            assert!(e.starts_with(&format!("the {name} body is corrupt")), "{e}");
+            let e = decode(coding, b"this is not compressed at all", 4, MAX_BODY).unwrap_err();
+            assert!(e.starts_with(&format!("the {name} body is corrupt")), "{e}");
+            let mut trailing = encoded.clone();
+            trailing.extend_from_slice(b"junk after the end");
+            let e = decode(coding, &trailing, 1000, MAX_BODY).unwrap_err();
+            assert!(e.starts_with(&format!("the {name} body is corrupt")), "{e}");
+            // a bomb: small encoded, large decoded
+            assert!(encoded.len() < 10_000);
+            let e = decode(coding, &encoded, 1000, 50_000).unwrap_err();
+            assert_eq!(
+                e,
+                format!("the {name} body decodes to more than the 50000 bytes checked")
+            );
+            assert_eq!(
+                decode(coding, &encoded, 1000, 100_000).map(|b| b.len()),
+                Ok(100_000)
+            );
+        }
+        let e = decode(Coding::Identity, &body, 1000, 50_000).unwrap_err();
+        assert_eq!(e, "the body is more than the 50000 bytes checked");
+        let e = decode(Coding::Deflate, &[0x78], 1, MAX_BODY).unwrap_err();
+        assert!(e.starts_with("the deflate body is corrupt"), "{e}");
+    }
+
+    #[test]
+    fn encodings_once_each() {
+        let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(encodings_of(&[]), s(&[""]));
+        assert_eq!(
+            encodings_of(&s(&["identity", "br", "identity", ""])),
+            s(&["identity", "br", ""])
+        );
+        assert_eq!(
+            encodings_of(&default_encodings()),
+            s(&["gzip, deflate, br, zstd", "identity"])
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The verify / warm / notify engine against in-process axum servers playing the CDN (edges that serve
-//! the old bytes for a while, edges that never converge, two nodes of which one is stale) and a
+//! the old bytes for a while, edges that never converge, two nodes of which one is stale, an edge whose
+//! brotli variant is stale behind a fresh identity one, encoded bodies and decompression bombs) and a
 //! Slack-compatible webhook receiver.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -157,6 +159,45 @@ fn sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// `deflate` as RFC 9110 means it: zlib-wrapped.
+fn zlib(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// `deflate` as some servers send it: raw.
+fn raw_deflate(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn br(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut e = brotli::CompressorWriter::new(&mut out, 4096, 5, 22);
+        e.write_all(bytes).unwrap();
+    }
+    out
+}
+
+fn zst(bytes: &[u8]) -> Vec<u8> {
+    zstd::stream::encode_all(bytes, 3).unwrap()
+}
+
+const BROWSER: &str = "gzip, deflate, br, zstd";
+
+fn only(encoding: &str) -> Vec<String> {
+    vec![encoding.to_string()]
+}
+
 /// Fast retries, a deadline `secs` from now.
 fn opts(bases: Vec<String>, secs: f64) -> VerifyOptions {
     VerifyOptions::new(bases, Instant::now() + Duration::from_secs_f64(secs))
@@ -191,10 +232,15 @@ async fn passes_after_the_edge_converges() {
     let base = serve(fake.clone()).await;
     let targets =
         [Target::new("/app.css", Expect::Blake3(b3(NEW).to_uppercase())).with_label("app.css")];
-    let report = verify::verify(&targets, &opts(vec![base.clone()], 5.0)).await;
+    // one encoding: the script of replies is the path's, whatever the Accept-Encoding
+    let o = opts(vec![base.clone()], 5.0).with_encodings(only("identity"));
+    let report = verify::verify(&targets, &o).await;
     assert!(report.ok, "{report:#?}");
     assert_eq!(report.stale, 0);
+    assert_eq!(report.checks.len(), 1);
     let c = &report.checks[0];
+    assert_eq!(c.encoding, "identity");
+    assert_eq!(c.seen.content_encoding, None);
     assert_eq!(c.attempts, 4);
     assert_eq!(c.label.as_deref(), Some("app.css"));
     assert_eq!(c.seen.got.as_deref(), Some(b3(NEW).as_str()));
@@ -202,7 +248,7 @@ async fn passes_after_the_edge_converges() {
     assert_eq!(c.seen.age.as_deref(), Some("0"));
     assert_eq!(c.error, None);
     for h in fake.hits() {
-        // what users see: identity bytes, no cache busting
+        // what users see: no cache busting
         assert_eq!(h.accept_encoding.as_deref(), Some("identity"));
         assert_eq!(h.cache_control, None);
         assert_eq!(h.path, "/app.css");
@@ -226,25 +272,44 @@ async fn fails_at_the_deadline_naming_what_it_saw() {
         "{took:?}"
     );
     assert!(!report.ok);
-    assert_eq!(report.stale, 1);
-    let c = report.stale_checks().next().unwrap();
+    // once per default encoding: what browsers send, then identity
+    assert_eq!(report.stale, 2);
+    let encodings: Vec<&str> = report.stale_checks().map(|c| c.encoding.as_str()).collect();
+    assert_eq!(encodings, vec![BROWSER, "identity"]);
     assert_eq!(
-        (c.base.as_str(), c.path.as_str()),
-        (base.as_str(), "/index.html")
+        verify::default_encodings(),
+        vec![BROWSER.to_string(), "identity".to_string()]
     );
-    assert!(c.attempts > 2, "{c:#?}");
-    assert_eq!(c.expected, format!("blake3 {}", b3(NEW)));
-    assert_eq!(c.seen.got.as_deref(), Some(b3(OLD).as_str()));
-    assert_eq!(c.seen.status, Some(200));
-    assert_eq!(c.seen.age.as_deref(), Some("120"));
-    assert_eq!(c.seen.x_cache.as_deref(), Some("HIT"));
-    assert_eq!(c.seen.etag.as_deref(), Some("\"old\""));
-    assert_eq!(
-        c.seen.cache_control.as_deref(),
-        Some("public, max-age=0, s-maxage=300")
-    );
-    assert_eq!(c.error, None, "other content is not an error");
-    assert_eq!(fake.requests_for("/index.html") as u32, c.attempts);
+    for c in report.stale_checks() {
+        assert_eq!(
+            (c.base.as_str(), c.path.as_str()),
+            (base.as_str(), "/index.html")
+        );
+        assert!(c.attempts > 2, "{c:#?}");
+        assert_eq!(c.expected, format!("blake3 {}", b3(NEW)));
+        assert_eq!(c.seen.got.as_deref(), Some(b3(OLD).as_str()));
+        assert_eq!(c.seen.status, Some(200));
+        assert_eq!(c.seen.age.as_deref(), Some("120"));
+        assert_eq!(c.seen.x_cache.as_deref(), Some("HIT"));
+        assert_eq!(c.seen.etag.as_deref(), Some("\"old\""));
+        assert_eq!(
+            c.seen.cache_control.as_deref(),
+            Some("public, max-age=0, s-maxage=300")
+        );
+        assert_eq!(c.seen.content_encoding, None);
+        assert_eq!(c.error, None, "other content is not an error");
+    }
+    let attempts: u32 = report.checks.iter().map(|c| c.attempts).sum();
+    assert_eq!(fake.requests_for("/index.html") as u32, attempts);
+    for enc in [BROWSER, "identity"] {
+        let sent = fake
+            .hits()
+            .iter()
+            .filter(|h| h.accept_encoding.as_deref() == Some(enc))
+            .count() as u32;
+        let c = report.checks.iter().find(|c| c.encoding == enc).unwrap();
+        assert_eq!(sent, c.attempts, "{enc}");
+    }
 }
 
 #[tokio::test]
@@ -262,22 +327,26 @@ async fn only_the_stale_node_fails() {
         Target::new("/", Expect::Blake3(b3(NEW))),
     ];
     let report = verify::verify(&targets, &opts(vec![b.clone(), a.clone()], 0.4)).await;
-    assert_eq!(report.checks.len(), 4);
-    // sorted by base, then path
-    let order: Vec<(String, String)> = report
+    assert_eq!(report.checks.len(), 2 * 2 * 2);
+    // sorted by base, then path, then encoding
+    let order: Vec<(String, String, String)> = report
         .checks
         .iter()
-        .map(|c| (c.base.clone(), c.path.clone()))
+        .map(|c| (c.base.clone(), c.path.clone(), c.encoding.clone()))
         .collect();
     let mut sorted = order.clone();
     sorted.sort();
+    sorted.dedup();
     assert_eq!(order, sorted);
-    let failed: Vec<(&str, &str)> = report
+    let failed: Vec<(&str, &str, &str)> = report
         .stale_checks()
-        .map(|c| (c.base.as_str(), c.path.as_str()))
+        .map(|c| (c.base.as_str(), c.path.as_str(), c.encoding.as_str()))
         .collect();
-    assert_eq!(failed, vec![(b.as_str(), "/")]);
-    assert_eq!(report.stale, 1);
+    assert_eq!(
+        failed,
+        vec![(b.as_str(), "/", BROWSER), (b.as_str(), "/", "identity")]
+    );
+    assert_eq!(report.stale, 2);
     assert!(!report.ok);
     assert!(
         report
@@ -310,18 +379,28 @@ async fn version_endpoint() {
         Target::new("/not-json", Expect::Version("d42".into())),
     ];
     let report = verify::verify(&targets, &opts(vec![base], 0.3)).await;
-    let by = |p: &str| report.checks.iter().find(|c| c.path == p).unwrap();
+    let by = |p: &str| {
+        let checks: Vec<_> = report.checks.iter().filter(|c| c.path == p).collect();
+        assert_eq!(checks.len(), 2, "once per encoding: {checks:#?}");
+        checks
+    };
     let v = by("/.well-known/staleguard/version");
-    assert!(v.ok && v.attempts == 2, "{v:#?}");
-    assert_eq!(v.expected, "version d42");
-    assert_eq!(v.seen.got.as_deref(), Some("d42"));
-    assert!(by("/v-num").ok);
-    let bad = by("/not-json");
-    assert!(!bad.ok);
-    assert!(
-        bad.error.as_deref().unwrap().contains("not JSON"),
-        "{bad:#?}"
-    );
+    // the first answer (d41) went to one of the two checks, which asked again
+    let attempts: u32 = v.iter().map(|c| c.attempts).sum();
+    assert_eq!(attempts, 3, "{v:#?}");
+    for c in &v {
+        assert!(c.ok, "{c:#?}");
+        assert_eq!(c.expected, "version d42");
+        assert_eq!(c.seen.got.as_deref(), Some("d42"));
+    }
+    assert!(by("/v-num").iter().all(|c| c.ok));
+    for bad in by("/not-json") {
+        assert!(!bad.ok);
+        assert!(
+            bad.error.as_deref().unwrap().contains("not JSON"),
+            "{bad:#?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -339,17 +418,17 @@ async fn sha256_for_a_download_alias() {
         ),
     ];
     let report = verify::verify(&targets, &opts(vec![base], 0.2)).await;
-    assert!(report.checks[0].ok, "{report:#?}");
-    assert_eq!(
-        report.checks[0].seen.got.as_deref(),
-        Some(sha256(&v2).as_str())
-    );
-    assert!(!report.checks[1].ok);
-    assert_eq!(
-        report.checks[1].seen.got.as_deref(),
-        Some(sha256(&[1u8; 10]).as_str())
-    );
-    assert!(report.checks[1].expected.starts_with("sha256 "));
+    assert_eq!(report.checks.len(), 4);
+    // sorted by path: the .tar.gz checks first
+    for c in &report.checks[..2] {
+        assert!(c.ok, "{report:#?}");
+        assert_eq!(c.seen.got.as_deref(), Some(sha256(&v2).as_str()));
+    }
+    for c in &report.checks[2..] {
+        assert!(!c.ok);
+        assert_eq!(c.seen.got.as_deref(), Some(sha256(&[1u8; 10]).as_str()));
+        assert!(c.expected.starts_with("sha256 "));
+    }
 }
 
 #[tokio::test]
@@ -386,23 +465,43 @@ async fn assert_status_and_contains() {
         .collect();
     let report = verify::verify(&targets, &opts(vec![base.clone()], 0.2)).await;
     for (p, e, ok) in &cases {
-        let c = report
+        let checks: Vec<_> = report
             .checks
             .iter()
-            .find(|c| c.path == *p && c.expected == e.describe())
-            .unwrap();
-        assert_eq!(c.ok, *ok, "{c:#?}");
+            .filter(|c| c.path == *p && c.expected == e.describe())
+            .collect();
+        // a body search once per encoding, a status-only check once (with the first encoding)
+        let reads_body = matches!(
+            e,
+            Expect::Assert {
+                contains: Some(_),
+                ..
+            }
+        );
+        let want: &[&str] = if reads_body {
+            &[BROWSER, "identity"]
+        } else {
+            &[BROWSER]
+        };
+        let encodings: Vec<&str> = checks.iter().map(|c| c.encoding.as_str()).collect();
+        assert_eq!(encodings, want, "{p} {e:?}");
+        for c in checks {
+            assert_eq!(c.ok, *ok, "{c:#?}");
+        }
     }
-    let miss = report
+    let misses: Vec<_> = report
         .checks
         .iter()
-        .find(|c| c.path == "/" && !c.ok)
-        .unwrap();
-    assert_eq!(miss.expected, "status 2xx + contains \"Welcome to v3\"");
-    assert_eq!(
-        miss.seen.got.as_deref(),
-        Some("status 200, body without \"Welcome to v3\"")
-    );
+        .filter(|c| c.path == "/" && !c.ok)
+        .collect();
+    assert_eq!(misses.len(), 2);
+    for miss in misses {
+        assert_eq!(miss.expected, "status 2xx + contains \"Welcome to v3\"");
+        assert_eq!(
+            miss.seen.got.as_deref(),
+            Some("status 200, body without \"Welcome to v3\"")
+        );
+    }
 
     // a hash check follows no redirect and says so
     let report = verify::verify(
@@ -410,8 +509,11 @@ async fn assert_status_and_contains() {
         &opts(vec![base], 0.1),
     )
     .await;
-    let e = report.checks[0].error.as_deref().unwrap();
-    assert!(e.contains("status 301") && e.contains("redirect"), "{e}");
+    assert_eq!(report.checks.len(), 2);
+    for c in &report.checks {
+        let e = c.error.as_deref().unwrap();
+        assert!(e.contains("status 301") && e.contains("redirect"), "{e}");
+    }
 }
 
 #[tokio::test]
@@ -429,7 +531,7 @@ async fn concurrency_is_bounded() {
     let (a, b) = (serve(fake.clone()).await, serve(fake.clone()).await);
     let report = verify::verify(&targets, &opts(vec![a, b], 5.0).with_concurrency(3)).await;
     assert!(report.ok, "{report:#?}");
-    assert_eq!(report.checks.len(), 24);
+    assert_eq!(report.checks.len(), 12 * 2 * 2);
     let max = fake.max_inflight.load(Ordering::SeqCst);
     assert!((2..=3).contains(&max), "max in flight {max}");
 }
@@ -453,23 +555,387 @@ async fn a_big_body_is_hashed_while_streaming() {
 }
 
 #[tokio::test]
-async fn an_encoded_answer_to_identity_fails_clearly() {
+async fn a_stale_brotli_variant_behind_a_fresh_identity_one() {
+    // What Varnish does: one cached object per Accept-Encoding (Vary). The purge reached the identity
+    // variant; browsers still get the old brotli one, for a while.
+    struct Edge {
+        /// Brotli answers that are stale before the variant converges.
+        stale_br: usize,
+        br_served: AtomicUsize,
+        seen: Mutex<Vec<Option<String>>>,
+    }
+    async fn edge(State(e): State<Arc<Edge>>, headers: HeaderMap) -> Response {
+        let accept = headers
+            .get("accept-encoding")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        e.seen.lock().unwrap().push(accept.clone());
+        let wants_br = accept
+            .as_deref()
+            .is_some_and(|a| a.split(',').any(|c| c.trim() == "br"));
+        let b = Response::builder()
+            .header("vary", "Accept-Encoding")
+            .header("content-type", "text/css");
+        if !wants_br {
+            return b.header("x-cache", "MISS").body(Body::from(NEW)).unwrap();
+        }
+        let stale = e.br_served.fetch_add(1, Ordering::SeqCst) < e.stale_br;
+        b.header("content-encoding", "br")
+            .header("x-cache", if stale { "HIT" } else { "MISS" })
+            .body(Body::from(br(if stale { OLD } else { NEW })))
+            .unwrap()
+    }
+    let edge_of = |stale_br| {
+        Arc::new(Edge {
+            stale_br,
+            br_served: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
+        })
+    };
+    let (stale_edge, converging_edge) = (edge_of(usize::MAX), edge_of(3));
+    let router = |e: &Arc<Edge>| Router::new().fallback(edge).with_state(e.clone());
+    let (a, b) = (
+        serve_router(router(&stale_edge)).await,
+        serve_router(router(&converging_edge)).await,
+    );
+    let targets = [Target::new("/app.css", Expect::Blake3(b3(NEW))).with_label("app.css")];
+    let report = verify::verify(&targets, &opts(vec![a.clone(), b.clone()], 0.8)).await;
+    assert_eq!(report.checks.len(), 4);
+    let check = |base: &str, enc: &str| {
+        report
+            .checks
+            .iter()
+            .find(|c| c.base == base && c.encoding == enc)
+            .unwrap()
+    };
+    // the stale node: identity passes, brotli fails and the report says which variant
+    let fresh = check(&a, "identity");
+    assert!(fresh.ok && fresh.attempts == 1, "{fresh:#?}");
+    assert_eq!(fresh.seen.content_encoding, None);
+    let stale = check(&a, BROWSER);
+    assert!(!stale.ok, "{stale:#?}");
+    assert_eq!(stale.seen.content_encoding.as_deref(), Some("br"));
+    assert_eq!(stale.seen.got.as_deref(), Some(b3(OLD).as_str()));
+    assert_eq!(stale.seen.x_cache.as_deref(), Some("HIT"));
+    assert_eq!(stale.error, None, "other content is not an error");
+    assert!(stale.attempts > 2, "{stale:#?}");
+    assert_eq!(
+        report
+            .stale_checks()
+            .map(|c| (c.base.as_str(), c.encoding.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(a.as_str(), BROWSER)]
+    );
+    assert_eq!(report.stale, 1);
+    // the other node's brotli variant converged after 3 stale answers, decoded and hashed
+    let converged = check(&b, BROWSER);
+    assert!(converged.ok && converged.attempts == 4, "{converged:#?}");
+    assert_eq!(converged.seen.content_encoding.as_deref(), Some("br"));
+    assert_eq!(converged.seen.got.as_deref(), Some(b3(NEW).as_str()));
+    assert!(check(&b, "identity").ok);
+    // every request asked as a browser or as curl does
+    for e in [&stale_edge, &converging_edge] {
+        let seen = e.seen.lock().unwrap();
+        assert!(seen.contains(&Some(BROWSER.into())));
+        assert!(seen.contains(&Some("identity".into())));
+        assert!(
+            seen.iter()
+                .all(|s| matches!(s.as_deref(), Some(BROWSER) | Some("identity")))
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_content_encoding_is_decoded() {
+    let fake = Fake::new(Duration::ZERO);
+    // large enough to come in many chunks; text-like so it compresses
+    let page: Vec<u8> = (0..600_000u32)
+        .map(|i| b"<p>staleguard decodes what users get</p>\n"[(i % 41) as usize])
+        .collect();
+    let mut page = page;
+    page.extend_from_slice(b"<footer>build d42</footer>");
+    let routes: [(&str, &str, Vec<u8>); 7] = [
+        ("/gzip", "gzip", gzip(&page)),
+        ("/x-gzip", "x-gzip", gzip(&page)),
+        ("/zlib", "deflate", zlib(&page)),
+        ("/raw-deflate", "deflate", raw_deflate(&page)),
+        ("/br", "br", br(&page)),
+        ("/zstd", "zstd", zst(&page)),
+        ("/identity", "identity", page.clone()),
+    ];
+    for (p, enc, body) in &routes {
+        assert!(*enc == "identity" || body.len() < page.len() / 10);
+        fake.route(
+            p,
+            vec![Reply::ok(body.clone()).header("content-encoding", *enc)],
+        );
+    }
+    let version = json!({"version": "d42"}).to_string();
+    fake.route(
+        "/version-gzip",
+        vec![Reply::ok(gzip(version.as_bytes())).header("content-encoding", "gzip")],
+    );
+    fake.route(
+        "/version-zstd",
+        vec![Reply::ok(zst(version.as_bytes())).header("content-encoding", "zstd")],
+    );
+    let base = serve(fake).await;
+    let mut targets = Vec::new();
+    for (p, _, _) in &routes {
+        targets.push(Target::new(*p, Expect::Blake3(b3(&page))));
+        targets.push(Target::new(*p, Expect::Sha256(sha256(&page))));
+        targets.push(Target::new(
+            *p,
+            Expect::Assert {
+                status: Some(200),
+                contains: Some("<footer>build d42</footer>".into()),
+            },
+        ));
+    }
+    for p in ["/version-gzip", "/version-zstd"] {
+        targets.push(Target::new(p, Expect::Version("d42".into())));
+    }
+    // the fake serves the same coding whatever was asked: ask as a browser only
+    let o = opts(vec![base], 5.0).with_encodings(only(BROWSER));
+    let report = verify::verify(&targets, &o).await;
+    assert!(report.ok, "{report:#?}");
+    assert_eq!(report.checks.len(), 7 * 3 + 2);
+    for c in &report.checks {
+        assert_eq!(c.attempts, 1, "{c:#?}");
+        assert_eq!(c.encoding, BROWSER);
+        let served = routes
+            .iter()
+            .find(|(p, _, _)| *p == c.path)
+            .map(|(_, e, _)| *e);
+        if let Some(served) = served {
+            assert_eq!(c.seen.content_encoding.as_deref(), Some(served));
+        }
+    }
+    let b = report
+        .checks
+        .iter()
+        .find(|c| c.path == "/zstd" && c.expected.starts_with("blake3"))
+        .unwrap();
+    assert_eq!(b.seen.got.as_deref(), Some(b3(&page).as_str()));
+}
+
+#[tokio::test]
+async fn an_unoffered_or_unknown_encoding_fails_clearly() {
     let fake = Fake::new(Duration::ZERO);
     fake.route(
         "/app.js",
-        vec![Reply::ok(vec![0x1bu8, 0, 0]).header("content-encoding", "br")],
+        vec![Reply::ok(br(NEW)).header("content-encoding", "br")],
+    );
+    fake.route(
+        "/app.css",
+        vec![Reply::ok(zst(NEW)).header("content-encoding", "zstd")],
+    );
+    fake.route(
+        "/stacked",
+        vec![Reply::ok(br(&gzip(NEW))).header("content-encoding", "gzip, br")],
+    );
+    fake.route(
+        "/compress",
+        vec![Reply::ok(NEW.to_vec()).header("content-encoding", "compress")],
     );
     let base = serve(fake).await;
+    let run = |path: &'static str, encoding: &'static str| {
+        let base = base.clone();
+        async move {
+            let o = opts(vec![base], 0.1).with_encodings(only(encoding));
+            let report = verify::verify(&[Target::new(path, Expect::Blake3(b3(NEW)))], &o).await;
+            let c = report.checks.into_iter().next().unwrap();
+            assert!(!c.ok, "{c:#?}");
+            assert_eq!(c.encoding, encoding);
+            c.error.unwrap()
+        }
+    };
+    assert_eq!(
+        run("/app.js", "identity").await,
+        "served Content-Encoding br to Accept-Encoding: identity"
+    );
+    assert_eq!(
+        run("/app.css", "gzip, deflate, br").await,
+        "served Content-Encoding zstd to Accept-Encoding: gzip, deflate, br"
+    );
+    assert_eq!(
+        run("/app.js", "").await,
+        "served Content-Encoding br to a request without Accept-Encoding"
+    );
+    assert_eq!(
+        run("/stacked", "*").await,
+        "served stacked Content-Encoding gzip, br; one coding at most is decoded"
+    );
+    let e = run("/compress", "*").await;
+    assert!(
+        e.contains("Content-Encoding compress") && e.contains("not decoded"),
+        "{e}"
+    );
+    // and offered, it decodes
+    let o = opts(vec![base], 0.5).with_encodings(only("br;q=1, zstd;q=0.5"));
     let report = verify::verify(
-        &[Target::new("/app.js", Expect::Blake3(b3(b"x")))],
-        &opts(vec![base], 0.1),
+        &[
+            Target::new("/app.js", Expect::Blake3(b3(NEW))),
+            Target::new("/app.css", Expect::Blake3(b3(NEW))),
+        ],
+        &o,
     )
     .await;
-    let c = &report.checks[0];
-    assert!(!c.ok);
+    assert!(report.ok, "{report:#?}");
+}
+
+#[tokio::test]
+async fn a_corrupt_encoded_body_names_its_encoding() {
+    let fake = Fake::new(Duration::ZERO);
+    let good = gzip(NEW);
+    let truncated = good[..good.len() - 6].to_vec();
+    fake.route(
+        "/truncated.css",
+        vec![Reply::ok(truncated).header("content-encoding", "gzip")],
+    );
+    fake.route(
+        "/garbage.css",
+        vec![Reply::ok(b"definitely not brotli".to_vec()).header("content-encoding", "br")],
+    );
+    let base = serve(fake).await;
+    let o = opts(vec![base], 0.1).with_encodings(only(BROWSER));
+    let report = verify::verify(
+        &[
+            Target::new("/truncated.css", Expect::Blake3(b3(NEW))),
+            Target::new("/garbage.css", Expect::Blake3(b3(NEW))),
+        ],
+        &o,
+    )
+    .await;
+    let error = |p: &str| {
+        let c = report.checks.iter().find(|c| c.path == p).unwrap();
+        assert!(!c.ok && c.seen.got.is_none(), "{c:#?}");
+        c.error.clone().unwrap()
+    };
+    let e = error("/truncated.css");
+    assert!(e.starts_with("the gzip body is corrupt"), "{e}");
+    let e = error("/garbage.css");
+    assert!(e.starts_with("the br body is corrupt"), "{e}");
+}
+
+#[tokio::test]
+async fn a_decompression_bomb_is_cut_at_the_limit() {
+    let fake = Fake::new(Duration::ZERO);
+    let zeros = vec![0u8; 8 << 20];
+    let (gz, zs) = (gzip(&zeros), zst(&zeros));
+    assert!(gz.len() < 64 << 10 && zs.len() < 64 << 10);
+    fake.route(
+        "/bomb.gz",
+        vec![Reply::ok(gz).header("content-encoding", "gzip")],
+    );
+    fake.route(
+        "/bomb.zst",
+        vec![Reply::ok(zs).header("content-encoding", "zstd")],
+    );
+    let base = serve(fake.clone()).await;
+    let targets = [
+        Target::new("/bomb.gz", Expect::Blake3(b3(&zeros))),
+        Target::new(
+            "/bomb.zst",
+            Expect::Assert {
+                status: None,
+                contains: Some("never there".into()),
+            },
+        ),
+    ];
+    let o = opts(vec![base.clone()], 0.1)
+        .with_encodings(only(BROWSER))
+        .with_max_body(4 << 20);
     assert_eq!(
-        c.error.as_deref(),
-        Some("served Content-Encoding br to Accept-Encoding: identity")
+        VerifyOptions::new(vec![], Instant::now()).max_body,
+        verify::MAX_BODY
+    );
+    let report = verify::verify(&targets, &o).await;
+    assert_eq!(report.stale, 2, "{report:#?}");
+    let error = |p: &str| {
+        let c = report.checks.iter().find(|c| c.path == p).unwrap();
+        c.error.clone().unwrap()
+    };
+    assert_eq!(
+        error("/bomb.gz"),
+        "the gzip body decodes to more than the 4194304 bytes checked"
+    );
+    assert_eq!(
+        error("/bomb.zst"),
+        "the zstd body decodes to more than the 4194304 bytes checked"
+    );
+    // within the limit it is only a large file
+    let o = opts(vec![base], 5.0)
+        .with_encodings(only(BROWSER))
+        .with_max_body(8 << 20);
+    let report = verify::verify(&targets[..1], &o).await;
+    assert!(report.ok, "{report:#?}");
+}
+
+#[tokio::test]
+async fn encodings_are_sent_as_configured() {
+    let fake = Fake::new(Duration::ZERO);
+    fake.route("/", vec![Reply::ok(NEW.to_vec())]);
+    fake.route("/healthz", vec![Reply::ok("ok")]);
+    let base = serve(fake.clone()).await;
+    let o = opts(vec![base], 2.0)
+        .with_encodings(vec![String::new(), "br".into(), String::new()])
+        // replaced by each encoding
+        .with_header("Accept-Encoding", "compress");
+    let report = verify::verify(
+        &[
+            Target::new("/", Expect::Blake3(b3(NEW))),
+            Target::new(
+                "/healthz",
+                Expect::Assert {
+                    status: Some(200),
+                    contains: None,
+                },
+            ),
+        ],
+        &o,
+    )
+    .await;
+    assert!(report.ok, "{report:#?}");
+    let keys: Vec<(&str, &str)> = report
+        .checks
+        .iter()
+        .map(|c| (c.path.as_str(), c.encoding.as_str()))
+        .collect();
+    assert_eq!(keys, vec![("/", ""), ("/", "br"), ("/healthz", "")]);
+    let mut sent: Vec<(String, Option<String>)> = fake
+        .hits()
+        .into_iter()
+        .map(|h| (h.path, h.accept_encoding))
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        vec![
+            ("/".into(), None),
+            ("/".into(), Some("br".into())),
+            ("/healthz".into(), None)
+        ]
+    );
+    // an empty list is one check without Accept-Encoding
+    let report = verify::verify(
+        &[Target::new("/", Expect::Blake3(b3(NEW)))],
+        &opts(vec![report.checks[0].base.clone()], 1.0).with_encodings(Vec::new()),
+    )
+    .await;
+    assert!(report.ok && report.checks.len() == 1 && report.checks[0].encoding.is_empty());
+    let bad = verify::verify(
+        &[Target::new("/", Expect::Blake3(b3(NEW)))],
+        &opts(vec![report.checks[0].base.clone()], 1.0).with_encodings(only("br\n")),
+    )
+    .await;
+    assert_eq!(bad.checks[0].attempts, 0);
+    assert!(
+        bad.checks[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("not a header value")
     );
 }
 
