@@ -6,9 +6,11 @@
 //! ```
 //!
 //! For each scenario (which pages changed) it prints one row per planner: billed items, unchanged
-//! live URLs swept, changed URLs missed, and the median planning time. Our planner runs twice: with
-//! the default ceiling (a prefix may sweep at most 50 unchanged URLs), and with a ceiling equal to the
-//! most that one of s3deploy's wildcards swept in that scenario (the same sweep allowance).
+//! live URLs swept, changed URLs missed, and the median planning time. Our planner runs three times
+//! (see [`CONFIGS`]): with CloudFront's defaults as the CLI uses them (a prefix may sweep at most 50
+//! unchanged URLs, or 2 per changed URL it covers, whichever is larger), with the ceiling of 50 alone,
+//! and with a ceiling equal to the most that one of s3deploy's wildcards swept in that scenario (the
+//! same sweep allowance).
 //!
 //! Options: `--runs N` (timed runs per planner and scenario, default 21), `--json` (one JSON object
 //! per row instead of the table), `--only TEXT` (only the deploys whose name contains TEXT, e.g. for
@@ -410,6 +412,44 @@ fn check_calls(p: &PurgePlan, caps: &Capabilities) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// Our planner's settings
+
+/// A sweep ceiling for one row of ours.
+#[derive(Clone, Copy, PartialEq)]
+enum Ceiling {
+    Fixed(usize),
+    /// The most unchanged URLs one of s3deploy's wildcards swept in the scenario.
+    S3deployLargest,
+}
+
+/// One setting of our planner: its ceiling, its ratio, and what it stands for.
+struct Config {
+    ceiling: Ceiling,
+    ratio: f64,
+    what: &'static str,
+}
+
+/// Our rows, in order. The first is what `staleguard purge` uses for CloudFront (a billed provider):
+/// `sweep-ceiling = 50`, `sweep-ratio = 2`.
+const CONFIGS: &[Config] = &[
+    Config {
+        ceiling: Ceiling::Fixed(50),
+        ratio: 2.0,
+        what: "CloudFront default",
+    },
+    Config {
+        ceiling: Ceiling::Fixed(50),
+        ratio: 0.0,
+        what: "the ceiling alone",
+    },
+    Config {
+        ceiling: Ceiling::S3deployLargest,
+        ratio: 0.0,
+        what: "s3deploy's largest sweep",
+    },
+];
+
+// ------------------------------------------------------------------------------------------------
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -448,6 +488,8 @@ fn ratio(ours: usize, theirs: usize) -> String {
 struct Row {
     scenario: String,
     changed_urls: usize,
+    /// Index into [`CONFIGS`]; `None` for s3deploy.
+    config: Option<usize>,
     planner: String,
     out: Outcome,
     time: Duration,
@@ -522,9 +564,15 @@ fn main() {
         let s3_largest = largest_sweep(&s3_cover, &changed_set, &live);
         let vs = (s3_out.billed, s3_out.swept);
 
-        let ours = |ceiling: usize, label: String| {
+        let ours = |config: usize| {
+            let c = &CONFIGS[config];
+            let ceiling = match c.ceiling {
+                Ceiling::Fixed(n) => n,
+                Ceiling::S3deployLargest => s3_largest,
+            };
             let opts = PlanOptions {
                 sweep_ceiling: ceiling,
+                sweep_ratio: c.ratio,
             };
             let (p, t) = time(runs, || plan(&changed, &live, &caps, &opts));
             let (p2, t2) = time(runs, || {
@@ -538,36 +586,31 @@ fn main() {
             Row {
                 scenario: sc.name.clone(),
                 changed_urls: changed_set.len(),
-                planner: label,
+                config: Some(config),
+                planner: format!(
+                    "staleguard, ceiling {}, ratio {} ({})",
+                    thousands(ceiling as u64),
+                    c.ratio,
+                    c.what
+                ),
                 out,
                 time: t,
                 time_shuffled: Some(t2),
                 vs: Some(vs),
             }
         };
-        let default_ceiling = PlanOptions::default().sweep_ceiling;
-        let a = ours(
-            default_ceiling,
-            format!("staleguard, ceiling {default_ceiling}"),
-        );
-        let b = ours(
-            s3_largest,
-            format!(
-                "staleguard, ceiling {} (s3deploy's largest sweep)",
-                thousands(s3_largest as u64)
-            ),
-        );
+        let ours_rows: Vec<Row> = (0..CONFIGS.len()).map(ours).collect();
         rows.push(Row {
             scenario: sc.name.clone(),
             changed_urls: changed_set.len(),
+            config: None,
             planner: format!("s3deploy ({})", summary(&s3)),
             out: s3_out,
             time: s3_time,
             time_shuffled: None,
             vs: None,
         });
-        rows.push(a);
-        rows.push(b);
+        rows.extend(ours_rows);
     }
 
     if json {
@@ -657,18 +700,17 @@ fn main() {
         "| no changed URL missed (ours) | {missed} missed | {} |",
         met(missed == 0)
     );
-    let more = |matched: bool| -> Vec<String> {
-        ours.iter()
-            .filter(|r| r.planner.contains("s3deploy's largest sweep") == matched)
+    for (i, c) in CONFIGS.iter().enumerate() {
+        let worse: Vec<String> = ours
+            .iter()
+            .filter(|r| r.config == Some(i))
             .filter(|r| r.out.billed > r.vs.map_or(0, |v| v.0))
             .map(|r| r.scenario.clone())
-            .collect()
-    };
-    for (matched, label) in [
-        (true, "the same sweep allowance"),
-        (false, "the default ceiling"),
-    ] {
-        let worse = more(matched);
+            .collect();
+        let label = match c.ceiling {
+            Ceiling::Fixed(n) => format!("ceiling {n}, ratio {} ({})", c.ratio, c.what),
+            Ceiling::S3deployLargest => format!("the same sweep allowance ({})", c.what),
+        };
         println!(
             "| never more billed items than s3deploy, {label} | {} | {} |",
             if worse.is_empty() {

@@ -14,8 +14,10 @@
 //!    counts the unchanged live URLs under it, which is what a prefix there would sweep. Input in the
 //!    order a deploy diff gives (sorted keys with their index variants) is walked like a merge, from
 //!    one URL's directory to the next, without hashing; other orders fall back to a hash index.
-//! 2. **Choice.** A tree DP picks, for each node, a prefix (when it sweeps at most the ceiling) or
-//!    its files as paths plus its children's choices, minimising (billed items, swept URLs, prefixes).
+//! 2. **Choice.** A tree DP picks, for each node, a prefix (when allowed: a prefix may drop at most
+//!    `sweep-ceiling` unchanged URLs, or `sweep-ratio` times as many as the changed URLs it covers,
+//!    whichever is larger; see [`PlanOptions`]) or its files as paths plus its children's choices,
+//!    minimising (billed items, swept URLs, prefixes).
 //!    With a limit on prefixes (CloudFront: 15) and only if the unconstrained answer exceeds it, each
 //!    node keeps a vector `best[k]` (the cheapest cover using at most `k` prefixes) merged by min-plus
 //!    convolution; children offering one prefix are merged by taking the `k` largest gains instead.
@@ -150,16 +152,43 @@ pub struct Capabilities {
     pub pricing: Pricing,
 }
 
-/// Planner options.
+/// Planner options: how many unchanged live URLs a broad item (a prefix, or [`Item::all`] where
+/// the root prefix would be) may drop.
+///
+/// A prefix may drop at most `sweep-ceiling` unchanged URLs, or `sweep-ratio` times as many as the
+/// changed URLs it covers, whichever is larger: a prefix at a directory is allowed iff
+/// `unchanged swept <= max(sweep_ceiling, floor(sweep_ratio × changed covered))`, where *changed
+/// covered* counts the distinct changed URLs it drops. The ceiling keeps small changes from sweeping
+/// a folder; the ratio lets a change that touches a large share of a folder (a template change) be one
+/// prefix instead of thousands of billed paths. With `sweep_ratio` 0 (the default) only the ceiling
+/// counts. See [`PlanOptions::allowance`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanOptions {
-    /// A prefix item may sweep at most this many unchanged live mutable URLs.
+    /// A prefix item may always sweep this many unchanged live mutable URLs.
     pub sweep_ceiling: usize,
+    /// A prefix item may also sweep up to this many unchanged live mutable URLs per changed URL it
+    /// covers (rounded down). 0 (the default): the ceiling alone. Negative or NaN counts as 0.
+    #[serde(default)]
+    pub sweep_ratio: f64,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { sweep_ceiling: 50 }
+        PlanOptions {
+            sweep_ceiling: 50,
+            sweep_ratio: 0.0,
+        }
+    }
+}
+
+impl PlanOptions {
+    /// The most unchanged live URLs a broad item covering `covers` distinct changed URLs may sweep:
+    /// `max(sweep_ceiling, floor(sweep_ratio × covers))` (saturating).
+    pub fn allowance(&self, covers: usize) -> usize {
+        Allowance::new(self)
+            .of(covers as u64)
+            .try_into()
+            .unwrap_or(usize::MAX)
     }
 }
 
@@ -228,19 +257,22 @@ pub fn key_urls(key: &str, url_prefix: &str, bare_dir: bool) -> Vec<String> {
 ///
 /// Guarantees (property-tested): every changed URL is covered by some item; only kinds the provider
 /// supports are used; each call holds at most `max_items_per_call` items, at most
-/// `max_prefixes_in_flight` prefixes and at most `max_paths_in_flight` paths; a prefix item sweeps at
-/// most `opts.sweep_ceiling` unchanged live URLs; among such plans the number of billed items is minimal
-/// (ties: fewer swept URLs). `/` as a prefix (everything) is chosen only when it is the cheapest.
+/// `max_prefixes_in_flight` prefixes and at most `max_paths_in_flight` paths; a prefix item may drop at
+/// most `sweep-ceiling` unchanged URLs, or `sweep-ratio` times as many as the changed URLs it covers,
+/// whichever is larger (`swept <= max(opts.sweep_ceiling, floor(opts.sweep_ratio × covers))`, see
+/// [`PlanOptions`]); among such plans the number of billed items is minimal (ties: fewer swept URLs,
+/// then fewer prefixes). `/` as a prefix (everything) is chosen only when it is the cheapest.
 ///
 /// Details:
 /// - A URL belongs to the directory up to its last `/`: `/d/` is the index entry of `/d/` (a prefix
 ///   `/d/` covers it), `/d` is a file in `/`. Prefixes are only ever directories.
 /// - The plan holds at most `max_prefixes_in_flight` prefixes in all, so that they fit in flight at once.
 /// - A provider without prefixes but with purge-everything gets [`Item::all`] where the root prefix
-///   would be (same ceiling rule); one with neither paths nor prefixes gets a single [`Item::all`].
-/// - When no plan stays within the ceiling (only possible without path items), the ceiling gives way
-///   rather than a changed URL being missed: prefixes may then sweep more (still the fewest items, then
-///   the fewest swept), or everything is purged.
+///   would be (same rule: it covers every changed URL, and sweeps every unchanged one); one with
+///   neither paths nor prefixes gets a single [`Item::all`].
+/// - When no plan stays within the allowance (only possible without path items), the allowance gives
+///   way rather than a changed URL being missed: prefixes may then sweep more (still the fewest items,
+///   then the fewest swept), or everything is purged.
 /// - A provider that supports none of paths, prefixes and everything cannot cover URLs at all: the plan
 ///   then lists every changed URL as a path item, which such a provider cannot send. Check
 ///   [`can_cover_urls`] first (and use [`tag_plan`] for tag-only providers).
@@ -270,12 +302,15 @@ pub fn plan(
             swept: 0,
         };
     }
-    let ceiling = opts.sweep_ceiling as u64;
+    let allow = Allowance::new(opts);
     let solved = if !tree.odd.is_empty() && !lim.paths {
         None
     } else {
-        solve(&tree, &lim, ceiling)
-            .or_else(|| lim.prefixes.then(|| solve(&tree, &lim, u64::MAX)).flatten())
+        solve(&tree, &lim, allow).or_else(|| {
+            lim.prefixes
+                .then(|| solve(&tree, &lim, Allowance::ANY))
+                .flatten()
+        })
     };
     let (mut items, swept) = match solved {
         Some(marks) => emit(&tree, &marks, !lim.prefixes && lim.all),
@@ -947,6 +982,56 @@ impl<'t, 'a> SortedWalk<'t, 'a> {
 // ---------------------------------------------------------------------------------------------------
 // The optimisation
 
+/// How many unchanged URLs a broad item may sweep, as the solver uses it ([`PlanOptions`]).
+#[derive(Debug, Clone, Copy)]
+struct Allowance {
+    ceiling: u64,
+    /// Non-negative (a negative or NaN ratio is 0).
+    ratio: f64,
+}
+
+impl Allowance {
+    /// No limit: the fallback when no plan stays within the options' allowance.
+    const ANY: Allowance = Allowance {
+        ceiling: u64::MAX,
+        ratio: 0.0,
+    };
+
+    fn new(opts: &PlanOptions) -> Allowance {
+        Allowance {
+            ceiling: opts.sweep_ceiling as u64,
+            ratio: if opts.sweep_ratio > 0.0 {
+                opts.sweep_ratio
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// `max(ceiling, floor(ratio × covers))`; `as` rounds a non-negative float down and saturates.
+    fn of(self, covers: u64) -> u64 {
+        self.ceiling.max((self.ratio * covers as f64) as u64)
+    }
+
+    /// Whether a broad item covering `covers` distinct changed URLs may sweep `swept` unchanged ones.
+    fn allows(self, swept: u64, covers: u64) -> bool {
+        swept <= self.ceiling || swept <= self.of(covers)
+    }
+}
+
+/// What a broad item at node `v` covers and sweeps: the prefix of its directory, or everything
+/// (changed and unchanged URLs without a leading `/` included) at the root when `root_all`.
+fn broad_at(t: &Tree, v: usize, root_all: bool) -> (u64, u64) {
+    if v == 0 && root_all {
+        (
+            t.under[0] as u64 + t.odd.len() as u64,
+            t.unchanged[0] + t.odd_unchanged,
+        )
+    } else {
+        (t.under[v] as u64, t.unchanged[v])
+    }
+}
+
 /// A partial plan's cost, ordered by (billed items, swept URLs, broad items): packed in one `u128`
 /// (32 | 64 | 32 bits) so that adding and comparing are one operation each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -976,18 +1061,19 @@ enum Mark {
     Covered,
 }
 
-/// The cheapest plan within the ceiling (and the prefix limit), as each node's mark; `None` when no
-/// plan stays within the ceiling. The tree is solved first without the prefix limit (one cost per
-/// node); only when that plan holds more prefixes than allowed is it solved again with a budget.
-fn solve(t: &Tree, lim: &Limits, ceiling: u64) -> Option<Vec<Mark>> {
-    let marks = unlimited(t, lim, ceiling)?;
+/// The cheapest plan within the sweep allowance (and the prefix limit), as each node's mark; `None`
+/// when no plan stays within the allowance. The tree is solved first without the prefix limit (one
+/// cost per node); only when that plan holds more prefixes than allowed is it solved again with a
+/// budget.
+fn solve(t: &Tree, lim: &Limits, allow: Allowance) -> Option<Vec<Mark>> {
+    let marks = unlimited(t, lim, allow)?;
     match lim.prefix_budget {
         Some(budget) if lim.prefixes => {
             let used = marks.iter().filter(|&&m| m == Mark::Broad).count();
             if used <= budget {
                 Some(marks)
             } else {
-                knapsack(t, lim, ceiling, budget, 1)
+                knapsack(t, lim, allow, budget, 1)
             }
         }
         _ => Some(marks),
@@ -996,7 +1082,7 @@ fn solve(t: &Tree, lim: &Limits, ceiling: u64) -> Option<Vec<Mark>> {
 
 /// The tree solved without a prefix limit: one cost per node (the knapsack with budget 0 and
 /// weightless prefixes, without its bookkeeping).
-fn unlimited(t: &Tree, lim: &Limits, ceiling: u64) -> Option<Vec<Mark>> {
+fn unlimited(t: &Tree, lim: &Limits, allow: Allowance) -> Option<Vec<Mark>> {
     let n = t.dir.len();
     let root_all = !lim.prefixes && lim.all;
     let mut best = vec![Cost::ZERO; n];
@@ -1013,12 +1099,8 @@ fn unlimited(t: &Tree, lim: &Limits, ceiling: u64) -> Option<Vec<Mark>> {
         for &c in t.children_of(v as u32) {
             open = open.add(best[c as usize]);
         }
-        let (allowed, swept) = if v == 0 && root_all {
-            let swept = t.unchanged[0] + t.odd_unchanged;
-            (swept <= ceiling, swept)
-        } else {
-            (lim.prefixes && t.unchanged[v] <= ceiling, t.unchanged[v])
-        };
+        let (covers, swept) = broad_at(t, v, root_all);
+        let allowed = (lim.prefixes || (v == 0 && root_all)) && allow.allows(swept, covers);
         let item = Cost::new(1, swept, 1);
         broad[v] = allowed && item < open;
         best[v] = if broad[v] { item } else { open };
@@ -1056,7 +1138,13 @@ enum Join {
 /// the budget repeats its last value (trailing equal entries are dropped, so they stay short). The
 /// convolution of many two-entry vectors is exactly "the `k` largest gains", so those are sorted
 /// instead of convolved.
-fn knapsack(t: &Tree, lim: &Limits, ceiling: u64, kmax: usize, weight: usize) -> Option<Vec<Mark>> {
+fn knapsack(
+    t: &Tree,
+    lim: &Limits,
+    allow: Allowance,
+    kmax: usize,
+    weight: usize,
+) -> Option<Vec<Mark>> {
     let n = t.dir.len();
     let root_all = !lim.prefixes && lim.all;
 
@@ -1091,16 +1179,9 @@ fn knapsack(t: &Tree, lim: &Limits, ceiling: u64, kmax: usize, weight: usize) ->
         } else {
             Cost::INF
         };
-        let (allowed, w, swept) = if v == 0 && root_all {
-            let swept = t.unchanged[0] + t.odd_unchanged;
-            (swept <= ceiling, 0, swept)
-        } else {
-            (
-                lim.prefixes && t.unchanged[v] <= ceiling,
-                weight,
-                t.unchanged[v],
-            )
-        };
+        let (covers, swept) = broad_at(t, v, root_all);
+        let allowed = (lim.prefixes || (v == 0 && root_all)) && allow.allows(swept, covers);
+        let w = if v == 0 && root_all { 0 } else { weight };
         let broad = Cost::new(1, swept, 1);
         if kids.is_empty() {
             // A leaf (most nodes): its files as paths, or one prefix from budget `w` on.
@@ -1446,13 +1527,27 @@ mod tests {
         p.items.iter().map(|i| i.item.to_string()).collect()
     }
 
+    fn opts(ceiling: usize, ratio: f64) -> PlanOptions {
+        PlanOptions {
+            sweep_ceiling: ceiling,
+            sweep_ratio: ratio,
+        }
+    }
+
+    /// What a broad item covering `covers` changed URLs may sweep under `opts`, written out apart from
+    /// the planner: `max(ceiling, floor(ratio × covers))`.
+    fn allowed_sweep(opts: &PlanOptions, covers: usize) -> usize {
+        let relative = (opts.sweep_ratio.max(0.0) * covers as f64).floor() as usize;
+        opts.sweep_ceiling.max(relative)
+    }
+
     /// Checks what every plan must satisfy, whatever the input.
     fn check_invariants(
         p: &PurgePlan,
         changed: &[String],
         live: &[String],
         caps: &Capabilities,
-        ceiling: usize,
+        opts: &PlanOptions,
     ) {
         let distinct: BTreeSet<&str> = changed.iter().map(String::as_str).collect();
         let live_set: BTreeSet<&str> = live.iter().map(String::as_str).collect();
@@ -1551,14 +1646,17 @@ mod tests {
                 assert!(count(ItemKind::Prefix) <= max);
             }
         }
-        // (3) ceiling, and (4) never worse than listing the URLs, whenever paths are possible
+        // (3) the sweep allowance, and (4) never worse than listing the URLs, whenever paths are
+        // possible
         if Limits::new(caps).paths {
             for i in &p.items {
                 if i.item.kind != ItemKind::Path {
+                    let allowed = allowed_sweep(opts, i.covers);
                     assert!(
-                        i.swept <= ceiling,
-                        "{} sweeps {} > {ceiling}",
+                        i.swept <= allowed,
+                        "{} covers {} and sweeps {} > {allowed} ({opts:?})",
                         i.item,
+                        i.covers,
                         i.swept
                     );
                 }
@@ -1567,16 +1665,20 @@ mod tests {
         }
     }
 
+    /// [`plan`] with a ceiling alone (ratio 0), checked.
     fn run(changed: &[String], live: &[String], caps: &Capabilities, ceiling: usize) -> PurgePlan {
-        let p = plan(
-            changed,
-            live,
-            caps,
-            &PlanOptions {
-                sweep_ceiling: ceiling,
-            },
-        );
-        check_invariants(&p, changed, live, caps, ceiling);
+        run_with(changed, live, caps, &opts(ceiling, 0.0))
+    }
+
+    /// [`plan`], checked.
+    fn run_with(
+        changed: &[String],
+        live: &[String],
+        caps: &Capabilities,
+        opts: &PlanOptions,
+    ) -> PurgePlan {
+        let p = plan(changed, live, caps, opts);
+        check_invariants(&p, changed, live, caps, opts);
         p
     }
 
@@ -1761,6 +1863,167 @@ mod tests {
     }
 
     #[test]
+    fn sweep_ratio() {
+        // `/f/`: 10 changed pages and 15 unchanged ones. `/g/`: two folders of 6 changed pages each,
+        // and one of 10 unchanged pages.
+        let f: Vec<String> = (0..25).map(|i| format!("/f/p{i:02}.html")).collect();
+        let f_changed = f[..10].to_vec();
+        let f_paths: Vec<&str> = f_changed.iter().map(String::as_str).collect();
+        let g_changed: Vec<String> = ["a", "b"]
+            .iter()
+            .flat_map(|d| (0..6).map(move |i| format!("/g/{d}/p{i}.html")))
+            .collect();
+        let g_live: Vec<String> = g_changed
+            .iter()
+            .cloned()
+            .chain((0..10).map(|i| format!("/g/u/p{i}.html")))
+            .collect();
+        let one_prefix = Capabilities {
+            max_prefixes_in_flight: Some(1),
+            ..caps(true, true, false)
+        };
+        let g_a_then_b: Vec<&str> = std::iter::once("/g/a/*")
+            .chain(g_changed[6..].iter().map(String::as_str))
+            .collect();
+        struct Case<'a> {
+            name: &'static str,
+            changed: &'a [String],
+            live: &'a [String],
+            caps: Capabilities,
+            ceiling: usize,
+            ratio: f64,
+            want: Vec<&'a str>,
+            swept: usize,
+        }
+        let cases = [
+            Case {
+                name: "ratio 0: the ceiling alone, 15 > 5: paths",
+                changed: &f_changed,
+                live: &f,
+                caps: cloudfront(),
+                ceiling: 5,
+                ratio: 0.0,
+                want: f_paths.clone(),
+                swept: 0,
+            },
+            Case {
+                name: "ratio 2: 15 <= 2 × 10: one prefix",
+                changed: &f_changed,
+                live: &f,
+                caps: cloudfront(),
+                ceiling: 5,
+                ratio: 2.0,
+                want: vec!["/f/*"],
+                swept: 15,
+            },
+            Case {
+                name: "ratio 1: 15 > 1 × 10: paths",
+                changed: &f_changed,
+                live: &f,
+                caps: cloudfront(),
+                ceiling: 5,
+                ratio: 1.0,
+                want: f_paths.clone(),
+                swept: 0,
+            },
+            Case {
+                name: "ratio 1.5: 15 <= 15, the bound included: one prefix",
+                changed: &f_changed,
+                live: &f,
+                caps: cloudfront(),
+                ceiling: 5,
+                ratio: 1.5,
+                want: vec!["/f/*"],
+                swept: 15,
+            },
+            Case {
+                name: "ratio 1.45: floor(14.5) = 14 < 15: paths",
+                changed: &f_changed,
+                live: &f,
+                caps: cloudfront(),
+                ceiling: 5,
+                ratio: 1.45,
+                want: f_paths.clone(),
+                swept: 0,
+            },
+            Case {
+                name: "the larger of the two counts: ceiling 15 over ratio 0.5",
+                changed: &f_changed,
+                live: &f,
+                caps: cloudfront(),
+                ceiling: 15,
+                ratio: 0.5,
+                want: vec!["/f/*"],
+                swept: 15,
+            },
+            Case {
+                name: "a negative ratio is 0",
+                changed: &f_changed,
+                live: &f,
+                caps: cloudfront(),
+                ceiling: 5,
+                ratio: -3.0,
+                want: f_paths.clone(),
+                swept: 0,
+            },
+            Case {
+                name: "no prefixes: everything follows the same rule (ratio 2)",
+                changed: &f_changed,
+                live: &f,
+                caps: caps(true, false, true),
+                ceiling: 5,
+                ratio: 2.0,
+                want: vec!["everything"],
+                swept: 15,
+            },
+            Case {
+                name: "no prefixes: everything follows the same rule (ratio 1)",
+                changed: &f_changed,
+                live: &f,
+                caps: caps(true, false, true),
+                ceiling: 5,
+                ratio: 1.0,
+                want: f_paths.clone(),
+                swept: 0,
+            },
+            Case {
+                name: "a prefix counts every changed URL under it: /g/ covers 12, 10 <= 1 × 12",
+                changed: &g_changed,
+                live: &g_live,
+                caps: one_prefix.clone(),
+                ceiling: 0,
+                ratio: 1.0,
+                want: vec!["/g/*"],
+                swept: 10,
+            },
+            Case {
+                name: "and 10 > floor(0.5 × 12): one folder prefix (the limit), the rest paths",
+                changed: &g_changed,
+                live: &g_live,
+                caps: one_prefix.clone(),
+                ceiling: 0,
+                ratio: 0.5,
+                want: g_a_then_b.clone(),
+                swept: 0,
+            },
+        ];
+        for c in cases {
+            let p = run_with(c.changed, c.live, &c.caps, &opts(c.ceiling, c.ratio));
+            assert_eq!(shown(&p), c.want, "{}", c.name);
+            assert_eq!(p.swept, c.swept, "{}", c.name);
+        }
+        // The allowance as the options state it.
+        let o = opts(50, 2.0);
+        assert_eq!(
+            (o.allowance(0), o.allowance(25), o.allowance(40)),
+            (50, 50, 80)
+        );
+        assert_eq!(opts(5, f64::NAN).allowance(1000), 5);
+        assert_eq!(opts(0, f64::INFINITY).allowance(1), usize::MAX);
+        assert_eq!(PlanOptions::default(), opts(50, 0.0));
+    }
+
+    #[test]
     fn cloudfront_wildcard_limit() {
         // 20 folders of 3 changed pages each: 20 prefixes would be cheapest, CloudFront allows 15.
         let keys: Vec<String> = (0..20)
@@ -1833,11 +2096,9 @@ mod tests {
             caps(true, true, false),
             caps(true, false, true),
         ] {
-            for ceiling in [0, 5, 50] {
-                let want = run(&changed, &site, &caps, ceiling);
-                let opts = PlanOptions {
-                    sweep_ceiling: ceiling,
-                };
+            for (ceiling, ratio) in [(0, 0.0), (5, 0.0), (50, 0.0), (0, 0.5), (5, 2.0)] {
+                let opts = opts(ceiling, ratio);
+                let want = run_with(&changed, &site, &caps, &opts);
                 assert_eq!(plan(&rev_changed, &rev_site, &caps, &opts), want);
                 assert_eq!(
                     plan(&scramble(&changed, 1), &scramble(&site, 2), &caps, &opts),
@@ -1975,12 +2236,18 @@ mod tests {
         )
     }
 
-    /// The best (billed, swept) by trying every set of directory prefixes, the rest as paths.
+    /// A sweep ratio: none, below one, one, and the CLI's CloudFront default.
+    fn any_ratio() -> impl Strategy<Value = f64> {
+        prop::sample::select(vec![0.0, 0.5, 1.0, 2.0])
+    }
+
+    /// The best (billed, swept) by trying every set of directory prefixes allowed by `opts` (each
+    /// sweeping at most `max(ceiling, floor(ratio × the changed URLs it covers))`), the rest as paths.
     fn brute_force(
         changed: &[String],
         live: &[String],
         caps: &Capabilities,
-        ceiling: usize,
+        opts: &PlanOptions,
     ) -> Option<(usize, usize)> {
         let lim = Limits::new(caps);
         let distinct: BTreeSet<&str> = changed.iter().map(String::as_str).collect();
@@ -2000,10 +2267,11 @@ mod tests {
             }
         }
         let sweeps = |d: &str| unchanged.iter().filter(|u| u.starts_with(d)).count();
+        let covers = |d: &str| distinct.iter().filter(|u| u.starts_with(d)).count();
         // Only directories a prefix may go to, and only sets within the prefix limit.
         let dirs: Vec<&str> = dirs
             .into_iter()
-            .filter(|d| lim.prefixes && sweeps(d) <= ceiling)
+            .filter(|d| lim.prefixes && sweeps(d) <= allowed_sweep(opts, covers(d)))
             .collect();
         let mut best: Option<(usize, usize)> = None;
         let mut consider = |cost: (usize, usize)| {
@@ -2011,7 +2279,7 @@ mod tests {
                 best = Some(cost);
             }
         };
-        if !lim.prefixes && lim.all && unchanged.len() <= ceiling {
+        if !lim.prefixes && lim.all && unchanged.len() <= allowed_sweep(opts, distinct.len()) {
             consider((1, unchanged.len()));
         }
         // Every set of at most `limit` of them (subsets in increasing index order).
@@ -2060,19 +2328,21 @@ mod tests {
             deleted in prop::collection::vec(url(&["a", "d"], 2), 0..4),
             caps in any_caps(),
             ceiling in 0usize..6,
+            ratio in any_ratio(),
         ) {
             let live: Vec<String> = site.iter().cloned().collect();
             let mut changed: Vec<String> = deleted.into_iter().filter(|u| !site.contains(u)).collect();
             if !live.is_empty() {
                 changed.extend(picks.iter().map(|i| live[i.index(live.len())].clone()));
             }
-            let p = run(&changed, &live, &caps, ceiling);
+            let opts = opts(ceiling, ratio);
+            let p = run_with(&changed, &live, &caps, &opts);
             // the same plan whatever the order of the input
             let mut rev_changed = changed.clone();
             rev_changed.reverse();
             let mut rev_live = live.clone();
             rev_live.reverse();
-            prop_assert_eq!(&plan(&rev_changed, &rev_live, &caps, &PlanOptions { sweep_ceiling: ceiling }), &p);
+            prop_assert_eq!(&plan(&rev_changed, &rev_live, &caps, &opts), &p);
         }
 
         #[test]
@@ -2081,12 +2351,14 @@ mod tests {
             picks in prop::collection::vec(any::<prop::sample::Index>(), 1..30),
             limit in 1usize..3,
             ceiling in 0usize..8,
+            ratio in any_ratio(),
         ) {
             let live: Vec<String> = site.iter().cloned().collect();
             let changed: Vec<String> = picks.iter().map(|i| live[i.index(live.len())].clone()).collect();
             let caps = Capabilities { max_prefixes_in_flight: Some(limit), ..caps(true, true, false) };
-            let p = run(&changed, &live, &caps, ceiling);
-            let best = brute_force(&changed, &live, &caps, ceiling).expect("paths always work");
+            let opts = opts(ceiling, ratio);
+            let p = run_with(&changed, &live, &caps, &opts);
+            let best = brute_force(&changed, &live, &caps, &opts).expect("paths always work");
             prop_assert_eq!((p.billed, p.swept), best, "plan {:?}", shown(&p));
         }
 
@@ -2096,11 +2368,13 @@ mod tests {
             picks in prop::collection::vec(any::<prop::sample::Index>(), 1..8),
             caps in any_caps(),
             ceiling in 0usize..4,
+            ratio in any_ratio(),
         ) {
             let live: Vec<String> = site.iter().cloned().collect();
             let changed: Vec<String> = picks.iter().map(|i| live[i.index(live.len())].clone()).collect();
-            let p = run(&changed, &live, &caps, ceiling);
-            if let Some(best) = brute_force(&changed, &live, &caps, ceiling) {
+            let opts = opts(ceiling, ratio);
+            let p = run_with(&changed, &live, &caps, &opts);
+            if let Some(best) = brute_force(&changed, &live, &caps, &opts) {
                 prop_assert_eq!((p.billed, p.swept), best, "plan {:?}", shown(&p));
             }
         }
