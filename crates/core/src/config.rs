@@ -56,6 +56,9 @@ pub struct VerifyConfig {
     pub warm_concurrency: usize,
     /// `Accept-Encoding` values to warm with (one request each); empty = what browsers send.
     pub warm_encodings: Vec<String>,
+    /// `Accept-Encoding` values each URL is checked with (each is its own cached variant); empty = what
+    /// browsers send and `identity` (download tools). `""` checks the variant of requests without one.
+    pub encodings: Vec<String>,
     /// Check at most this many changed URLs (aliases and index pages first, then a sample).
     pub max_checks: usize,
     /// Verification requests in flight.
@@ -97,6 +100,7 @@ impl Default for VerifyConfig {
             warm_changed: false,
             warm_concurrency: 5,
             warm_encodings: Vec::new(),
+            encodings: Vec::new(),
             max_checks: 500,
             concurrency: 8,
             timeout: "2m".into(),
@@ -316,6 +320,11 @@ pub struct CdnConfig {
     /// they are free (Varnish, Cloudflare, Fastly: a prefix only where it covers exactly what changed).
     #[serde(default)]
     pub sweep_ceiling: Option<usize>,
+    /// …or this many times the changed URLs the prefix covers, whichever is larger. Default: 2 where
+    /// items are billed (a wildcard over a folder where at least a third of the pages changed is worth it:
+    /// a template-wide change is one `/docs/*`, not 40,000 billed paths), 0 where they are free.
+    #[serde(default)]
+    pub sweep_ratio: Option<f64>,
     #[serde(default)]
     pub purge_by: PurgeBy,
     /// Soft purge (Fastly, Varnish xkey): mark stale and revalidate instead of dropping.
@@ -388,6 +397,12 @@ impl CdnConfig {
         }
     }
 
+    /// The sweep ratio for a provider whose items cost `per_item_usd`.
+    pub fn sweep_ratio_for(&self, per_item_usd: f64) -> f64 {
+        self.sweep_ratio
+            .unwrap_or(if per_item_usd > 0.0 { 2.0 } else { 0.0 })
+    }
+
     /// The sweep ceiling for a provider whose items cost `per_item_usd`.
     pub fn sweep_ceiling_for(&self, per_item_usd: f64) -> usize {
         self.sweep_ceiling
@@ -443,6 +458,11 @@ impl CdnConfig {
                 "max-rate must be a positive number, got {}",
                 self.max_rate
             ));
+        }
+        if let Some(r) = self.sweep_ratio
+            && (!r.is_finite() || r < 0.0)
+        {
+            return Err(format!("sweep-ratio must be a number ≥ 0, got {r}"));
         }
         if self.max_items == Some(0) {
             return Err("max-items must be at least 1".into());

@@ -355,6 +355,7 @@ fn plan_for(
 ) -> std::result::Result<PurgePlan, String> {
     let opts = PlanOptions {
         sweep_ceiling: cfg.sweep_ceiling_for(caps.pricing.per_item_usd),
+        sweep_ratio: cfg.sweep_ratio_for(caps.pricing.per_item_usd),
     };
     if let Some(p) = pending {
         if cfg.purge_by == PurgeBy::Tags {

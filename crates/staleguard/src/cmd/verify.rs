@@ -329,16 +329,16 @@ pub async fn prove(
             label: Some("assert".into()),
         });
     }
-    let opts = VerifyOptions {
-        bases: bases.clone(),
-        deadline,
-        concurrency: cfg.concurrency.max(1),
-        host,
-        first_retry: Duration::from_millis(250),
-        max_retry: Duration::from_secs(5),
-        request_timeout: Duration::from_secs(15),
-        headers: Vec::new(),
-    };
+    let mut opts = VerifyOptions::new(bases.clone(), deadline)
+        .with_concurrency(cfg.concurrency.max(1))
+        .with_retry(Duration::from_millis(250), Duration::from_secs(5))
+        .with_request_timeout(Duration::from_secs(15));
+    if !cfg.encodings.is_empty() {
+        opts = opts.with_encodings(cfg.encodings.clone());
+    }
+    if let Some(h) = host {
+        opts = opts.with_host(h);
+    }
     // The origin must have switched too; it converges like the edges, until the same deadline.
     let origin_check = async {
         let url = origin_url.as_ref()?;

@@ -60,8 +60,9 @@ fn sg_json(dir: &Path, args: &[&str]) -> (Option<i32>, Value, String) {
     (o.status.code(), v, stderr(&o))
 }
 
+/// Stale URLs (each is checked once per Accept-Encoding; listed once).
 fn stale_urls(v: &Value) -> Vec<String> {
-    v["verify"]["checks"]
+    let mut out: Vec<String> = v["verify"]["checks"]
         .as_array()
         .map(|a| {
             a.iter()
@@ -75,7 +76,10 @@ fn stale_urls(v: &Value) -> Vec<String> {
                 })
                 .collect()
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn config(nodes: &[&Varnish], origin: &str, extra: &str) -> String {
