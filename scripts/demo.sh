@@ -58,7 +58,7 @@ curl -s "$base/health/static-version"
 echo
 
 echo
-echo "== staleguard verify: every page the last deploy changed, fetched and hashed, version endpoint checked"
+echo "== staleguard verify --all: every mutable URL of the deploy fetched (browsers' and identity encodings), decoded, hashed, compared with the record"
 "$bin" --config examples/staleguard.toml verify --cdn-url "$base" --all
 echo
 echo "== edit a page, build, deploy, verify"

@@ -290,3 +290,96 @@ fn an_old_latest_download_fails_on_the_metadata_checksum() {
     let (code, v, _) = sg_json(dir, &["verify"]);
     assert_eq!(code, Some(0), "{v}");
 }
+
+/// A one-shot webhook receiver: answers `status` to the first request and hands back its body.
+fn receiver(status: u16) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/services/T000/B000/secret-token",
+        l.local_addr().unwrap()
+    );
+    let h = std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut len = 0usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+        let mut s = s;
+        write!(
+            s,
+            "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+        )
+        .unwrap();
+        String::from_utf8(body).unwrap()
+    });
+    (url, h)
+}
+
+/// The deploy summary goes to a Slack-compatible webhook; a webhook that fails never fails the deploy and
+/// its secret path is never printed.
+#[test]
+fn webhook_gets_the_summary_and_never_fails_the_deploy() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    write_files(
+        dir,
+        &[
+            ("site/index.html", &page("home v1")),
+            ("site/style.css", "body { color: black }\n"),
+            ("staleguard.toml", SITE_CONFIG),
+        ],
+    );
+    assert!(sg(dir, &["build"]).status.success());
+    assert!(sg(dir, &["deploy"]).status.success());
+    let origin = serve(dir, &["store"]);
+    // No CDN here: the origin stands in for it.
+    let config = format!(
+        "{SITE_CONFIG}\n[verify]\ncdn-url = \"{0}\"\norigin-url = \"{0}\"\ntimeout = \"5s\"\n",
+        origin.base
+    );
+    write_files(dir, &[("staleguard.toml", &config)]);
+
+    write_files(dir, &[("site/index.html", &page("home v2"))]);
+    assert!(sg(dir, &["build"]).status.success());
+    let (url, got) = receiver(200);
+    let mut c = staleguard(dir);
+    c.env("STALEGUARD_WEBHOOK_URL", &url).arg("deploy");
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let body: Value = serde_json::from_str(&got.join().unwrap()).unwrap();
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.contains("deployed") && text.contains("verified fresh"),
+        "{text}"
+    );
+    assert_eq!(body["staleguard"]["verify"]["ok"], true, "{body}");
+    assert!(body["blocks"].is_array(), "{body}");
+
+    // A webhook answering 500: the deploy still succeeds, with a warning that hides the token.
+    write_files(dir, &[("site/index.html", &page("home v3"))]);
+    assert!(sg(dir, &["build"]).status.success());
+    let (url, got) = receiver(500);
+    let mut c = staleguard(dir);
+    c.env("STALEGUARD_WEBHOOK_URL", &url).arg("deploy");
+    let o = run(c);
+    got.join().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("was not notified") && err.contains("500"),
+        "{err}"
+    );
+    assert!(!err.contains("secret-token"), "{err}");
+}
