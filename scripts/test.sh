@@ -9,8 +9,11 @@
 #
 # Peers: Django (pip, in a venv made by scripts/pyenv.sh), Varnish (Debian packages, installed here; each
 # test starts its own node on free loopback ports with scripts/peers/varnish.sh and stops it by PID) and moto
-# (S3 + CloudFront stand-in, with awscli: pip, in the same venv; each S3 deploy test starts its own
-# moto_server on a free loopback port with scripts/peers/moto.sh and stops it by PID).
+# (S3 + CloudFront stand-in, with awscli: pip, in the same venv; each S3 deploy or CloudFront test starts its
+# own moto_server on a free loopback port with scripts/peers/moto.sh and stops it by PID). Varnish is also the
+# real edge of the purge and verify tests (PURGE, BAN, xkey; a node that ignores purges). Cloudflare, Fastly
+# and CloudFront's limits, throttling and InProgress states have no local peer: in-process mocks that check
+# the documented request shapes stand in (crates/cdn/tests/it).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
