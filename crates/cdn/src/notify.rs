@@ -78,7 +78,7 @@ async fn send(
     if body.chars().count() > MAX_ERROR_BODY {
         body = body.chars().take(MAX_ERROR_BODY).collect::<String>() + "…";
     }
-    tracing::warn!(status = status.as_u16(), "the webhook refused the message");
+    tracing::info!(status = status.as_u16(), "the webhook refused the message");
     Err(if body.is_empty() {
         format!("webhook {shown} answered {status}")
     } else {

@@ -523,7 +523,7 @@ impl Job {
             }
             let now = Instant::now();
             if now >= self.deadline {
-                tracing::warn!(base = %self.base, path = %self.target.path, encoding = %self.encoding, attempts = check.attempts, got = ?check.seen.got, error = ?check.error, "still not as deployed at the deadline");
+                tracing::info!(base = %self.base, path = %self.target.path, encoding = %self.encoding, attempts = check.attempts, got = ?check.seen.got, error = ?check.error, "still not as deployed at the deadline");
                 return check;
             }
             tracing::debug!(base = %self.base, path = %self.target.path, encoding = %self.encoding, attempt = check.attempts, got = ?check.seen.got, error = ?check.error, "not yet as deployed; retrying");

@@ -219,7 +219,7 @@ impl<P: Provider> Retry<P> {
                 }
                 return Err(e);
             }
-            tracing::warn!(
+            tracing::info!(
                 provider = self.inner.name(),
                 op = what,
                 items,
@@ -901,7 +901,7 @@ pub async fn purge_all(
                     let Some((a, b)) = halves(&call) else {
                         return Err(with_progress(e, &receipts, queue.len()));
                     };
-                    tracing::warn!(provider = %name, items = call.items.len(), reference = %call.reference, "call too large: splitting it in halves");
+                    tracing::info!(provider = %name, items = call.items.len(), reference = %call.reference, "call too large: splitting it in halves");
                     emit(
                         &opts.observer,
                         Event::Split {

@@ -163,17 +163,19 @@ pub fn open_context(store_url: &str) -> OpenContext {
 fn observer() -> wrap::Observer {
     Arc::new(|e: &Event| match e {
         Event::Retrying {
-            provider,
             error,
             after,
             attempt,
+            ..
         } => eprintln!(
-            "{provider}: {}; retrying in {} (attempt {})",
+            "{}; retrying in {} (attempt {})",
             error.lines().next().unwrap_or_default(),
             wrap::human(*after),
             attempt + 1
         ),
-        Event::Split { .. } => eprintln!("{e:?}"),
+        Event::Split {
+            provider, items, ..
+        } => eprintln!("{provider}: a call of {items} item(s) was too large; sending it in halves"),
         _ => {}
     })
 }
