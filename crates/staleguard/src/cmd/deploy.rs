@@ -15,6 +15,7 @@ use crate::settings;
 pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
     let loaded = settings::load(global)?;
     let opts = settings::deploy_options(&loaded, args)?;
+    purge::selected(&loaded, &args.purge.cdns)?; // an unknown --cdn is refused before anything changes
     let bars: Arc<dyn Progress> = Arc::new(UploadBars::new(!global.quiet && !global.json));
     let rt = runtime()?;
     let report = rt
@@ -51,7 +52,15 @@ fn conclude(
     rt: &tokio::runtime::Runtime,
     report: &DeployReport,
 ) -> Result<ExitCode> {
-    let purges = after_commit(global, loaded, opts, args, no_purge, rt, report)?;
+    let purges = match after_commit(global, loaded, opts, args, no_purge, rt, report) {
+        Ok(p) => p,
+        // The objects are deployed; what failed is reading the purge state or choosing the CDNs.
+        Err(e) => {
+            print_report(global, report, &[], args.explain, None);
+            crate::output::print_error(&e);
+            return Ok(ExitCode::from(EXIT_PURGE_FAILED));
+        }
+    };
     let v = &loaded.config.verify;
     let proof = if opts.dry_run || no_verify || !v.in_deploy || v.cdn_url.is_empty() {
         None
@@ -227,6 +236,7 @@ fn finish(
 pub fn rollback(global: &Global, args: &RollbackArgs) -> Result<ExitCode> {
     let loaded = settings::load(global)?;
     let opts = settings::rollback_options(&loaded, args)?;
+    purge::selected(&loaded, &args.purge.cdns)?; // an unknown --cdn is refused before anything changes
     let bars: Arc<dyn Progress> = Arc::new(UploadBars::new(!global.quiet && !global.json));
     let rt = runtime()?;
     let report = rt
