@@ -114,6 +114,19 @@ pub struct PurgeArgs {
     pub wait: bool,
 }
 
+/// The steps after a deploy's or rollback's commit: purge, warm, verify.
+#[derive(Debug, Args, Default)]
+pub struct FinishArgs {
+    /// Do not purge the CDNs (the next `deploy` or `invalidate` purges what is pending)
+    #[arg(long)]
+    pub no_purge: bool,
+    /// Skip the warm-up and the verification through the CDN
+    #[arg(long)]
+    pub no_verify: bool,
+    #[command(flatten)]
+    pub purge: PurgeArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct InvalidateArgs {
     /// URL paths to purge (`/a.html`; a trailing `*` purges every URL under a prefix: `/docs/*`)
@@ -202,14 +215,8 @@ pub struct DeployArgs {
     /// Uploads in flight (default: `deploy.concurrency`, 16)
     #[arg(long, short = 'j', value_name = "N")]
     pub concurrency: Option<u32>,
-    /// Do not purge the CDNs (the next `deploy` or `invalidate` purges what is pending)
-    #[arg(long)]
-    pub no_purge: bool,
-    /// Skip the warm-up and the verification through the CDN
-    #[arg(long)]
-    pub no_verify: bool,
     #[command(flatten)]
-    pub purge: PurgeArgs,
+    pub finish: FinishArgs,
 }
 
 #[derive(Debug, Args)]
@@ -224,14 +231,8 @@ pub struct RollbackArgs {
     /// Uploads in flight (default: `deploy.concurrency`, 16)
     #[arg(long, short = 'j', value_name = "N")]
     pub concurrency: Option<u32>,
-    /// Do not purge the CDNs (the next `deploy` or `invalidate` purges what is pending)
-    #[arg(long)]
-    pub no_purge: bool,
-    /// Skip the warm-up and the verification through the CDN
-    #[arg(long)]
-    pub no_verify: bool,
     #[command(flatten)]
-    pub purge: PurgeArgs,
+    pub finish: FinishArgs,
 }
 
 #[derive(Debug, Args)]

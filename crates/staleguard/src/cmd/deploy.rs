@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use staleguard_store::{DeployReport, Progress};
 
-use crate::cli::{DeployArgs, Global, PurgeArgs, RollbackArgs, StoreArgs};
+use crate::cli::{DeployArgs, FinishArgs, Global, PurgeArgs, RollbackArgs, StoreArgs};
 use crate::cmd::purge::{self, CdnReport, Run, Source};
 use crate::cmd::{runtime, verify};
 use crate::output::{UploadBars, size};
@@ -15,7 +15,7 @@ use crate::settings;
 pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
     let loaded = settings::load(global)?;
     let opts = settings::deploy_options(&loaded, args)?;
-    purge::selected(&loaded, &args.purge.cdns)?; // an unknown --cdn is refused before anything changes
+    purge::selected(&loaded, &args.finish.purge.cdns)?; // an unknown --cdn is refused before anything changes
     let bars: Arc<dyn Progress> = Arc::new(UploadBars::new(!global.quiet && !global.json));
     let rt = runtime()?;
     let report = rt
@@ -27,15 +27,7 @@ pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
                 opts.config.store
             )
         })?;
-    conclude(
-        global,
-        &loaded,
-        &opts,
-        &args.purge,
-        (args.no_purge, args.no_verify),
-        &rt,
-        &report,
-    )
+    conclude(global, &loaded, &opts, &args.finish, &rt, &report)
 }
 
 /// Exit code when the objects are deployed but users may get stale content: a CDN's purge failed
@@ -47,12 +39,12 @@ fn conclude(
     global: &Global,
     loaded: &settings::Loaded,
     opts: &staleguard_store::DeployOptions,
-    args: &PurgeArgs,
-    (no_purge, no_verify): (bool, bool),
+    steps: &FinishArgs,
     rt: &tokio::runtime::Runtime,
     report: &DeployReport,
 ) -> Result<ExitCode> {
-    let purges = match after_commit(global, loaded, opts, args, no_purge, rt, report) {
+    let args = &steps.purge;
+    let purges = match after_commit(global, loaded, opts, args, steps.no_purge, rt, report) {
         Ok(p) => p,
         // The objects are deployed; what failed is reading the purge state or choosing the CDNs.
         Err(e) => {
@@ -62,7 +54,7 @@ fn conclude(
         }
     };
     let v = &loaded.config.verify;
-    let proof = if opts.dry_run || no_verify || !v.in_deploy || v.cdn_url.is_empty() {
+    let proof = if opts.dry_run || steps.no_verify || !v.in_deploy || v.cdn_url.is_empty() {
         None
     } else {
         let scope = verify::Scope {
@@ -236,21 +228,13 @@ fn finish(
 pub fn rollback(global: &Global, args: &RollbackArgs) -> Result<ExitCode> {
     let loaded = settings::load(global)?;
     let opts = settings::rollback_options(&loaded, args)?;
-    purge::selected(&loaded, &args.purge.cdns)?; // an unknown --cdn is refused before anything changes
+    purge::selected(&loaded, &args.finish.purge.cdns)?; // an unknown --cdn is refused before anything changes
     let bars: Arc<dyn Progress> = Arc::new(UploadBars::new(!global.quiet && !global.json));
     let rt = runtime()?;
     let report = rt
         .block_on(staleguard_store::rollback(&opts, args.id.as_deref(), bars))
         .with_context(|| format!("rollback in `{}` failed", opts.config.store))?;
-    conclude(
-        global,
-        &loaded,
-        &opts,
-        &args.purge,
-        (args.no_purge, args.no_verify),
-        &rt,
-        &report,
-    )
+    conclude(global, &loaded, &opts, &args.finish, &rt, &report)
 }
 
 pub fn list(global: &Global, args: &StoreArgs) -> Result<ExitCode> {
