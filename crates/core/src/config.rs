@@ -46,6 +46,10 @@ pub struct VerifyConfig {
     /// How long to wait for the origin to switch, e.g. `60s`.
     #[serde(deserialize_with = "de_age")]
     pub origin_timeout: String,
+    /// URL path the store's keys are served under through `cdn-url`; empty = a `[[cdn]]` `url-prefix`,
+    /// else what the purge found (CloudFront's origin path), else `[build] url-prefix`.
+    #[serde(deserialize_with = "de_prefix_or_empty")]
+    pub url_prefix: String,
     /// `Host` header sent with requests to `cdn-url` (to reach an edge by address).
     pub host: String,
     /// Paths requested through the CDN after the purge so the first visitor hits a warm edge.
@@ -95,6 +99,7 @@ impl Default for VerifyConfig {
             origin_url: String::new(),
             version_path: String::new(),
             origin_timeout: "60s".into(),
+            url_prefix: String::new(),
             host: String::new(),
             warm: Vec::new(),
             warm_changed: false,
@@ -846,6 +851,14 @@ pub fn normalize_prefix(prefix: &str) -> Result<String, String> {
         out.push('/');
     }
     Ok(out)
+}
+
+fn de_prefix_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.is_empty() {
+        return Ok(s);
+    }
+    normalize_prefix(&s).map_err(serde::de::Error::custom)
 }
 
 fn de_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {

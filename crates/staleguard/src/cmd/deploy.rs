@@ -60,6 +60,10 @@ fn conclude(
         let scope = verify::Scope {
             warm: true,
             verify: true,
+            url_prefix: purges
+                .iter()
+                .find(|p| !p.url_prefix.is_empty())
+                .map(|p| p.url_prefix.clone()),
             ..verify::Scope::default()
         };
         Some(

@@ -38,6 +38,7 @@ pub fn run_verify(global: &Global, args: &VerifyArgs) -> Result<std::process::Ex
         verify: true,
         extra_warm: Vec::new(),
         timeout: args.timeout.clone(),
+        url_prefix: None,
     };
     let report = runtime()?.block_on(prove(&loaded, &store, &scope))?;
     if global.json {
@@ -104,6 +105,8 @@ pub struct Scope {
     pub extra_warm: Vec<String>,
     /// Deadline override, e.g. `30s`.
     pub timeout: Option<String>,
+    /// The URL prefix a purge just resolved (CloudFront's origin path), used when the config names none.
+    pub url_prefix: Option<String>,
 }
 
 /// The origin's and the CDN's version, where a version endpoint is known.
@@ -193,16 +196,19 @@ pub fn bases(cfg: &VerifyConfig, over: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// The URL prefix the store's keys are served under, as far as the config tells (a `[[cdn]]`
-/// `url-prefix`, else the build's).
-fn url_prefix(loaded: &Loaded) -> String {
-    let p = loaded
-        .config
-        .cdn
-        .iter()
-        .find(|c| !c.url_prefix.is_empty())
-        .map(|c| c.url_prefix.as_str())
-        .unwrap_or(&loaded.config.build.url_prefix);
+/// The URL prefix the store's keys are served under: `[verify] url-prefix`, else a `[[cdn]]`
+/// `url-prefix`, else what a purge just resolved (CloudFront's origin path), else the build's.
+fn url_prefix(loaded: &Loaded, resolved: Option<&str>) -> String {
+    let cfg = &loaded.config;
+    let p = if !cfg.verify.url_prefix.is_empty() {
+        cfg.verify.url_prefix.as_str()
+    } else if let Some(c) = cfg.cdn.iter().find(|c| !c.url_prefix.is_empty()) {
+        c.url_prefix.as_str()
+    } else if let Some(r) = resolved.filter(|r| !r.is_empty()) {
+        r
+    } else {
+        cfg.build.url_prefix.as_str()
+    };
     staleguard_core::config::normalize_prefix(p).unwrap_or_else(|_| "/".into())
 }
 
@@ -242,7 +248,7 @@ pub async fn prove(
     {
         alias_sha = staleguard_core::verify::alias_sha256(&meta);
     }
-    let prefix = url_prefix(loaded);
+    let prefix = url_prefix(loaded, scope.url_prefix.as_deref());
     let plan = staleguard_core::verify::plan(
         &changed,
         &record.objects,
