@@ -1,6 +1,6 @@
-//! Reading what an origin serves: its version endpoint, once or polled until it reports the deployed
-//! version. A purge must not reach the CDN before the origin switched, or the CDN's next fetch re-caches
-//! the old content.
+//! Reading what an origin serves: its version endpoint, polled until it reports the deployed version.
+//! A purge must not reach the CDN before the origin switched, or the CDN's next fetch re-caches the old
+//! content.
 
 use std::time::{Duration, Instant};
 
@@ -29,32 +29,38 @@ async fn fetch_version(client: &reqwest::Client, url: &str) -> Result<String, St
     }
 }
 
-/// The `version` field of the JSON at `url` (a version endpoint such as `staleguard serve`'s).
-pub async fn read_version(url: &str) -> Result<String, CdnError> {
-    fetch_version(&client()?, url)
-        .await
-        .map_err(|e| CdnError::new(ErrorKind::Transient, "origin", format!("`{url}`: {e}")))
+/// The origin did not report the wanted version by the deadline.
+#[derive(Debug)]
+pub struct NotSwitched {
+    /// What it reported last: its version, or why there was none.
+    pub last: Result<String, String>,
+    pub error: CdnError,
 }
 
 /// Polls `url` until it reports `want`, at most until `deadline`: every 100 ms at first, then less often
 /// (at most every 2 s).
-pub async fn wait_version(url: &str, want: &str, deadline: Instant) -> Result<(), CdnError> {
-    let client = client()?;
+pub async fn wait_version(url: &str, want: &str, deadline: Instant) -> Result<(), NotSwitched> {
+    let client = client().map_err(|error| NotSwitched {
+        last: Err(error.message.clone()),
+        error,
+    })?;
     let mut interval = Duration::from_millis(100);
     loop {
-        let last = match fetch_version(&client, url).await {
+        let last = fetch_version(&client, url).await;
+        let seen = match &last {
             Ok(got) if got == want => return Ok(()),
             Ok(got) => format!("version `{got}`"),
-            Err(e) => e,
+            Err(e) => e.clone(),
         };
         let now = Instant::now();
         if now >= deadline {
-            return Err(CdnError::new(
+            let error = CdnError::new(
                 ErrorKind::Timeout,
                 "origin",
-                format!("`{url}` still reports {last}, not the deployed version `{want}`; the CDNs were not purged (they would re-cache the old content)"),
+                format!("`{url}` still reports {seen}, not the deployed version `{want}`; the CDNs were not purged (they would re-cache the old content)"),
             )
-            .with_hint("check that the origin serves the store this deploy wrote to (for `staleguard serve`: its folder), then run `staleguard invalidate`"));
+            .with_hint("check that the origin serves the store this deploy wrote to (for `staleguard serve`: its folder), then run `staleguard invalidate`");
+            return Err(NotSwitched { last, error });
         }
         tokio::time::sleep(interval.min(deadline - now)).await;
         interval = (interval * 2).min(Duration::from_secs(2));

@@ -163,29 +163,6 @@ impl<T: Provider + ?Sized> Provider for std::sync::Arc<T> {
     }
 }
 
-/// A boxed provider is a provider.
-#[async_trait]
-impl<T: Provider + ?Sized> Provider for Box<T> {
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn capabilities(&self) -> &Capabilities {
-        (**self).capabilities()
-    }
-    fn url_prefix(&self) -> Option<&str> {
-        (**self).url_prefix()
-    }
-    async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError> {
-        (**self).purge(batch).await
-    }
-    async fn status(&self, id: &str) -> Result<Status, CdnError> {
-        (**self).status(id).await
-    }
-    async fn list(&self, max: usize) -> Result<Vec<Invalidation>, CdnError> {
-        (**self).list(max).await
-    }
-}
-
 /// A borrowed provider is a provider (wrap one without giving it away).
 #[async_trait]
 impl<T: Provider + ?Sized> Provider for &T {

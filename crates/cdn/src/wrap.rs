@@ -165,10 +165,6 @@ impl<P: Provider> Retry<P> {
         self.observer = Some(observer);
         self
     }
-    pub fn inner(&self) -> &P {
-        &self.inner
-    }
-
     async fn run<T, F, Fut>(&self, what: &str, items: usize, mut op: F) -> Result<T, CdnError>
     where
         F: FnMut(u32) -> Fut,
@@ -326,10 +322,6 @@ impl<P: Provider> RateLimited<P> {
         }
     }
 
-    pub fn inner(&self) -> &P {
-        &self.inner
-    }
-
     async fn slot(&self) {
         let Some(interval) = self.interval else {
             return;
@@ -373,16 +365,6 @@ impl<P: Provider> Provider for RateLimited<P> {
 // ---------------------------------------------------------------------------------------------------
 // Chunking
 
-fn supported(caps: &Capabilities, kind: ItemKind) -> bool {
-    match kind {
-        ItemKind::Path => caps.paths,
-        ItemKind::Prefix => caps.prefixes,
-        ItemKind::Tag => caps.tags,
-        ItemKind::Host => caps.hosts,
-        ItemKind::All => caps.all,
-    }
-}
-
 fn kind_name(kind: ItemKind) -> &'static str {
     match kind {
         ItemKind::Path => "path",
@@ -409,7 +391,7 @@ pub fn per_call(caps: &Capabilities, kind: ItemKind) -> usize {
 fn check_item(provider: &dyn Provider, item: &Item) -> Result<(), CdnError> {
     let name = provider.name();
     let caps = provider.capabilities();
-    if !supported(caps, item.kind) {
+    if !caps.supports(item.kind) {
         let mut can: Vec<&str> = [
             ItemKind::Path,
             ItemKind::Prefix,
@@ -418,7 +400,7 @@ fn check_item(provider: &dyn Provider, item: &Item) -> Result<(), CdnError> {
             ItemKind::All,
         ]
         .into_iter()
-        .filter(|k| supported(caps, *k))
+        .filter(|k| caps.supports(*k))
         .map(kind_name)
         .collect();
         if can.is_empty() {
@@ -592,11 +574,6 @@ impl Recorder {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
-    }
-
-    /// The shared record itself (clones of this recorder share it).
-    pub fn record(&self) -> Arc<Mutex<Vec<Batch>>> {
-        self.batches.clone()
     }
 }
 

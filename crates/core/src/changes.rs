@@ -136,15 +136,6 @@ impl Changes {
     pub fn tags(&self) -> Vec<String> {
         self.changed.iter().map(|c| key_tag(&c.key)).collect()
     }
-
-    /// How many keys changed for each reason.
-    pub fn counts(&self) -> BTreeMap<ChangeKind, usize> {
-        let mut m = BTreeMap::new();
-        for c in &self.changed {
-            *m.entry(c.kind).or_insert(0) += 1;
-        }
-        m
-    }
 }
 
 #[cfg(test)]

@@ -318,7 +318,7 @@ pub struct CdnConfig {
     pub timeout: String,
     /// URL path under which the store's keys are served (`/` or `/site/`); empty = `/`, or for
     /// CloudFront derived from the distribution's origin path.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "de_prefix_or_empty")]
     pub url_prefix: String,
     /// A prefix item may drop at most this many unchanged mutable URLs. Default: 50 where items are
     /// billed (CloudFront: a wildcard that saves paths is worth a few needless origin fetches), 0 where
@@ -455,9 +455,6 @@ impl CdnConfig {
             &[Cloudflare, Fastly],
         )?;
         misplaced("soft", self.soft, &[Varnish, Fastly])?;
-        if !self.url_prefix.is_empty() {
-            normalize_prefix(&self.url_prefix)?;
-        }
         if self.max_rate < 0.0 || !self.max_rate.is_finite() {
             return Err(format!(
                 "max-rate must be a positive number, got {}",

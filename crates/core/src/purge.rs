@@ -152,6 +152,19 @@ pub struct Capabilities {
     pub pricing: Pricing,
 }
 
+impl Capabilities {
+    /// True when the provider can purge items of this kind.
+    pub fn supports(&self, kind: ItemKind) -> bool {
+        match kind {
+            ItemKind::Path => self.paths,
+            ItemKind::Prefix => self.prefixes,
+            ItemKind::Tag => self.tags,
+            ItemKind::Host => self.hosts,
+            ItemKind::All => self.all,
+        }
+    }
+}
+
 /// Planner options: how many unchanged live URLs a broad item (a prefix, or [`Item::all`] where
 /// the root prefix would be) may drop.
 ///

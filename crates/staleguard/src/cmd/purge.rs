@@ -12,7 +12,7 @@ use serde::Serialize;
 use staleguard_cdn::wrap::{self, RunOptions};
 use staleguard_cdn::{Batch, Event, OpenContext, Provider};
 use staleguard_core::config::{CdnConfig, OnFailure, PurgeBy};
-use staleguard_core::purge::{self, Capabilities, Item, ItemKind, PlanOptions, PurgePlan};
+use staleguard_core::purge::{self, Capabilities, Item, PlanOptions, PurgePlan};
 use staleguard_store::{Pending, PurgeState};
 
 use crate::cli::PurgeArgs;
@@ -203,7 +203,9 @@ pub async fn run(run: &Run<'_>, source: &Source) -> Result<Vec<CdnReport>> {
         if let Err(e) = staleguard_cdn::probe::wait_version(&url, want, deadline).await {
             return Ok(cdns
                 .iter()
-                .map(|cfg| CdnReport::failed(cfg, cfg.label().to_string(), e.to_string(), 0.0))
+                .map(|cfg| {
+                    CdnReport::failed(cfg, cfg.label().to_string(), e.error.to_string(), 0.0)
+                })
                 .collect());
         }
     }
@@ -260,7 +262,7 @@ pub async fn run(run: &Run<'_>, source: &Source) -> Result<Vec<CdnReport>> {
         let mut all_ok = true;
         let mut ids = Vec::new();
         for p in providers {
-            let url_prefix = url_prefix_for(run.loaded, cfg, p.as_ref());
+            let url_prefix = served_prefix(run.loaded, &cfg.url_prefix, p.url_prefix());
             let plan = match plan_for(
                 cfg,
                 p.capabilities(),
@@ -295,20 +297,26 @@ pub async fn run(run: &Run<'_>, source: &Source) -> Result<Vec<CdnReport>> {
             let plan = report.plan.as_ref().expect("set above");
             if plan.items.is_empty() {
                 report.outcome = Outcome::UpToDate;
-            } else if !run.dry_run {
+            } else {
                 let wait = if run.args.no_wait {
                     false
                 } else {
                     run.args.wait || cfg.wait
                 };
-                match send(run, cfg, p, plan, pending.as_ref(), wait).await {
+                // A dry run goes through the same chunking and driver, into a recorder.
+                let target: Arc<dyn Provider> = if run.dry_run {
+                    Arc::new(wrap::Recorder::like(p.as_ref()))
+                } else {
+                    p
+                };
+                match send(run, cfg, target, plan, pending.as_ref(), wait).await {
                     Ok((calls, sent_ids, completed)) => {
                         report.calls = calls;
-                        report.ids = sent_ids;
-                        report.outcome = if completed {
-                            Outcome::Completed
-                        } else {
-                            Outcome::Sent
+                        report.ids = if run.dry_run { Vec::new() } else { sent_ids };
+                        report.outcome = match (run.dry_run, completed) {
+                            (true, _) => Outcome::DryRun,
+                            (false, true) => Outcome::Completed,
+                            (false, false) => Outcome::Sent,
                         };
                     }
                     Err(e) => {
@@ -332,18 +340,16 @@ pub async fn run(run: &Run<'_>, source: &Source) -> Result<Vec<CdnReport>> {
     Ok(reports)
 }
 
-/// Where the store's keys are served on this CDN: the config's `url-prefix`, else what the provider
-/// found (CloudFront's origin path), else the build's `url-prefix`.
-fn url_prefix_for(loaded: &Loaded, cfg: &CdnConfig, p: &dyn Provider) -> String {
-    if !cfg.url_prefix.is_empty() {
-        return staleguard_core::config::normalize_prefix(&cfg.url_prefix)
-            .unwrap_or_else(|_| "/".into());
+/// Where the store's keys are served: a configured `url-prefix` (already normalised when parsed), else
+/// what a provider found (CloudFront's origin path), else the build's `url-prefix`.
+pub fn served_prefix(loaded: &Loaded, configured: &str, resolved: Option<&str>) -> String {
+    if !configured.is_empty() {
+        return configured.to_string();
     }
-    if let Some(u) = p.url_prefix() {
-        return u.to_string();
+    if let Some(r) = resolved.filter(|r| !r.is_empty()) {
+        return r.to_string();
     }
-    staleguard_core::config::normalize_prefix(&loaded.config.build.url_prefix)
-        .unwrap_or_else(|_| "/".into())
+    loaded.config.build.url_prefix.clone()
 }
 
 /// The purge items for one provider.
@@ -376,14 +382,7 @@ fn plan_for(
         return Ok(purge::plan(&[], &[], caps, &opts));
     };
     for it in items {
-        let ok = match it.kind {
-            ItemKind::Path => caps.paths,
-            ItemKind::Prefix => caps.prefixes,
-            ItemKind::Tag => caps.tags,
-            ItemKind::Host => caps.hosts,
-            ItemKind::All => caps.all,
-        };
-        if !ok {
+        if !caps.supports(it.kind) {
             return Err(format!(
                 "cannot purge `{it}`: {} does not support {:?} items",
                 cfg.provider.as_str(),
@@ -538,7 +537,7 @@ pub fn print(reports: &[CdnReport], explain: bool) {
             String::new()
         };
         let tail = match r.outcome {
-            Outcome::DryRun => "dry run: nothing sent".to_string(),
+            Outcome::DryRun => format!("dry run: nothing sent ({} call(s) planned)", r.calls),
             Outcome::Sent => format!(
                 "sent in {} call(s){}; not waited for",
                 r.calls,

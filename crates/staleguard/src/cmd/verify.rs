@@ -200,16 +200,16 @@ pub fn bases(cfg: &VerifyConfig, over: &[String]) -> Vec<String> {
 /// `url-prefix`, else what a purge just resolved (CloudFront's origin path), else the build's.
 fn url_prefix(loaded: &Loaded, resolved: Option<&str>) -> String {
     let cfg = &loaded.config;
-    let p = if !cfg.verify.url_prefix.is_empty() {
-        cfg.verify.url_prefix.as_str()
-    } else if let Some(c) = cfg.cdn.iter().find(|c| !c.url_prefix.is_empty()) {
-        c.url_prefix.as_str()
-    } else if let Some(r) = resolved.filter(|r| !r.is_empty()) {
-        r
+    let configured = if cfg.verify.url_prefix.is_empty() {
+        cfg.cdn
+            .iter()
+            .map(|c| c.url_prefix.as_str())
+            .find(|p| !p.is_empty())
+            .unwrap_or_default()
     } else {
-        cfg.build.url_prefix.as_str()
+        cfg.verify.url_prefix.as_str()
     };
-    staleguard_core::config::normalize_prefix(p).unwrap_or_else(|_| "/".into())
+    crate::cmd::purge::served_prefix(loaded, configured, resolved)
 }
 
 /// Warms and verifies.
@@ -348,16 +348,17 @@ pub async fn prove(
     // The origin must have switched too; it converges like the edges, until the same deadline.
     let origin_check = async {
         let url = origin_url.as_ref()?;
-        let waited =
-            staleguard_cdn::probe::wait_version(url, &record.version, deadline.into_std()).await;
-        let origin = match waited {
-            Ok(()) => Ok(record.version.clone()),
-            Err(_) => staleguard_cdn::probe::read_version(url).await,
-        };
+        let origin =
+            match staleguard_cdn::probe::wait_version(url, &record.version, deadline.into_std())
+                .await
+            {
+                Ok(()) => Ok(record.version.clone()),
+                Err(e) => e.last,
+            };
         Some(VersionCheck {
             deployed: record.version.clone(),
             origin_ok: origin.as_deref().ok() == Some(record.version.as_str()),
-            origin: Some(origin.unwrap_or_else(|e| e.to_string())),
+            origin: Some(origin.unwrap_or_else(|e| e)),
             origin_url: Some(url.clone()),
         })
     };
