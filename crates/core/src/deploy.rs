@@ -158,6 +158,37 @@ pub struct History {
     pub deploys: Vec<HistoryEntry>,
 }
 
+impl History {
+    /// The deploy whose id is `id` or starts with it; an error saying why not (none, or several).
+    pub fn find(&self, id: &str) -> Result<&HistoryEntry, String> {
+        let hits: Vec<&HistoryEntry> = self
+            .deploys
+            .iter()
+            .filter(|e| e.id.starts_with(id))
+            .collect();
+        match hits.as_slice() {
+            [one] => Ok(one),
+            [] => Err(format!(
+                "no deploy `{id}` in the history\nhint: `staleguard deploys` lists them"
+            )),
+            many => Err(format!(
+                "`{id}` matches {} deploys ({}); give more of the id",
+                many.len(),
+                many.iter()
+                    .map(|e| e.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    /// The deploy recorded just before `id` (the last entry with that id, for safety).
+    pub fn before(&self, id: &str) -> Option<&HistoryEntry> {
+        let pos = self.deploys.iter().rposition(|e| e.id == id)?;
+        pos.checked_sub(1).map(|p| &self.deploys[p])
+    }
+}
+
 /// The commit point: which deploy the store serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Current {

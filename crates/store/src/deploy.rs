@@ -719,38 +719,14 @@ pub async fn rollback(
                 store.url
             ))
         })?;
-    let entries = &state.history.deploys;
     let entry = match target {
-        Some(t) => {
-            let found: Vec<&HistoryEntry> =
-                entries.iter().filter(|e| e.id.starts_with(t)).collect();
-            match found.as_slice() {
-                [one] => *one,
-                [] => {
-                    return Err(StoreError::Rollback(format!(
-                        "no deploy `{t}` in the history of `{}`\nhint: `staleguard deploys` lists them",
-                        store.url
-                    )));
-                }
-                _ => {
-                    return Err(StoreError::Rollback(format!(
-                        "`{t}` matches {} deploys; give more of the id",
-                        found.len()
-                    )));
-                }
-            }
-        }
-        None => {
-            let pos = entries.iter().rposition(|e| e.id == current);
-            match pos.and_then(|p| p.checked_sub(1)).map(|p| &entries[p]) {
-                Some(e) => e,
-                None => {
-                    return Err(StoreError::Rollback(
-                        "there is no deploy before the current one".into(),
-                    ));
-                }
-            }
-        }
+        Some(t) => state
+            .history
+            .find(t)
+            .map_err(|e| StoreError::Rollback(format!("in `{}`: {e}", store.url)))?,
+        None => state.history.before(&current).ok_or_else(|| {
+            StoreError::Rollback("there is no deploy before the current one".into())
+        })?,
     };
     if entry.collected {
         return Err(StoreError::Rollback(format!(

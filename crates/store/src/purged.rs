@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use staleguard_core::DeployConfig;
@@ -47,12 +48,14 @@ pub struct Pending {
     pub changes: Changes,
 }
 
-/// Reads the deploy state needed to compute purge sets.
+/// Reads the deploy state needed to compute purge sets. One is loaded per command and shared by the
+/// purge and the verification; records are read once each (they are a few MB for large sites).
 pub struct PurgeState {
     store: Store,
     pub history: History,
     pub current: Option<String>,
     pub purged: Purged,
+    records: std::sync::Mutex<std::collections::HashMap<String, Option<Arc<DeployRecord>>>>,
 }
 
 impl PurgeState {
@@ -75,6 +78,7 @@ impl PurgeState {
             history,
             current,
             purged,
+            records: Default::default(),
         })
     }
 
@@ -87,24 +91,10 @@ impl PurgeState {
                 )
             });
         };
-        let hits: Vec<&str> = self
-            .history
-            .deploys
-            .iter()
-            .map(|e| e.id.as_str())
-            .filter(|i| i.starts_with(want))
-            .collect();
-        match hits.as_slice() {
-            [one] => Ok(one.to_string()),
-            [] => Err(StoreError::Config(format!(
-                "no deploy `{want}` in the history\nhint: `staleguard deploys` lists them"
-            ))),
-            many => Err(StoreError::Config(format!(
-                "`{want}` matches {} deploys ({}); give more of the id",
-                many.len(),
-                many.join(", ")
-            ))),
-        }
+        self.history
+            .find(want)
+            .map(|e| e.id.clone())
+            .map_err(StoreError::Config)
     }
 
     /// The store the state was read from.
@@ -112,36 +102,53 @@ impl PurgeState {
         &self.store
     }
 
-    /// A deploy's record (`None` when GC collected it).
-    pub async fn record(&self, id: &str) -> Result<Option<DeployRecord>> {
-        self.store
+    /// A deploy's record (`None` when GC collected it), read from the store once.
+    pub async fn record(&self, id: &str) -> Result<Option<Arc<DeployRecord>>> {
+        if let Some(r) = self.cached(id) {
+            return Ok(r);
+        }
+        let r = self
+            .store
             .get_json::<DeployRecord>(&d::record_key(id))
-            .await
+            .await?
+            .map(Arc::new);
+        if let Ok(mut m) = self.records.lock() {
+            m.insert(id.to_string(), r.clone());
+        }
+        Ok(r)
+    }
+
+    fn cached(&self, id: &str) -> Option<Option<Arc<DeployRecord>>> {
+        self.records.lock().ok()?.get(id).cloned()
+    }
+
+    /// Every live mutable key of a deploy (what a prefix purge would also drop).
+    pub async fn inventory(&self, id: &str) -> Result<Changes> {
+        let rec = self.require(id).await?;
+        Ok(changes(None, &rec.objects))
+    }
+
+    async fn require(&self, id: &str) -> Result<Arc<DeployRecord>> {
+        self.record(id).await?.ok_or_else(|| StoreError::State {
+            key: d::record_key(id),
+            reason: "missing: the deploy was collected or never finished".into(),
+        })
     }
 
     /// The deploy recorded just before `id`.
     pub fn predecessor(&self, id: &str) -> Option<String> {
-        let pos = self.history.deploys.iter().position(|e| e.id == id)?;
-        pos.checked_sub(1)
-            .map(|p| self.history.deploys[p].id.clone())
+        self.history.before(id).map(|e| e.id.clone())
     }
 
     /// The changes from `since` (`None`: the deploy before `deploy`) to `deploy`. A record that is gone
     /// (collected by GC) or unknown counts as "nothing known": every live mutable key is listed.
     pub async fn changes(&self, deploy: &str, since: Option<&str>) -> Result<Pending> {
-        let next = self
-            .record(deploy)
-            .await?
-            .ok_or_else(|| StoreError::State {
-                key: d::record_key(deploy),
-                reason: "missing: the deploy was collected or never finished".into(),
-            })?;
+        let next = self.require(deploy).await?;
         let since = match since {
             Some(s) => Some(s.to_string()),
             None => self.predecessor(deploy),
         };
         let prev = match &since {
-            Some(s) if s == deploy => Some(next.clone()),
             Some(s) => self.record(s).await?,
             None => None,
         };

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use staleguard_store::{DeployReport, Progress};
+use staleguard_store::{DeployReport, Progress, PurgeState};
 
 use crate::cli::{DeployArgs, FinishArgs, Global, PurgeArgs, RollbackArgs, StoreArgs};
 use crate::cmd::purge::{self, CdnReport, Run, Source};
@@ -44,7 +44,34 @@ fn conclude(
     report: &DeployReport,
 ) -> Result<ExitCode> {
     let args = &steps.purge;
-    let purges = match after_commit(global, loaded, opts, args, steps.no_purge, rt, report) {
+    let v = &loaded.config.verify;
+    let purging = !steps.no_purge && !loaded.config.cdn.is_empty();
+    let verifying = !opts.dry_run && !steps.no_verify && v.in_deploy && !v.cdn_url.is_empty();
+    if !purging && !verifying {
+        print_report(global, report, &[], args.explain, None);
+        return finish(global, &[], None);
+    }
+    // One read of the deploy state, shared by the purge and the verification.
+    let loaded_state = rt
+        .block_on(PurgeState::load(
+            &opts.config.store,
+            &opts.config,
+            &loaded.base,
+        ))
+        .map_err(|e| {
+            anyhow::Error::from(e).context(
+                "the deploy is complete, but its state could not be read to purge and verify",
+            )
+        });
+    let purged = loaded_state.and_then(|mut state| {
+        let purges = if purging {
+            after_commit(global, loaded, opts, args, rt, report, &mut state)?
+        } else {
+            Vec::new()
+        };
+        Ok((purges, state))
+    });
+    let (purges, state) = match purged {
         Ok(p) => p,
         // The objects are deployed; what failed is reading the purge state or choosing the CDNs.
         Err(e) => {
@@ -53,8 +80,7 @@ fn conclude(
             return Ok(ExitCode::from(EXIT_PURGE_FAILED));
         }
     };
-    let v = &loaded.config.verify;
-    let proof = if opts.dry_run || steps.no_verify || !v.in_deploy || v.cdn_url.is_empty() {
+    let proof = if !verifying {
         None
     } else {
         let scope = verify::Scope {
@@ -67,7 +93,7 @@ fn conclude(
             ..verify::Scope::default()
         };
         Some(
-            rt.block_on(verify::prove(loaded, &opts.config, &scope))
+            rt.block_on(verify::prove(loaded, &opts.config, &scope, &state))
                 .map_err(|e| format!("{e:#}")),
         )
     };
@@ -145,13 +171,10 @@ fn after_commit(
     loaded: &settings::Loaded,
     opts: &staleguard_store::DeployOptions,
     args: &PurgeArgs,
-    no_purge: bool,
     rt: &tokio::runtime::Runtime,
     report: &DeployReport,
+    state: &mut PurgeState,
 ) -> Result<Vec<CdnReport>> {
-    if no_purge || loaded.config.cdn.is_empty() {
-        return Ok(Vec::new());
-    }
     let run = Run {
         loaded,
         store: &opts.config,
@@ -172,13 +195,13 @@ fn after_commit(
             since: report.previous.clone(),
             changes,
         };
-        let mut reports = rt.block_on(purge::run(&run, &Source::Preview(preview)))?;
+        let mut reports = rt.block_on(purge::run(&run, &Source::Preview(preview), state))?;
         for r in &mut reports {
             r.on_failure = staleguard_core::config::OnFailure::Warn;
         }
         return Ok(reports);
     }
-    rt.block_on(purge::run(&run, &Source::Pending))
+    rt.block_on(purge::run(&run, &Source::Pending, state))
         .context("the deploy is complete, but purging the CDNs failed")
 }
 

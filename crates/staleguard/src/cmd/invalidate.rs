@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use staleguard_cdn::{Invalidation, Status};
 use staleguard_core::purge::Item;
+use staleguard_store::PurgeState;
 
 use crate::cli::{Global, InvalidateArgs, InvalidationsCommand, StoreArgs};
 use crate::cmd::purge::{self, Run, Source};
@@ -55,7 +56,10 @@ pub fn run(global: &Global, args: &InvalidateArgs) -> Result<ExitCode> {
         progress: !global.quiet && !global.json,
         origin_version: None,
     };
-    let reports = runtime()?.block_on(purge::run(&run, &source))?;
+    let reports = runtime()?.block_on(async {
+        let mut state = PurgeState::load(&store.store, &store, &loaded.base).await?;
+        purge::run(&run, &source, &mut state).await
+    })?;
     if global.json {
         println!("{}", serde_json::json!({ "purges": reports }));
     } else if !global.quiet {

@@ -182,7 +182,8 @@ fn observer() -> wrap::Observer {
 
 /// Purges every selected CDN. Failures are reported per CDN, not returned: the caller decides (fail
 /// or warn) from [`CdnReport::fails`].
-pub async fn run(run: &Run<'_>, source: &Source) -> Result<Vec<CdnReport>> {
+/// `state` is the store's deploy state, loaded once by the caller (and shared with verification).
+pub async fn run(run: &Run<'_>, source: &Source, state: &mut PurgeState) -> Result<Vec<CdnReport>> {
     let cdns = selected(run.loaded, &run.args.cdns)?;
     if cdns.is_empty() {
         return Ok(Vec::new());
@@ -209,8 +210,22 @@ pub async fn run(run: &Run<'_>, source: &Source) -> Result<Vec<CdnReport>> {
                 .collect());
         }
     }
-    // Deploy state: needed for changes, and as the inventory that bounds what a prefix sweeps.
-    let mut state = PurgeState::load(&run.store.store, run.store, &run.loaded.base).await?;
+    // What does not depend on the CDN: a deploy's own changes, or the inventory that bounds what a
+    // prefix over command-line paths may sweep.
+    let shared: Option<Pending> = match source {
+        Source::Deploy(id) => {
+            let id = state.resolve(id.as_deref().filter(|s| !s.is_empty()))?;
+            Some(state.changes(&id, None).await?)
+        }
+        Source::Preview(p) => Some(p.clone()),
+        Source::Pending | Source::Explicit { .. } => None,
+    };
+    let inventory = match (source, &state.current) {
+        (Source::Explicit { paths, .. }, Some(current)) if !paths.is_empty() => {
+            Some(state.inventory(current).await?)
+        }
+        _ => None,
+    };
     let ctx = open_context(&run.store.store);
     let mut reports = Vec::new();
     for cfg in cdns {
@@ -227,15 +242,7 @@ pub async fn run(run: &Run<'_>, source: &Source) -> Result<Vec<CdnReport>> {
                     continue;
                 }
             },
-            Source::Deploy(id) => {
-                let id = match state.resolve(id.as_deref().filter(|s| !s.is_empty())) {
-                    Ok(id) => id,
-                    Err(e) => bail!(e),
-                };
-                Some(state.changes(&id, None).await?)
-            }
-            Source::Explicit { .. } => None,
-            Source::Preview(p) => Some(p.clone()),
+            _ => shared.clone(),
         };
         if matches!(source, Source::Pending) && pending.is_none() {
             reports.push(CdnReport {
@@ -252,12 +259,6 @@ pub async fn run(run: &Run<'_>, source: &Source) -> Result<Vec<CdnReport>> {
                 reports.push(fail(cfg.label().to_string(), e.to_string()));
                 continue;
             }
-        };
-        let inventory = match (&pending, source, &state.current) {
-            (None, Source::Explicit { paths, .. }, Some(current)) if !paths.is_empty() => {
-                Some(state.changes(current, Some(current)).await?.changes)
-            }
-            _ => None,
         };
         let mut all_ok = true;
         let mut ids = Vec::new();

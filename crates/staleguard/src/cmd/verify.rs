@@ -40,7 +40,10 @@ pub fn run_verify(global: &Global, args: &VerifyArgs) -> Result<std::process::Ex
         timeout: args.timeout.clone(),
         url_prefix: None,
     };
-    let report = runtime()?.block_on(prove(&loaded, &store, &scope))?;
+    let report = runtime()?.block_on(async {
+        let state = PurgeState::load(&store.store, &store, &loaded.base).await?;
+        prove(&loaded, &store, &scope, &state).await
+    })?;
     if global.json {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else if !global.quiet || !report.ok {
@@ -72,7 +75,10 @@ pub fn run_warm(global: &Global, args: &WarmArgs) -> Result<std::process::ExitCo
         extra_warm: args.paths.clone(),
         ..Scope::default()
     };
-    let report = runtime()?.block_on(prove(&loaded_warm, &store, &scope))?;
+    let report = runtime()?.block_on(async {
+        let state = PurgeState::load(&store.store, &store, &loaded_warm.base).await?;
+        prove(&loaded_warm, &store, &scope, &state).await
+    })?;
     if global.json {
         println!("{}", serde_json::to_string(&report).unwrap_or_default());
     } else if !global.quiet {
@@ -213,10 +219,12 @@ fn url_prefix(loaded: &Loaded, resolved: Option<&str>) -> String {
 }
 
 /// Warms and verifies.
+/// `state` is the store's deploy state, loaded once by the caller (and shared with the purge).
 pub async fn prove(
     loaded: &Loaded,
     store: &staleguard_core::DeployConfig,
     scope: &Scope,
+    state: &PurgeState,
 ) -> Result<ProveReport> {
     let cfg = &loaded.config.verify;
     let bases = bases(cfg, &scope.bases);
@@ -229,7 +237,6 @@ pub async fn prove(
     let secs = staleguard_core::deploy::parse_age(timeout)
         .map_err(|e| anyhow::anyhow!("timeout `{timeout}`: {e}"))?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs.max(1) as u64);
-    let state = PurgeState::load(&store.store, store, &loaded.base).await?;
     let id = state.resolve(scope.deploy.as_deref())?;
     let Some(record) = state.record(&id).await? else {
         bail!("the record of deploy {id} is gone (collected by GC); verify a newer deploy");
