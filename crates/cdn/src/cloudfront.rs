@@ -653,14 +653,13 @@ where
                 | "InternalError"
                 | "InternalFailure"
                 | "InternalServerError" => (Transient, None),
-                _ if status == 429 => (Throttled, None),
-                _ if status >= 500 => (Transient, None),
-                _ if status == 401 || status == 403 => (
-                    Unauthorized,
-                    Some("check the AWS credentials and their CloudFront permissions"),
-                ),
-                _ if status == 404 => (NotFound, None),
-                _ => (Other, None),
+                _ => match ErrorKind::from_status(status) {
+                    Unauthorized => (
+                        Unauthorized,
+                        Some("check the AWS credentials and their CloudFront permissions"),
+                    ),
+                    kind => (kind, None),
+                },
             };
             let mut e = CdnError::new(kind, label, what).with_retry_after(retry_after);
             if let Some(h) = hint {
@@ -799,28 +798,47 @@ impl Provider for CloudFront {
                 return Err(self
                     .error(
                         ErrorKind::BatchTooLarge,
-                        format!("{} paths in one call; CloudFront takes at most {}", batch.items.len(), self.caps.max_items_per_call),
+                        format!(
+                            "{} paths in one call; CloudFront takes at most {}",
+                            batch.items.len(),
+                            self.caps.max_items_per_call
+                        ),
                     )
                     .with_hint("split the batch (the chunking wrapper does)"));
             }
             if batch.reference.is_empty() {
-                return Err(self.error(ErrorKind::Invalid, "empty batch reference (CloudFront needs a CallerReference)"));
+                return Err(self.error(
+                    ErrorKind::Invalid,
+                    "empty batch reference (CloudFront needs a CallerReference)",
+                ));
             }
             let mut paths = Vec::with_capacity(batch.items.len());
             for item in &batch.items {
                 let p = render_item(item, self.caps.tags).map_err(|m| {
                     let shown: String = item.to_string().chars().take(80).collect();
-                    self.error(ErrorKind::Invalid, format!("cannot invalidate `{shown}`: {m}"))
+                    self.error(
+                        ErrorKind::Invalid,
+                        format!("cannot invalidate `{shown}`: {m}"),
+                    )
                 })?;
                 paths.push(p);
             }
             let n = paths.len();
             let build = |e: aws_sdk_cloudfront::error::BuildError| {
-                self.error(ErrorKind::Other, format!("cannot build the invalidation request: {e}"))
+                self.error(
+                    ErrorKind::Other,
+                    format!("cannot build the invalidation request: {e}"),
+                )
             };
             let batch_req = InvalidationBatch::builder()
                 .caller_reference(&batch.reference)
-                .paths(Paths::builder().quantity(n as i32).set_items(Some(paths)).build().map_err(build)?)
+                .paths(
+                    Paths::builder()
+                        .quantity(n as i32)
+                        .set_items(Some(paths))
+                        .build()
+                        .map_err(build)?,
+                )
                 .build()
                 .map_err(build)?;
             let out = self
@@ -830,22 +848,18 @@ impl Provider for CloudFront {
                 .invalidation_batch(batch_req)
                 .send()
                 .await
-                .map_err(|e| sdk_error(&self.name, "create-invalidation", e))
                 .map_err(|e| {
-                    if e.message.contains("InvalidationBatchAlreadyExists") {
-                        let mut e = e;
-                        e.message = format!(
-                            "create-invalidation failed: InvalidationBatchAlreadyExists: caller reference `{}` was already used on this distribution for other paths",
-                            batch.reference
-                        );
-                        e
-                    } else {
-                        e
-                    }
+                    // Every create error names the batch's caller reference (the idempotency key).
+                    let mut e = sdk_error(&self.name, "create-invalidation", e);
+                    e.message = format!("{} (caller reference `{}`)", e.message, batch.reference);
+                    e
                 })?;
-            let inv = out
-                .invalidation
-                .ok_or_else(|| self.error(ErrorKind::Other, "create-invalidation answered without an invalidation"))?;
+            let inv = out.invalidation.ok_or_else(|| {
+                self.error(
+                    ErrorKind::Other,
+                    "create-invalidation answered without an invalidation",
+                )
+            })?;
             let status = parse_status(inv.status());
             tracing::info!(id = inv.id(), status = inv.status(), "invalidation created");
             Ok(Receipt {

@@ -49,14 +49,11 @@ pub struct Changes {
 
 /// The URL key an object is served under: a sidecar's base key, else the key itself.
 pub fn url_key<'a>(key: &'a str, o: &ObjectRecord) -> &'a str {
-    if o.headers.contains_key("content-encoding") {
-        for ext in [".br", ".gz", ".zst"] {
-            if let Some(base) = key.strip_suffix(ext) {
-                return base;
-            }
-        }
-    }
-    key
+    o.headers
+        .get("content-encoding")
+        .and_then(|enc| crate::config::Codec::parse(enc))
+        .and_then(|codec| key.strip_suffix(codec.extension()))
+        .unwrap_or(key)
 }
 
 /// Compares `prev` (the deploy the CDN last saw; `None`: unknown, so every live mutable key is listed)
