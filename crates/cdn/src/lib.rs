@@ -36,3 +36,12 @@ pub struct OpenContext {
     /// The store's key prefix inside the bucket (`site/` or empty).
     pub store_prefix: String,
 }
+
+/// The one way this crate builds HTTP clients: a request timeout, a connect timeout of at most 10 s,
+/// staleguard's user agent. Callers add what their requests need (no redirects, no decompression).
+pub(crate) fn client_builder(timeout: std::time::Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(std::time::Duration::from_secs(10)))
+        .user_agent(concat!("staleguard/", env!("CARGO_PKG_VERSION")))
+}

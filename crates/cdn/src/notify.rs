@@ -45,11 +45,8 @@ async fn send(
     payload: &Value,
     timeout: Duration,
 ) -> Result<(), String> {
-    let client = reqwest::Client::builder()
+    let client = crate::client_builder(timeout)
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .user_agent(concat!("staleguard/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| {
             format!(

@@ -84,10 +84,7 @@ pub fn default_rate(provider: CdnProvider) -> f64 {
 /// The HTTP client every HTTP provider uses: 30 s per request, 10 s to connect.
 #[cfg(any(feature = "varnish", feature = "cloudflare", feature = "fastly"))]
 pub(crate) fn http_client(label: &str) -> Result<reqwest::Client, CdnError> {
-    reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .user_agent(concat!("staleguard/", env!("CARGO_PKG_VERSION")))
+    crate::client_builder(std::time::Duration::from_secs(30))
         .build()
         .map_err(|e| CdnError::transport(label, "the HTTP client setup", &e))
 }

@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 use crate::{CdnError, ErrorKind};
 
 fn client() -> Result<reqwest::Client, CdnError> {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .connect_timeout(Duration::from_secs(5))
+    crate::client_builder(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| CdnError::new(ErrorKind::Config, "origin", e.to_string()))
 }

@@ -1099,15 +1099,12 @@ impl Endpoint {
                 redact_url(base)
             ));
         }
-        let mut builder = Client::builder()
+        let mut builder = crate::client_builder(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .no_gzip()
             .no_brotli()
             .no_deflate()
-            .no_zstd()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("staleguard/", env!("CARGO_PKG_VERSION")));
+            .no_zstd();
         let mut host_header = None;
         if let Some(host) = host {
             if url.scheme() == "https" {
