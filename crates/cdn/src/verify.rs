@@ -322,20 +322,15 @@ pub async fn verify(targets: &[Target], opts: &VerifyOptions) -> VerifyReport {
         concurrency = opts.concurrency
     );
     async move {
-        let headers = extra_headers(&opts.headers).map(|mut h| {
-            h.remove(header::ACCEPT_ENCODING);
-            h
-        });
+        let headers = request_headers(&opts.headers);
         let semaphore = Arc::new(Semaphore::new(opts.concurrency.max(1)));
         let mut jobs = Vec::new();
-        for base in &opts.bases {
-            let endpoint = match &headers {
-                Ok(_) => {
-                    Endpoint::new(base, opts.host.as_deref(), opts.request_timeout).map(Arc::new)
-                }
-                Err(e) => Err(e.clone()),
-            };
-            let shown = redact_url(base);
+        for (shown, endpoint) in endpoints(
+            &opts.bases,
+            &headers,
+            opts.host.as_deref(),
+            opts.request_timeout,
+        ) {
             for target in targets {
                 let encodings = if target.expect.reads_body() {
                     &encodings[..]
@@ -415,7 +410,7 @@ pub async fn verify(targets: &[Target], opts: &VerifyOptions) -> VerifyReport {
 }
 
 /// The encodings to check with: duplicates once, in order; none counts as `[""]` (no header).
-fn encodings_of(encodings: &[String]) -> Vec<String> {
+pub(crate) fn encodings_of(encodings: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(encodings.len().max(1));
     for e in encodings {
         if !out.contains(e) {
@@ -1151,6 +1146,35 @@ impl Endpoint {
 }
 
 /// The extra headers, checked once.
+/// The caller's extra headers without `Accept-Encoding` (each request sets its own), or why they are
+/// not valid headers.
+pub(crate) fn request_headers(headers: &[(String, String)]) -> Result<HeaderMap, String> {
+    extra_headers(headers).map(|mut h| {
+        h.remove(header::ACCEPT_ENCODING);
+        h
+    })
+}
+
+/// One endpoint per base, with the base as shown in reports (credentials hidden); an error for every
+/// base when the headers are not valid.
+pub(crate) fn endpoints(
+    bases: &[String],
+    headers: &Result<HeaderMap, String>,
+    host: Option<&str>,
+    timeout: Duration,
+) -> Vec<(String, Result<Arc<Endpoint>, String>)> {
+    bases
+        .iter()
+        .map(|base| {
+            let endpoint = match headers {
+                Ok(_) => Endpoint::new(base, host, timeout).map(Arc::new),
+                Err(e) => Err(e.clone()),
+            };
+            (redact_url(base), endpoint)
+        })
+        .collect()
+}
+
 pub(crate) fn extra_headers(headers: &[(String, String)]) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
     for (name, value) in headers {

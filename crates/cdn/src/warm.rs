@@ -16,7 +16,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::verify::{
-    Endpoint, cache_status, extra_headers, redact_url, redacted_bases, redacted_headers,
+    Endpoint, cache_status, encodings_of, endpoints, redacted_bases, redacted_headers,
+    request_headers,
 };
 
 /// How [`warm`] fetches. [`WarmOptions::new`] fills the defaults.
@@ -134,20 +135,10 @@ pub async fn warm(paths: &[String], opts: &WarmOptions) -> Vec<WarmResult> {
         concurrency = opts.concurrency
     );
     async move {
-        let encodings = if opts.encodings.is_empty() {
-            vec![String::new()]
-        } else {
-            opts.encodings.clone()
-        };
-        let headers = extra_headers(&opts.headers);
+        let encodings = encodings_of(&opts.encodings);
+        let headers = request_headers(&opts.headers);
         let mut jobs = Vec::new();
-        for base in &opts.bases {
-            let endpoint = match &headers {
-                Ok(_) => Endpoint::new(base, opts.host.as_deref(), opts.request_timeout)
-                    .map(Arc::new),
-                Err(e) => Err(e.clone()),
-            };
-            let shown = redact_url(base);
+        for (shown, endpoint) in endpoints(&opts.bases, &headers, opts.host.as_deref(), opts.request_timeout) {
             for path in paths {
                 for enc in &encodings {
                     jobs.push((shown.clone(), endpoint.clone(), path.clone(), enc.clone()));
@@ -221,9 +212,7 @@ async fn fetch(ep: &Endpoint, headers: &header::HeaderMap, r: &mut WarmResult) {
             return;
         }
     };
-    let mut headers = headers.clone();
-    headers.remove(header::ACCEPT_ENCODING);
-    let mut req = ep.client.get(url).headers(headers);
+    let mut req = ep.client.get(url).headers(headers.clone());
     if !r.encoding.is_empty() {
         req = req.header(header::ACCEPT_ENCODING, r.encoding.as_str());
     }
