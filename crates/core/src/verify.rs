@@ -99,28 +99,37 @@ pub fn plan(
     Plan { checks, skipped }
 }
 
-/// Alias key → sha256 of its target, from a `metadata.json` written by `staleguard deploy`
-/// (`{"artifacts": {key: {"sha256": …}}, "aliases": {alias: target}}`). Anything unexpected yields
-/// nothing (the aliases are then checked by blake3 like any mutable object).
-pub fn alias_sha256(metadata: &serde_json::Value) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let (Some(aliases), Some(artifacts)) = (
-        metadata.get("aliases").and_then(|a| a.as_object()),
-        metadata.get("artifacts").and_then(|a| a.as_object()),
-    ) else {
-        return out;
-    };
-    for (alias, target) in aliases {
-        if let Some(sha) = target
-            .as_str()
-            .and_then(|t| artifacts.get(t))
-            .and_then(|a| a.get("sha256"))
-            .and_then(|s| s.as_str())
-        {
-            out.insert(alias.clone(), sha.to_string());
-        }
-    }
-    out
+/// The `metadata.json` a deploy writes (`[deploy] metadata`): size and digests of every alias target
+/// and `artifacts` match, and the aliases. Fields in alphabetical order: that is the file's byte order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadMetadata {
+    /// Alias key → the key it copies.
+    #[serde(default)]
+    pub aliases: BTreeMap<String, String>,
+    #[serde(default)]
+    pub artifacts: BTreeMap<String, Artifact>,
+    pub format: u32,
+}
+
+/// One artifact of [`DownloadMetadata`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    pub blake3: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Alias key → sha256 of its target (aliases whose target is not listed are left out: they are then
+/// checked by blake3 like any mutable object).
+pub fn alias_sha256(metadata: &DownloadMetadata) -> BTreeMap<String, String> {
+    metadata
+        .aliases
+        .iter()
+        .filter_map(|(alias, target)| {
+            let a = metadata.artifacts.get(target)?;
+            Some((alias.clone(), a.sha256.clone()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -168,11 +177,12 @@ mod tests {
             ],
             live: vec![],
         };
-        let meta = serde_json::json!({
+        let meta: DownloadMetadata = serde_json::from_value(serde_json::json!({
             "format": 1,
             "artifacts": {"dl/tool-1.2.tgz": {"size": 1, "sha256": "s256", "blake3": "h4"}},
             "aliases": {"dl/tool-latest.tgz": "dl/tool-1.2.tgz"}
-        });
+        }))
+        .unwrap();
         let p = plan(&changes, &objects, &alias_sha256(&meta), "/", 100, "d1");
         let got: Vec<(&str, &Digest)> = p
             .checks

@@ -25,6 +25,7 @@ use staleguard_core::deploy::{ObjectRecord, Rank};
 use staleguard_core::manifest::Manifest;
 use staleguard_core::routes::{RoutePolicy, RouteRule, object_policy};
 use staleguard_core::url::is_hidden;
+use staleguard_core::verify::{Artifact, DownloadMetadata};
 
 use crate::{Result, StoreError};
 
@@ -262,7 +263,7 @@ fn add_aliases(
     table: &RoutePolicy,
     wanted: &mut BTreeMap<String, Wanted>,
 ) -> Result<()> {
-    let mut artifacts: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let mut artifacts: BTreeMap<String, Artifact> = BTreeMap::new();
     let globs = {
         let mut b = globset::GlobSetBuilder::new();
         for g in inp.artifacts {
@@ -323,10 +324,18 @@ fn add_aliases(
         };
         artifacts.insert(
             key.clone(),
-            serde_json::json!({ "size": w.record.size, "sha256": sha256, "blake3": w.record.hash }),
+            Artifact {
+                blake3: w.record.hash.clone(),
+                sha256,
+                size: w.record.size,
+            },
         );
     }
-    let doc = serde_json::json!({ "format": 1, "artifacts": artifacts, "aliases": inp.aliases });
+    let doc = DownloadMetadata {
+        aliases: inp.aliases.clone(),
+        artifacts,
+        format: 1,
+    };
     let mut bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
     bytes.push(b'\n');
     let record = ObjectRecord {

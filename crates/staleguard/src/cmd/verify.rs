@@ -250,7 +250,7 @@ pub async fn prove(
     if !store.metadata.is_empty()
         && let Some(meta) = state
             .store()
-            .get_json::<serde_json::Value>(&store.metadata)
+            .get_json::<staleguard_core::verify::DownloadMetadata>(&store.metadata)
             .await?
     {
         alias_sha = staleguard_core::verify::alias_sha256(&meta);
