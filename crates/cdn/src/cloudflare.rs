@@ -214,10 +214,7 @@ impl Provider for Cloudflare {
                 ),
             )
             .with_retry_after(after);
-            match hint {
-                Some(h) => e.with_hint(h),
-                None => e,
-            }
+            e.with_hint_opt(hint)
         };
         let not_found = || {
             Some(format!(

@@ -62,6 +62,14 @@ impl CdnError {
         self
     }
 
+    /// The hint, when there is one.
+    pub fn with_hint_opt(mut self, hint: Option<String>) -> CdnError {
+        if hint.is_some() {
+            self.hint = hint;
+        }
+        self
+    }
+
     pub fn with_retry_after(mut self, after: Option<Duration>) -> CdnError {
         self.retry_after = after;
         self

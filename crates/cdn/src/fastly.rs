@@ -203,10 +203,7 @@ impl Fastly {
             _ => None,
         };
         let e = CdnError::new(kind, &self.name, msg).with_retry_after(after);
-        match hint {
-            Some(h) => e.with_hint(h),
-            None => e,
-        }
+        e.with_hint_opt(hint)
     }
 }
 

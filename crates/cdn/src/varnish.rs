@@ -261,7 +261,6 @@ impl Varnish {
             first.node, first.what, first.text
         );
         let mut nodes: Vec<&str> = failures.iter().map(|f| f.node.as_str()).collect();
-        nodes.dedup();
         nodes.sort_unstable();
         nodes.dedup();
         if failures.len() > 1 {
@@ -294,10 +293,7 @@ impl Varnish {
             _ => None,
         };
         let e = CdnError::new(kind, &self.name, msg);
-        match hint {
-            Some(h) => e.with_hint(h),
-            None => e,
-        }
+        e.with_hint_opt(hint)
     }
 }
 
