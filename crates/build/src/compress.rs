@@ -44,6 +44,30 @@ pub struct CompressError {
     pub message: String,
 }
 
+/// True when `compressed` decodes with `codec` to exactly `expected` (a generator's own `sitemap.xml.gz`
+/// next to `sitemap.xml`). Reads at most one byte more than `expected`, so a bomb costs nothing.
+pub fn decodes_to(codec: Codec, compressed: &[u8], expected: &[u8]) -> bool {
+    use std::io::Read;
+    let limit = expected.len() as u64 + 1;
+    let mut out = Vec::with_capacity(expected.len());
+    let read = match codec {
+        Codec::Gzip => flate2::read::MultiGzDecoder::new(compressed)
+            .take(limit)
+            .read_to_end(&mut out),
+        Codec::Br => brotli::Decompressor::new(compressed, 4096)
+            .take(limit)
+            .read_to_end(&mut out),
+        #[cfg(feature = "zstd")]
+        Codec::Zstd => match zstd::stream::read::Decoder::new(compressed) {
+            Ok(d) => d.take(limit).read_to_end(&mut out),
+            Err(e) => Err(e),
+        },
+        #[cfg(not(feature = "zstd"))]
+        Codec::Zstd => return false,
+    };
+    read.is_ok() && out == expected
+}
+
 /// Compresses `data` with `codec` at the configured level.
 pub fn compress(codec: Codec, data: &[u8], levels: &Levels) -> Result<Vec<u8>, CompressError> {
     let fail = |e: std::io::Error| CompressError {

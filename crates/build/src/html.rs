@@ -189,8 +189,14 @@ fn scan_tag(src: &[u8], tag: Range<usize>, tag_name: &str, out: &mut Vec<FoundRe
     let Some(raw) = src.get(tag.clone()) else {
         return;
     };
+    let attrs = raw_attrs(raw);
+    if tag_name == "link" && !links_a_resource(raw, &attrs) {
+        // `<link rel=alternate|canonical|manifest|…>`: a URL that others fetch by that name (feed readers,
+        // crawlers, installed web apps); never renamed.
+        return;
+    }
     let mut seen: Vec<&[u8]> = Vec::new();
-    for attr in raw_attrs(raw) {
+    for attr in attrs {
         let name = &raw[attr.name.clone()];
         // The first of duplicate attributes wins, as in browsers.
         if seen.iter().any(|n| n.eq_ignore_ascii_case(name)) {
@@ -230,6 +236,36 @@ fn scan_tag(src: &[u8], tag: Range<usize>, tag_name: &str, out: &mut Vec<FoundRe
             }));
         }
     }
+}
+
+/// `rel` values whose `<link href>` the page itself loads as a resource (and may be fingerprinted). Any
+/// other (`alternate`, `canonical`, `manifest`, `search`, `prev`, …) names a URL fetched by others by that
+/// name. A `<link>` without `rel` is left alone too.
+const RESOURCE_RELS: &[&str] = &[
+    "stylesheet",
+    "icon",
+    "apple-touch-icon",
+    "apple-touch-icon-precomposed",
+    "mask-icon",
+    "preload",
+    "modulepreload",
+    "prefetch",
+    "prerender",
+    "fluid-icon",
+];
+
+fn links_a_resource(raw: &[u8], attrs: &[RawAttr]) -> bool {
+    let Some(rel) = attrs
+        .iter()
+        .find(|a| raw[a.name.clone()].eq_ignore_ascii_case(b"rel"))
+        .and_then(|a| a.value.clone())
+    else {
+        return false;
+    };
+    let value = String::from_utf8_lossy(&raw[rel.0]).to_ascii_lowercase();
+    let rels: Vec<&str> = value.split_ascii_whitespace().collect();
+    // `rel="alternate stylesheet"` is a stylesheet the page offers; `rel="alternate"` alone is a feed.
+    rels.iter().any(|r| RESOURCE_RELS.contains(r))
 }
 
 fn is_html_ws(b: u8) -> bool {

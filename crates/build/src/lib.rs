@@ -12,6 +12,7 @@ pub mod graph;
 pub mod html;
 pub mod js;
 pub mod pipeline;
+pub mod prehashed;
 pub mod refs;
 pub mod source;
 

@@ -19,10 +19,11 @@ use std::time::Instant;
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rayon::prelude::*;
-use regex::Regex;
 use serde::Serialize;
 use staleguard_core::config::{BuildConfig, Codec};
-use staleguard_core::manifest::{BuildInfo, Manifest, ManifestEntry, Variant, format_rfc3339};
+use staleguard_core::manifest::{
+    BuildInfo, Manifest, ManifestEntry, RetainedFile, Variant, format_rfc3339,
+};
 use staleguard_core::naming::{HASH_LEN, hash_raw_segment, hashed_path};
 use staleguard_core::url::{Resolution, parent_dir, resolve};
 
@@ -33,6 +34,7 @@ use crate::compress::{Levels, compress, worth_keeping};
 use crate::error::{BuildError, MissingRef};
 use crate::graph;
 use crate::html::is_relative_specifier;
+use crate::prehashed::Prehashed;
 use crate::refs::{FoundRef, LineIndex, RefKind, splice};
 use crate::source::{Lang, SourceFile, glob_set, walk};
 use crate::{css, html, js};
@@ -56,6 +58,8 @@ pub struct BuildOptions {
     pub now_unix: i64,
     /// The builder's name and version, recorded in build-info.json and part of the cache key.
     pub builder: String,
+    /// The wall clock (Unix seconds) that `keep-age` is measured with.
+    pub clock_unix: i64,
 }
 
 /// The build's phases, for progress display.
@@ -125,6 +129,8 @@ pub struct BuildReport {
     pub unchanged: usize,
     /// Output files of an earlier build removed because this build does not produce them.
     pub removed: usize,
+    /// Fingerprinted files of earlier builds kept in the output (`keep-builds`, `keep-age`).
+    pub retained: usize,
     pub warnings: Vec<Warning>,
     /// Reference cycles, as lists of logical paths.
     pub cycles: Vec<Vec<String>>,
@@ -152,6 +158,8 @@ struct Node {
     base_href: Option<String>,
     links: Vec<Link>,
     mutable: bool,
+    /// The name already carries a bundler's hash: never renamed, never rewritten.
+    prehashed: bool,
 }
 
 /// A file's result.
@@ -261,23 +269,35 @@ impl<'a> Builder<'a> {
             "builder": self.opts.builder,
             "js_imports": c.js_imports,
             "url_prefix": c.url_prefix,
+            "builtin_rules": c.builtin_rules,
             "mutable": c.mutable,
             "prehashed": c.prehashed,
+            "prehashed_dirs": c.prehashed_dirs,
         });
         hex(key.to_string().as_bytes())
     }
 
     fn run(&self, progress: &dyn Progress, started: Instant) -> Result<BuildReport, BuildError> {
         let cfg = self.cfg;
-        let exclude = glob_set(&cfg.exclude)?;
-        let mutable = glob_set(&cfg.mutable)?;
-        let prehashed = Regex::new(&cfg.prehashed)
-            .map_err(|e| BuildError::Config(format!("invalid `build.prehashed` regex: {e}")))?;
+        let exclude = glob_set(&cfg.exclude_globs())?;
+        let rules = NameRules {
+            mutable: glob_set(&cfg.mutable)?,
+            fixed: glob_set(&cfg.fixed_name_globs())?,
+            prehashed: Prehashed::new(cfg.builtin_rules, &cfg.prehashed, &cfg.prehashed_dir_globs())?,
+        };
+        let mut rules = rules;
         let mut skip_dirs = vec![self.out.clone()];
         if let Ok(c) = std::fs::canonicalize(&self.opts.cache_dir) {
             skip_dirs.push(c);
         }
         let files = walk(&self.source, &exclude, &skip_dirs)?;
+        rules.prehashed.learn(files.iter().map(|f| f.logical.as_str()));
+        let rules = rules;
+        let sidecars = source_sidecars(&files, &self.cfg.compress)?;
+        let files: Vec<SourceFile> = files
+            .into_iter()
+            .filter(|f| !sidecars.dropped.contains(&f.logical))
+            .collect();
         for f in &files {
             if self.reserved.contains(&f.logical) {
                 return Err(BuildError::Config(format!(
@@ -299,7 +319,7 @@ impl<'a> Builder<'a> {
         let mut nodes: Vec<Node> = files
             .into_par_iter()
             .map(|file| {
-                let node = self.scan(file, &old, &mutable);
+                let node = self.scan(file, &old, &rules);
                 progress.advance(1);
                 node
             })
@@ -318,8 +338,21 @@ impl<'a> Builder<'a> {
         for i in 0..nodes.len() {
             self.resolve_links(i, &mut nodes, &index, &mut missing)?;
         }
+        let prefix_hint = url_prefix_hint(&missing, &index, &cfg.url_prefix);
         if cfg.strict && !missing.is_empty() {
+            if let Some(h) = prefix_hint {
+                return Err(BuildError::Config(format!(
+                    "{}\n{h}",
+                    BuildError::Missing(missing)
+                )));
+            }
             return Err(BuildError::Missing(missing));
+        }
+        if let Some(h) = prefix_hint {
+            report.warnings.push(Warning {
+                location: self.opts.source.display().to_string(),
+                message: h,
+            });
         }
         report.warnings.extend(missing.into_iter().map(|m| Warning {
             location: m.location,
@@ -330,9 +363,17 @@ impl<'a> Builder<'a> {
         }));
 
         // Phase 3: name and rewrite, dependencies first.
+        // A prehashed file is never rewritten, so its name depends on nothing: no edges out of it (a
+        // bundler's entry and lazy chunks import each other; that is no reason to rename either).
         let edges: Vec<Vec<usize>> = nodes
             .iter()
-            .map(|n| n.links.iter().map(|l| l.target).collect())
+            .map(|n| {
+                if n.prehashed {
+                    Vec::new()
+                } else {
+                    n.links.iter().map(|l| l.target).collect()
+                }
+            })
             .collect();
         let comps = graph::components(&edges);
         let mut finals: Vec<Final> = vec![Final::default(); nodes.len()];
@@ -352,10 +393,31 @@ impl<'a> Builder<'a> {
                     ),
                 });
                 report.cycles.push(names);
-                self.finish_cycle(comp, &mut nodes, &mut finals, &prehashed)?;
+                self.finish_cycle(comp, &mut nodes, &mut finals)?;
             } else {
                 let i = comp[0];
-                finals[i] = self.finish_one(i, &mut nodes, &finals, &old, &prehashed)?;
+                finals[i] = self.finish_one(i, &mut nodes, &finals, &old)?;
+            }
+        }
+        // A prehashed file names its dependencies as the bundler wrote them: those that we fingerprint
+        // must also exist under their own names, even without `keep-originals`.
+        let mut needs_original: BTreeMap<usize, usize> = BTreeMap::new();
+        for (i, n) in nodes.iter().enumerate().filter(|(_, n)| n.prehashed) {
+            for l in &n.links {
+                if finals[l.target].path != nodes[l.target].file.logical {
+                    needs_original.entry(l.target).or_insert(i);
+                }
+            }
+        }
+        if !cfg.keep_originals {
+            for (&t, &by) in &needs_original {
+                report.warnings.push(Warning {
+                    location: nodes[by].file.logical.clone(),
+                    message: format!(
+                        "this bundler-hashed file references `{}` by its own name and is kept as the bundler wrote it; `{}` is also written under that name although `keep-originals` is off",
+                        nodes[t].file.logical, nodes[t].file.logical
+                    ),
+                });
             }
         }
         report.references_rewritten = finals.iter().map(|f| f.edits.len()).sum();
@@ -367,6 +429,7 @@ impl<'a> Builder<'a> {
             &nodes,
             &mut finals,
             &old,
+            &sidecars,
             progress,
             &mut report,
             &mut blobs_used,
@@ -380,7 +443,8 @@ impl<'a> Builder<'a> {
         for (i, n) in nodes.iter().enumerate() {
             let f = &finals[i];
             let fingerprinted = f.path != n.file.logical;
-            let original = fingerprinted && cfg.keep_originals;
+            let original =
+                fingerprinted && (cfg.keep_originals || needs_original.contains_key(&i));
             let mut names = vec![(f.path.clone(), !n.mutable)];
             if original {
                 names.push((n.file.logical.clone(), false));
@@ -434,8 +498,11 @@ impl<'a> Builder<'a> {
                 },
             );
         }
-        let manifest = Manifest::new(cfg.url_prefix.clone(), entries);
+        let mut manifest = Manifest::new(cfg.url_prefix.clone(), entries);
         report.version = manifest.version().to_string();
+        let old_manifest = self.read_old_manifest();
+        let expired = self.retain(&mut manifest, old_manifest.as_ref(), &outputs);
+        report.retained = manifest.retained.len();
 
         let mut new_outputs: BTreeMap<String, OutputState> = BTreeMap::new();
         let new_outputs_lock = Mutex::new(&mut new_outputs);
@@ -465,7 +532,6 @@ impl<'a> Builder<'a> {
         report.bytes_out = outputs.values().map(|o| o.size).sum();
 
         // Manifests last: ours is what a server watches to switch versions.
-        let old_manifest = self.read_old_manifest();
         if !cfg.build_info.is_empty() {
             let info = self.build_info(&manifest);
             report.bytes_out += self.write_json_if_changed(&cfg.build_info, &info)?;
@@ -476,13 +542,18 @@ impl<'a> Builder<'a> {
         }
         report.bytes_out += self.write_json_if_changed(&cfg.manifest, &manifest)?;
 
-        // Prune what an earlier build wrote and this one does not.
+        // Prune what an earlier build wrote and this one neither writes nor retains: mutable files at once,
+        // fingerprinted ones once no kept build has them (`expired`).
         let mut stale: BTreeSet<String> = old.outputs.keys().cloned().collect();
         if let Some(m) = &old_manifest {
             stale.extend(m.output_paths().map(|(p, _, _)| p));
         }
+        stale.extend(expired);
         for p in stale {
-            if outputs.contains_key(&p) || self.reserved.contains(&p) {
+            if outputs.contains_key(&p)
+                || self.reserved.contains(&p)
+                || manifest.retained.contains_key(&p)
+            {
                 continue;
             }
             let abs = self.out_path(&p)?;
@@ -562,12 +633,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Phase 1 for one file: its raw hash (from the cache when size and mtime match) and its references.
-    fn scan(
-        &self,
-        file: SourceFile,
-        old: &State,
-        mutable: &globset::GlobSet,
-    ) -> Result<Node, BuildError> {
+    fn scan(&self, file: SourceFile, old: &State, rules: &NameRules) -> Result<Node, BuildError> {
         let lang = Lang::of(&file.logical);
         let known = old
             .sources
@@ -594,7 +660,10 @@ impl<'a> Builder<'a> {
                 self.scan_bytes(lang, bytes, &file.logical)?
             }
         };
-        let is_mutable = lang == Lang::Html || mutable.is_match(&file.logical);
+        let hashed_name = rules.prehashed.is_prehashed(&file.logical);
+        let is_mutable = lang == Lang::Html
+            || rules.mutable.is_match(&file.logical)
+            || (!hashed_name && rules.fixed.is_match(&file.logical));
         Ok(Node {
             file,
             lang,
@@ -604,6 +673,7 @@ impl<'a> Builder<'a> {
             base_href: scan.base_href,
             links: Vec::new(),
             mutable: is_mutable,
+            prehashed: hashed_name && !is_mutable,
         })
     }
 
@@ -804,9 +874,12 @@ impl<'a> Builder<'a> {
         nodes: &mut [Node],
         finals: &[Final],
         old: &State,
-        prehashed: &Regex,
     ) -> Result<Final, BuildError> {
-        let edits = self.edits_of(i, nodes, finals, &|_| false);
+        let edits = if nodes[i].prehashed {
+            Vec::new()
+        } else {
+            self.edits_of(i, nodes, finals, &|_| false)
+        };
         let key = edits_key(&edits);
         let n = &nodes[i];
         let cached = old
@@ -825,7 +898,7 @@ impl<'a> Builder<'a> {
                 (hex(&out), out.len() as u64, Some(out))
             }
         };
-        let (path, is_prehashed) = self.name(n, &hash, &hash, prehashed);
+        let (path, is_prehashed) = self.name(n, &hash);
         Ok(Final {
             path,
             hash,
@@ -836,19 +909,13 @@ impl<'a> Builder<'a> {
         })
     }
 
-    /// The output path of a file: its logical path when mutable or already hashed by a bundler (and not
-    /// changed by rewriting), else the logical path with `.<hash>` before the extension.
-    fn name(
-        &self,
-        n: &Node,
-        final_hash: &str,
-        name_hash: &str,
-        prehashed: &Regex,
-    ) -> (String, bool) {
+    /// The output path of a file: its logical path when mutable or already hashed by a bundler (whose
+    /// bytes are never rewritten), else the logical path with `.<hash>` before the extension.
+    fn name(&self, n: &Node, name_hash: &str) -> (String, bool) {
         if n.mutable {
             return (n.file.logical.clone(), false);
         }
-        if final_hash == n.raw_hash && is_prehashed(&n.file.logical, prehashed) {
+        if n.prehashed {
             return (n.file.logical.clone(), true);
         }
         (hashed_path(&n.file.logical, name_hash), false)
@@ -860,7 +927,6 @@ impl<'a> Builder<'a> {
         comp: &[usize],
         nodes: &mut [Node],
         finals: &mut [Final],
-        prehashed: &Regex,
     ) -> Result<(), BuildError> {
         let members: HashSet<usize> = comp.iter().copied().collect();
         let mut combined = blake3::Hasher::new();
@@ -881,8 +947,8 @@ impl<'a> Builder<'a> {
             h.update(combined.as_bytes());
             h.update(nodes[i].file.logical.as_bytes());
             let name_hash = h.finalize().to_hex().to_string();
-            // Not a final content hash: never equal to the raw hash, so never taken for "prehashed".
-            let (path, _) = self.name(&nodes[i], &name_hash, &name_hash, prehashed);
+            // Prehashed files have no edges, so they are never members of a cycle.
+            let (path, _) = self.name(&nodes[i], &name_hash);
             finals[i].path = path;
         }
         for (k, &i) in comp.iter().enumerate() {
@@ -943,6 +1009,7 @@ impl<'a> Builder<'a> {
         nodes: &[Node],
         finals: &mut [Final],
         old: &State,
+        sidecars: &SourceSidecars,
         progress: &dyn Progress,
         report: &mut BuildReport,
         blobs_used: &mut BTreeSet<String>,
@@ -954,6 +1021,7 @@ impl<'a> Builder<'a> {
         // Blob name → (node that has the content, codec).
         let mut jobs: BTreeMap<String, (usize, Codec)> = BTreeMap::new();
         let mut known: HashMap<String, BlobState> = HashMap::new();
+        let mut forced: HashSet<String> = HashSet::new();
         // Per node: the (codec, blob name) it wants, empty when it is not compressed.
         let wanted: Vec<Vec<(Codec, String)>> = nodes
             .iter()
@@ -964,6 +1032,7 @@ impl<'a> Builder<'a> {
                 }
                 codecs
                     .iter()
+                    .filter(|&&c| !sidecars.skipped.contains(&(n.file.logical.clone(), c)))
                     .map(|&c| (c, format!("{}.{}", finals[i].hash, self.levels.tag(c))))
                     .collect()
             })
@@ -971,10 +1040,17 @@ impl<'a> Builder<'a> {
         for (i, want) in wanted.iter().enumerate() {
             for (codec, blob) in want {
                 blobs_used.insert(blob.clone());
-                if known.contains_key(blob) || jobs.contains_key(blob) {
+                let force = sidecars
+                    .forced
+                    .contains(&(nodes[i].file.logical.clone(), *codec));
+                if force {
+                    forced.insert(blob.clone());
+                }
+                if known.get(blob).is_some_and(|s| !force || s.size > 0) || jobs.contains_key(blob) {
                     continue;
                 }
-                match self.blob_on_disk(blob, old) {
+                // A sidecar the source had must exist again: an empty ("not worth it") blob is redone.
+                match self.blob_on_disk(blob, old).filter(|s| !force || s.size > 0) {
                     Some(s) => {
                         known.insert(blob.clone(), s);
                         report.compressed_from_cache += 1;
@@ -1028,11 +1104,12 @@ impl<'a> Builder<'a> {
                                 source: e,
                             })
                             .and_then(|z| {
-                                let keep = worth_keeping(
-                                    data.len(),
-                                    z.len(),
-                                    self.cfg.compress_min_saving,
-                                );
+                                let keep = forced.contains(blob)
+                                    || worth_keeping(
+                                        data.len(),
+                                        z.len(),
+                                        self.cfg.compress_min_saving,
+                                    );
                                 let stored: &[u8] = if keep { &z } else { &[] };
                                 self.cache
                                     .write_blob(blob, stored)
@@ -1120,7 +1197,7 @@ impl<'a> Builder<'a> {
             && prev.hash != o.hash
         {
             return Err(BuildError::Config(format!(
-                "two different files would be written to `{path}` (a source file already has this fingerprinted name); remove the stale copy from the source or add it to `build.exclude`"
+                "two different contents would be written to `{path}`: a source file has the name of another file's fingerprinted or compressed output; rename that source file, or leave it out with `build.exclude`"
             )));
         }
         outputs.insert(path.to_string(), o);
@@ -1194,6 +1271,64 @@ impl<'a> Builder<'a> {
         ))
     }
 
+    /// Which fingerprinted files of earlier builds stay: those of the last `keep-builds` builds, and those
+    /// dropped less than `keep-age` ago. Fills `manifest.builds` and `manifest.retained`; returns the
+    /// paths whose time is up.
+    fn retain(
+        &self,
+        manifest: &mut Manifest,
+        old: Option<&Manifest>,
+        outputs: &BTreeMap<String, Output>,
+    ) -> Vec<String> {
+        let Some(old) = old else {
+            return Vec::new();
+        };
+        let new_version = old.digest != manifest.digest;
+        manifest.builds = if new_version { old.builds + 1 } else { old.builds.max(1) };
+        let now = self.opts.clock_unix;
+        let mut candidates: BTreeMap<String, RetainedFile> = old.retained.clone();
+        for (p, e) in old.immutable_paths() {
+            let (hash, size) = match p.strip_prefix(&e.path) {
+                Some("") | None => (e.hash.clone(), e.size),
+                Some(ext) => match e.encodings.iter().find(|(c, _)| c.extension() == ext) {
+                    Some((_, v)) => (v.hash.clone(), v.size),
+                    None => continue,
+                },
+            };
+            candidates.insert(
+                p,
+                RetainedFile {
+                    hash,
+                    size,
+                    last_build: old.builds,
+                    dropped_at: now,
+                },
+            );
+        }
+        let keep_builds = u64::from(self.cfg.keep_builds.max(1));
+        let keep_age = self.cfg.keep_age_secs();
+        let mut expired = Vec::new();
+        for (p, r) in candidates {
+            if outputs.contains_key(&p) {
+                continue; // back in this build
+            }
+            let recent = manifest.builds.saturating_sub(r.last_build) < keep_builds;
+            let young = now.saturating_sub(r.dropped_at) < keep_age;
+            // Only what is still on disk, as the build wrote it, is kept.
+            let on_disk = self
+                .out_path(&p)
+                .ok()
+                .and_then(|a| crate::cache::stat(&a))
+                .is_some_and(|(size, _)| size == r.size);
+            if (recent || young) && on_disk {
+                manifest.retained.insert(p, r);
+            } else {
+                expired.push(p);
+            }
+        }
+        expired
+    }
+
     fn read_old_manifest(&self) -> Option<Manifest> {
         let bytes = std::fs::read(self.out.join(&self.cfg.manifest)).ok()?;
         serde_json::from_slice(&bytes).ok()
@@ -1244,6 +1379,76 @@ impl<'a> Builder<'a> {
     }
 }
 
+/// When many missing references share a first path segment that, removed, makes them resolve, the site
+/// is served under that prefix (Vite's `base: '/app/'`): say so.
+fn url_prefix_hint(
+    missing: &[MissingRef],
+    index: &HashMap<String, usize>,
+    prefix: &str,
+) -> Option<String> {
+    let mut by_segment: BTreeMap<&str, usize> = BTreeMap::new();
+    for m in missing.iter().filter(|m| m.url.trim_start().starts_with('/')) {
+        if let Some((first, rest)) = m.resolved.split_once('/')
+            && index.contains_key(rest)
+        {
+            *by_segment.entry(first).or_default() += 1;
+        }
+    }
+    let (seg, n) = by_segment.into_iter().max_by_key(|(_, n)| *n)?;
+    if n < 2 && missing.len() > 1 {
+        return None;
+    }
+    let suggested = format!("{}{seg}/", prefix);
+    Some(format!(
+        "hint: {n} of {} missing references start with `{suggested}` and exist without it: the site is probably served under `{suggested}`; set `build.url-prefix = \"{suggested}\"` (or pass `--url-prefix {suggested}`)",
+        missing.len()
+    ))
+}
+
+/// Compressed copies the source already has (`sitemap.xml.gz` next to `sitemap.xml`, as MkDocs writes).
+#[derive(Default)]
+struct SourceSidecars {
+    /// Source files that are exactly a codec's encoding of their base file: left out, and the build
+    /// writes that sidecar itself (from the base's final bytes), even where it saves little.
+    dropped: HashSet<String>,
+    /// (base, codec) whose sidecar must be written because the source had it.
+    forced: HashSet<(String, Codec)>,
+    /// (base, codec) whose sidecar name is taken by another source file: the user's file is kept as is
+    /// and the build writes no sidecar of that codec for the base.
+    skipped: HashSet<(String, Codec)>,
+}
+
+fn source_sidecars(files: &[SourceFile], codecs: &[Codec]) -> Result<SourceSidecars, BuildError> {
+    let by_name: HashMap<&str, &SourceFile> = files.iter().map(|f| (f.logical.as_str(), f)).collect();
+    let mut out = SourceSidecars::default();
+    for f in files {
+        for codec in [Codec::Br, Codec::Gzip, Codec::Zstd] {
+            let Some(base) = f.logical.strip_suffix(codec.extension()) else {
+                continue;
+            };
+            let Some(b) = by_name.get(base) else { continue };
+            let read = |p: &Path| std::fs::read(p).map_err(|e| BuildError::io(p, e));
+            let is_encoding = f.size <= b.size.saturating_mul(2) + 1024
+                && crate::compress::decodes_to(codec, &read(&f.abs)?, &read(&b.abs)?);
+            if is_encoding && codecs.contains(&codec) {
+                out.dropped.insert(f.logical.clone());
+                out.forced.insert((base.to_string(), codec));
+            } else {
+                out.skipped.insert((base.to_string(), codec));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What decides a file's name: the user's `mutable` globs, the fixed-name globs (which never apply to a
+/// bundler-hashed name), and the prehashed detector.
+struct NameRules {
+    mutable: globset::GlobSet,
+    fixed: globset::GlobSet,
+    prehashed: Prehashed,
+}
+
 /// A file's compressed sidecars: codec → (blob name, variant).
 type Encodings = BTreeMap<Codec, (String, Variant)>;
 
@@ -1291,21 +1496,6 @@ fn js_file_refs(text: &str, imports: bool) -> Vec<FoundRef> {
         .collect()
 }
 
-/// True when a file name carries a bundler's hash: the pattern matches and its `hash` group (if any)
-/// looks random (a digit and a letter, or both cases), so `jquery-settings.js` is not taken for one.
-pub fn is_prehashed(logical: &str, pattern: &Regex) -> bool {
-    let name = logical.rsplit('/').next().unwrap_or(logical);
-    let Some(c) = pattern.captures(name) else {
-        return false;
-    };
-    let Some(h) = c.name("hash") else { return true };
-    let h = h.as_str();
-    let digit = h.bytes().any(|b| b.is_ascii_digit());
-    let lower = h.bytes().any(|b| b.is_ascii_lowercase());
-    let upper = h.bytes().any(|b| b.is_ascii_uppercase());
-    (digit && (lower || upper)) || (lower && upper)
-}
-
 fn edits_key(edits: &[(Range<usize>, String)]) -> String {
     let mut h = blake3::Hasher::new();
     for (r, s) in edits {
@@ -1327,27 +1517,3 @@ fn remove_empty_parents(file: &Path, root: &Path) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prehashed_names() {
-        let re = Regex::new(staleguard_core::config::DEFAULT_PREHASHED).unwrap();
-        for (name, want) in [
-            ("js/chunk-BdtEMBbM.js", true),
-            ("main.3f2a9c1b.js", true),
-            ("app.3f2a9c1b7e4d.css", true),
-            ("index-B-x9aZ3q.js", true),
-            ("jquery-settings.js", false),
-            ("deadbeef.js", false),
-            ("data-20240101.json", false),
-            ("fa-brands-400.woff2", false),
-            ("bootstrap.bundle.min.js", false),
-            ("editor.main.nls.de.js", false),
-            ("LICENSE", false),
-        ] {
-            assert_eq!(is_prehashed(name, &re), want, "{name}");
-        }
-    }
-}

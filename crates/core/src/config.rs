@@ -186,12 +186,16 @@ pub struct DeployConfig {
     /// Globs (over keys) of artifacts to list in `metadata`, besides the alias targets.
     #[serde(deserialize_with = "de_globs")]
     pub artifacts: Vec<String>,
+    /// Also publish the build's manifests (`staleguard.manifest.json`, `staticfiles.json`) on the site.
+    /// By default they stay out of it (they are for the origin and the framework): ours is kept with the
+    /// deploy state, Django's is not uploaded; `build-info.json` (the version) is published.
+    pub publish_manifests: bool,
 }
 
 impl Default for DeployConfig {
     fn default() -> Self {
         DeployConfig {
-            store: "file://./public".into(),
+            store: "file://./.staleguard/public".into(),
             dir: String::new(),
             keep_deploys: 3,
             keep_age: "1d".into(),
@@ -202,6 +206,7 @@ impl Default for DeployConfig {
             aliases: Default::default(),
             metadata: String::new(),
             artifacts: Vec::new(),
+            publish_manifests: false,
         }
     }
 }
@@ -715,16 +720,33 @@ pub struct BuildConfig {
     pub keep_originals: bool,
     /// Rewrite relative ES module imports (`import … from "./x.js"`, `import("./x.js")`) in JavaScript.
     pub js_imports: bool,
-    /// Globs (relative to the source folder) of files that keep their name and are mutable.
+    /// The built-in rules apply: fixed-name files ([`DEFAULT_FIXED_NAMES`]), excludes
+    /// ([`DEFAULT_EXCLUDE`]), bundler hash patterns and bundler folders ([`DEFAULT_PREHASHED_DIRS`]).
+    /// `mutable`, `exclude`, `prehashed` and `prehashed-dirs` add to them; `false` keeps only those.
+    pub builtin_rules: bool,
+    /// Globs (relative to the source folder) of files that keep their name and are mutable, on top of the
+    /// built-in fixed-name files.
     #[serde(deserialize_with = "de_globs")]
     pub mutable: Vec<String>,
-    /// Globs (relative to the source folder) of files that are not part of the build at all.
+    /// Globs (relative to the source folder) of files that are not part of the build at all, on top of
+    /// the built-in excludes.
     #[serde(deserialize_with = "de_globs")]
     pub exclude: Vec<String>,
-    /// Regex over a file name marking a bundler's already-hashed output (not hashed again).
-    /// A named group `hash`, when present, must look random (a digit and a letter, or mixed case).
+    /// Regex over a file name marking a bundler's already-hashed output (not hashed again), on top of the
+    /// built-in bundler patterns; empty: none.
     #[serde(deserialize_with = "de_regex")]
     pub prehashed: String,
+    /// Globs of folders whose files a framework serves as immutable whatever their names (`_next/static/**`),
+    /// on top of the built-in ones.
+    #[serde(deserialize_with = "de_globs")]
+    pub prehashed_dirs: Vec<String>,
+    /// Fingerprinted files of the last N builds stay in the output (pages rendered or cached before a
+    /// rebuild keep working, as with `collectstatic`), at least 1.
+    #[serde(deserialize_with = "de_keep_builds")]
+    pub keep_builds: u32,
+    /// …and every fingerprinted file dropped by a build less than this long ago (`0s`: none).
+    #[serde(deserialize_with = "de_age")]
+    pub keep_age: String,
     /// Folder for the incremental cache, relative to the config file's folder.
     pub cache_dir: String,
     /// File name of staleguard's manifest inside the output.
@@ -748,16 +770,63 @@ pub const DEFAULT_SKIP_COMPRESS: &[&str] = &[
     "aac", "flac", "pdf", "dmg", "exe", "msi", "deb", "rpm", "apk", "jar", "wasm.gz",
 ];
 
-/// The default `prehashed` pattern: `name-BdtEMBbM.js` (Vite/Rollup, 8 base64url chars) or
-/// `name.3f2a9c1b.js` / `name-3f2a9c1b7e4d.js` (hex, 8 to 64 chars).
-pub const DEFAULT_PREHASHED: &str =
-    r"[.-](?P<hash>[0-9a-fA-F]{8,64}|[A-Za-z0-9_-]{8})\.[A-Za-z0-9]+$";
+/// Files fetched by a fixed name (by crawlers, feed readers, browsers or a service worker's scope), which
+/// therefore keep their names and stay mutable: pages, feeds, sitemaps, robots and other well-known text
+/// files, web manifests, service workers, `.well-known/`, favicons and touch icons, data fetched by name.
+/// A name that carries a bundler's hash is never one of them (`manifest-3f2a9c1b.json` stays immutable).
+pub const DEFAULT_FIXED_NAMES: &[&str] = &[
+    "**/*.html",
+    "**/*.htm",
+    "**/*.xhtml",
+    "**/*.xml",
+    "**/*.xsl",
+    "**/*.xslt",
+    "**/*.rss",
+    "**/*.atom",
+    "**/*.ics",
+    "**/*.opml",
+    "**/*.txt",
+    "**/*.webmanifest",
+    "**/*.json",
+    "**/sw.js",
+    "**/service-worker.js",
+    "**/serviceworker.js",
+    "**/*-sw.js",
+    "**/*.sw.js",
+    ".well-known/**",
+    "**/favicon.ico",
+    "**/apple-touch-icon*.png",
+    "CNAME",
+    "_redirects",
+    "_headers",
+    "_routes.json",
+];
+
+/// Files left out of the build by default: version control, OS litter, and bundlers' metadata (read by
+/// backends from the bundler's own output, never fetched by browsers).
+pub const DEFAULT_EXCLUDE: &[&str] = &[
+    "**/.git/**",
+    "**/.svn/**",
+    "**/.hg/**",
+    "**/.staleguard/**",
+    "**/.DS_Store",
+    "**/Thumbs.db",
+    "**/*~",
+    "**/.vite/**",
+    "**/asset-manifest.json",
+    "**/webpack-stats.json",
+    "**/mix-manifest.json",
+];
+
+/// Folders whose files frameworks serve as immutable whatever their names: Next.js `_next/static/`,
+/// SvelteKit `_app/immutable/`, Astro `_astro/`.
+pub const DEFAULT_PREHASHED_DIRS: &[&str] = &["_next/static/**", "**/_app/immutable/**", "_astro/**"];
 
 impl Default for BuildConfig {
     fn default() -> Self {
         BuildConfig {
             source: "static".into(),
-            out: "dist".into(),
+            out: ".staleguard/dist".into(),
             url_prefix: "/".into(),
             compress: vec![Codec::Br, Codec::Gzip],
             brotli_quality: 11,
@@ -772,21 +841,51 @@ impl Default for BuildConfig {
             strict: false,
             keep_originals: true,
             js_imports: true,
-            mutable: vec!["**/*.html".into(), "**/*.htm".into()],
-            exclude: vec![
-                "**/.git/**".into(),
-                "**/.svn/**".into(),
-                "**/.DS_Store".into(),
-                "**/Thumbs.db".into(),
-                "**/*~".into(),
-            ],
-            prehashed: DEFAULT_PREHASHED.into(),
+            builtin_rules: true,
+            mutable: Vec::new(),
+            exclude: Vec::new(),
+            prehashed: String::new(),
+            prehashed_dirs: Vec::new(),
+            keep_builds: 3,
+            keep_age: "1d".into(),
             cache_dir: ".staleguard/cache".into(),
             manifest: "staleguard.manifest.json".into(),
             django_manifest: "staticfiles.json".into(),
             build_info: "build-info.json".into(),
             jobs: 0,
         }
+    }
+}
+
+impl BuildConfig {
+    fn with_builtin(&self, builtin: &[&str], own: &[String]) -> Vec<String> {
+        let mut v: Vec<String> = if self.builtin_rules {
+            builtin.iter().map(|s| s.to_string()).collect()
+        } else {
+            Vec::new()
+        };
+        v.extend(own.iter().cloned());
+        v
+    }
+
+    /// The fixed-name globs in force (built-in ones first); a bundler-hashed name never matches them.
+    pub fn fixed_name_globs(&self) -> Vec<String> {
+        self.with_builtin(DEFAULT_FIXED_NAMES, &[])
+    }
+
+    /// The exclude globs in force: the built-in ones and `exclude`.
+    pub fn exclude_globs(&self) -> Vec<String> {
+        self.with_builtin(DEFAULT_EXCLUDE, &self.exclude)
+    }
+
+    /// The bundler-folder globs in force: the built-in ones and `prehashed-dirs`.
+    pub fn prehashed_dir_globs(&self) -> Vec<String> {
+        self.with_builtin(DEFAULT_PREHASHED_DIRS, &self.prehashed_dirs)
+    }
+
+    /// `keep-age` in seconds (validated when parsed).
+    pub fn keep_age_secs(&self) -> i64 {
+        crate::deploy::parse_age(&self.keep_age).unwrap_or(86_400)
     }
 }
 
@@ -910,6 +1009,16 @@ fn de_globs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
             .literal_separator(true)
             .build()
             .map_err(|e| serde::de::Error::custom(format!("invalid glob `{g}`: {}", e.kind())))?;
+    }
+    Ok(v)
+}
+
+fn de_keep_builds<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v = u32::deserialize(d)?;
+    if v == 0 {
+        return Err(serde::de::Error::custom(
+            "keep-builds must be at least 1 (the current build)",
+        ));
     }
     Ok(v)
 }

@@ -27,6 +27,27 @@ pub struct Manifest {
     pub url_prefix: String,
     /// Logical path (as in the source) → entry, sorted.
     pub files: BTreeMap<String, ManifestEntry>,
+    /// How many builds with a new version wrote this output folder: the clock of `keep-builds`.
+    #[serde(default)]
+    pub builds: u64,
+    /// Fingerprinted files of earlier builds still in the output folder (`keep-builds`, `keep-age`), so
+    /// pages rendered or cached before the rebuild keep working: output path → file. Not part of the
+    /// version; served as immutable, never deployed as part of this build.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retained: BTreeMap<String, RetainedFile>,
+}
+
+/// A fingerprinted file (or sidecar) an earlier build wrote and this one keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetainedFile {
+    /// blake3 of its bytes.
+    pub hash: String,
+    pub size: u64,
+    /// `builds` of the last build that had it.
+    pub last_build: u64,
+    /// When a build first left it out (Unix seconds).
+    pub dropped_at: i64,
 }
 
 /// One file of the build.
@@ -73,7 +94,23 @@ impl Manifest {
             digest,
             url_prefix,
             files,
+            builds: 1,
+            retained: BTreeMap::new(),
         }
+    }
+
+    /// The fingerprinted (immutable) output paths of this build: hashed names and their sidecars, not
+    /// the mutable originals.
+    pub fn immutable_paths(&self) -> impl Iterator<Item = (String, &ManifestEntry)> {
+        self.output_paths().filter_map(|(p, _, e)| {
+            let immutable = !e.mutable
+                && (p == e.path
+                    || e
+                        .encodings
+                        .keys()
+                        .any(|c| p.len() == e.path.len() + c.extension().len() && p.starts_with(&e.path) && p.ends_with(c.extension())));
+            immutable.then_some((p, e))
+        })
     }
 
     /// The short version string (first 12 hex characters of the digest).

@@ -255,6 +255,24 @@ impl Entry {
     }
 }
 
+/// Where a folder's manifest is: at its root (a build output), or where `deploy` keeps it in a store
+/// (`.staleguard/build/`, out of the public site).
+pub fn manifest_path(dir: &Path, manifest_name: &str) -> std::path::PathBuf {
+    let root = dir.join(manifest_name);
+    if root.exists() {
+        return root;
+    }
+    let stored = dir.join(".staleguard/build").join(manifest_name);
+    if stored.exists() { stored } else { root }
+}
+
+/// `a.css.br` → (`a.css`, br).
+fn split_codec(path: &str) -> Option<(&str, Codec)> {
+    [Codec::Br, Codec::Zstd, Codec::Gzip]
+        .into_iter()
+        .find_map(|c| path.strip_suffix(c.extension()).map(|b| (b, c)))
+}
+
 /// Loads a snapshot of `dir`. `manifest_name` and `build_info_name` are the build's file names.
 pub fn load(
     dir: &Path,
@@ -269,7 +287,7 @@ pub fn load(
         policy,
     };
     let mut files: Map<Arc<Entry>> = Map::default();
-    let manifest_path = dir.join(manifest_name);
+    let manifest_path = manifest_path(dir, manifest_name);
     let (prefix, digest) = match std::fs::read(&manifest_path) {
         Ok(bytes) => {
             let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| {
@@ -302,6 +320,28 @@ pub fn load(
                     )?);
                     files.insert(logical.clone(), orig);
                 }
+            }
+            // Fingerprinted files of earlier builds (pages rendered or cached before the rebuild still
+            // name them): immutable, with their sidecars.
+            for (path, r) in &m.retained {
+                if let Some((base, _)) = split_codec(path)
+                    && m.retained.contains_key(base)
+                {
+                    continue;
+                }
+                let encoded: Vec<(Codec, String, u64)> = [Codec::Br, Codec::Zstd, Codec::Gzip]
+                    .into_iter()
+                    .filter_map(|c| {
+                        m.retained
+                            .get(&format!("{path}{}", c.extension()))
+                            .map(|v| (c, v.hash.clone(), v.size))
+                    })
+                    .collect();
+                if files.contains_key(path) {
+                    continue;
+                }
+                let entry = loader.entry(path, true, (r.hash.clone(), r.size), encoded)?;
+                files.insert(path.clone(), Arc::new(entry));
             }
             (m.url_prefix.clone(), m.digest.clone())
         }

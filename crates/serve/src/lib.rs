@@ -187,7 +187,7 @@ fn empty_index() -> Index {
 /// Watches the manifest (size, mtime) and swaps in a new snapshot when it changes. A snapshot that fails
 /// to load (a half-finished deploy by hand) is logged and the current one kept.
 async fn watch(state: Arc<State>) {
-    let path = state.opts.dir.join(&state.opts.manifest_name);
+    let path = index::manifest_path(&state.opts.dir, &state.opts.manifest_name);
     let stamp = |p: &PathBuf| {
         std::fs::metadata(p)
             .ok()

@@ -183,7 +183,7 @@ pub enum InvalidationsCommand {
 #[derive(Debug, Args)]
 pub struct StoreArgs {
     /// Object store URL: file://PATH, s3://BUCKET/PREFIX, gs://…, az://… (default: `deploy.store`,
-    /// else file://./public)
+    /// else file://./.staleguard/public)
     #[arg(long, env = "STALEGUARD_STORE", value_name = "URL")]
     pub store: Option<String>,
 }

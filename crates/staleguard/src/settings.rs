@@ -114,6 +114,7 @@ pub fn build_options(loaded: &Loaded, args: &BuildArgs) -> Result<staleguard_bui
         cache_dir,
         config: cfg,
         now_unix,
+        clock_unix: deploy_now()?,
         builder: format!("staleguard {}", env!("CARGO_PKG_VERSION")),
     })
 }
@@ -264,7 +265,17 @@ fn store_options(
         .filter(|n| !n.is_empty())
         .cloned()
         .collect();
+    let private = if config.publish_manifests {
+        Vec::new()
+    } else {
+        [&b.manifest, &b.django_manifest]
+            .into_iter()
+            .filter(|n| !n.is_empty())
+            .cloned()
+            .collect()
+    };
     Ok(staleguard_store::DeployOptions {
+        private,
         git_commit: std::fs::read(dir.join(&b.build_info))
             .ok()
             .and_then(|v| serde_json::from_slice::<staleguard_core::BuildInfo>(&v).ok())

@@ -52,6 +52,8 @@ pub struct DeployOptions {
     pub tag_header: String,
     pub manifest_name: String,
     pub pointers: Vec<String>,
+    /// Pointers not published on the site (see `wanted::Inputs::private`).
+    pub private: Vec<String>,
     pub git_commit: Option<String>,
     pub dry_run: bool,
     pub verify_remote: bool,
@@ -152,6 +154,7 @@ pub async fn deploy(opts: &DeployOptions, progress: Arc<dyn Progress>) -> Result
             cors_fonts: inputs.cors_fonts,
             tag_header: &inputs.tag_header,
             pointers: &inputs.pointers,
+            private: &inputs.private,
             manifest_name: &inputs.manifest_name,
             aliases: &inputs.config.aliases,
             metadata: &inputs.config.metadata,

@@ -7,6 +7,8 @@
 //!   checked, so a file edited after the build is refused rather than recorded under the wrong hash.
 //! - The manifests and build info are pointers, uploaded last: a client that reads them finds everything.
 //! - Other files in the folder (not hidden) are mutable; a folder without a manifest is all mutable.
+//!   Fingerprinted files that earlier builds left in the folder (the manifest's `retained`) are not part
+//!   of the deploy: the store keeps earlier deploys' objects itself.
 //! - Precompressed sidecars are separate keys (`app.1a2b.css.br`) with `Content-Encoding` and the original's
 //!   `Content-Type`: a bucket has no negotiation, so a CDN rule or edge function picks the sidecar from
 //!   `Accept-Encoding` (or the CDN compresses the identity object itself); `staleguard serve` on a local
@@ -55,15 +57,24 @@ pub struct Inputs<'a> {
     pub tag_header: &'a str,
     /// File names of the build's manifest, Django manifest and build info.
     pub pointers: &'a [String],
+    /// Of those, the ones not published on the site (the manifests, unless `publish-manifests`): ours is
+    /// stored at [`STORED_MANIFEST_DIR`] for `staleguard serve` on the store, the others are left out.
+    pub private: &'a [String],
     pub manifest_name: &'a str,
     pub aliases: &'a BTreeMap<String, String>,
     pub metadata: &'a str,
     pub artifacts: &'a [String],
 }
 
+/// Where the build's manifest is kept in a store when it is not published: out of the site, with the
+/// deploy state (never purged, never served by `staleguard serve`).
+pub const STORED_MANIFEST_DIR: &str = ".staleguard/build";
+
 /// A file to hash, with what the manifest says it should be.
 struct Candidate {
     key: String,
+    /// The file in the folder (the key, but for a manifest kept out of the site).
+    file: String,
     /// The key whose policy and content type apply (the base of a sidecar).
     base: String,
     codec: Option<Codec>,
@@ -107,6 +118,7 @@ pub fn collect(inp: &Inputs<'_>) -> Result<(BTreeMap<String, Wanted>, Option<Man
                 out.clone(),
                 Candidate {
                     key: out.clone(),
+                    file: out.clone(),
                     base: base.to_string(),
                     codec,
                     fingerprinted,
@@ -141,11 +153,25 @@ pub fn collect(inp: &Inputs<'_>) -> Result<(BTreeMap<String, Wanted>, Option<Man
         if cands.contains_key(&rel) || is_hidden(&rel) {
             continue;
         }
+        // Fingerprinted files earlier builds left for pages still rendered elsewhere: the store keeps
+        // its own (deploy GC), so they are not part of this deploy.
+        if manifest.as_ref().is_some_and(|m| m.retained.contains_key(&rel)) {
+            continue;
+        }
         let pointer = inp.pointers.iter().any(|p| p == &rel);
+        let key = if inp.private.iter().any(|p| p == &rel) {
+            if rel != inp.manifest_name {
+                continue;
+            }
+            format!("{STORED_MANIFEST_DIR}/{rel}")
+        } else {
+            rel.clone()
+        };
         cands.insert(
-            rel.clone(),
+            key.clone(),
             Candidate {
-                key: rel.clone(),
+                key: key.clone(),
+                file: rel.clone(),
                 base: rel,
                 codec: None,
                 fingerprinted: false,
@@ -167,7 +193,7 @@ pub fn collect(inp: &Inputs<'_>) -> Result<(BTreeMap<String, Wanted>, Option<Man
     let hashed: Vec<Result<(String, Wanted)>> = cands
         .into_par_iter()
         .map(|(_, c)| {
-            let path = inp.dir.join(&c.key);
+            let path = inp.dir.join(&c.file);
             let local = |e| StoreError::Local {
                 path: path.clone(),
                 source: e,

@@ -94,6 +94,7 @@ fn build_one(name: &str, content: &str) -> String {
         },
         git: None,
         now_unix: 0,
+        clock_unix: 0,
         builder: "test".into(),
     };
     build(&opts, &NoProgress).unwrap();

@@ -3,6 +3,7 @@
 mod build_example;
 mod build_rules;
 mod config;
+mod conventions;
 mod deploy;
 mod django;
 mod incremental;
