@@ -283,7 +283,11 @@ impl<'a> Builder<'a> {
         let rules = NameRules {
             mutable: glob_set(&cfg.mutable)?,
             fixed: glob_set(&cfg.fixed_name_globs())?,
-            prehashed: Prehashed::new(cfg.builtin_rules, &cfg.prehashed, &cfg.prehashed_dir_globs())?,
+            prehashed: Prehashed::new(
+                cfg.builtin_rules,
+                &cfg.prehashed,
+                &cfg.prehashed_dir_globs(),
+            )?,
         };
         let mut rules = rules;
         let mut skip_dirs = vec![self.out.clone()];
@@ -291,7 +295,9 @@ impl<'a> Builder<'a> {
             skip_dirs.push(c);
         }
         let files = walk(&self.source, &exclude, &skip_dirs)?;
-        rules.prehashed.learn(files.iter().map(|f| f.logical.as_str()));
+        rules
+            .prehashed
+            .learn(files.iter().map(|f| f.logical.as_str()));
         let rules = rules;
         let sidecars = source_sidecars(&files, &self.cfg.compress)?;
         let files: Vec<SourceFile> = files
@@ -443,8 +449,7 @@ impl<'a> Builder<'a> {
         for (i, n) in nodes.iter().enumerate() {
             let f = &finals[i];
             let fingerprinted = f.path != n.file.logical;
-            let original =
-                fingerprinted && (cfg.keep_originals || needs_original.contains_key(&i));
+            let original = fingerprinted && (cfg.keep_originals || needs_original.contains_key(&i));
             let mut names = vec![(f.path.clone(), !n.mutable)];
             if original {
                 names.push((n.file.logical.clone(), false));
@@ -1046,11 +1051,15 @@ impl<'a> Builder<'a> {
                 if force {
                     forced.insert(blob.clone());
                 }
-                if known.get(blob).is_some_and(|s| !force || s.size > 0) || jobs.contains_key(blob) {
+                if known.get(blob).is_some_and(|s| !force || s.size > 0) || jobs.contains_key(blob)
+                {
                     continue;
                 }
                 // A sidecar the source had must exist again: an empty ("not worth it") blob is redone.
-                match self.blob_on_disk(blob, old).filter(|s| !force || s.size > 0) {
+                match self
+                    .blob_on_disk(blob, old)
+                    .filter(|s| !force || s.size > 0)
+                {
                     Some(s) => {
                         known.insert(blob.clone(), s);
                         report.compressed_from_cache += 1;
@@ -1284,7 +1293,11 @@ impl<'a> Builder<'a> {
             return Vec::new();
         };
         let new_version = old.digest != manifest.digest;
-        manifest.builds = if new_version { old.builds + 1 } else { old.builds.max(1) };
+        manifest.builds = if new_version {
+            old.builds + 1
+        } else {
+            old.builds.max(1)
+        };
         let now = self.opts.clock_unix;
         let mut candidates: BTreeMap<String, RetainedFile> = old.retained.clone();
         for (p, e) in old.immutable_paths() {
@@ -1387,7 +1400,10 @@ fn url_prefix_hint(
     prefix: &str,
 ) -> Option<String> {
     let mut by_segment: BTreeMap<&str, usize> = BTreeMap::new();
-    for m in missing.iter().filter(|m| m.url.trim_start().starts_with('/')) {
+    for m in missing
+        .iter()
+        .filter(|m| m.url.trim_start().starts_with('/'))
+    {
         if let Some((first, rest)) = m.resolved.split_once('/')
             && index.contains_key(rest)
         {
@@ -1419,7 +1435,8 @@ struct SourceSidecars {
 }
 
 fn source_sidecars(files: &[SourceFile], codecs: &[Codec]) -> Result<SourceSidecars, BuildError> {
-    let by_name: HashMap<&str, &SourceFile> = files.iter().map(|f| (f.logical.as_str(), f)).collect();
+    let by_name: HashMap<&str, &SourceFile> =
+        files.iter().map(|f| (f.logical.as_str(), f)).collect();
     let mut out = SourceSidecars::default();
     for f in files {
         for codec in [Codec::Br, Codec::Gzip, Codec::Zstd] {
@@ -1516,4 +1533,3 @@ fn remove_empty_parents(file: &Path, root: &Path) {
         dir = d.parent();
     }
 }
-

@@ -46,13 +46,14 @@ pub struct Prehashed {
 impl Prehashed {
     /// `user`: the `prehashed` regex (empty: none); `dirs`: folder globs; `builtin`: the built-in patterns.
     pub fn new(builtin: bool, user: &str, dirs: &[String]) -> Result<Prehashed, BuildError> {
-        let user = if user.is_empty() {
-            None
-        } else {
-            Some(Regex::new(user).map_err(|e| {
-                BuildError::Config(format!("invalid `build.prehashed` regex: {e}"))
-            })?)
-        };
+        let user =
+            if user.is_empty() {
+                None
+            } else {
+                Some(Regex::new(user).map_err(|e| {
+                    BuildError::Config(format!("invalid `build.prehashed` regex: {e}"))
+                })?)
+            };
         Ok(Prehashed {
             builtin,
             user,
@@ -113,7 +114,8 @@ fn looks(name: &str) -> Looks {
     if tokens.len() < 2 || tokens[0].is_empty() {
         return Looks::No;
     }
-    let ext_like = |t: &str| (1..=10).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric());
+    let ext_like =
+        |t: &str| (1..=10).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric());
     let mut best = Looks::No;
     // `e`: index of the first extension token; the stem is tokens[..e].
     for e in (1..tokens.len()).rev() {
@@ -142,7 +144,10 @@ fn looks(name: &str) -> Looks {
 /// How much a token looks like a content hash.
 fn classify(t: &str) -> Looks {
     let n = t.len();
-    if !(6..=64).contains(&n) || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    if !(6..=64).contains(&n)
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         return Looks::No;
     }
@@ -154,7 +159,11 @@ fn classify(t: &str) -> Looks {
     if hex && n >= 8 {
         if digits == n {
             // An all-digit hex hash is as real as any other; only a date or a timestamp is doubtful.
-            return if date_like(t) { Looks::Maybe } else { Looks::Yes };
+            return if date_like(t) {
+                Looks::Maybe
+            } else {
+                Looks::Yes
+            };
         }
         if digits == 0 && n < 12 {
             // `deadbeef`, `facade00`-like words: a hash in a bundler folder.
@@ -168,18 +177,30 @@ fn classify(t: &str) -> Looks {
         let mixed_case = lower > 0 && upper > 0;
         if punct > 0 {
             // `B-x9aZ3q`, `BN_rJ-G6`; `icon-set` is a word
-            return if digits > 0 || mixed_case { Looks::Yes } else { Looks::Maybe };
+            return if digits > 0 || mixed_case {
+                Looks::Yes
+            } else {
+                Looks::Maybe
+            };
         }
         if digits > 0 && letters > 0 {
             // `outline1`, `heading2`: a word and a number
-            return if word_number(t) { Looks::Maybe } else { Looks::Yes };
+            return if word_number(t) {
+                Looks::Maybe
+            } else {
+                Looks::Yes
+            };
         }
         if upper == n {
             // esbuild's base32 hashes are often letters only (`ZXKPQJAN`); upper-case words are rare.
             return Looks::Yes;
         }
         if mixed_case {
-            return if camel_case(t) { Looks::Maybe } else { Looks::Yes };
+            return if camel_case(t) {
+                Looks::Maybe
+            } else {
+                Looks::Yes
+            };
         }
         if lower == n {
             // a word (`settings`) or a letters-only hash
@@ -339,6 +360,9 @@ mod tests {
             &p,
         );
         let only_user = Prehashed::new(false, r"^v\d+-", &[]).unwrap();
-        check(&[("v2-app.js", true), ("main.3f2a9c1b.js", false)], &only_user);
+        check(
+            &[("v2-app.js", true), ("main.3f2a9c1b.js", false)],
+            &only_user,
+        );
     }
 }

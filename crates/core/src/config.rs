@@ -186,9 +186,10 @@ pub struct DeployConfig {
     /// Globs (over keys) of artifacts to list in `metadata`, besides the alias targets.
     #[serde(deserialize_with = "de_globs")]
     pub artifacts: Vec<String>,
-    /// Also publish the build's manifests (`staleguard.manifest.json`, `staticfiles.json`) on the site.
-    /// By default they stay out of it (they are for the origin and the framework): ours is kept with the
-    /// deploy state, Django's is not uploaded; `build-info.json` (the version) is published.
+    /// Also publish the build's manifests and build info (`staleguard.manifest.json`, `staticfiles.json`,
+    /// `build-info.json`) on the site. By default they are kept with the deploy state (`.staleguard/build/`),
+    /// out of the site and of every purge; the build info is published when it is the version endpoint
+    /// (`[verify] version-path = "/build-info.json"`).
     pub publish_manifests: bool,
 }
 
@@ -820,7 +821,8 @@ pub const DEFAULT_EXCLUDE: &[&str] = &[
 
 /// Folders whose files frameworks serve as immutable whatever their names: Next.js `_next/static/`,
 /// SvelteKit `_app/immutable/`, Astro `_astro/`.
-pub const DEFAULT_PREHASHED_DIRS: &[&str] = &["_next/static/**", "**/_app/immutable/**", "_astro/**"];
+pub const DEFAULT_PREHASHED_DIRS: &[&str] =
+    &["_next/static/**", "**/_app/immutable/**", "_astro/**"];
 
 impl Default for BuildConfig {
     fn default() -> Self {

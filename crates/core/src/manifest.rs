@@ -105,10 +105,11 @@ impl Manifest {
         self.output_paths().filter_map(|(p, _, e)| {
             let immutable = !e.mutable
                 && (p == e.path
-                    || e
-                        .encodings
-                        .keys()
-                        .any(|c| p.len() == e.path.len() + c.extension().len() && p.starts_with(&e.path) && p.ends_with(c.extension())));
+                    || e.encodings.keys().any(|c| {
+                        p.len() == e.path.len() + c.extension().len()
+                            && p.starts_with(&e.path)
+                            && p.ends_with(c.extension())
+                    }));
             immutable.then_some((p, e))
         })
     }

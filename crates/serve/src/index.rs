@@ -255,8 +255,8 @@ impl Entry {
     }
 }
 
-/// Where a folder's manifest is: at its root (a build output), or where `deploy` keeps it in a store
-/// (`.staleguard/build/`, out of the public site).
+/// Where a folder's manifest (or build info) is: at its root (a build output), or where `deploy` keeps it
+/// in a store (`.staleguard/build/`, out of the public site).
 pub fn manifest_path(dir: &Path, manifest_name: &str) -> std::path::PathBuf {
     let root = dir.join(manifest_name);
     if root.exists() {
@@ -402,7 +402,7 @@ pub fn load(
             Arc::new(loader.entry(&rel, false, (hash, bytes.len() as u64), encoded)?),
         );
     }
-    let info: Option<BuildInfo> = std::fs::read(dir.join(build_info_name))
+    let info: Option<BuildInfo> = std::fs::read(self::manifest_path(dir, build_info_name))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
     let page = |name: &str| {

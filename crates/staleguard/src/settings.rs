@@ -265,15 +265,20 @@ fn store_options(
         .filter(|n| !n.is_empty())
         .cloned()
         .collect();
-    let private = if config.publish_manifests {
-        Vec::new()
-    } else {
-        [&b.manifest, &b.django_manifest]
-            .into_iter()
-            .filter(|n| !n.is_empty())
-            .cloned()
-            .collect()
-    };
+    // The manifests are for the origin and the framework; the build info is public only where it is the
+    // version endpoint (`[verify] version-path`).
+    let version_path = loaded.config.verify.version_path(&loaded.config.serve);
+    let build_info_public = !b.build_info.is_empty()
+        && version_path.trim_start_matches('/')
+            == format!("{}{}", b.url_prefix.trim_start_matches('/'), b.build_info);
+    let mut private: Vec<String> = Vec::new();
+    if !config.publish_manifests {
+        private.extend([&b.manifest, &b.django_manifest].into_iter().cloned());
+    }
+    if !build_info_public && !config.publish_manifests {
+        private.push(b.build_info.clone());
+    }
+    private.retain(|n| !n.is_empty());
     Ok(staleguard_store::DeployOptions {
         private,
         git_commit: std::fs::read(dir.join(&b.build_info))

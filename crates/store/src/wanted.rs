@@ -57,8 +57,9 @@ pub struct Inputs<'a> {
     pub tag_header: &'a str,
     /// File names of the build's manifest, Django manifest and build info.
     pub pointers: &'a [String],
-    /// Of those, the ones not published on the site (the manifests, unless `publish-manifests`): ours is
-    /// stored at [`STORED_MANIFEST_DIR`] for `staleguard serve` on the store, the others are left out.
+    /// Of those, the ones not published on the site (the manifests unless `publish-manifests`, the build
+    /// info unless it is the version endpoint): kept at [`STORED_MANIFEST_DIR`] with the deploy state,
+    /// where `staleguard serve` on the store finds them and no purge ever lists them.
     pub private: &'a [String],
     pub manifest_name: &'a str,
     pub aliases: &'a BTreeMap<String, String>,
@@ -155,14 +156,14 @@ pub fn collect(inp: &Inputs<'_>) -> Result<(BTreeMap<String, Wanted>, Option<Man
         }
         // Fingerprinted files earlier builds left for pages still rendered elsewhere: the store keeps
         // its own (deploy GC), so they are not part of this deploy.
-        if manifest.as_ref().is_some_and(|m| m.retained.contains_key(&rel)) {
+        if manifest
+            .as_ref()
+            .is_some_and(|m| m.retained.contains_key(&rel))
+        {
             continue;
         }
         let pointer = inp.pointers.iter().any(|p| p == &rel);
         let key = if inp.private.iter().any(|p| p == &rel) {
-            if rel != inp.manifest_name {
-                continue;
-            }
             format!("{STORED_MANIFEST_DIR}/{rel}")
         } else {
             rel.clone()

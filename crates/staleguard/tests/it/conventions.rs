@@ -63,7 +63,10 @@ fn a_rebuild_keeps_the_fingerprinted_files_of_recent_builds() {
     }
     assert_eq!(r["retained"], 2, "{r}");
     let m = manifest(&out);
-    assert!(m["retained"][&v1].is_object() && m["retained"][&v2].is_object(), "{m}");
+    assert!(
+        m["retained"][&v1].is_object() && m["retained"][&v2].is_object(),
+        "{m}"
+    );
     // Their sidecars too (the CSS is too small to compress: none), and the original is the newest.
     assert_eq!(read(&out, "app.css"), "body{color:blue}\n");
     // A rebuild with nothing changed ages nothing.
@@ -99,10 +102,16 @@ fn bundler_chunks_that_import_each_other_keep_their_names_and_bytes() {
             ("src/assets/index-B7x9aZ3q.js", entry),
             ("src/assets/About-Cq2lMnOp.js", lazy),
             ("src/assets/About-kRbEfWhY.css", ".about{color:red}\n"),
-            ("src/assets/index-D1p2Q3rS.css", "body{background:url(../img/bg.png)}\n"),
+            (
+                "src/assets/index-D1p2Q3rS.css",
+                "body{background:url(../img/bg.png)}\n",
+            ),
             ("src/img/logo.svg", "<svg/>"),
             ("src/img/bg.png", "png"),
-            ("src/.vite/manifest.json", "{\"index.html\":{\"file\":\"assets/index-B7x9aZ3q.js\"}}"),
+            (
+                "src/.vite/manifest.json",
+                "{\"index.html\":{\"file\":\"assets/index-B7x9aZ3q.js\"}}",
+            ),
         ],
     );
     let r = build(t.path(), "src", "out", &["--no-originals"]);
@@ -111,7 +120,10 @@ fn bundler_chunks_that_import_each_other_keep_their_names_and_bytes() {
     for (name, bytes) in [
         ("assets/index-B7x9aZ3q.js", entry),
         ("assets/About-Cq2lMnOp.js", lazy),
-        ("assets/index-D1p2Q3rS.css", "body{background:url(../img/bg.png)}\n"),
+        (
+            "assets/index-D1p2Q3rS.css",
+            "body{background:url(../img/bg.png)}\n",
+        ),
     ] {
         assert_eq!(read(&out, name), bytes, "{name} was rewritten");
         let m = manifest(&out);
@@ -122,7 +134,10 @@ fn bundler_chunks_that_import_each_other_keep_their_names_and_bytes() {
     // own names even with --no-originals, and the build says why.
     assert!(out.join("img/logo.svg").is_file() && out.join("img/bg.png").is_file());
     let warnings = r["warnings"].to_string();
-    assert!(warnings.contains("img/bg.png") && warnings.contains("keep-originals"), "{warnings}");
+    assert!(
+        warnings.contains("img/bg.png") && warnings.contains("keep-originals"),
+        "{warnings}"
+    );
     // Bundler metadata is for backends, not for the site.
     assert!(!out.join(".vite").exists());
     // The page names the chunks the bundler named.
@@ -179,19 +194,27 @@ fn fixed_name_files_keep_their_names_and_links_to_them_are_left_alone() {
     // A bundler-hashed JSON is immutable under its own name.
     assert_eq!(m["files"]["data/manifest-3f2a9c1b.json"]["mutable"], false);
     let html = read(&out, "index.html");
-    for kept in ["href=\"/index.xml\"", "href=/site.webmanifest", "href=\"/posts/\""] {
+    for kept in [
+        "href=\"/index.xml\"",
+        "href=/site.webmanifest",
+        "href=\"/posts/\"",
+    ] {
         assert!(html.contains(kept), "{kept} rewritten:\n{html}");
     }
     // Resources the page loads are fingerprinted (an alternate stylesheet is a stylesheet).
     for res in ["css/a.css", "css/dark.css", "img/icon.png"] {
-        assert!(html.contains(&hashed(&m, res)), "{res} not rewritten:\n{html}");
+        assert!(
+            html.contains(&hashed(&m, res)),
+            "{res} not rewritten:\n{html}"
+        );
     }
 }
 
 #[test]
 fn a_generators_own_gz_file_is_the_sidecar_or_is_kept() {
     let t = tempfile::tempdir().unwrap();
-    let sitemap = "<urlset>".to_string() + &"<url><loc>https://x/</loc></url>".repeat(50) + "</urlset>";
+    let sitemap =
+        "<urlset>".to_string() + &"<url><loc>https://x/</loc></url>".repeat(50) + "</urlset>";
     write_files(
         t.path(),
         &[
@@ -199,7 +222,11 @@ fn a_generators_own_gz_file_is_the_sidecar_or_is_kept() {
             ("src/notes.txt", "plain notes, not what the archive holds\n"),
         ],
     );
-    std::fs::write(t.path().join("src/sitemap.xml.gz"), gzip(sitemap.as_bytes())).unwrap();
+    std::fs::write(
+        t.path().join("src/sitemap.xml.gz"),
+        gzip(sitemap.as_bytes()),
+    )
+    .unwrap();
     let other = gzip(b"an unrelated archive");
     std::fs::write(t.path().join("src/notes.txt.gz"), &other).unwrap();
     let r = build(t.path(), "src", "out", &[]);
@@ -208,12 +235,18 @@ fn a_generators_own_gz_file_is_the_sidecar_or_is_kept() {
     let side = std::fs::read(out.join("sitemap.xml.gz")).unwrap();
     assert_eq!(gunzip(&side), sitemap.as_bytes());
     let m = manifest(&out);
-    assert!(m["files"]["sitemap.xml"]["encodings"]["gzip"].is_object(), "{m}");
+    assert!(
+        m["files"]["sitemap.xml"]["encodings"]["gzip"].is_object(),
+        "{m}"
+    );
     assert!(m["files"]["sitemap.xml.gz"].is_null());
     // notes.txt.gz is something else: the user's file is kept byte for byte, and no sidecar is written
     // for notes.txt under that name.
     assert_eq!(std::fs::read(out.join("notes.txt.gz")).unwrap(), other);
-    assert!(m["files"]["notes.txt"]["encodings"]["gzip"].is_null(), "{m}");
+    assert!(
+        m["files"]["notes.txt"]["encodings"]["gzip"].is_null(),
+        "{m}"
+    );
     assert!(r["warnings"].as_array().unwrap().is_empty(), "{r}");
     // And again, incrementally: the same output.
     let before = tree(&out);

@@ -11,5 +11,6 @@ mod moto;
 mod prove;
 mod purge;
 mod serve;
+mod stacks;
 mod support;
 mod varnish;
