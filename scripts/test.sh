@@ -7,7 +7,9 @@
 #   FUZZ_SECONDS=0 scripts/test.sh   # skip the fuzz replay (e.g. while iterating)
 #   FUZZ_REPLAY=0 FUZZ_SECONDS=30 scripts/test.sh   # explore 30 s per target instead of replaying
 #
-# Peers: Django (pip, in a venv made by scripts/pyenv.sh), Varnish (Debian packages, installed here; each
+# Peers: Django, WhiteNoise and gunicorn (pip, in a venv made by scripts/pyenv.sh; the Django stack runs
+# under gunicorn across rebuilds), headless Chromium (Debian's package, scripts/peers/chromium.sh; the Vite
+# stack is loaded in it), Varnish (Debian packages, installed here; each
 # test starts its own node on free loopback ports with scripts/peers/varnish.sh and stops it by PID) and moto
 # (S3 + CloudFront stand-in, with awscli: pip, in the same venv; each S3 deploy or CloudFront test starts its
 # own moto_server on a free loopback port with scripts/peers/moto.sh and stops it by PID). Varnish is also the
@@ -38,6 +40,10 @@ python -c 'import django; print("django", django.__version__)'
 step "Varnish (peer for the serve-behind-a-cache test)"
 scripts/peers/varnish.sh install
 varnishd -V 2>&1 | head -1
+
+step "Chromium (headless browser for the Vite stack test)"
+scripts/peers/chromium.sh install
+/usr/bin/chromium --version 2>/dev/null | head -1
 
 step "moto (peer for the S3 deploy tests)"
 scripts/peers/moto.sh install

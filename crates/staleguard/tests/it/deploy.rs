@@ -61,11 +61,27 @@ fn project(extra_config: &str) -> tempfile::TempDir {
 fn assert_store_has_output(t: &Path) {
     let out = tree(&t.join("out"));
     let store = tree(&t.join("store"));
+    let retained = manifest(&t.join("out"))["retained"].clone();
     for (k, v) in &out {
-        if k.starts_with(".staleguard") || k.starts_with("out.cache") {
+        if k.starts_with(".staleguard") || k.starts_with("out.cache") || retained[k].is_object() {
             continue;
         }
-        assert!(store.get(k) == Some(v), "store lacks or differs at {k}");
+        // The manifests and build info are kept with the deploy state, out of the site.
+        let key = if [
+            "staleguard.manifest.json",
+            "staticfiles.json",
+            "build-info.json",
+        ]
+        .contains(&k.as_str())
+        {
+            format!(".staleguard/build/{k}")
+        } else {
+            k.clone()
+        };
+        assert!(
+            store.get(&key) == Some(v),
+            "store lacks or differs at {key}"
+        );
     }
 }
 
@@ -109,14 +125,20 @@ fn local_store_first_deploy_redeploy_headers_rollback() {
     let up = uploads(&second);
     let site_keys: BTreeSet<String> = up
         .keys()
-        .filter(|k| !k.starts_with(".staleguard/"))
-        .cloned()
+        .filter(|k| !k.starts_with(".staleguard/bundles/"))
+        .map(|k| k.trim_start_matches(".staleguard/build/").to_string())
         .collect();
     let want: BTreeSet<String> = want
         .into_iter()
         .filter(|k| !k.starts_with("out.cache"))
         .collect();
     assert_eq!(site_keys, want);
+    // The manifests are kept with the deploy state, never at the site's root.
+    assert!(
+        up.keys()
+            .any(|k| k == ".staleguard/build/staleguard.manifest.json")
+    );
+    assert!(!up.contains_key("staleguard.manifest.json") && !up.contains_key("staticfiles.json"));
     let bundles: Vec<&String> = up
         .keys()
         .filter(|k| k.starts_with(".staleguard/bundles/"))
