@@ -113,14 +113,13 @@ fn the_vite_app_renders_its_lazy_route_in_chromium_with_no_404_and_nothing_fetch
             statuses.iter().all(|s| *s < 400),
             "`{path}` answered {statuses:?}: {seen:?}"
         );
-        if path != "/" && !path.ends_with("favicon.ico") {
-            assert_eq!(
-                statuses.len(),
-                1,
-                "`{path}` fetched {} times: {seen:?}",
-                statuses.len()
-            );
-        }
+        // Downloaded once: a second 200 is a second download (a 304 is a revalidation without a body:
+        // browsers revalidate a `no-cache` icon they use for the tab and for the web manifest).
+        let downloads = statuses.iter().filter(|s| **s == 200).count();
+        assert!(
+            downloads <= 1,
+            "`{path}` downloaded {downloads} times: {seen:?}"
+        );
     }
 }
 
