@@ -119,9 +119,10 @@ fn static_paths(loaded: &settings::Loaded, args: &InvalidateArgs) -> Result<Vec<
         }
     }
     // Keys become URLs under the CDN's url-prefix when planned; here they are root-relative.
+    let clean_urls = loaded.config.serve.clean_urls;
     Ok(keys
         .into_iter()
-        .flat_map(|k| staleguard_core::purge::key_urls(&k, "/", false))
+        .flat_map(|k| staleguard_core::purge::key_urls(&k, "/", false, clean_urls))
         .collect())
 }
 

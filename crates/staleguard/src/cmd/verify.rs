@@ -261,6 +261,7 @@ pub async fn prove(
         &record.objects,
         &alias_sha,
         &prefix,
+        loaded.config.serve.clean_urls,
         cfg.max_checks,
         &id,
     );
