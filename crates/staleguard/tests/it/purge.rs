@@ -483,3 +483,39 @@ fn clean_urls_are_in_the_purge_plan() {
     assert!(items.iter().any(|i| i == "path /about.html"), "{items:?}");
     assert!(!items.iter().any(|i| i == "path /about"), "{items:?}");
 }
+
+/// `rollback --dry-run` shows each CDN's purge plan, as `deploy --dry-run` does, and sends nothing.
+#[test]
+fn rollback_dry_run_shows_the_purge_plan() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    edit(dir, "site/index.html", "home", "home v1");
+    edit(dir, "site/docs/a.html", "a", "a v1");
+    edit(dir, "site/docs/b.html", "b", "b v1");
+    write_files(dir, &[("site/style.css", "body { color: black }\n")]);
+    write_files(
+        dir,
+        &[("staleguard.toml", &format!("{BASE_CONFIG}{DEAD_CDN}"))],
+    );
+    sg_ok(dir, &["deploy", "--no-purge"]);
+    edit(dir, "site/docs/a.html", "a", "a v2");
+    sg_ok(dir, &["deploy", "--no-purge"]);
+    let v: Value = serde_json::from_str(&sg_ok(dir, &["--json", "rollback", "--dry-run"])).unwrap();
+    let items = planned(&v);
+    assert!(items.iter().any(|i| i == "path /docs/a.html"), "{items:?}");
+    assert!(
+        !items.iter().any(|i| i.contains("/docs/b.html")),
+        "{items:?}"
+    );
+    let out = sg_ok(dir, &["rollback", "--dry-run"]);
+    assert!(
+        out.contains("purge varnish")
+            && out.contains("dry run: nothing sent")
+            && out.contains("/docs/a.html"),
+        "{out}"
+    );
+    assert!(
+        read(&dir.join("store"), "docs/a.html").contains("a v2"),
+        "the dry run changed nothing"
+    );
+}
