@@ -168,6 +168,8 @@ pub fn invalidations(global: &Global, cmd: &InvalidationsCommand) -> Result<Exit
             }
         }
     });
+    // Newest first across CDNs too (each gave its newest `max`); stable, so a CDN's order stays.
+    found.sort_by(|a, b| b.created.cmp(&a.created));
     if global.json {
         match id {
             Some(id) => println!(
