@@ -114,7 +114,10 @@ fn summary(
     let verdict = match proof {
         None => "not verified".to_string(),
         Some(Ok(p)) if p.ok => "verified fresh through the CDN".to_string(),
-        Some(Ok(p)) => format!("STALE: {} URL(s) still differ", p.stale_lines().len()),
+        Some(Ok(p)) if p.stale_checks() == 0 => {
+            "STALE: the origin does not serve the deployed version".to_string()
+        }
+        Some(Ok(p)) => format!("STALE: {} check(s) still differ", p.stale_checks()),
         Some(Err(e)) => format!("verification failed: {e}"),
     };
     let what = if r.restores.is_some() {
@@ -214,8 +217,13 @@ fn finish(
     let stale = match proof {
         Some(Ok(p)) if !p.ok => {
             eprintln!(
-                "error: deployed, but users may still get stale content: {} check(s) still failed at the deadline (listed above)\nhint: `staleguard verify` re-checks; `staleguard invalidate` purges what is pending",
-                p.stale_lines().len()
+                "error: deployed, but users may still get stale content: {} check(s) still failed at the deadline{} (listed above)\nhint: `staleguard verify` re-checks; `staleguard invalidate` purges what is pending",
+                p.stale_checks(),
+                if p.origin_stale() {
+                    ", and the origin does not serve the deployed version"
+                } else {
+                    ""
+                }
             );
             true
         }
