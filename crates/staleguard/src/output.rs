@@ -6,7 +6,8 @@ use std::sync::Mutex;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use staleguard_build::{Phase, Progress};
 
-/// Sets up `tracing` on stderr; `RUST_LOG` overrides the verbosity flags.
+/// Sets up `tracing` on stderr (coloured only when stderr is a terminal); `RUST_LOG` overrides the
+/// verbosity flags.
 pub fn init_tracing(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
@@ -20,6 +21,8 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: `serve -vv 2> log` must write plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }

@@ -280,6 +280,41 @@ fn clean_urls_serve_extensionless_pages() {
     }
 }
 
+/// Logs go to stderr without colour codes when stderr is not a terminal (a file here): `serve -vv`
+/// logs each request as plain text.
+#[test]
+fn logs_to_a_file_have_no_colour_codes() {
+    let (t, _) = site();
+    let log = t.path().join("serve.log");
+    let mut c = staleguard(t.path());
+    c.args(["-vv", "serve", "--port", "0", "out"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = c.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    // The request's log line is written before its response.
+    assert_eq!(get(&client(), &format!("{base}/index.html"), &[]).0, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("request") && text.contains("/index.html"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "ANSI escapes in a log file: {text:?}"
+    );
+}
+
 #[test]
 fn ranges_head_and_methods() {
     let (t, m) = site();
