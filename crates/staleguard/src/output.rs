@@ -128,8 +128,10 @@ impl staleguard_store::Progress for UploadBars {
         }
         let bar = ProgressBar::with_draw_target(Some(bytes.max(1)), ProgressDrawTarget::stderr());
         bar.set_style(
+            // `wide_bar` takes what the terminal's width leaves: a fixed bar wrapped on 80 columns, and
+            // every redraw then printed a new line.
             ProgressStyle::with_template(
-                "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                "{msg:>10} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),

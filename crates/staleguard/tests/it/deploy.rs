@@ -724,3 +724,44 @@ fn an_output_edited_after_the_build_is_refused() {
     assert!(err.contains("staleguard build"), "{err}");
     assert!(!dir.join("store/index.html").exists());
 }
+
+/// On a terminal (a pty made by util-linux `script`, 80 columns), the upload shows a progress bar per
+/// step that fits the terminal's width (a wider one wraps, and each redraw then leaves a line behind);
+/// off a terminal (stderr captured) nothing but the summary is written.
+#[test]
+fn upload_progress_on_a_terminal_only() {
+    let t = project("");
+    let dir = t.path();
+    let cmd = format!(
+        "stty cols 80 rows 24; STALEGUARD_NOW={T0} exec '{}' deploy",
+        env!("CARGO_BIN_EXE_staleguard")
+    );
+    let mut c = Command::new("script");
+    c.current_dir(dir)
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env_remove("STALEGUARD_CONFIG")
+        .env_remove("RUST_LOG");
+    let o = run(c);
+    assert!(o.status.success(), "script(1) from util-linux is needed");
+    let raw = String::from_utf8_lossy(&o.stdout).to_string();
+    let escapes = regex::Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]").unwrap();
+    let text = escapes.replace_all(&raw, "").to_string();
+    assert!(
+        text.contains(" immutable [") && text.contains("   mutable ["),
+        "{text:?}"
+    );
+    let bar = regex::Regex::new(r"^ *[a-z]+ \[").unwrap();
+    for line in text.split(['\r', '\n']).filter(|l| bar.is_match(l)) {
+        assert!(
+            line.chars().count() <= 80,
+            "wider than the terminal: {line:?}"
+        );
+    }
+    assert!(text.contains("deployed "), "{text:?}");
+
+    write_files(dir, &[("site/index.html", "<p>v2</p>\n")]);
+    let o = run(sg(dir, T0 + 10, &["deploy"]));
+    assert!(o.status.success());
+    let err = stderr(&o);
+    assert!(!err.contains('\r') && !err.contains('\x1b'), "{err:?}");
+}
