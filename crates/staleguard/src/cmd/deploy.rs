@@ -14,8 +14,17 @@ use crate::settings;
 
 pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
     let loaded = settings::load(global)?;
-    let opts = settings::deploy_options(&loaded, args)?;
     purge::selected(&loaded, &args.finish.purge.cdns)?; // an unknown --cdn is refused before anything changes
+    // Never ship a stale output: the incremental build first (nearly free when nothing changed).
+    let built = match settings::deploy_build(&loaded, args)? {
+        Some(build_opts) => Some(
+            super::build::build(global, &loaded, &build_opts).context(
+                "nothing was deployed\nhint: fix the build, or deploy the output as it is with --no-build",
+            )?,
+        ),
+        None => None,
+    };
+    let opts = settings::deploy_options(&loaded, args)?;
     let bars: Arc<dyn Progress> = Arc::new(UploadBars::new(!global.quiet && !global.json));
     let rt = runtime()?;
     let report = rt
@@ -27,7 +36,15 @@ pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
                 opts.config.store
             )
         })?;
-    conclude(global, &loaded, &opts, &args.finish, &rt, &report)
+    conclude(
+        global,
+        &loaded,
+        &opts,
+        &args.finish,
+        &rt,
+        &report,
+        built.as_ref(),
+    )
 }
 
 /// Exit code when the objects are deployed but users may get stale content: a CDN's purge failed
@@ -42,13 +59,14 @@ fn conclude(
     steps: &FinishArgs,
     rt: &tokio::runtime::Runtime,
     report: &DeployReport,
+    built: Option<&staleguard_build::BuildReport>,
 ) -> Result<ExitCode> {
     let args = &steps.purge;
     let v = &loaded.config.verify;
     let purging = !steps.no_purge && !loaded.config.cdn.is_empty();
     let verifying = !opts.dry_run && !steps.no_verify && v.in_deploy && !v.cdn_url.is_empty();
     if !purging && !verifying {
-        print_report(global, report, &[], args.explain, None);
+        print_report(global, report, built, &[], args.explain, None);
         return finish(global, &[], None);
     }
     // One read of the deploy state, shared by the purge and the verification.
@@ -75,7 +93,7 @@ fn conclude(
         Ok(p) => p,
         // The objects are deployed; what failed is reading the purge state or choosing the CDNs.
         Err(e) => {
-            print_report(global, report, &[], args.explain, None);
+            print_report(global, report, built, &[], args.explain, None);
             crate::output::print_error(&e);
             return Ok(ExitCode::from(EXIT_PURGE_FAILED));
         }
@@ -97,7 +115,7 @@ fn conclude(
                 .map_err(|e| format!("{e:#}")),
         )
     };
-    let json = print_report(global, report, &purges, args.explain, proof.as_ref());
+    let json = print_report(global, report, built, &purges, args.explain, proof.as_ref());
     if !opts.dry_run {
         let (text, fields) = summary(report, &purges, proof.as_ref());
         rt.block_on(verify::notify(&loaded.config.verify, &text, &fields, &json));
@@ -269,7 +287,7 @@ pub fn rollback(global: &Global, args: &RollbackArgs) -> Result<ExitCode> {
     let report = rt
         .block_on(staleguard_store::rollback(&opts, args.id.as_deref(), bars))
         .with_context(|| format!("rollback in `{}` failed", opts.config.store))?;
-    conclude(global, &loaded, &opts, &args.finish, &rt, &report)
+    conclude(global, &loaded, &opts, &args.finish, &rt, &report, None)
 }
 
 pub fn list(global: &Global, args: &StoreArgs) -> Result<ExitCode> {
@@ -329,12 +347,16 @@ pub fn list(global: &Global, args: &StoreArgs) -> Result<ExitCode> {
 fn print_report(
     global: &Global,
     r: &DeployReport,
+    built: Option<&staleguard_build::BuildReport>,
     purges: &[CdnReport],
     explain: bool,
     proof: Option<&std::result::Result<verify::ProveReport, String>>,
 ) -> serde_json::Value {
     let mut v = serde_json::to_value(r).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
+        if let Some(b) = built {
+            o.insert("build".into(), serde_json::to_value(b).unwrap_or_default());
+        }
         o.insert(
             "purges".into(),
             serde_json::to_value(purges).unwrap_or_default(),

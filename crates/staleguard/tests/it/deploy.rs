@@ -308,7 +308,7 @@ fn dry_run_lists_the_plan_and_changes_nothing() {
         ],
     );
     build(dir, "site", "out", &[]);
-    let o = run(sg(dir, T0, &["deploy", "--dry-run"]));
+    let o = run(sg(dir, T0, &["deploy", "--dry-run", "--no-build"]));
     assert!(o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
     // The timing at the end of the summary varies; everything else is a snapshot.
@@ -714,7 +714,8 @@ fn an_output_edited_after_the_build_is_refused() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[0] ^= 1; // same size, other content
     std::fs::write(&path, bytes).unwrap();
-    let o = run(sg(dir, T0, &["deploy"]));
+    // Without the build first (which would repair the file).
+    let o = run(sg(dir, T0, &["deploy", "--no-build"]));
     assert!(!o.status.success());
     let err = stderr(&o);
     assert!(
@@ -725,6 +726,55 @@ fn an_output_edited_after_the_build_is_refused() {
     assert!(!dir.join("store/index.html").exists());
 }
 
+/// `deploy` runs the incremental build first: a source edited after the last `staleguard build` is what
+/// gets deployed, with the build's summary line (and its report under `build` in --json). `--no-build`,
+/// a folder other than the build output, and `rollback` never build.
+#[test]
+fn deploy_builds_first_unless_told_otherwise() {
+    let t = project("");
+    let dir = t.path();
+    let page = |body: &str| format!("<!doctype html><title>t</title><p>{body}</p>\n");
+    write_files(dir, &[("site/index.html", &page("v2"))]);
+    let r = ok_json(sg(dir, T0, &["deploy", "--json"]));
+    assert_eq!(r["build"]["version"], r["version"], "{r}");
+    assert!(read(&dir.join("store"), "index.html").contains("v2"));
+
+    // Human output: the build's summary line first, then the deploy's.
+    write_files(dir, &[("site/index.html", &page("v3"))]);
+    let o = run(sg(dir, T0 + 10, &["deploy"]));
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("built "), "{text}");
+    assert!(lines[1].starts_with("deployed "), "{text}");
+    assert!(read(&dir.join("store"), "index.html").contains("v3"));
+
+    // --no-build ships the output as it is (here: stale, on purpose).
+    write_files(dir, &[("site/index.html", &page("v4"))]);
+    let r = ok_json(sg(dir, T0 + 20, &["deploy", "--no-build", "--json"]));
+    assert!(r.get("build").is_none(), "{r}");
+    assert_eq!(r["up_to_date"], true);
+    assert!(read(&dir.join("out"), "index.html").contains("v3"));
+
+    // A folder that is not the build output is deployed as it is; the build output is left alone.
+    copy_dir(&dir.join("out"), &dir.join("other"));
+    let r = ok_json(sg(dir, T0 + 30, &["deploy", "other", "--json"]));
+    assert!(r.get("build").is_none(), "{r}");
+    assert!(read(&dir.join("out"), "index.html").contains("v3"));
+
+    // Naming the build output explicitly is the same as the default: it builds.
+    let r = ok_json(sg(dir, T0 + 40, &["deploy", "./out", "--json"]));
+    assert!(r["build"].is_object(), "{r}");
+    assert!(read(&dir.join("store"), "index.html").contains("v4"));
+
+    // Rollback restores from the store and never builds.
+    write_files(dir, &[("site/index.html", &page("v5"))]);
+    let r = ok_json(sg(dir, T0 + 50, &["rollback", "--json"]));
+    assert!(r.get("build").is_none(), "{r}");
+    assert!(read(&dir.join("out"), "index.html").contains("v4"));
+    assert!(read(&dir.join("store"), "index.html").contains("v3"));
+}
+
 /// On a terminal (a pty made by util-linux `script`, 80 columns), the upload shows a progress bar per
 /// step that fits the terminal's width (a wider one wraps, and each redraw then leaves a line behind);
 /// off a terminal (stderr captured) nothing but the summary is written.
@@ -733,7 +783,7 @@ fn upload_progress_on_a_terminal_only() {
     let t = project("");
     let dir = t.path();
     let cmd = format!(
-        "stty cols 80 rows 24; STALEGUARD_NOW={T0} exec '{}' deploy",
+        "stty cols 80 rows 24; STALEGUARD_NOW={T0} exec '{}' deploy --no-build",
         env!("CARGO_BIN_EXE_staleguard")
     );
     let mut c = Command::new("script");
