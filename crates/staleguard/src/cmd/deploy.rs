@@ -311,34 +311,59 @@ pub fn list(global: &Global, args: &StoreArgs) -> Result<ExitCode> {
         println!("no deploys in {}", config.store);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "  {:<30} {:<20} {:<12} {:<10} {:>8} {:>10} {:>9} {:>10}",
-        "id", "time", "commit", "kind", "objects", "bytes", "uploaded", "up bytes"
-    );
+    let mut rows: Vec<[String; 9]> = vec![
+        [
+            " ", "id", "time", "commit", "kind", "objects", "bytes", "uploaded", "up bytes",
+        ]
+        .map(String::from),
+    ];
     for e in &history.deploys {
         let mark = if current.as_deref() == Some(e.id.as_str()) {
-            '*'
+            "*"
         } else {
-            ' '
+            " "
         };
         let kind = match (&e.restores, e.collected) {
-            (Some(r), _) => format!("rollback→{}", &r[..r.len().min(8)]),
+            (Some(r), _) => format!("rollback→{r}"),
             (None, true) => "collected".to_string(),
             (None, false) => "deploy".to_string(),
         };
-        println!(
-            "{mark} {:<30} {:<20} {:<12} {:<10} {:>8} {:>10} {:>9} {:>10}",
-            e.id,
-            e.time,
+        rows.push([
+            mark.to_string(),
+            e.id.clone(),
+            e.time.clone(),
             e.git_commit
                 .as_deref()
-                .map_or("-", |c| &c[..c.len().min(12)]),
+                .map_or("-", |c| &c[..c.len().min(12)])
+                .to_string(),
             kind,
-            e.objects,
+            e.objects.to_string(),
             size(e.bytes),
-            e.uploaded,
+            e.uploaded.to_string(),
             size(e.uploaded_bytes),
-        );
+        ]);
+    }
+    // Every column as wide as its widest cell; text left-aligned, numbers right-aligned.
+    let mut widths = [0usize; 9];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (cell, w))| {
+                if i >= 5 {
+                    format!("{cell:>w$}")
+                } else {
+                    format!("{cell:<w$}")
+                }
+            })
+            .collect();
+        println!("{}", cells.join(" ").trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }

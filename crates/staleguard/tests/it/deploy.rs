@@ -775,6 +775,44 @@ fn deploy_builds_first_unless_told_otherwise() {
     assert!(read(&dir.join("store"), "index.html").contains("v3"));
 }
 
+/// `deploys` sizes its columns to their content: a rollback's kind names the whole id it restored,
+/// and every column starts where its header does.
+#[test]
+fn deploys_columns_fit_their_content() {
+    let t = project("");
+    let dir = t.path();
+    ok_json(sg(dir, T0, &["deploy", "--json"]));
+    write_files(dir, &[("site/index.html", "<p>v2</p>\n")]);
+    ok_json(sg(dir, T0 + 10, &["deploy", "--json"]));
+    let r = ok_json(sg(dir, T0 + 20, &["rollback", "--json"]));
+    let restored = r["restores"].as_str().unwrap().to_string();
+    let o = run(sg(dir, T0 + 30, &["deploys"]));
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    let rollback = format!("rollback→{restored}");
+    assert!(lines[3].contains(&rollback), "{text}");
+    assert!(lines[3].starts_with('*'), "{text}");
+    // Column starts, in characters: every row has a cell starting at each header's start.
+    let starts = |l: &str| -> Vec<usize> {
+        let chars: Vec<char> = l.chars().collect();
+        (0..chars.len())
+            .filter(|&i| chars[i] != ' ' && (i == 0 || chars[i - 1] == ' '))
+            .collect()
+    };
+    let head = starts(lines[0]);
+    let kind = lines[0].find("kind").unwrap();
+    for l in &lines[1..] {
+        let cells = starts(l);
+        // Left-aligned columns (id, time, commit, kind) start exactly at their header.
+        for h in head.iter().filter(|&&h| h <= kind) {
+            assert!(cells.contains(h), "{l:?} has no cell at {h}:\n{text}");
+        }
+        assert_eq!(l.chars().count(), lines[0].chars().count(), "{text}");
+    }
+}
+
 /// On a terminal (a pty made by util-linux `script`, 80 columns), the upload shows a progress bar per
 /// step that fits the terminal's width (a wider one wraps, and each redraw then leaves a line behind);
 /// off a terminal (stderr captured) nothing but the summary is written.
