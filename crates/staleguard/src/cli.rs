@@ -103,7 +103,8 @@ pub struct PurgeArgs {
     /// Only these CDNs (their `name`, or the provider name); repeatable (default: every `[[cdn]]`)
     #[arg(long = "cdn", value_name = "NAME")]
     pub cdns: Vec<String>,
-    /// Print each purge item and which changed URLs it covers
+    /// Print each purge item and which changed URLs it covers (`deploy`, `rollback`: also each object
+    /// uploaded, and why, and each deleted by GC)
     #[arg(long)]
     pub explain: bool,
     /// Do not wait for asynchronous purges (CloudFront) to complete (default: `wait` of each CDN)

@@ -406,7 +406,7 @@ fn print_report(
     if global.quiet {
         return v;
     }
-    print_summary(r);
+    print_summary(r, explain);
     purge::print(purges, explain || r.dry_run);
     if let Some(Ok(p)) = proof {
         verify::print(p);
@@ -414,20 +414,26 @@ fn print_report(
     v
 }
 
-fn print_summary(r: &DeployReport) {
-    if r.dry_run {
-        for u in &r.plan.uploads {
-            println!(
-                "upload  {:<8} {:>10}  {}",
-                u.reason.as_str(),
-                size(u.size),
-                u.key
-            );
-        }
-        for k in &r.gc.delete {
-            println!("delete  {:<8} {:>10}  {k}", "gc", "");
-        }
+/// The summary line, then (with `--explain`) one line per object uploaded (and why) or deleted by GC.
+fn print_summary(r: &DeployReport, explain: bool) {
+    println!("{}", summary_line(r, explain));
+    if !explain {
+        return;
     }
+    for u in &r.plan.uploads {
+        println!(
+            "upload  {:<8} {:>10}  {}",
+            u.reason.as_str(),
+            size(u.size),
+            u.key
+        );
+    }
+    for k in &r.gc.delete {
+        println!("delete  {:<8} {:>10}  {k}", "gc", "");
+    }
+}
+
+fn summary_line(r: &DeployReport, explain: bool) -> String {
     let gc = if r.gc.delete.is_empty() {
         String::new()
     } else {
@@ -440,11 +446,10 @@ fn print_summary(r: &DeployReport) {
     };
     if r.up_to_date {
         let gc = if gc.is_empty() { gc } else { format!("; {gc}") };
-        println!(
+        return format!(
             "{} is up to date: deploy {} already has these {} object(s){gc}",
             r.store, r.id, r.objects
         );
-        return;
     }
     let mut by_reason = std::collections::BTreeMap::new();
     for u in &r.plan.uploads {
@@ -457,8 +462,8 @@ fn print_summary(r: &DeployReport) {
         (false, Some(t)) => format!("rolled back to {t} as {}: uploaded", r.id),
         (false, None) => format!("deployed {} to {}: uploaded", r.id, r.store),
     };
-    println!(
-        "{verb} {} object(s) ({}, {}), kept {} ({}), {} left for GC{}{}; {} in {:.1} s",
+    format!(
+        "{verb} {} object(s) ({}, {}), kept {} ({}), {} left for GC{}{}; {} in {:.1} s{}",
         r.plan.uploads.len(),
         if reasons.is_empty() {
             "none".to_string()
@@ -476,6 +481,11 @@ fn print_summary(r: &DeployReport) {
         },
         if gc.is_empty() { gc } else { format!(", {gc}") },
         if r.dry_run { "nothing changed" } else { "done" },
-        r.seconds
-    );
+        r.seconds,
+        if r.dry_run && !explain && !r.plan.uploads.is_empty() {
+            " (--explain lists each object)"
+        } else {
+            ""
+        }
+    )
 }

@@ -308,15 +308,32 @@ fn dry_run_lists_the_plan_and_changes_nothing() {
         ],
     );
     build(dir, "site", "out", &[]);
-    let o = run(sg(dir, T0, &["deploy", "--dry-run", "--no-build"]));
+    // The timing in the summary varies; everything else is a snapshot.
+    let timing = regex::Regex::new(r"in [0-9.]+ s").unwrap();
+    let o = run(sg(
+        dir,
+        T0,
+        &["deploy", "--dry-run", "--no-build", "--explain"],
+    ));
     assert!(o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
-    // The timing at the end of the summary varies; everything else is a snapshot.
-    let text = regex::Regex::new(r"in [0-9.]+ s")
-        .unwrap()
-        .replace(&text, "in T s")
-        .to_string();
+    let text = timing.replace(&text, "in T s").to_string();
     assert_eq!(text, DRY_RUN_SNAPSHOT, "got:\n{text}");
+    // Without --explain: the summary alone, saying how to see each object.
+    let o = run(sg(dir, T0, &["deploy", "--dry-run", "--no-build"]));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let text = timing.replace(&text, "in T s").to_string();
+    assert_eq!(
+        text,
+        "dry run: would upload 9 object(s) (9 new, 2.5 kB), kept 0 (0 B), 0 left for GC; nothing changed in T s (--explain lists each object)\n"
+    );
+    // --json stays complete.
+    let r = ok_json(sg(
+        dir,
+        T0,
+        &["deploy", "--dry-run", "--no-build", "--json"],
+    ));
+    assert_eq!(uploads(&r).len(), 9);
     assert!(
         !dir.join("store/.staleguard").exists(),
         "dry run wrote state"
@@ -324,10 +341,11 @@ fn dry_run_lists_the_plan_and_changes_nothing() {
     assert!(!dir.join("store/index.html").exists(), "dry run uploaded");
 }
 
-/// Immutable objects first (the bundle of rollback copies of the mutable contents that have no fingerprinted
-/// twin, then fingerprinted files), then mutable pages and originals, then the pointers (manifests, build
-/// info).
+/// The summary first; then immutable objects (the bundle of rollback copies of the mutable contents that
+/// have no fingerprinted twin, then fingerprinted files), then mutable pages and originals, then the
+/// pointers (manifests, build info).
 const DRY_RUN_SNAPSHOT: &str = "\
+dry run: would upload 9 object(s) (9 new, 2.5 kB), kept 0 (0 B), 0 left for GC; nothing changed in T s
 upload  new          1.2 kB  .staleguard/bundles/20261118T110640Z-ccb8db2b34fa.bin
 upload  new            48 B  app.494e7a530822.css
 upload  new            42 B  logo.e5009587fb98.svg
@@ -337,7 +355,6 @@ upload  new            42 B  logo.svg
 upload  new           185 B  build-info.json
 upload  new           733 B  staleguard.manifest.json
 upload  new           178 B  staticfiles.json
-dry run: would upload 9 object(s) (9 new, 2.5 kB), kept 0 (0 B), 0 left for GC; nothing changed in T s
 ";
 
 #[test]
