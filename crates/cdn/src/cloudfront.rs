@@ -889,8 +889,16 @@ impl Provider for CloudFront {
         async move {
             let mut found: Vec<(i64, u32, Invalidation)> = Vec::new();
             let mut marker: Option<String> = None;
-            while found.len() < max {
-                let page = (max - found.len()).min(100) as i32;
+            // CloudFront lists newest first, so the first `max` are the newest; a listing that goes
+            // oldest first (moto, some proxies) is read to its end, or it would give the oldest `max`.
+            let mut oldest_first = false;
+            while found.len() < max || oldest_first {
+                let page = if oldest_first {
+                    100
+                } else {
+                    // At least two, so that the order shows even for `--max 1`.
+                    (max - found.len()).clamp(2, 100) as i32
+                };
                 let out = self
                     .client
                     .list_invalidations()
@@ -905,6 +913,13 @@ impl Provider for CloudFront {
                 };
                 for s in list.items() {
                     let t = s.create_time();
+                    // One item newer than the one listed before it: not newest first.
+                    if found
+                        .last()
+                        .is_some_and(|f| (t.secs(), t.subsec_nanos()) > (f.0, f.1))
+                    {
+                        oldest_first = true;
+                    }
                     found.push((
                         t.secs(),
                         t.subsec_nanos(),
@@ -925,7 +940,7 @@ impl Provider for CloudFront {
                     _ => break,
                 }
             }
-            // CloudFront lists newest first; moto oldest first: sort to be sure.
+            // Newest first, whatever order the listing had.
             found.sort_by_key(|f| std::cmp::Reverse((f.0, f.1)));
             found.truncate(max);
             let mut out: Vec<Invalidation> = found.into_iter().map(|(_, _, i)| i).collect();

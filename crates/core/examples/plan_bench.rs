@@ -533,7 +533,7 @@ fn main() {
     let live: Vec<String> = site
         .keys
         .iter()
-        .flat_map(|k| key_urls(k, "/", false))
+        .flat_map(|k| key_urls(k, "/", false, false))
         .collect();
     let mut rng = Rng(0xdead_beef_0000_0002);
     let live_shuffled = shuffled(&live, &mut rng);
@@ -553,7 +553,7 @@ fn main() {
         let changed: Vec<String> = sc
             .keys
             .iter()
-            .flat_map(|k| key_urls(k, "/", false))
+            .flat_map(|k| key_urls(k, "/", false, false))
             .collect();
         let changed_set: HashSet<&str> = changed.iter().map(String::as_str).collect();
         let changed_shuffled = shuffled(&changed, &mut rng);

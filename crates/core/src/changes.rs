@@ -115,16 +115,17 @@ pub fn changes(
 
 impl Changes {
     /// Changed URLs and live URLs below `url_prefix` (`/` or `/site/`), with index variants: `d/index.html`
-    /// is also `/d/`, and `/d` when the page appeared or left.
-    pub fn urls(&self, url_prefix: &str) -> (Vec<String>, Vec<String>) {
+    /// is also `/d/`, and `/d` when the page appeared or left; with `clean_urls` (`[serve] clean-urls`)
+    /// `about.html` is also `/about`.
+    pub fn urls(&self, url_prefix: &str, clean_urls: bool) -> (Vec<String>, Vec<String>) {
         let mut changed = Vec::with_capacity(self.changed.len() * 2);
         for c in &self.changed {
             let bare = matches!(c.kind, ChangeKind::New | ChangeKind::Dropped);
-            changed.extend(key_urls(&c.key, url_prefix, bare));
+            changed.extend(key_urls(&c.key, url_prefix, bare, clean_urls));
         }
         let mut live = Vec::with_capacity(self.live.len() * 2);
         for k in &self.live {
-            live.extend(key_urls(k, url_prefix, false));
+            live.extend(key_urls(k, url_prefix, false, clean_urls));
         }
         (changed, live)
     }
@@ -203,7 +204,7 @@ mod tests {
             ]
         );
         assert_eq!(c.live, ["docs/index.html", "index.html", "new/index.html"]);
-        let (urls, live) = c.urls("/");
+        let (urls, live) = c.urls("/", false);
         assert_eq!(
             urls,
             [
@@ -229,7 +230,11 @@ mod tests {
         let c = changes(None, &next);
         assert_eq!(c.changed.len(), 1);
         assert_eq!(c.changed[0].key, "a.html");
-        let (urls, _) = c.urls("/site/");
+        let (urls, _) = c.urls("/site/", false);
         assert_eq!(urls, ["/site/a.html"]);
+        // With clean URLs the page is purged under `/site/a` too, and counted so among the live URLs.
+        let (urls, live) = c.urls("/site/", true);
+        assert_eq!(urls, ["/site/a.html", "/site/a"]);
+        assert_eq!(live, ["/site/a.html", "/site/a"]);
     }
 }

@@ -575,6 +575,9 @@ pub struct ServeConfig {
     /// tag purge drops every URL of the file, query-string variants included. Empty: no tags.
     #[serde(deserialize_with = "de_header_name_or_empty")]
     pub tag_header: String,
+    /// Answer an extensionless path from the page of that name (`/about` → `about.html`) when no file or
+    /// folder index (`about/index.html`) takes it; purges and verification then cover `/about` too.
+    pub clean_urls: bool,
 }
 
 fn de_header_name_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -605,6 +608,7 @@ impl Default for ServeConfig {
             reload_ms: 500,
             idle_timeout_secs: 75,
             tag_header: String::new(),
+            clean_urls: false,
         }
     }
 }

@@ -244,9 +244,14 @@ impl PurgePlan {
 
 /// The URLs under which the object at `key` (relative, no leading `/`) is served, below `url_prefix`
 /// (`/` or `/site/`): the key itself, and for `d/index.html` also `/d/`, and `/d` when `bare_dir` is
-/// true (the page appeared or disappeared: `/d` changes between a redirect and a 404).
-pub fn key_urls(key: &str, url_prefix: &str, bare_dir: bool) -> Vec<String> {
+/// true (the page appeared or disappeared: `/d` changes between a redirect and a 404); with
+/// `clean_urls` (`[serve] clean-urls`) also a page's extensionless URL, `/about` for `about.html` (see
+/// [`clean_key`]).
+pub fn key_urls(key: &str, url_prefix: &str, bare_dir: bool, clean_urls: bool) -> Vec<String> {
     let mut out = vec![format!("{url_prefix}{key}")];
+    if clean_urls && let Some(clean) = clean_key(key) {
+        out.push(format!("{url_prefix}{clean}"));
+    }
     let dir = if key == "index.html" {
         Some("")
     } else {
@@ -263,6 +268,16 @@ pub fn key_urls(key: &str, url_prefix: &str, bare_dir: bool) -> Vec<String> {
         }
     }
     out
+}
+
+/// The extensionless key a page is also served under with `[serve] clean-urls`: `about.html` →
+/// `about`, `docs/a.html` → `docs/a`. `None` for index pages (they are served as `/d/`), for names that
+/// keep a dot without `.html` (`a.min.html`: the server resolves only extensionless paths) and for
+/// anything else.
+pub fn clean_key(key: &str) -> Option<&str> {
+    let stem = key.strip_suffix(".html")?;
+    let name = stem.rsplit('/').next().unwrap_or(stem);
+    (!name.is_empty() && name != "index" && !name.contains('.')).then_some(stem)
 }
 
 /// Plans purge items covering every URL of `changed` (deduplicated here), given `live`: every live
@@ -1532,7 +1547,9 @@ mod tests {
 
     /// Every URL of the pages `keys` (`d/index.html` also gives `/d/`).
     fn page_urls(keys: &[&str]) -> Vec<String> {
-        keys.iter().flat_map(|k| key_urls(k, "/", false)).collect()
+        keys.iter()
+            .flat_map(|k| key_urls(k, "/", false, false))
+            .collect()
     }
 
     /// The plan's items as displayed (`/a.html`, `/d/*`, `everything`).
@@ -2074,7 +2091,12 @@ mod tests {
             site.push(format!("/s{a}/"));
             for b in 0..8 {
                 for c in 0..6 {
-                    site.extend(key_urls(&format!("s{a}/t{b}/p{c}/index.html"), "/", false));
+                    site.extend(key_urls(
+                        &format!("s{a}/t{b}/p{c}/index.html"),
+                        "/",
+                        false,
+                        false,
+                    ));
                 }
                 site.push(format!("/s{a}/t{b}/feed.xml"));
             }
@@ -2203,15 +2225,47 @@ mod tests {
     #[test]
     fn key_urls_of_index_pages() {
         assert_eq!(
-            key_urls("d/index.html", "/", false),
+            key_urls("d/index.html", "/", false, false),
             ["/d/index.html", "/d/"]
         );
         assert_eq!(
-            key_urls("d/index.html", "/site/", true),
+            key_urls("d/index.html", "/site/", true, false),
             ["/site/d/index.html", "/site/d/", "/site/d"]
         );
-        assert_eq!(key_urls("index.html", "/", true), ["/index.html", "/"]);
-        assert_eq!(key_urls("a.css", "/", true), ["/a.css"]);
+        assert_eq!(
+            key_urls("index.html", "/", true, false),
+            ["/index.html", "/"]
+        );
+        assert_eq!(key_urls("a.css", "/", true, false), ["/a.css"]);
+    }
+
+    #[test]
+    fn key_urls_with_clean_urls() {
+        assert_eq!(
+            key_urls("about.html", "/", false, true),
+            ["/about.html", "/about"]
+        );
+        assert_eq!(
+            key_urls("docs/a.html", "/site/", true, true),
+            ["/site/docs/a.html", "/site/docs/a"]
+        );
+        assert_eq!(key_urls("about.html", "/", false, false), ["/about.html"]);
+        // Index pages are `/d/` already; other files and dotted names have no clean URL.
+        assert_eq!(
+            key_urls("d/index.html", "/", false, true),
+            ["/d/index.html", "/d/"]
+        );
+        for key in [
+            "index.html",
+            "a.css",
+            "a.min.html",
+            ".html",
+            "d/.html",
+            "about.htm",
+        ] {
+            assert_eq!(clean_key(key), None, "{key}");
+        }
+        assert_eq!(clean_key("v1.2/notes.html"), Some("v1.2/notes"));
     }
 
     // ---- properties ----

@@ -43,11 +43,14 @@ pub struct Plan {
 }
 
 /// Builds the checks. `alias_sha256`: alias key → the sha256 `metadata.json` lists for its target.
+/// `clean_urls` (`[serve] clean-urls`): a page is also checked under its extensionless URL (`/about`
+/// for `about.html`), unless a key of that name or a folder index (`about/index.html`) takes it.
 pub fn plan(
     changes: &Changes,
     objects: &BTreeMap<String, ObjectRecord>,
     alias_sha256: &BTreeMap<String, String>,
     url_prefix: &str,
+    clean_urls: bool,
     max: usize,
     seed: &str,
 ) -> Plan {
@@ -67,7 +70,12 @@ pub fn plan(
                 c.key == "index.html" || c.key.ends_with("/index.html"),
             ),
         };
-        for url in key_urls(&c.key, url_prefix, false) {
+        // The server answers the extensionless URL from the page only when nothing else claims it.
+        let clean = clean_urls
+            && crate::purge::clean_key(&c.key).is_some_and(|k| {
+                !objects.contains_key(k) && !objects.contains_key(&format!("{k}/index.html"))
+            });
+        for url in key_urls(&c.key, url_prefix, false, clean) {
             let check = Check {
                 url,
                 key: c.key.clone(),
@@ -183,7 +191,15 @@ mod tests {
             "aliases": {"dl/tool-latest.tgz": "dl/tool-1.2.tgz"}
         }))
         .unwrap();
-        let p = plan(&changes, &objects, &alias_sha256(&meta), "/", 100, "d1");
+        let p = plan(
+            &changes,
+            &objects,
+            &alias_sha256(&meta),
+            "/",
+            false,
+            100,
+            "d1",
+        );
         let got: Vec<(&str, &Digest)> = p
             .checks
             .iter()
@@ -204,13 +220,72 @@ mod tests {
         assert_eq!(p.skipped, 0);
 
         // Capped: the alias and the index pages first, the rest sampled, the same for the same seed.
-        let p2 = plan(&changes, &objects, &alias_sha256(&meta), "/", 5, "d1");
+        let p2 = plan(
+            &changes,
+            &objects,
+            &alias_sha256(&meta),
+            "/",
+            false,
+            5,
+            "d1",
+        );
         assert_eq!(p2.checks.len(), 5);
         assert_eq!(p2.skipped, 1);
         assert!(p2.checks.iter().all(|c| c.url != "/a.html"));
         assert_eq!(
             p2,
-            plan(&changes, &objects, &alias_sha256(&meta), "/", 5, "d1")
+            plan(
+                &changes,
+                &objects,
+                &alias_sha256(&meta),
+                "/",
+                false,
+                5,
+                "d1"
+            )
+        );
+    }
+
+    #[test]
+    fn clean_urls_check_the_extensionless_url_unless_something_else_takes_it() {
+        let objects: BTreeMap<String, ObjectRecord> = [
+            ("about.html", "h1"),
+            ("team.html", "h2"),
+            ("team/index.html", "h3"),
+        ]
+        .into_iter()
+        .map(|(k, h)| (k.to_string(), obj(h)))
+        .collect();
+        let changes = Changes {
+            changed: vec![
+                change("about.html", ChangeKind::Content),
+                change("team.html", ChangeKind::New),
+            ],
+            live: vec![],
+        };
+        let urls = |clean| {
+            plan(&changes, &objects, &BTreeMap::new(), "/", clean, 100, "d1")
+                .checks
+                .into_iter()
+                .map(|c| (c.url, c.key))
+                .collect::<Vec<_>>()
+        };
+        let pair = |u: &str, k: &str| (u.to_string(), k.to_string());
+        assert_eq!(
+            urls(true),
+            [
+                pair("/about", "about.html"),
+                pair("/about.html", "about.html"),
+                // `/team` is the folder's redirect, not team.html.
+                pair("/team.html", "team.html"),
+            ]
+        );
+        assert_eq!(
+            urls(false),
+            [
+                pair("/about.html", "about.html"),
+                pair("/team.html", "team.html")
+            ]
         );
     }
 }

@@ -77,7 +77,7 @@ async fn respond(state: &State, index: &Index, req: &Request<Incoming>) -> Respo
         Ok(None) => return not_found(index, req.headers(), head).await,
         Err(why) => return plain(StatusCode::BAD_REQUEST, why),
     };
-    let (entry, redirect) = lookup(index, &rel);
+    let (entry, redirect) = lookup(index, &rel, state.opts.config.clean_urls);
     if redirect {
         let mut location = format!("{raw_path}/");
         if let Some(q) = req.uri().query() {
@@ -165,15 +165,25 @@ fn check_segments(p: &[u8]) -> Result<(), &'static str> {
 }
 
 /// Finds the entry for a relative path: `dir/` → `dir/index.html`; `dir` with a `dir/index.html` →
-/// redirect (second value true).
-fn lookup(index: &Index, rel: &str) -> (Option<Arc<Entry>>, bool) {
+/// redirect (second value true); with `clean_urls`, an extensionless `about` → `about.html` when
+/// neither of those takes it (`index` never: a folder's page is `dir/`).
+fn lookup(index: &Index, rel: &str, clean_urls: bool) -> (Option<Arc<Entry>>, bool) {
     if rel.is_empty() || rel.ends_with('/') {
         return (index.files.get(&format!("{rel}index.html")).cloned(), false);
     }
     if let Some(e) = index.get(rel) {
         return (Some(e.clone()), false);
     }
-    (None, index.files.contains_key(&format!("{rel}/index.html")))
+    if index.files.contains_key(&format!("{rel}/index.html")) {
+        return (None, true);
+    }
+    if clean_urls {
+        let page = format!("{rel}.html");
+        if staleguard_core::purge::clean_key(&page) == Some(rel) {
+            return (index.get(&page).cloned(), false);
+        }
+    }
+    (None, false)
 }
 
 async fn not_found(index: &Index, headers: &HeaderMap, head: bool) -> Response<ResBody> {

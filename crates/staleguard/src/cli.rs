@@ -103,7 +103,8 @@ pub struct PurgeArgs {
     /// Only these CDNs (their `name`, or the provider name); repeatable (default: every `[[cdn]]`)
     #[arg(long = "cdn", value_name = "NAME")]
     pub cdns: Vec<String>,
-    /// Print each purge item and which changed URLs it covers
+    /// Print each purge item and which changed URLs it covers (`deploy`, `rollback`: also each object
+    /// uploaded, and why, and each deleted by GC)
     #[arg(long)]
     pub explain: bool,
     /// Do not wait for asynchronous purges (CloudFront) to complete (default: `wait` of each CDN)
@@ -194,9 +195,14 @@ pub struct DeployArgs {
     pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Show what would be uploaded (and why), kept and deleted; change nothing
+    /// Show what would be uploaded, kept and deleted, and what each CDN would purge; change nothing in
+    /// the store (the build still runs: the plan is of what would be deployed)
     #[arg(long)]
     pub dry_run: bool,
+    /// Do not run the incremental build first (by default `deploy` builds when its folder is the build
+    /// output and the build source exists)
+    #[arg(long)]
+    pub no_build: bool,
     /// Also HEAD every object and repair those missing or changed by hand (costs a request per object)
     #[arg(long)]
     pub verify_remote: bool,
@@ -247,7 +253,7 @@ pub struct ServeArgs {
     pub port: Option<u16>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct BuildArgs {
     /// Source folder (default: `build.source` from the config, else `static`)
     pub source: Option<PathBuf>,

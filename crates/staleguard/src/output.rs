@@ -6,7 +6,8 @@ use std::sync::Mutex;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use staleguard_build::{Phase, Progress};
 
-/// Sets up `tracing` on stderr; `RUST_LOG` overrides the verbosity flags.
+/// Sets up `tracing` on stderr (coloured only when stderr is a terminal); `RUST_LOG` overrides the
+/// verbosity flags.
 pub fn init_tracing(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
@@ -20,6 +21,8 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: `serve -vv 2> log` must write plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }
@@ -125,8 +128,10 @@ impl staleguard_store::Progress for UploadBars {
         }
         let bar = ProgressBar::with_draw_target(Some(bytes.max(1)), ProgressDrawTarget::stderr());
         bar.set_style(
+            // `wide_bar` takes what the terminal's width leaves: a fixed bar wrapped on 80 columns, and
+            // every redraw then printed a new line.
             ProgressStyle::with_template(
-                "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                "{msg:>10} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),

@@ -201,7 +201,6 @@ pub fn deploy_options(
     loaded: &Loaded,
     args: &DeployArgs,
 ) -> Result<staleguard_store::DeployOptions> {
-    let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let mut config = deploy_config(loaded, &args.store)?;
     if let Some(n) = args.max_deletes {
         config.max_deletes = n;
@@ -219,19 +218,70 @@ pub fn deploy_options(
     if let Some(j) = args.concurrency {
         config.concurrency = j.clamp(1, 256);
     }
-    let dir = match &args.dir {
-        Some(d) => cwd.join(d),
-        None if !config.dir.is_empty() => loaded.base.join(&config.dir),
-        None => loaded.base.join(&loaded.config.build.out),
-    };
     store_options(
         loaded,
         config,
-        dir,
+        deploy_dir(loaded, args)?,
         args.dry_run,
         args.verify_remote,
         !args.no_gc,
     )
+}
+
+/// The folder `deploy` uploads: DIR, else `[deploy] dir`, else `build.out`.
+fn deploy_dir(loaded: &Loaded, args: &DeployArgs) -> Result<PathBuf> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let dir = &loaded.config.deploy.dir;
+    Ok(match &args.dir {
+        Some(d) => cwd.join(d),
+        None if !dir.is_empty() => loaded.base.join(dir),
+        None => loaded.base.join(&loaded.config.build.out),
+    })
+}
+
+/// The build `deploy` runs first: the same as `staleguard build` with the config's settings, unless
+/// `--no-build`, or the deploy's folder is not the build's output, or there is no build source (a folder
+/// made by another tool).
+pub fn deploy_build(
+    loaded: &Loaded,
+    args: &DeployArgs,
+) -> Result<Option<staleguard_build::BuildOptions>> {
+    if args.no_build {
+        return Ok(None);
+    }
+    let dir = deploy_dir(loaded, args)?;
+    let opts = build_options(loaded, &BuildArgs::default())?;
+    if !same_dir(&dir, &opts.out) {
+        tracing::info!(dir = %dir.display(), out = %opts.out.display(), "not building: the deploy's folder is not the build output");
+        return Ok(None);
+    }
+    if !opts.source.is_dir() {
+        tracing::info!(source = %opts.source.display(), "not building: no build source");
+        return Ok(None);
+    }
+    Ok(Some(opts))
+}
+
+/// Whether two paths name the same folder: compared as real paths when both exist, else lexically
+/// (`a/./b/../c` is `a/c`).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    if let (Ok(a), Ok(b)) = (a.canonicalize(), b.canonicalize()) {
+        return a == b;
+    }
+    fn lexical(p: &Path) -> PathBuf {
+        let mut out = PathBuf::new();
+        for c in p.components() {
+            match c {
+                std::path::Component::CurDir => {}
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    }
+    lexical(a) == lexical(b)
 }
 
 /// Options for `rollback` and `deploys` (no folder is read).

@@ -835,6 +835,11 @@ pub async fn rollback(
     report.plan.kept_bytes += present.iter().map(|u| u.size).sum::<u64>();
     report.plan.uploads = restore.clone();
     if opts.dry_run {
+        // What the rollback would make a CDN drop (the current deploy → the restored one), for the plan.
+        report.changes = Some(staleguard_core::changes::changes(
+            state.record.as_ref().map(|r| &r.objects),
+            &next,
+        ));
         report.seconds = started.elapsed().as_secs_f64();
         return Ok(report);
     }

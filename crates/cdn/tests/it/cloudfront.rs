@@ -328,6 +328,35 @@ async fn list_is_newest_first_across_pages_and_details_only_the_newest() {
     );
 }
 
+/// A listing that goes oldest first (moto) still gives the newest `max`, even `max = 1`.
+#[tokio::test]
+async fn list_gives_the_newest_when_the_listing_is_oldest_first() {
+    let fake = fake(FakeOptions {
+        max_page: 2,
+        oldest_first: true,
+        ..Default::default()
+    })
+    .await;
+    let p = open_one(&cfg(&fake.url, &[DIST], json!({})), &ctx(None, "")).await;
+    for n in 0..5 {
+        let b = Batch {
+            items: vec![Item::path(format!("/o{n}"))],
+            reference: format!("o-{n}"),
+            soft: false,
+        };
+        p.purge(&b).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let refs = |listed: Vec<staleguard_cdn::Invalidation>| -> Vec<String> {
+        listed
+            .into_iter()
+            .map(|i| i.reference.unwrap_or_default())
+            .collect()
+    };
+    assert_eq!(refs(p.list(3).await.unwrap()), ["o-4", "o-3", "o-2"]);
+    assert_eq!(refs(p.list(1).await.unwrap()), ["o-4"]);
+}
+
 #[tokio::test]
 async fn three_thousand_and_one_paths_make_two_calls_the_second_after_the_first_completed() {
     let fake = fake(FakeOptions::default()).await;

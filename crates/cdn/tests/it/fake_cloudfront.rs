@@ -41,6 +41,8 @@ pub struct FakeOptions {
     pub max_page: usize,
     /// Accept `#tag` invalidation paths.
     pub tags: bool,
+    /// List invalidations oldest first, as moto does (CloudFront: newest first).
+    pub oldest_first: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +62,7 @@ impl Default for FakeOptions {
             throttle: None,
             max_page: 100,
             tags: false,
+            oldest_first: false,
         }
     }
 }
@@ -699,13 +702,15 @@ fn list_distributions(s: &State_, query: &str) -> Outcome {
 fn list_invalidations(s: &State_, d: &FakeDistribution, query: &str) -> Outcome {
     let max = page_size(s, query);
     let marker = query_param(query, "Marker").unwrap_or_default();
-    // Newest first, as CloudFront lists them.
-    let all: Vec<&FakeInvalidation> = s
+    // Newest first, as CloudFront lists them (or oldest first, as moto does).
+    let mut all: Vec<&FakeInvalidation> = s
         .invalidations
         .iter()
         .filter(|i| i.distribution == d.id)
-        .rev()
         .collect();
+    if !s.opts.oldest_first {
+        all.reverse();
+    }
     let start = if marker.is_empty() {
         0
     } else {

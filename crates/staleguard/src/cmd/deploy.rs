@@ -14,8 +14,17 @@ use crate::settings;
 
 pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
     let loaded = settings::load(global)?;
-    let opts = settings::deploy_options(&loaded, args)?;
     purge::selected(&loaded, &args.finish.purge.cdns)?; // an unknown --cdn is refused before anything changes
+    // Never ship a stale output: the incremental build first (nearly free when nothing changed).
+    let built = match settings::deploy_build(&loaded, args)? {
+        Some(build_opts) => Some(
+            super::build::build(global, &loaded, &build_opts).context(
+                "nothing was deployed\nhint: fix the build, or deploy the output as it is with --no-build",
+            )?,
+        ),
+        None => None,
+    };
+    let opts = settings::deploy_options(&loaded, args)?;
     let bars: Arc<dyn Progress> = Arc::new(UploadBars::new(!global.quiet && !global.json));
     let rt = runtime()?;
     let report = rt
@@ -27,7 +36,15 @@ pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
                 opts.config.store
             )
         })?;
-    conclude(global, &loaded, &opts, &args.finish, &rt, &report)
+    conclude(
+        global,
+        &loaded,
+        &opts,
+        &args.finish,
+        &rt,
+        &report,
+        built.as_ref(),
+    )
 }
 
 /// Exit code when the objects are deployed but users may get stale content: a CDN's purge failed
@@ -42,13 +59,14 @@ fn conclude(
     steps: &FinishArgs,
     rt: &tokio::runtime::Runtime,
     report: &DeployReport,
+    built: Option<&staleguard_build::BuildReport>,
 ) -> Result<ExitCode> {
     let args = &steps.purge;
     let v = &loaded.config.verify;
     let purging = !steps.no_purge && !loaded.config.cdn.is_empty();
     let verifying = !opts.dry_run && !steps.no_verify && v.in_deploy && !v.cdn_url.is_empty();
     if !purging && !verifying {
-        print_report(global, report, &[], args.explain, None);
+        print_report(global, report, built, &[], args.explain, None);
         return finish(global, &[], None);
     }
     // One read of the deploy state, shared by the purge and the verification.
@@ -75,7 +93,7 @@ fn conclude(
         Ok(p) => p,
         // The objects are deployed; what failed is reading the purge state or choosing the CDNs.
         Err(e) => {
-            print_report(global, report, &[], args.explain, None);
+            print_report(global, report, built, &[], args.explain, None);
             crate::output::print_error(&e);
             return Ok(ExitCode::from(EXIT_PURGE_FAILED));
         }
@@ -97,7 +115,7 @@ fn conclude(
                 .map_err(|e| format!("{e:#}")),
         )
     };
-    let json = print_report(global, report, &purges, args.explain, proof.as_ref());
+    let json = print_report(global, report, built, &purges, args.explain, proof.as_ref());
     if !opts.dry_run {
         let (text, fields) = summary(report, &purges, proof.as_ref());
         rt.block_on(verify::notify(&loaded.config.verify, &text, &fields, &json));
@@ -114,7 +132,10 @@ fn summary(
     let verdict = match proof {
         None => "not verified".to_string(),
         Some(Ok(p)) if p.ok => "verified fresh through the CDN".to_string(),
-        Some(Ok(p)) => format!("STALE: {} URL(s) still differ", p.stale_lines().len()),
+        Some(Ok(p)) if p.stale_checks() == 0 => {
+            "STALE: the origin does not serve the deployed version".to_string()
+        }
+        Some(Ok(p)) => format!("STALE: {} check(s) still differ", p.stale_checks()),
         Some(Err(e)) => format!("verification failed: {e}"),
     };
     let what = if r.restores.is_some() {
@@ -214,8 +235,13 @@ fn finish(
     let stale = match proof {
         Some(Ok(p)) if !p.ok => {
             eprintln!(
-                "error: deployed, but users may still get stale content: {} check(s) still failed at the deadline (listed above)\nhint: `staleguard verify` re-checks; `staleguard invalidate` purges what is pending",
-                p.stale_lines().len()
+                "error: deployed, but users may still get stale content: {} check(s) still failed at the deadline{} (listed above)\nhint: `staleguard verify` re-checks; `staleguard invalidate` purges what is pending",
+                p.stale_checks(),
+                if p.origin_stale() {
+                    ", and the origin does not serve the deployed version"
+                } else {
+                    ""
+                }
             );
             true
         }
@@ -261,7 +287,7 @@ pub fn rollback(global: &Global, args: &RollbackArgs) -> Result<ExitCode> {
     let report = rt
         .block_on(staleguard_store::rollback(&opts, args.id.as_deref(), bars))
         .with_context(|| format!("rollback in `{}` failed", opts.config.store))?;
-    conclude(global, &loaded, &opts, &args.finish, &rt, &report)
+    conclude(global, &loaded, &opts, &args.finish, &rt, &report, None)
 }
 
 pub fn list(global: &Global, args: &StoreArgs) -> Result<ExitCode> {
@@ -285,34 +311,59 @@ pub fn list(global: &Global, args: &StoreArgs) -> Result<ExitCode> {
         println!("no deploys in {}", config.store);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
-        "  {:<30} {:<20} {:<12} {:<10} {:>8} {:>10} {:>9} {:>10}",
-        "id", "time", "commit", "kind", "objects", "bytes", "uploaded", "up bytes"
-    );
+    let mut rows: Vec<[String; 9]> = vec![
+        [
+            " ", "id", "time", "commit", "kind", "objects", "bytes", "uploaded", "up bytes",
+        ]
+        .map(String::from),
+    ];
     for e in &history.deploys {
         let mark = if current.as_deref() == Some(e.id.as_str()) {
-            '*'
+            "*"
         } else {
-            ' '
+            " "
         };
         let kind = match (&e.restores, e.collected) {
-            (Some(r), _) => format!("rollback→{}", &r[..r.len().min(8)]),
+            (Some(r), _) => format!("rollback→{r}"),
             (None, true) => "collected".to_string(),
             (None, false) => "deploy".to_string(),
         };
-        println!(
-            "{mark} {:<30} {:<20} {:<12} {:<10} {:>8} {:>10} {:>9} {:>10}",
-            e.id,
-            e.time,
+        rows.push([
+            mark.to_string(),
+            e.id.clone(),
+            e.time.clone(),
             e.git_commit
                 .as_deref()
-                .map_or("-", |c| &c[..c.len().min(12)]),
+                .map_or("-", |c| &c[..c.len().min(12)])
+                .to_string(),
             kind,
-            e.objects,
+            e.objects.to_string(),
             size(e.bytes),
-            e.uploaded,
+            e.uploaded.to_string(),
             size(e.uploaded_bytes),
-        );
+        ]);
+    }
+    // Every column as wide as its widest cell; text left-aligned, numbers right-aligned.
+    let mut widths = [0usize; 9];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (cell, w))| {
+                if i >= 5 {
+                    format!("{cell:>w$}")
+                } else {
+                    format!("{cell:<w$}")
+                }
+            })
+            .collect();
+        println!("{}", cells.join(" ").trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -321,12 +372,16 @@ pub fn list(global: &Global, args: &StoreArgs) -> Result<ExitCode> {
 fn print_report(
     global: &Global,
     r: &DeployReport,
+    built: Option<&staleguard_build::BuildReport>,
     purges: &[CdnReport],
     explain: bool,
     proof: Option<&std::result::Result<verify::ProveReport, String>>,
 ) -> serde_json::Value {
     let mut v = serde_json::to_value(r).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
+        if let Some(b) = built {
+            o.insert("build".into(), serde_json::to_value(b).unwrap_or_default());
+        }
         o.insert(
             "purges".into(),
             serde_json::to_value(purges).unwrap_or_default(),
@@ -351,7 +406,7 @@ fn print_report(
     if global.quiet {
         return v;
     }
-    print_summary(r);
+    print_summary(r, explain);
     purge::print(purges, explain || r.dry_run);
     if let Some(Ok(p)) = proof {
         verify::print(p);
@@ -359,20 +414,26 @@ fn print_report(
     v
 }
 
-fn print_summary(r: &DeployReport) {
-    if r.dry_run {
-        for u in &r.plan.uploads {
-            println!(
-                "upload  {:<8} {:>10}  {}",
-                u.reason.as_str(),
-                size(u.size),
-                u.key
-            );
-        }
-        for k in &r.gc.delete {
-            println!("delete  {:<8} {:>10}  {k}", "gc", "");
-        }
+/// The summary line, then (with `--explain`) one line per object uploaded (and why) or deleted by GC.
+fn print_summary(r: &DeployReport, explain: bool) {
+    println!("{}", summary_line(r, explain));
+    if !explain {
+        return;
     }
+    for u in &r.plan.uploads {
+        println!(
+            "upload  {:<8} {:>10}  {}",
+            u.reason.as_str(),
+            size(u.size),
+            u.key
+        );
+    }
+    for k in &r.gc.delete {
+        println!("delete  {:<8} {:>10}  {k}", "gc", "");
+    }
+}
+
+fn summary_line(r: &DeployReport, explain: bool) -> String {
     let gc = if r.gc.delete.is_empty() {
         String::new()
     } else {
@@ -385,11 +446,10 @@ fn print_summary(r: &DeployReport) {
     };
     if r.up_to_date {
         let gc = if gc.is_empty() { gc } else { format!("; {gc}") };
-        println!(
+        return format!(
             "{} is up to date: deploy {} already has these {} object(s){gc}",
             r.store, r.id, r.objects
         );
-        return;
     }
     let mut by_reason = std::collections::BTreeMap::new();
     for u in &r.plan.uploads {
@@ -402,8 +462,8 @@ fn print_summary(r: &DeployReport) {
         (false, Some(t)) => format!("rolled back to {t} as {}: uploaded", r.id),
         (false, None) => format!("deployed {} to {}: uploaded", r.id, r.store),
     };
-    println!(
-        "{verb} {} object(s) ({}, {}), kept {} ({}), {} left for GC{}{}; {} in {:.1} s",
+    format!(
+        "{verb} {} object(s) ({}, {}), kept {} ({}), {} left for GC{}{}; {} in {:.1} s{}",
         r.plan.uploads.len(),
         if reasons.is_empty() {
             "none".to_string()
@@ -421,6 +481,11 @@ fn print_summary(r: &DeployReport) {
         },
         if gc.is_empty() { gc } else { format!(", {gc}") },
         if r.dry_run { "nothing changed" } else { "done" },
-        r.seconds
-    );
+        r.seconds,
+        if r.dry_run && !explain && !r.plan.uploads.is_empty() {
+            " (--explain lists each object)"
+        } else {
+            ""
+        }
+    )
 }

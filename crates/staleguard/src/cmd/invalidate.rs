@@ -119,9 +119,10 @@ fn static_paths(loaded: &settings::Loaded, args: &InvalidateArgs) -> Result<Vec<
         }
     }
     // Keys become URLs under the CDN's url-prefix when planned; here they are root-relative.
+    let clean_urls = loaded.config.serve.clean_urls;
     Ok(keys
         .into_iter()
-        .flat_map(|k| staleguard_core::purge::key_urls(&k, "/", false))
+        .flat_map(|k| staleguard_core::purge::key_urls(&k, "/", false, clean_urls))
         .collect())
 }
 
@@ -167,6 +168,8 @@ pub fn invalidations(global: &Global, cmd: &InvalidationsCommand) -> Result<Exit
             }
         }
     });
+    // Newest first across CDNs too (each gave its newest `max`); stable, so a CDN's order stays.
+    found.sort_by(|a, b| b.created.cmp(&a.created));
     if global.json {
         match id {
             Some(id) => println!(

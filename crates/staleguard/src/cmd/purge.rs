@@ -268,6 +268,7 @@ pub async fn run(run: &Run<'_>, source: &Source, state: &mut PurgeState) -> Resu
                 cfg,
                 p.capabilities(),
                 &url_prefix,
+                run.loaded.config.serve.clean_urls,
                 source,
                 pending.as_ref(),
                 inventory.as_ref(),
@@ -358,6 +359,7 @@ fn plan_for(
     cfg: &CdnConfig,
     caps: &Capabilities,
     url_prefix: &str,
+    clean_urls: bool,
     source: &Source,
     pending: Option<&Pending>,
     inventory: Option<&staleguard_core::changes::Changes>,
@@ -376,7 +378,7 @@ fn plan_for(
             }
             return Ok(purge::tag_plan(&p.changes.tags(), caps));
         }
-        let (changed, live) = p.changes.urls(url_prefix);
+        let (changed, live) = p.changes.urls(url_prefix, clean_urls);
         return Ok(purge::plan(&changed, &live, caps, &opts));
     }
     let Source::Explicit { paths, items } = source else {
@@ -407,7 +409,7 @@ fn plan_for(
         match inventory {
             // The live URLs bound what a prefix may sweep.
             Some(inv) => {
-                let (_, live) = inv.urls(url_prefix);
+                let (_, live) = inv.urls(url_prefix, clean_urls);
                 purge::plan(&full, &live, caps, &opts)
             }
             // No inventory: nothing tells what a prefix would sweep, so list the paths as given.

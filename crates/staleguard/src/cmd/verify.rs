@@ -143,9 +143,57 @@ pub struct ProveReport {
 }
 
 impl ProveReport {
-    /// Checks that failed at the deadline, for messages: `base+path (expected …, got …; Age, X-Cache)`.
+    /// Checks (URL × edge × Accept-Encoding) that still failed at the deadline.
+    pub fn stale_checks(&self) -> usize {
+        self.verify.as_ref().map_or(0, |v| v.stale)
+    }
+
+    /// The origin's version endpoint does not serve the deployed version.
+    pub fn origin_stale(&self) -> bool {
+        self.version.as_ref().is_some_and(|v| !v.origin_ok)
+    }
+
+    /// What failed at the deadline, one line each, for messages: every failed check once, as
+    /// `edge+path (Accept-Encoding: …): expected …; got …, Age, X-Cache (N attempt(s))`, then the
+    /// origin when it does not serve the deployed version.
     pub fn stale_lines(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if let Some(r) = &self.verify {
+            for c in r.stale_checks() {
+                let mut seen = Vec::new();
+                if let Some(s) = c.seen.status {
+                    seen.push(format!("status {s}"));
+                }
+                if let Some(g) = &c.seen.got {
+                    seen.push(format!("got {}", short(g)));
+                }
+                if let Some(a) = &c.seen.age {
+                    seen.push(format!("Age: {a}"));
+                }
+                if let Some(x) = &c.seen.x_cache {
+                    seen.push(format!("X-Cache: {x}"));
+                }
+                if let Some(e) = &c.error {
+                    seen.push(e.clone());
+                }
+                let expected = match c.expected.split_once(' ') {
+                    Some((kind, hex)) if hex.len() == 64 => format!("{kind} {}", short(hex)),
+                    _ => c.expected.clone(),
+                };
+                let encoding = if c.encoding.is_empty() {
+                    "none"
+                } else {
+                    c.encoding.as_str()
+                };
+                out.push(format!(
+                    "{}{} (Accept-Encoding: {encoding}): expected {expected}; {} ({} attempt(s))",
+                    c.base,
+                    c.path,
+                    seen.join(", "),
+                    c.attempts
+                ));
+            }
+        }
         if let Some(v) = &self.version
             && !v.origin_ok
         {
@@ -154,36 +202,6 @@ impl ProveReport {
                 v.origin_url.as_deref().unwrap_or_default(),
                 v.origin.as_deref().unwrap_or("nothing"),
                 v.deployed
-            ));
-        }
-        let Some(r) = &self.verify else { return out };
-        for c in r.checks.iter().filter(|c| !c.ok) {
-            let mut seen = Vec::new();
-            if let Some(s) = c.seen.status {
-                seen.push(format!("status {s}"));
-            }
-            if let Some(g) = &c.seen.got {
-                seen.push(format!("got {}", short(g)));
-            }
-            if let Some(a) = &c.seen.age {
-                seen.push(format!("Age: {a}"));
-            }
-            if let Some(x) = &c.seen.x_cache {
-                seen.push(format!("X-Cache: {x}"));
-            }
-            if let Some(e) = &c.error {
-                seen.push(e.clone());
-            }
-            let expected = match c.expected.split_once(' ') {
-                Some((kind, hex)) if hex.len() == 64 => format!("{kind} {}", short(hex)),
-                _ => c.expected.clone(),
-            };
-            out.push(format!(
-                "{}{}: expected {expected}; {} ({} attempt(s))",
-                c.base,
-                c.path,
-                seen.join(", "),
-                c.attempts
             ));
         }
         out
@@ -261,6 +279,7 @@ pub async fn prove(
         &record.objects,
         &alias_sha,
         &prefix,
+        loaded.config.serve.clean_urls,
         cfg.max_checks,
         &id,
     );
@@ -423,9 +442,14 @@ pub fn print(r: &ProveReport) {
         );
         return;
     }
+    let origin = if r.origin_stale() {
+        " and the origin does not serve it"
+    } else {
+        ""
+    };
     println!(
-        "verify: STALE: {} of {checked} check(s) still differ from deploy {} at the deadline{skipped}:",
-        r.stale_lines().len(),
+        "verify: STALE: {} of {checked} check(s) still differ from deploy {} at the deadline{origin}{skipped}:",
+        r.stale_checks(),
         r.deploy
     );
     for l in r.stale_lines() {

@@ -39,6 +39,10 @@ fn config_errors_name_the_file_key_and_line() {
         ),
         ("[build]\ngzip-level = 12\n", &["line 2", "between 1 and 9"]),
         ("[bild]\n", &["line 1", "bild"]),
+        (
+            "[serve]\nclean-urls = \"yes\"\n",
+            &["line 2", "clean-urls", "boolean"],
+        ),
     ] {
         write_files(t.path(), &[("staleguard.toml", text)]);
         let mut c = staleguard(t.path());

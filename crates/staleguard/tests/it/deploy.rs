@@ -330,15 +330,32 @@ fn dry_run_lists_the_plan_and_changes_nothing() {
         ],
     );
     build(dir, "site", "out", &[]);
-    let o = run(sg(dir, T0, &["deploy", "--dry-run"]));
+    // The timing in the summary varies; everything else is a snapshot.
+    let timing = regex::Regex::new(r"in [0-9.]+ s").unwrap();
+    let o = run(sg(
+        dir,
+        T0,
+        &["deploy", "--dry-run", "--no-build", "--explain"],
+    ));
     assert!(o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
-    // The timing at the end of the summary varies; everything else is a snapshot.
-    let text = regex::Regex::new(r"in [0-9.]+ s")
-        .unwrap()
-        .replace(&text, "in T s")
-        .to_string();
+    let text = timing.replace(&text, "in T s").to_string();
     assert_eq!(text, DRY_RUN_SNAPSHOT, "got:\n{text}");
+    // Without --explain: the summary alone, saying how to see each object.
+    let o = run(sg(dir, T0, &["deploy", "--dry-run", "--no-build"]));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let text = timing.replace(&text, "in T s").to_string();
+    assert_eq!(
+        text,
+        "dry run: would upload 9 object(s) (9 new, 2.5 kB), kept 0 (0 B), 0 left for GC; nothing changed in T s (--explain lists each object)\n"
+    );
+    // --json stays complete.
+    let r = ok_json(sg(
+        dir,
+        T0,
+        &["deploy", "--dry-run", "--no-build", "--json"],
+    ));
+    assert_eq!(uploads(&r).len(), 9);
     assert!(
         !dir.join("store/.staleguard").exists(),
         "dry run wrote state"
@@ -346,10 +363,11 @@ fn dry_run_lists_the_plan_and_changes_nothing() {
     assert!(!dir.join("store/index.html").exists(), "dry run uploaded");
 }
 
-/// Immutable objects first (the bundle of rollback copies of the mutable contents that have no fingerprinted
-/// twin, then fingerprinted files), then mutable pages and originals, then the pointers (manifests, build
-/// info).
+/// The summary first; then immutable objects (the bundle of rollback copies of the mutable contents that
+/// have no fingerprinted twin, then fingerprinted files), then mutable pages and originals, then the
+/// pointers (manifests, build info).
 const DRY_RUN_SNAPSHOT: &str = "\
+dry run: would upload 9 object(s) (9 new, 2.5 kB), kept 0 (0 B), 0 left for GC; nothing changed in T s
 upload  new          1.2 kB  .staleguard/bundles/20261118T110640Z-ccb8db2b34fa.bin
 upload  new            48 B  app.494e7a530822.css
 upload  new            42 B  logo.e5009587fb98.svg
@@ -359,7 +377,6 @@ upload  new            42 B  logo.svg
 upload  new           185 B  build-info.json
 upload  new           733 B  staleguard.manifest.json
 upload  new           178 B  staticfiles.json
-dry run: would upload 9 object(s) (9 new, 2.5 kB), kept 0 (0 B), 0 left for GC; nothing changed in T s
 ";
 
 #[test]
@@ -736,7 +753,8 @@ fn an_output_edited_after_the_build_is_refused() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[0] ^= 1; // same size, other content
     std::fs::write(&path, bytes).unwrap();
-    let o = run(sg(dir, T0, &["deploy"]));
+    // Without the build first (which would repair the file).
+    let o = run(sg(dir, T0, &["deploy", "--no-build"]));
     assert!(!o.status.success());
     let err = stderr(&o);
     assert!(
@@ -745,4 +763,132 @@ fn an_output_edited_after_the_build_is_refused() {
     );
     assert!(err.contains("staleguard build"), "{err}");
     assert!(!dir.join("store/index.html").exists());
+}
+
+/// `deploy` runs the incremental build first: a source edited after the last `staleguard build` is what
+/// gets deployed, with the build's summary line (and its report under `build` in --json). `--no-build`,
+/// a folder other than the build output, and `rollback` never build.
+#[test]
+fn deploy_builds_first_unless_told_otherwise() {
+    let t = project("");
+    let dir = t.path();
+    let page = |body: &str| format!("<!doctype html><title>t</title><p>{body}</p>\n");
+    write_files(dir, &[("site/index.html", &page("v2"))]);
+    let r = ok_json(sg(dir, T0, &["deploy", "--json"]));
+    assert_eq!(r["build"]["version"], r["version"], "{r}");
+    assert!(read(&dir.join("store"), "index.html").contains("v2"));
+
+    // Human output: the build's summary line first, then the deploy's.
+    write_files(dir, &[("site/index.html", &page("v3"))]);
+    let o = run(sg(dir, T0 + 10, &["deploy"]));
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("built "), "{text}");
+    assert!(lines[1].starts_with("deployed "), "{text}");
+    assert!(read(&dir.join("store"), "index.html").contains("v3"));
+
+    // --no-build ships the output as it is (here: stale, on purpose).
+    write_files(dir, &[("site/index.html", &page("v4"))]);
+    let r = ok_json(sg(dir, T0 + 20, &["deploy", "--no-build", "--json"]));
+    assert!(r.get("build").is_none(), "{r}");
+    assert_eq!(r["up_to_date"], true);
+    assert!(read(&dir.join("out"), "index.html").contains("v3"));
+
+    // A folder that is not the build output is deployed as it is; the build output is left alone.
+    copy_dir(&dir.join("out"), &dir.join("other"));
+    let r = ok_json(sg(dir, T0 + 30, &["deploy", "other", "--json"]));
+    assert!(r.get("build").is_none(), "{r}");
+    assert!(read(&dir.join("out"), "index.html").contains("v3"));
+
+    // Naming the build output explicitly is the same as the default: it builds.
+    let r = ok_json(sg(dir, T0 + 40, &["deploy", "./out", "--json"]));
+    assert!(r["build"].is_object(), "{r}");
+    assert!(read(&dir.join("store"), "index.html").contains("v4"));
+
+    // Rollback restores from the store and never builds.
+    write_files(dir, &[("site/index.html", &page("v5"))]);
+    let r = ok_json(sg(dir, T0 + 50, &["rollback", "--json"]));
+    assert!(r.get("build").is_none(), "{r}");
+    assert!(read(&dir.join("out"), "index.html").contains("v4"));
+    assert!(read(&dir.join("store"), "index.html").contains("v3"));
+}
+
+/// `deploys` sizes its columns to their content: a rollback's kind names the whole id it restored,
+/// and every column starts where its header does.
+#[test]
+fn deploys_columns_fit_their_content() {
+    let t = project("");
+    let dir = t.path();
+    ok_json(sg(dir, T0, &["deploy", "--json"]));
+    write_files(dir, &[("site/index.html", "<p>v2</p>\n")]);
+    ok_json(sg(dir, T0 + 10, &["deploy", "--json"]));
+    let r = ok_json(sg(dir, T0 + 20, &["rollback", "--json"]));
+    let restored = r["restores"].as_str().unwrap().to_string();
+    let o = run(sg(dir, T0 + 30, &["deploys"]));
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    let rollback = format!("rollback→{restored}");
+    assert!(lines[3].contains(&rollback), "{text}");
+    assert!(lines[3].starts_with('*'), "{text}");
+    // Column starts, in characters: every row has a cell starting at each header's start.
+    let starts = |l: &str| -> Vec<usize> {
+        let chars: Vec<char> = l.chars().collect();
+        (0..chars.len())
+            .filter(|&i| chars[i] != ' ' && (i == 0 || chars[i - 1] == ' '))
+            .collect()
+    };
+    let head = starts(lines[0]);
+    let kind = lines[0].find("kind").unwrap();
+    for l in &lines[1..] {
+        let cells = starts(l);
+        // Left-aligned columns (id, time, commit, kind) start exactly at their header.
+        for h in head.iter().filter(|&&h| h <= kind) {
+            assert!(cells.contains(h), "{l:?} has no cell at {h}:\n{text}");
+        }
+        assert_eq!(l.chars().count(), lines[0].chars().count(), "{text}");
+    }
+}
+
+/// On a terminal (a pty made by util-linux `script`, 80 columns), the upload shows a progress bar per
+/// step that fits the terminal's width (a wider one wraps, and each redraw then leaves a line behind);
+/// off a terminal (stderr captured) nothing but the summary is written.
+#[test]
+fn upload_progress_on_a_terminal_only() {
+    let t = project("");
+    let dir = t.path();
+    let cmd = format!(
+        "stty cols 80 rows 24; STALEGUARD_NOW={T0} exec '{}' deploy --no-build",
+        env!("CARGO_BIN_EXE_staleguard")
+    );
+    let mut c = Command::new("script");
+    c.current_dir(dir)
+        .args(["-qfec", &cmd, "/dev/null"])
+        .env_remove("STALEGUARD_CONFIG")
+        .env_remove("RUST_LOG");
+    let o = run(c);
+    assert!(o.status.success(), "script(1) from util-linux is needed");
+    let raw = String::from_utf8_lossy(&o.stdout).to_string();
+    let escapes = regex::Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]").unwrap();
+    let text = escapes.replace_all(&raw, "").to_string();
+    assert!(
+        text.contains(" immutable [") && text.contains("   mutable ["),
+        "{text:?}"
+    );
+    let bar = regex::Regex::new(r"^ *[a-z]+ \[").unwrap();
+    for line in text.split(['\r', '\n']).filter(|l| bar.is_match(l)) {
+        assert!(
+            line.chars().count() <= 80,
+            "wider than the terminal: {line:?}"
+        );
+    }
+    assert!(text.contains("deployed "), "{text:?}");
+
+    write_files(dir, &[("site/index.html", "<p>v2</p>\n")]);
+    let o = run(sg(dir, T0 + 10, &["deploy"]));
+    assert!(o.status.success());
+    let err = stderr(&o);
+    assert!(!err.contains('\r') && !err.contains('\x1b'), "{err:?}");
 }

@@ -383,3 +383,66 @@ fn webhook_gets_the_summary_and_never_fails_the_deploy() {
     );
     assert!(!err.contains("secret-token"), "{err}");
 }
+
+/// An edge that still serves an older copy of the store (a `staleguard serve` on it; it is the origin
+/// too): `verify` lists each failed check once, naming the edge's URL and the Accept-Encoding, counts
+/// "M of N check(s)" over the checks alone, and names the origin on its own line.
+#[test]
+fn verify_lists_each_failure_once_with_its_encoding() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    write_files(
+        dir,
+        &[
+            ("site/index.html", &page("home v1")),
+            ("site/docs/a.html", &page("a v1")),
+            ("site/style.css", "body { color: black }\n"),
+            ("staleguard.toml", SITE_CONFIG),
+        ],
+    );
+    assert!(sg(dir, &["deploy"]).status.success());
+    copy_dir(&dir.join("store"), &dir.join("old"));
+    write_files(dir, &[("site/docs/a.html", &page("a v2"))]);
+    assert!(sg(dir, &["deploy"]).status.success());
+    let edge = serve(dir, &["old"]);
+    write_files(
+        dir,
+        &[(
+            "staleguard.toml",
+            &format!(
+                "{SITE_CONFIG}\n[verify]\ncdn-url = \"{0}\"\norigin-url = \"{0}\"\ntimeout = \"1s\"\nencodings = [\"gzip, br\", \"identity\"]\n",
+                edge.base
+            ),
+        )],
+    );
+    let (code, v, _) = sg_json(dir, &["verify"]);
+    assert_eq!(code, Some(3), "{v}");
+    let checks = v["verify"]["checks"].as_array().unwrap();
+    let stale = checks.iter().filter(|c| c["ok"] == false).count();
+    assert_eq!(v["verify"]["stale"], stale);
+    assert!(stale >= 2, "{v}");
+
+    let o = sg(dir, &["verify"]);
+    assert_eq!(o.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let head = format!("verify: STALE: {stale} of {} check(s)", checks.len());
+    assert!(text.starts_with(&head), "want {head:?}:\n{text}");
+    let lines: Vec<&str> = text.lines().skip(1).map(str::trim).collect();
+    let failures: Vec<&&str> = lines.iter().filter(|l| !l.starts_with("origin ")).collect();
+    assert_eq!(failures.len(), stale, "{text}");
+    let unique: std::collections::BTreeSet<&&&str> = failures.iter().collect();
+    assert_eq!(unique.len(), stale, "a failure listed twice:\n{text}");
+    let a = format!("{}/docs/a.html", edge.base);
+    for enc in ["gzip, br", "identity"] {
+        let want = format!("{a} (Accept-Encoding: {enc}): expected blake3 ");
+        assert!(
+            failures.iter().filter(|l| l.starts_with(&want)).count() == 1,
+            "{want:?} once:\n{text}"
+        );
+    }
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("origin ")).count(),
+        1,
+        "{text}"
+    );
+}

@@ -416,3 +416,106 @@ fn cloudfront_on_moto_deploy_purges_exact_paths() {
         stderr(&o)
     );
 }
+
+/// A Varnish `[[cdn]]` on a port where nothing listens: only dry runs use it, and they send nothing.
+const DEAD_CDN: &str = "\n[[cdn]]\nprovider = \"varnish\"\nnodes = [\"http://127.0.0.1:9\"]\n";
+
+/// The planned items of the first CDN of a `--json` report with `purges`, as `kind value`.
+fn planned(v: &Value) -> Vec<String> {
+    let p = &v["purges"][0];
+    assert_eq!(p["outcome"], "dry-run", "{v}");
+    p["plan"]["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no plan: {v}"))
+        .iter()
+        .map(|i| {
+            format!(
+                "{} {}",
+                i["item"]["kind"].as_str().unwrap(),
+                i["item"]["value"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// With `[serve] clean-urls`, a changed `about.html` is purged as `/about` as well as `/about.html`
+/// (and not without the key); an index page is not given a clean URL.
+#[test]
+fn clean_urls_are_in_the_purge_plan() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    edit(
+        dir,
+        "site/index.html",
+        "home",
+        "<a href=\"/about\">about</a>",
+    );
+    edit(dir, "site/about.html", "about", "about v1");
+    edit(dir, "site/docs/index.html", "docs", "docs v1");
+    write_files(dir, &[("site/style.css", "body { color: black }\n")]);
+    let config = |clean: bool| {
+        format!("{BASE_CONFIG}{DEAD_CDN}")
+            .replace("[serve]\n", &format!("[serve]\nclean-urls = {clean}\n"))
+    };
+    write_files(dir, &[("staleguard.toml", &config(true))]);
+    sg_ok(dir, &["deploy", "--no-purge"]);
+    edit(dir, "site/about.html", "about", "about v2");
+    edit(dir, "site/docs/index.html", "docs", "docs v2");
+    let v: Value = serde_json::from_str(&sg_ok(dir, &["--json", "deploy", "--dry-run"])).unwrap();
+    let items = planned(&v);
+    for want in ["path /about", "path /about.html"] {
+        assert!(items.iter().any(|i| i == want), "{want} not in {items:?}");
+    }
+    // The changed docs page is covered as `/docs/` (here by a prefix), never as `/docs/index`.
+    assert!(items.iter().any(|i| i.ends_with(" /docs/")), "{items:?}");
+    assert!(!items.iter().any(|i| i == "path /docs/index"), "{items:?}");
+    // `invalidate --dry-run` plans from the store: the same URLs for the deployed pages.
+    sg_ok(dir, &["deploy", "--no-purge"]);
+    let v: Value =
+        serde_json::from_str(&sg_ok(dir, &["--json", "invalidate", "--dry-run"])).unwrap();
+    let items = planned(&v);
+    assert!(items.iter().any(|i| i == "path /about"), "{items:?}");
+    // Without the key: no clean URL.
+    write_files(dir, &[("staleguard.toml", &config(false))]);
+    let v: Value =
+        serde_json::from_str(&sg_ok(dir, &["--json", "invalidate", "--dry-run"])).unwrap();
+    let items = planned(&v);
+    assert!(items.iter().any(|i| i == "path /about.html"), "{items:?}");
+    assert!(!items.iter().any(|i| i == "path /about"), "{items:?}");
+}
+
+/// `rollback --dry-run` shows each CDN's purge plan, as `deploy --dry-run` does, and sends nothing.
+#[test]
+fn rollback_dry_run_shows_the_purge_plan() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    edit(dir, "site/index.html", "home", "home v1");
+    edit(dir, "site/docs/a.html", "a", "a v1");
+    edit(dir, "site/docs/b.html", "b", "b v1");
+    write_files(dir, &[("site/style.css", "body { color: black }\n")]);
+    write_files(
+        dir,
+        &[("staleguard.toml", &format!("{BASE_CONFIG}{DEAD_CDN}"))],
+    );
+    sg_ok(dir, &["deploy", "--no-purge"]);
+    edit(dir, "site/docs/a.html", "a", "a v2");
+    sg_ok(dir, &["deploy", "--no-purge"]);
+    let v: Value = serde_json::from_str(&sg_ok(dir, &["--json", "rollback", "--dry-run"])).unwrap();
+    let items = planned(&v);
+    assert!(items.iter().any(|i| i == "path /docs/a.html"), "{items:?}");
+    assert!(
+        !items.iter().any(|i| i.contains("/docs/b.html")),
+        "{items:?}"
+    );
+    let out = sg_ok(dir, &["rollback", "--dry-run"]);
+    assert!(
+        out.contains("purge varnish")
+            && out.contains("dry run: nothing sent")
+            && out.contains("/docs/a.html"),
+        "{out}"
+    );
+    assert!(
+        read(&dir.join("store"), "docs/a.html").contains("a v2"),
+        "the dry run changed nothing"
+    );
+}

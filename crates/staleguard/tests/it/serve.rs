@@ -217,6 +217,104 @@ fn negotiation_and_304_for_each_encoding() {
     assert_eq!(st, 200);
 }
 
+/// `[serve] clean-urls`: `/about` is answered from `about.html` (same body, same ETag, same headers);
+/// `/about.html` still works, a folder still redirects, and a page that does not exist is still a 404.
+/// Without the key, `/about` is a 404.
+#[test]
+fn clean_urls_serve_extensionless_pages() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    write_files(
+        dir,
+        &[
+            ("site/index.html", "<a href=\"/about\">about</a>\n"),
+            ("site/about.html", "<h1>About</h1>\n"),
+            ("site/docs/index.html", "<h1>Docs</h1>\n"),
+            ("site/docs/intro.html", "<h1>Intro</h1>\n"),
+            ("site/404.html", "not here\n"),
+        ],
+    );
+    build(dir, "site", "out", &[]);
+    let c = client();
+    let plain = serve(dir, &["out"]);
+    assert_eq!(get(&c, &format!("{}/about", plain.base), &[]).0, 404);
+    drop(plain);
+
+    write_files(dir, &[("staleguard.toml", "[serve]\nclean-urls = true\n")]);
+    let s = serve(dir, &["out"]);
+    let about = std::fs::read(dir.join("out/about.html")).unwrap();
+    for enc in ["identity", "gzip, deflate, br"] {
+        let accept = [("Accept-Encoding", enc)];
+        let (st, clean, body) = get(&c, &format!("{}/about", s.base), &accept);
+        let (st_html, html, body_html) = get(&c, &format!("{}/about.html", s.base), &accept);
+        assert_eq!((st, st_html), (200, 200), "{enc}");
+        assert_eq!(body, body_html, "{enc}");
+        for name in [
+            "etag",
+            "content-type",
+            "cache-control",
+            "content-encoding",
+            "vary",
+        ] {
+            assert_eq!(h(&clean, name), h(&html, name), "{name} ({enc})");
+        }
+        if enc == "identity" {
+            assert_eq!(body, about);
+        }
+    }
+    let (st, hd, _) = get(&c, &format!("{}/docs/intro", s.base), &[]);
+    assert_eq!(
+        (st, h(&hd, "content-type")),
+        (200, "text/html; charset=utf-8")
+    );
+    let (st, hd, _) = get(&c, &format!("{}/docs", s.base), &[]);
+    assert_eq!(
+        (st, h(&hd, "location")),
+        (301, "/docs/"),
+        "a folder still redirects"
+    );
+    // A page that does not exist, and a folder's index under its file name, are not found.
+    for p in ["/missing", "/docs/index", "/about/"] {
+        let (st, _, body) = get(&c, &format!("{}{p}", s.base), &[]);
+        assert_eq!((st, body.as_slice()), (404, &b"not here\n"[..]), "{p}");
+    }
+}
+
+/// Logs go to stderr without colour codes when stderr is not a terminal (a file here): `serve -vv`
+/// logs each request as plain text.
+#[test]
+fn logs_to_a_file_have_no_colour_codes() {
+    let (t, _) = site();
+    let log = t.path().join("serve.log");
+    let mut c = staleguard(t.path());
+    c.args(["-vv", "serve", "--port", "0", "out"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = c.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
+    // The request's log line is written before its response.
+    assert_eq!(get(&client(), &format!("{base}/index.html"), &[]).0, 200);
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("request") && text.contains("/index.html"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "ANSI escapes in a log file: {text:?}"
+    );
+}
+
 #[test]
 fn ranges_head_and_methods() {
     let (t, m) = site();
