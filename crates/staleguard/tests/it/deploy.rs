@@ -216,8 +216,19 @@ fn local_store_first_deploy_redeploy_headers_rollback() {
     assert_ne!(index_v1, &index_v2);
     for (k, v) in &out1 {
         if !k.starts_with("out.cache") {
+            let k = if [
+                "staleguard.manifest.json",
+                "staticfiles.json",
+                "build-info.json",
+            ]
+            .contains(&k.as_str())
+            {
+                format!(".staleguard/build/{k}")
+            } else {
+                k.clone()
+            };
             assert_eq!(
-                std::fs::read(dir.join("store").join(k)).ok().as_ref(),
+                std::fs::read(dir.join("store").join(&k)).ok().as_ref(),
                 Some(v),
                 "{k}"
             );
@@ -347,7 +358,7 @@ fn dry_run_lists_the_plan_and_changes_nothing() {
     let text = timing.replace(&text, "in T s").to_string();
     assert_eq!(
         text,
-        "dry run: would upload 9 object(s) (9 new, 2.5 kB), kept 0 (0 B), 0 left for GC; nothing changed in T s (--explain lists each object)\n"
+        "dry run: would upload 9 object(s) (9 new, 2.6 kB), kept 0 (0 B), 0 left for GC; nothing changed in T s (--explain lists each object)\n"
     );
     // --json stays complete.
     let r = ok_json(sg(
@@ -365,18 +376,18 @@ fn dry_run_lists_the_plan_and_changes_nothing() {
 
 /// The summary first; then immutable objects (the bundle of rollback copies of the mutable contents that
 /// have no fingerprinted twin, then fingerprinted files), then mutable pages and originals, then the
-/// pointers (manifests, build info).
+/// pointers (manifests, build info), kept with the deploy state, out of the site.
 const DRY_RUN_SNAPSHOT: &str = "\
-dry run: would upload 9 object(s) (9 new, 2.5 kB), kept 0 (0 B), 0 left for GC; nothing changed in T s
-upload  new          1.2 kB  .staleguard/bundles/20261118T110640Z-ccb8db2b34fa.bin
+dry run: would upload 9 object(s) (9 new, 2.6 kB), kept 0 (0 B), 0 left for GC; nothing changed in T s
+upload  new          1.2 kB  .staleguard/bundles/20261118T110640Z-5ba575457bbf.bin
 upload  new            48 B  app.494e7a530822.css
 upload  new            42 B  logo.e5009587fb98.svg
 upload  new            48 B  app.css
 upload  new            79 B  index.html
 upload  new            42 B  logo.svg
-upload  new           185 B  build-info.json
-upload  new           733 B  staleguard.manifest.json
-upload  new           178 B  staticfiles.json
+upload  new           185 B  .staleguard/build/build-info.json
+upload  new           748 B  .staleguard/build/staleguard.manifest.json
+upload  new           178 B  .staleguard/build/staticfiles.json
 ";
 
 #[test]
