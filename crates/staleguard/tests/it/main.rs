@@ -7,6 +7,7 @@ mod conventions;
 mod deploy;
 mod django;
 mod incremental;
+mod init;
 mod moto;
 mod prove;
 mod purge;
