@@ -129,9 +129,16 @@ fn init_writes_once_and_force_overwrites() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), written);
 }
 
+/// (files, stack, source)
+type Case = (
+    &'static [(&'static str, &'static str)],
+    &'static str,
+    &'static str,
+);
+
 #[test]
 fn hand_made_trees_are_detected() {
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    let cases: &[Case] = &[
         (
             &[
                 ("next.config.mjs", "export default { output: 'export' }\n"),
