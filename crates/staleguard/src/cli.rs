@@ -42,6 +42,8 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Detect the project in a folder (Django, Vite, Hugo, MkDocs, …) and write a commented staleguard.toml
+    Init(InitArgs),
     /// Fingerprint assets, rewrite references, write manifests and precompressed sidecars
     Build(BuildArgs),
     /// Serve a build output as the origin a CDN pulls from, with headers that never let a cache go stale
@@ -61,6 +63,18 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Request URLs through the CDN so the first visitor hits a warm edge
     Warm(WarmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Project folder (default: the current folder)
+    pub dir: Option<PathBuf>,
+    /// Print the config on stdout; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Overwrite an existing staleguard.toml
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod build;
 mod deploy;
+mod init;
 mod invalidate;
 mod purge;
 mod serve;
@@ -15,6 +16,7 @@ use crate::cli::{Cli, Command};
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
+        Command::Init(args) => init::run(&cli.global, args),
         Command::Build(args) => build::run(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args),
         Command::Deploy(args) => deploy::run(&cli.global, args),

@@ -7,6 +7,7 @@ mod conventions;
 mod deploy;
 mod django;
 mod incremental;
+mod init;
 mod live;
 mod moto;
 mod prove;
