@@ -90,7 +90,8 @@ pub struct Detected {
     pub url_prefix: String,
     /// The command that produces `source`; empty when there is none.
     pub run: String,
-    /// Hugo `uglyURLs = true`: pages are `x.html`, so extensionless URLs want clean URLs.
+    /// Pages are written as `x.html` and linked as `/x` (Hugo `uglyURLs`, Next.js export without
+    /// `trailingSlash`, Jekyll): `[serve] clean-urls = true`.
     pub clean_urls: bool,
     /// Stack-specific comment lines (without `# `).
     pub notes: Vec<String>,
@@ -346,6 +347,16 @@ fn vite(files: &dyn ProjectFiles) -> Option<Detected> {
     Some(d)
 }
 
+/// `key: value` (or `key = value`) somewhere in a config's text, spaces and quotes aside.
+fn config_has(text: &str, key: &str, value: &str) -> bool {
+    text.match_indices(key).any(|(i, _)| {
+        let rest = text[i + key.len()..]
+            .trim_start_matches(|c: char| c == '"' || c == '\'' || c.is_whitespace());
+        let rest = rest.strip_prefix([':', '=']).unwrap_or("x");
+        rest.trim_start().starts_with(value)
+    })
+}
+
 fn next_export(files: &dyn ProjectFiles) -> Option<Detected> {
     let (evidence, text) = ["next.config.js", "next.config.mjs", "next.config.ts"]
         .iter()
@@ -363,6 +374,8 @@ fn next_export(files: &dyn ProjectFiles) -> Option<Detected> {
         npm_build(files, "npx next build"),
     )
     .prefix(js_string(&text, "basePath"));
+    // `out/about.html` linked as `/about`, unless `trailingSlash: true` (then `about/index.html`).
+    d.clean_urls = !config_has(&text, "trailingSlash", "true");
     d.notes = vec!["Files under _next/static/ are immutable as they are (a built-in rule).".into()];
     Some(d)
 }
@@ -463,10 +476,11 @@ fn jekyll(files: &dyn ProjectFiles) -> Option<Detected> {
     } else {
         "jekyll build"
     };
-    Some(
-        Detected::new(Stack::Jekyll, "_config.yml", &source, run.into())
-            .prefix(yaml_string(&config, "baseurl")),
-    )
+    let mut d = Detected::new(Stack::Jekyll, "_config.yml", &source, run.into())
+        .prefix(yaml_string(&config, "baseurl"));
+    // `about.md` becomes `about.html`, linked as `/about` (as GitHub Pages serves it).
+    d.clean_urls = true;
+    Some(d)
 }
 
 fn hugo(files: &dyn ProjectFiles) -> Option<Detected> {
@@ -636,8 +650,9 @@ pub fn render(d: &Detected) -> String {
     );
     if d.clean_urls {
         t.push_str(
-            "\n# Hugo writes uglyURLs pages as `about.html`; to serve them at `/about`:\n\
-             # [serve] clean-urls = true\n",
+            "\n[serve]\n\
+             # Pages are written as `about.html` and linked as `/about`: serve, purge and verify both URLs.\n\
+             clean-urls = true\n",
         );
     }
     t.push_str(
@@ -951,12 +966,19 @@ mod tests {
     }
 
     #[test]
-    fn hugo_ugly_urls_hint_is_a_comment() {
+    fn html_named_pages_get_clean_urls() {
         let d = detect(&mem(&[("hugo.toml", "baseURL = '/'\nuglyurls = true\n")])).unwrap();
         assert!(d.clean_urls);
         let text = render(&d);
-        assert!(text.contains("# [serve] clean-urls = true"), "{text}");
-        Config::from_toml(&text, "x").unwrap();
+        assert!(text.contains("\nclean-urls = true"), "{text}");
+        assert!(Config::from_toml(&text, "x").unwrap().serve.clean_urls);
+        let next = |cfg: &str| detect(&mem(&[("next.config.js", cfg)])).unwrap().clean_urls;
+        assert!(next("module.exports = { output: 'export' }"));
+        assert!(!next(
+            "module.exports = { output: 'export', trailingSlash: true }"
+        ));
+        let plain = detect(&mem(&[("mkdocs.yml", "site_name: x\n")])).unwrap();
+        assert!(!plain.clean_urls);
     }
 
     #[test]
