@@ -191,6 +191,12 @@ pub struct DeployConfig {
     /// out of the site and of every purge; the build info is published when it is the version endpoint
     /// (`[verify] version-path = "/build-info.json"`).
     pub publish_manifests: bool,
+    /// Where the deploy state (records, history, `current.json`, journal, rollback copies, purge marks,
+    /// the manifests) is kept: empty = in the store under the site (`.staleguard/`), fine for a folder
+    /// (`staleguard serve` never serves it) but public through a bucket the CDN serves; or a store URL of
+    /// its own (`s3://private-bucket/staleguard/site`, `file://…`) that the CDN cannot reach.
+    #[serde(deserialize_with = "de_store_url_or_empty")]
+    pub state: String,
 }
 
 impl Default for DeployConfig {
@@ -208,11 +214,23 @@ impl Default for DeployConfig {
             metadata: String::new(),
             artifacts: Vec::new(),
             publish_manifests: false,
+            state: String::new(),
         }
     }
 }
 
 impl DeployConfig {
+    /// Why the deploy state would be public, when it would: it sits under the site in a bucket.
+    pub fn state_warning(&self) -> Option<String> {
+        if !self.state.is_empty() || self.store.starts_with("file://") {
+            return None;
+        }
+        Some(format!(
+            "the deploy state is kept under the site in `{}/.staleguard/`: a CDN or bucket website in front of it serves `/.staleguard/current.json` and `history.json` to anyone\nhint: set `[deploy] state = \"s3://…\"` to a location the CDN does not serve (another bucket or a prefix outside the CDN's origin path), or deny `/.staleguard/*` at the CDN",
+            self.store.trim_end_matches('/')
+        ))
+    }
+
     /// `keep-age` in seconds (validated when parsed).
     pub fn keep_age_secs(&self) -> i64 {
         crate::deploy::parse_age(&self.keep_age).unwrap_or(86_400)
@@ -222,6 +240,14 @@ impl DeployConfig {
 fn de_store_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let s = String::deserialize(d)?;
     check_store_url(&s).map_err(serde::de::Error::custom)?;
+    Ok(s)
+}
+
+fn de_store_url_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if !s.is_empty() {
+        check_store_url(&s).map_err(serde::de::Error::custom)?;
+    }
     Ok(s)
 }
 
@@ -1186,5 +1212,22 @@ mod tests {
         assert_eq!(normalize_prefix("static").unwrap(), "/static/");
         assert_eq!(normalize_prefix("/static/").unwrap(), "/static/");
         assert!(normalize_prefix("/a/../b").is_err());
+    }
+
+    #[test]
+    fn state_in_a_served_bucket_is_warned_about() {
+        let mut d = DeployConfig {
+            store: "s3://b/site".into(),
+            ..Default::default()
+        };
+        assert!(
+            d.state_warning()
+                .unwrap()
+                .contains("s3://b/site/.staleguard/")
+        );
+        d.state = "s3://private/state".into();
+        assert!(d.state_warning().is_none());
+        let local = DeployConfig::default();
+        assert!(local.state_warning().is_none());
     }
 }

@@ -30,6 +30,9 @@ const PART_SIZE: usize = 16 * 1024 * 1024;
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
+    /// Where the deploy state (`.staleguard/…` keys) lives when `[deploy] state` puts it apart from the
+    /// site; `None`: in the store, under the site.
+    state: Option<Arc<dyn ObjectStore>>,
     /// The URL as configured, for messages.
     pub url: String,
     /// Object metadata (Content-Type, Cache-Control, …) is stored with objects. A local folder has
@@ -46,6 +49,25 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens the store `url`; `base` resolves relative `file://` paths.
     pub fn open(url: &str, config: &DeployConfig, base: &FsPath) -> Result<Store> {
+        let (inner, keeps_headers) = Self::open_inner(url, config, base)?;
+        let state = if config.state.is_empty() {
+            None
+        } else {
+            Some(Self::open_inner(&config.state, config, base)?.0)
+        };
+        Ok(Store {
+            inner,
+            state,
+            url: url.to_string(),
+            keeps_headers,
+        })
+    }
+
+    fn open_inner(
+        url: &str,
+        config: &DeployConfig,
+        base: &FsPath,
+    ) -> Result<(Arc<dyn ObjectStore>, bool)> {
         let fail = |reason: String| StoreError::Open {
             url: url.to_string(),
             reason,
@@ -80,11 +102,18 @@ impl Store {
                 }
             }
         };
-        Ok(Store {
-            inner,
-            url: url.to_string(),
-            keeps_headers,
-        })
+        Ok((inner, keeps_headers))
+    }
+
+    /// The store and path a key lives at: state keys (`.staleguard/…`) in the state location when one
+    /// is configured, everything else in the site's store.
+    fn route(&self, key: &str) -> Result<(&Arc<dyn ObjectStore>, Path)> {
+        if let Some(state) = &self.state
+            && let Some(rest) = key.strip_prefix(".staleguard/")
+        {
+            return Ok((state, Self::path(rest)?));
+        }
+        Ok((&self.inner, Self::path(key)?))
     }
 
     fn path(key: &str) -> Result<Path> {
@@ -124,7 +153,8 @@ impl Store {
             key: key.to_string(),
             error,
         };
-        match self.inner.get(&Self::path(key)?).await {
+        let (store, path) = self.route(key)?;
+        match store.get(&path).await {
             Ok(r) => r.bytes().await.map(Some).map_err(read),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(read(e)),
@@ -133,7 +163,8 @@ impl Store {
 
     /// Reads a byte range of an object; `None` when the object does not exist.
     pub async fn get_range(&self, key: &str, range: std::ops::Range<u64>) -> Result<Option<Bytes>> {
-        match self.inner.get_range(&Self::path(key)?, range).await {
+        let (store, path) = self.route(key)?;
+        match store.get_range(&path, range).await {
             Ok(b) => Ok(Some(b)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(error) => Err(StoreError::Read {
@@ -190,8 +221,9 @@ impl Store {
             attributes: self.attributes(headers),
             ..Default::default()
         };
-        self.inner
-            .put_opts(&Self::path(key)?, PutPayload::from(bytes), opts)
+        let (store, path) = self.route(key)?;
+        store
+            .put_opts(&path, PutPayload::from(bytes), opts)
             .await
             .map(|r| r.e_tag)
             .map_err(|error| StoreError::Write {
@@ -225,11 +257,8 @@ impl Store {
             attributes: self.attributes(headers),
             ..Default::default()
         };
-        let upload = self
-            .inner
-            .put_multipart_opts(&Self::path(key)?, opts)
-            .await
-            .map_err(write)?;
+        let (store, path) = self.route(key)?;
+        let upload = store.put_multipart_opts(&path, opts).await.map_err(write)?;
         let mut w = object_store::WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         let mut f = tokio::fs::File::open(file).await.map_err(local)?;
         let mut buf = vec![0u8; 1024 * 1024];
@@ -250,7 +279,8 @@ impl Store {
             head: true,
             ..Default::default()
         };
-        match self.inner.get_opts(&Self::path(key)?, opts).await {
+        let (store, path) = self.route(key)?;
+        match store.get_opts(&path, opts).await {
             Ok(r) => {
                 let mut headers = BTreeMap::new();
                 for (k, v) in r.attributes.iter() {
@@ -274,7 +304,8 @@ impl Store {
 
     /// Deletes an object; a missing one is not an error.
     pub async fn delete(&self, key: &str) -> Result<()> {
-        match self.inner.delete(&Self::path(key)?).await {
+        let (store, path) = self.route(key)?;
+        match store.delete(&path).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(error) => Err(StoreError::Delete {
                 key: key.to_string(),

@@ -25,6 +25,11 @@ pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
         None => None,
     };
     let opts = settings::deploy_options(&loaded, args)?;
+    if let Some(w) = opts.config.state_warning()
+        && !global.quiet
+    {
+        eprintln!("warning: {w}");
+    }
     let bars: Arc<dyn Progress> = Arc::new(UploadBars::new(!global.quiet && !global.json));
     let rt = runtime()?;
     let report = rt

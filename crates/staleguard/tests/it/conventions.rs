@@ -305,3 +305,71 @@ fn many_misses_under_one_prefix_suggest_the_url_prefix() {
     let r = build(t.path(), "src", "out2", &["--url-prefix", "/app/"]);
     assert!(r["warnings"].as_array().unwrap().is_empty(), "{r}");
 }
+
+#[test]
+fn the_deploy_state_can_live_apart_from_the_site() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    write_files(
+        dir,
+        &[
+            (
+                "staleguard.toml",
+                "[build]\nsource = 'src'\nout = 'out'\n\n[deploy]\nstore = 'file://site-bucket'\nstate = 'file://private/state'\n",
+            ),
+            ("src/index.html", "<link rel=stylesheet href=app.css>v1\n"),
+            ("src/app.css", "body{color:red}\n"),
+        ],
+    );
+    let deploy = |now: i64| {
+        let mut c = staleguard(dir);
+        c.env("STALEGUARD_NOW", now.to_string()).args([
+            "deploy",
+            "--json",
+            "--no-purge",
+            "--no-verify",
+        ]);
+        let o = run(c);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("deploy state is kept under the site"));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    deploy(1_800_000_000);
+    let site = dir.join("site-bucket");
+    let state = dir.join("private/state");
+    assert!(site.join("index.html").is_file());
+    assert!(
+        !site.join(".staleguard").exists(),
+        "state written under the site"
+    );
+    assert!(state.join("current.json").is_file() && state.join("history.json").is_file());
+    assert!(state.join("build/staleguard.manifest.json").is_file());
+    // The next deploy diffs against the state it finds there: only the change is uploaded.
+    std::fs::write(
+        dir.join("src/index.html"),
+        "<link rel=stylesheet href=app.css>v2\n",
+    )
+    .unwrap();
+    let second = deploy(1_800_000_100);
+    let keys: Vec<String> = second["plan"]["uploads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["key"].as_str().unwrap().to_string())
+        .filter(|k| !k.starts_with(".staleguard/") && !k.ends_with(".br") && !k.ends_with(".gz"))
+        .collect();
+    assert_eq!(keys, ["index.html"], "{second}");
+    let mut c = staleguard(dir);
+    c.arg("deploys");
+    let o = run(c);
+    assert!(o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).matches('Z').count() >= 2,
+        true
+    );
+    let mut c = staleguard(dir);
+    c.args(["rollback", "--no-purge", "--no-verify"]);
+    assert!(run(c).status.success());
+    assert!(read(&site, "index.html").contains("v1"));
+    assert!(!site.join(".staleguard").exists());
+}
