@@ -1,0 +1,1 @@
+const t=document.getElementById("theme-toggle");t?.addEventListener("click",()=>{document.documentElement.classList.toggle("dark"),localStorage.setItem("theme",document.documentElement.classList.contains("dark")?"dark":"light")});
