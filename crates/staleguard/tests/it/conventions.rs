@@ -363,10 +363,7 @@ fn the_deploy_state_can_live_apart_from_the_site() {
     c.arg("deploys");
     let o = run(c);
     assert!(o.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&o.stdout).matches('Z').count() >= 2,
-        true
-    );
+    assert!(String::from_utf8_lossy(&o.stdout).matches("Z-").count() >= 2);
     let mut c = staleguard(dir);
     c.args(["rollback", "--no-purge", "--no-verify"]);
     assert!(run(c).status.success());
