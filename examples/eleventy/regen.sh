@@ -50,4 +50,4 @@ prepare edit
 build output-edit
 prepare # leave the cache with the unedited sources
 
-echo "regen.sh: eleventy $(cd "$BUILD" && node -p 'require("@11ty/eleventy/package.json").version')" >&2
+echo "regen.sh: eleventy $(cd "$BUILD" && node -p 'require("./node_modules/@11ty/eleventy/package.json").version')" >&2
