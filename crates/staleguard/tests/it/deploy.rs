@@ -66,18 +66,7 @@ fn assert_store_has_output(t: &Path) {
         if k.starts_with(".staleguard") || k.starts_with("out.cache") || retained[k].is_object() {
             continue;
         }
-        // The manifests and build info are kept with the deploy state, out of the site.
-        let key = if [
-            "staleguard.manifest.json",
-            "staticfiles.json",
-            "build-info.json",
-        ]
-        .contains(&k.as_str())
-        {
-            format!(".staleguard/build/{k}")
-        } else {
-            k.clone()
-        };
+        let key = store_key(k);
         assert!(
             store.get(&key) == Some(v),
             "store lacks or differs at {key}"
@@ -216,17 +205,7 @@ fn local_store_first_deploy_redeploy_headers_rollback() {
     assert_ne!(index_v1, &index_v2);
     for (k, v) in &out1 {
         if !k.starts_with("out.cache") {
-            let k = if [
-                "staleguard.manifest.json",
-                "staticfiles.json",
-                "build-info.json",
-            ]
-            .contains(&k.as_str())
-            {
-                format!(".staleguard/build/{k}")
-            } else {
-                k.clone()
-            };
+            let k = store_key(k);
             assert_eq!(
                 std::fs::read(dir.join("store").join(&k)).ok().as_ref(),
                 Some(v),

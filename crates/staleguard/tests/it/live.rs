@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,22 +18,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn venv_bin(name: &str) -> PathBuf {
-    let venv = std::env::var_os("STALEGUARD_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/staleguard/venv")
-        });
-    let bin = venv.join("bin").join(name);
-    assert!(
-        bin.is_file(),
-        "no `{name}` in the test venv `{}`: run `scripts/test.sh` (or `source scripts/pyenv.sh && ensure_venv`) first",
-        venv.display()
-    );
-    bin
 }
 
 fn free_port() -> u16 {

@@ -321,12 +321,7 @@ fn check_stack(stack: &Stack) {
     }
     // Only what the generator changed changed (mutable outputs keep their names: compare by path).
     let changed_gen = generator_changes(&example);
-    let ours: BTreeSet<&str> = [
-        "staleguard.manifest.json",
-        "staticfiles.json",
-        "build-info.json",
-    ]
-    .into();
+    let ours: BTreeSet<&str> = OWN_FILES.into();
     let m2 = manifest(&out);
     for (logical, e) in m2["files"].as_object().unwrap() {
         if e["mutable"] != true {

@@ -128,3 +128,38 @@ pub fn read(out: &Path, rel: &str) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
+
+/// The files of a build output that a deploy keeps with the deploy state, out of the site.
+pub const OWN_FILES: [&str; 3] = [
+    "staleguard.manifest.json",
+    "staticfiles.json",
+    "build-info.json",
+];
+
+/// The store key a build output file is deployed to (the manifests and build info go to
+/// `.staleguard/build/`).
+pub fn store_key(output_path: &str) -> String {
+    if OWN_FILES.contains(&output_path) {
+        format!(".staleguard/build/{output_path}")
+    } else {
+        output_path.to_string()
+    }
+}
+
+/// A program of the test venv (`scripts/pyenv.sh`: Django, WhiteNoise, gunicorn, moto); fails saying how
+/// to make the venv when it is missing.
+pub fn venv_bin(name: &str) -> PathBuf {
+    let venv = std::env::var_os("STALEGUARD_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                .join(".cache/staleguard/venv")
+        });
+    let bin = venv.join("bin").join(name);
+    assert!(
+        bin.is_file(),
+        "no `{name}` in the test venv `{}`: run `scripts/test.sh` (or `source scripts/pyenv.sh && ensure_venv`) first",
+        venv.display()
+    );
+    bin
+}
