@@ -199,6 +199,34 @@ impl Entry {
         .with_common_headers()
     }
 
+    /// A precompressed sidecar fetched by its own name (`/sitemap.xml.gz`, which crawlers are pointed at):
+    /// the compressed bytes as a file of their own (`application/gzip`, no `Content-Encoding`), as a bucket
+    /// or nginx serves it; the body is shared with the variant, not loaded twice.
+    fn sidecar_as_file(&self, v: &Variant) -> Option<Entry> {
+        let codec = v.codec?;
+        let path = format!("{}{}", self.path, codec.extension());
+        Some(
+            Entry {
+                content_type: header_value(&content_type(&path), "content type").ok()?,
+                path,
+                fingerprinted: self.fingerprinted,
+                cache_control: self.cache_control.clone(),
+                headers: self.headers.clone(),
+                last_modified: self.last_modified.clone(),
+                identity: Variant {
+                    codec: None,
+                    etag: v.etag.clone(),
+                    len: v.len,
+                    body: v.body.clone(),
+                    common: Default::default(),
+                    full: Default::default(),
+                },
+                encoded: Vec::new(),
+            }
+            .with_common_headers(),
+        )
+    }
+
     /// Fills each variant's shared headers from the entry's policy.
     fn with_common_headers(mut self) -> Entry {
         let has_variants = !self.encoded.is_empty();
@@ -319,6 +347,18 @@ pub fn load(
                         encoded,
                     )?);
                     files.insert(logical.clone(), orig);
+                }
+            }
+            // Sidecars of fixed-name files are reachable by their own names too (a generator's
+            // `sitemap.xml.gz`, now written by the build from `sitemap.xml`).
+            let sidecars: Vec<Entry> = files
+                .values()
+                .filter(|e| !e.fingerprinted)
+                .flat_map(|e| e.encoded.iter().filter_map(|v| e.sidecar_as_file(v)))
+                .collect();
+            for side in sidecars {
+                if !files.contains_key(&side.path) {
+                    files.insert(side.path.clone(), Arc::new(side));
                 }
             }
             // Fingerprinted files of earlier builds (pages rendered or cached before the rebuild still

@@ -370,3 +370,47 @@ fn the_deploy_state_can_live_apart_from_the_site() {
     assert!(read(&site, "index.html").contains("v1"));
     assert!(!site.join(".staleguard").exists());
 }
+
+#[test]
+fn a_fixed_name_sidecar_is_served_by_its_own_name() {
+    let t = tempfile::tempdir().unwrap();
+    let sitemap =
+        "<urlset>".to_string() + &"<url><loc>https://x/a</loc></url>".repeat(40) + "</urlset>";
+    write_files(
+        t.path(),
+        &[
+            ("src/sitemap.xml", &sitemap),
+            ("src/robots.txt", "Sitemap: https://x/sitemap.xml.gz\n"),
+        ],
+    );
+    std::fs::write(
+        t.path().join("src/sitemap.xml.gz"),
+        gzip(sitemap.as_bytes()),
+    )
+    .unwrap();
+    build(t.path(), "src", "out", &[]);
+    let served = crate::serve::serve(t.path(), &["out"]);
+    let c = reqwest::blocking::Client::builder()
+        .no_gzip()
+        .build()
+        .unwrap();
+    // A crawler told to fetch the .gz gets the gzip file itself, not an encoding of the XML.
+    let res = c
+        .get(format!("{}/sitemap.xml.gz", served.base))
+        .send()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(
+        res.headers().get("content-encoding").is_none(),
+        "{:?}",
+        res.headers()
+    );
+    assert_eq!(gunzip(&res.bytes().unwrap()), sitemap.as_bytes());
+    // And the XML still negotiates its gzip variant.
+    let res = c
+        .get(format!("{}/sitemap.xml", served.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .unwrap();
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+}
