@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::refs::{FoundRef, RefKind, Syntax};
 
 /// Bumped when the state's meaning changes; an older state is ignored.
-pub const STATE_FORMAT: u32 = 2;
+pub const STATE_FORMAT: u32 = 3;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
@@ -52,6 +52,9 @@ pub struct CachedScan {
     /// HTML `<base href>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_href: Option<String>,
+    /// HTML `integrity=` attributes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub integrity: Vec<crate::html::Integrity>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

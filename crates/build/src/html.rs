@@ -26,6 +26,21 @@ pub struct HtmlScan {
     pub refs: Vec<FoundRef>,
     /// The first `<base href>`, when present: relative references resolve against it.
     pub base_href: Option<String>,
+    /// `integrity=` attributes (subresource integrity) of tags whose `src`/`href` is a reference: when
+    /// the build changes the referenced file's bytes, the digest must change with them.
+    pub integrity: Vec<Integrity>,
+}
+
+/// An `integrity` attribute and the reference it pins.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Integrity {
+    /// Start of the pinned reference's span (the `src`/`href` value) in the document.
+    pub ref_start: usize,
+    /// The attribute value's span (the digests, e.g. `sha384-…`).
+    pub start: usize,
+    pub end: usize,
+    /// The value as written.
+    pub value: String,
 }
 
 /// A failure of the HTML tokenizer (e.g. its memory limit on a pathological document).
@@ -61,7 +76,11 @@ pub fn scan_html(src: &[u8], js_imports: bool) -> Result<HtmlScan, HtmlError> {
                 if name == "base" && s.base_href.is_none() {
                     s.base_href = el.get_attribute("href");
                 }
-                scan_tag(src, tag, &name, &mut s.refs);
+                let before = s.refs.len();
+                scan_tag(src, tag.clone(), &name, &mut s.refs);
+                if let Some(i) = integrity_of(src, tag, &s.refs[before..]) {
+                    s.integrity.push(i);
+                }
                 Ok(())
             }))
             .append_element_content_handler(text!("style", |t| {
@@ -236,6 +255,23 @@ fn scan_tag(src: &[u8], tag: Range<usize>, tag_name: &str, out: &mut Vec<FoundRe
             }));
         }
     }
+}
+
+/// The `integrity` attribute of a start tag whose `src`/`href` gave the first of `refs`.
+fn integrity_of(src: &[u8], tag: Range<usize>, refs: &[FoundRef]) -> Option<Integrity> {
+    let first = refs.iter().find(|r| matches!(r.kind, RefKind::HtmlAttr))?;
+    let raw = src.get(tag.clone())?;
+    let attr = raw_attrs(raw)
+        .into_iter()
+        .find(|a| raw[a.name.clone()].eq_ignore_ascii_case(b"integrity"))?;
+    let (vr, _) = attr.value?;
+    let value = std::str::from_utf8(&raw[vr.clone()]).ok()?.to_string();
+    Some(Integrity {
+        ref_start: first.span.start,
+        start: tag.start + vr.start,
+        end: tag.start + vr.end,
+        value,
+    })
 }
 
 /// `rel` values whose `<link href>` the page itself loads as a resource (and may be fingerprinted). Any

@@ -156,6 +156,7 @@ struct Node {
     raw: Option<Vec<u8>>,
     refs: Vec<CachedRef>,
     base_href: Option<String>,
+    integrity: Vec<html::Integrity>,
     links: Vec<Link>,
     mutable: bool,
     /// The name already carries a bundler's hash: never renamed, never rewritten.
@@ -612,6 +613,7 @@ impl<'a> Builder<'a> {
                     CachedScan {
                         refs: n.refs.clone(),
                         base_href: n.base_href.clone(),
+                        integrity: n.integrity.clone(),
                     },
                 );
             }
@@ -676,6 +678,7 @@ impl<'a> Builder<'a> {
             raw,
             refs: scan.refs,
             base_href: scan.base_href,
+            integrity: scan.integrity,
             links: Vec::new(),
             mutable: is_mutable,
             prehashed: hashed_name && !is_mutable,
@@ -689,6 +692,7 @@ impl<'a> Builder<'a> {
         logical: &str,
     ) -> Result<CachedScan, BuildError> {
         let text = || std::str::from_utf8(bytes).ok();
+        let mut integrity = Vec::new();
         let (found, base_href): (Vec<FoundRef>, Option<String>) = match lang {
             Lang::Css => (
                 text().map(|t| css::scan_css(t, 0)).unwrap_or_default(),
@@ -706,6 +710,7 @@ impl<'a> Builder<'a> {
                         path: logical.to_string(),
                         message: e.to_string(),
                     })?;
+                integrity = s.integrity;
                 (s.refs, s.base_href)
             }
             Lang::Other => (Vec::new(), None),
@@ -713,6 +718,7 @@ impl<'a> Builder<'a> {
         Ok(CachedScan {
             refs: found.iter().map(|r| CachedRef::new(r, bytes)).collect(),
             base_href,
+            integrity,
         })
     }
 
@@ -851,6 +857,22 @@ impl<'a> Builder<'a> {
                 )
             })
             .collect();
+        // Subresource integrity: a pinned file whose bytes the build changed gets its digests anew.
+        for sri in &n.integrity {
+            let Some(l) = n.links.iter().find(|l| n.refs[l.r].start == sri.ref_start) else {
+                continue;
+            };
+            if skip(l.target) || finals[l.target].hash == nodes[l.target].raw_hash {
+                continue;
+            }
+            let Ok(bytes) = self.final_bytes(l.target, nodes, finals) else {
+                continue;
+            };
+            let value = integrity_value(&sri.value, &bytes);
+            if value != sri.value {
+                edits.push((sri.start..sri.end, value));
+            }
+        }
         edits.sort_by_key(|(r, _)| r.start);
         edits.dedup_by_key(|(r, _)| r.start);
         edits
@@ -1390,6 +1412,29 @@ impl<'a> Builder<'a> {
         }
         Ok(bytes.len() as u64)
     }
+}
+
+/// An `integrity` value with each `sha256-`/`sha384-`/`sha512-` digest computed over `bytes` (options after
+/// `?` and unknown algorithms kept as written).
+fn integrity_value(value: &str, bytes: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    value
+        .split_ascii_whitespace()
+        .map(|token| {
+            let (alg, rest) = token.split_once('-').unwrap_or((token, ""));
+            let opts = rest.find('?').map_or("", |i| &rest[i..]);
+            let digest = match alg.to_ascii_lowercase().as_str() {
+                "sha256" => b64(&sha2::Sha256::digest(bytes)),
+                "sha384" => b64(&sha2::Sha384::digest(bytes)),
+                "sha512" => b64(&sha2::Sha512::digest(bytes)),
+                _ => return token.to_string(),
+            };
+            format!("{alg}-{digest}{opts}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// When many missing references share a first path segment that, removed, makes them resolve, the site

@@ -414,3 +414,47 @@ fn a_fixed_name_sidecar_is_served_by_its_own_name() {
         .unwrap();
     assert_eq!(res.headers()["content-encoding"], "gzip");
 }
+
+fn sri(alg: &str, bytes: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let d = match alg {
+        "sha256" => sha2::Sha256::digest(bytes).to_vec(),
+        _ => sha2::Sha384::digest(bytes).to_vec(),
+    };
+    format!(
+        "{alg}-{}",
+        base64::engine::general_purpose::STANDARD.encode(d)
+    )
+}
+
+#[test]
+fn subresource_integrity_follows_the_bytes_the_build_changed() {
+    let t = tempfile::tempdir().unwrap();
+    let css = "body{background:url(../img/bg.png)}\n";
+    let js = "console.log('unchanged')\n";
+    let page = format!(
+        "<link rel=stylesheet href=\"css/a.css\" integrity=\"{}\" crossorigin>\n<script src=\"js/b.js\" integrity=\"{}\"></script>\n",
+        sri("sha384", css.as_bytes()),
+        sri("sha256", js.as_bytes())
+    );
+    write_files(
+        t.path(),
+        &[
+            ("src/index.html", &page),
+            ("src/css/a.css", css),
+            ("src/js/b.js", js),
+            ("src/img/bg.png", "png"),
+        ],
+    );
+    build(t.path(), "src", "out", &[]);
+    let out = t.path().join("out");
+    let m = manifest(&out);
+    let css_out = std::fs::read(out.join(hashed(&m, "css/a.css"))).unwrap();
+    assert_ne!(css_out, css.as_bytes(), "the CSS reference was rewritten");
+    let html = read(&out, "index.html");
+    // The rewritten CSS is pinned by its new digest; the untouched JS keeps the author's.
+    assert!(html.contains(&sri("sha384", &css_out)), "{html}");
+    assert!(html.contains(&sri("sha256", js.as_bytes())), "{html}");
+    assert!(!html.contains(&sri("sha384", css.as_bytes())), "{html}");
+}
