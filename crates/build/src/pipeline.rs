@@ -295,7 +295,17 @@ impl<'a> Builder<'a> {
         if let Ok(c) = std::fs::canonicalize(&self.opts.cache_dir) {
             skip_dirs.push(c);
         }
-        let files = walk(&self.source, &exclude, &skip_dirs)?;
+        let walked = walk(&self.source, &exclude, &skip_dirs)?;
+        let special_warnings = self.special_files(&walked.special)?;
+        let files = walked.files;
+        if let Some(f) = files.iter().find(|f| f.size > cfg.max_file_size) {
+            return Err(BuildError::Config(format!(
+                "source file `{}` is {} bytes, over `build.max-file-size` ({} bytes); leave it out with `build.exclude`, or raise the limit",
+                f.abs.display(),
+                f.size,
+                cfg.max_file_size
+            )));
+        }
         rules
             .prehashed
             .learn(files.iter().map(|f| f.logical.as_str()));
@@ -318,6 +328,7 @@ impl<'a> Builder<'a> {
         let mut report = BuildReport {
             out: self.out.clone(),
             files: files.len(),
+            warnings: special_warnings,
             ..Default::default()
         };
 
@@ -637,6 +648,29 @@ impl<'a> Builder<'a> {
         }
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         Ok(report)
+    }
+
+    /// FIFOs, sockets and devices in the source are skipped with a warning (an error with `strict`).
+    fn special_files(&self, special: &[String]) -> Result<Vec<Warning>, BuildError> {
+        if special.is_empty() {
+            return Ok(Vec::new());
+        }
+        let shown = |l: &String| self.opts.source.join(l).display().to_string();
+        if self.cfg.strict {
+            return Err(BuildError::Config(format!(
+                "the source has files that are not regular files (FIFOs, sockets, devices, or symlinks to them): {}\nhint: remove them, or leave them out with `build.exclude`",
+                special.iter().map(shown).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(special
+            .iter()
+            .map(|l| Warning {
+                location: shown(l),
+                message:
+                    "not a regular file (a FIFO, socket, device, or a symlink to one): skipped"
+                        .into(),
+            })
+            .collect())
     }
 
     /// Phase 1 for one file: its raw hash (from the cache when size and mtime match) and its references.

@@ -58,11 +58,16 @@ pub fn glob_set(globs: &[String]) -> Result<GlobSet, BuildError> {
 
 /// Walks `root` (following symlinks, in byte order of logical paths), skipping excluded files and the
 /// folders in `skip_dirs` (the output and cache when they sit inside the source).
-pub fn walk(
-    root: &Path,
-    exclude: &GlobSet,
-    skip_dirs: &[PathBuf],
-) -> Result<Vec<SourceFile>, BuildError> {
+/// What a walk found: the regular files, and the logical paths of everything else that is not a folder
+/// (FIFOs, sockets, devices, symlinks to them): reading those could block or never end.
+#[derive(Debug, Default)]
+pub struct Walked {
+    pub files: Vec<SourceFile>,
+    pub special: Vec<String>,
+}
+
+/// Walks the source; never opens a file, so a FIFO or a device cannot block it.
+pub fn walk(root: &Path, exclude: &GlobSet, skip_dirs: &[PathBuf]) -> Result<Walked, BuildError> {
     let meta = std::fs::metadata(root).map_err(|e| BuildError::io(root, e))?;
     if !meta.is_dir() {
         return Err(BuildError::Config(format!(
@@ -71,6 +76,7 @@ pub fn walk(
         )));
     }
     let mut files = Vec::new();
+    let mut special = Vec::new();
     let walker = walkdir::WalkDir::new(root)
         .follow_links(true)
         .sort_by_file_name()
@@ -110,6 +116,10 @@ pub fn walk(
         let md = entry
             .metadata()
             .map_err(|e| BuildError::io(entry.path(), e.into()))?;
+        if !md.is_file() {
+            special.push(logical);
+            continue;
+        }
         let mtime_ns = md
             .modified()
             .ok()
@@ -123,7 +133,7 @@ pub fn walk(
         });
     }
     files.sort_by(|a, b| a.logical.cmp(&b.logical));
-    Ok(files)
+    Ok(Walked { files, special })
 }
 
 #[cfg(test)]
@@ -153,7 +163,7 @@ mod tests {
             std::fs::write(f, p).unwrap();
         }
         let ex = glob_set(&["**/.git/**".into(), "**/*~".into()]).unwrap();
-        let files = walk(d.path(), &ex, &[d.path().join("c")]).unwrap();
+        let files = walk(d.path(), &ex, &[d.path().join("c")]).unwrap().files;
         let names: Vec<&str> = files.iter().map(|f| f.logical.as_str()).collect();
         assert_eq!(names, ["a/z.js", "b.css"]);
     }

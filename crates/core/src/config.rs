@@ -791,6 +791,9 @@ pub struct BuildConfig {
     pub build_info: String,
     /// Worker threads; 0 uses every core.
     pub jobs: usize,
+    /// A source file larger than this (bytes) is refused by name: a runaway file (a log, a dump) never
+    /// fills memory.
+    pub max_file_size: u64,
 }
 
 /// Extensions that are already compressed (images, fonts, archives, media): compressing them again wastes time.
@@ -888,6 +891,7 @@ impl Default for BuildConfig {
             django_manifest: "staticfiles.json".into(),
             build_info: "build-info.json".into(),
             jobs: 0,
+            max_file_size: 2 * 1024 * 1024 * 1024,
         }
     }
 }

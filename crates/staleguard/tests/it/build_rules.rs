@@ -250,3 +250,62 @@ fn options_originals_imports_and_compression() {
             > 0
     );
 }
+
+#[test]
+fn fifos_devices_and_huge_files_in_the_source_never_hang_the_build() {
+    let t = tempfile::tempdir().unwrap();
+    write_files(
+        t.path(),
+        &[
+            ("src/index.html", "<p>hi</p>\n"),
+            ("src/big.bin", "0123456789abcdef"),
+        ],
+    );
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(t.path().join("src/pipe"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::os::unix::fs::symlink("/dev/zero", t.path().join("src/zero")).unwrap();
+    // Under `timeout`: a build that blocks on the FIFO or reads /dev/zero forever fails here, not hangs.
+    let sg = |args: &[&str]| {
+        let mut c = std::process::Command::new("timeout");
+        c.arg("60")
+            .arg(env!("CARGO_BIN_EXE_staleguard"))
+            .current_dir(t.path())
+            .env_remove("STALEGUARD_CONFIG")
+            .args(args);
+        c.output().unwrap()
+    };
+    let o = sg(&["build", "src", "-o", "out", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let w = r["warnings"].to_string();
+    assert!(
+        w.contains("pipe") && w.contains("zero") && w.contains("not a regular file"),
+        "{w}"
+    );
+    assert!(!t.path().join("out/pipe").exists() && !t.path().join("out/zero").exists());
+    // Strict: an error naming both.
+    let o = sg(&["build", "src", "-o", "out2", "--strict"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("src/pipe") && err.contains("src/zero"),
+        "{err}"
+    );
+    // A file over `max-file-size` is refused by name.
+    write_files(
+        t.path(),
+        &[("staleguard.toml", "[build]\nmax-file-size = 10\n")],
+    );
+    let o = sg(&["build", "src", "-o", "out3"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("big.bin") && err.contains("max-file-size"),
+        "{err}"
+    );
+}

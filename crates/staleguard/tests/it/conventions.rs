@@ -458,3 +458,23 @@ fn subresource_integrity_follows_the_bytes_the_build_changed() {
     assert!(html.contains(&sri("sha256", js.as_bytes())), "{html}");
     assert!(!html.contains(&sri("sha384", css.as_bytes())), "{html}");
 }
+
+#[test]
+fn serve_never_serves_a_staging_file_a_killed_deploy_left() {
+    let t = tempfile::tempdir().unwrap();
+    write_files(
+        t.path(),
+        &[("store/index.html", "<p>ok</p>"), ("store/page.html#1", "")],
+    );
+    let served = crate::serve::serve(t.path(), &["store"]);
+    let c = reqwest::blocking::Client::new();
+    let status = |p: &str| {
+        c.get(format!("{}{p}", served.base))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(status("/index.html"), 200);
+    assert_eq!(status("/page.html%231"), 404);
+}
