@@ -22,7 +22,8 @@ pub fn run(global: &Global, args: &InvalidateArgs) -> Result<ExitCode> {
     let store = settings::store_config(&loaded, &args.store)?;
     let (mut paths, mut items) = purge::parse_paths(&args.paths)?;
     for p in &args.prefixes {
-        if !p.starts_with('/') || p.contains('*') {
+        purge::check_url_path("--prefix", p)?;
+        if p.contains('*') {
             bail!(
                 "--prefix `{p}`: a prefix is a URL path starting with `/`, without `*` (`/docs/`)"
             );

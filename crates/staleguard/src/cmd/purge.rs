@@ -596,20 +596,46 @@ fn ids_text(ids: &[String]) -> String {
     }
 }
 
+/// The longest URL path accepted on the command line (CloudFront's limit for an invalidation path).
+pub const MAX_URL_PATH: usize = 4000;
+
+/// A URL path given on the command line: starts with `/`, no `..` segment (also percent-encoded, `%2e%2e`),
+/// no spaces or control characters, at most [`MAX_URL_PATH`] bytes.
+pub fn check_url_path(flag: &str, p: &str) -> Result<()> {
+    let shown: String = p.chars().take(80).collect();
+    let more = if p.len() > shown.len() { "…" } else { "" };
+    if p.len() > MAX_URL_PATH {
+        bail!(
+            "{flag} `{shown}{more}`: a URL path of {} bytes is longer than {MAX_URL_PATH}",
+            p.len()
+        );
+    }
+    if !p.starts_with('/') {
+        bail!("{flag} `{shown}{more}`: a URL path must start with `/`");
+    }
+    let dot_dot = p.split('/').any(|seg| {
+        let decoded = percent_encoding::percent_decode_str(seg).decode_utf8_lossy();
+        decoded == ".." || decoded.contains('/') || decoded.contains('\\')
+    });
+    if dot_dot {
+        bail!(
+            "{flag} `{shown}{more}`: `..` (or an encoded `/`, `\\` or `..`: `%2e%2e`, `%2f`) is not allowed in a URL path"
+        );
+    }
+    if p.chars().any(|c| c.is_control() || c == ' ') {
+        bail!(
+            "{flag} `{shown}{more}`: spaces and control characters must be percent-encoded (`%20`)"
+        );
+    }
+    Ok(())
+}
+
 /// Parses `--paths`: `/a.html` is a path, `/docs/*` a prefix; anything else is refused with the reason.
 pub fn parse_paths(raw: &[String]) -> Result<(Vec<String>, Vec<Item>)> {
     let mut paths = Vec::new();
     let mut items = Vec::new();
     for p in raw {
-        if !p.starts_with('/') {
-            bail!("--paths `{p}`: a URL path must start with `/`");
-        }
-        if p.split('/').any(|s| s == "..") {
-            bail!("--paths `{p}`: `..` is not allowed in a URL path");
-        }
-        if p.chars().any(|c| c.is_control() || c == ' ') {
-            bail!("--paths `{p}`: spaces and control characters must be percent-encoded (`%20`)");
-        }
+        check_url_path("--paths", p)?;
         match p.find('*') {
             None => paths.push(p.clone()),
             Some(i) if i == p.len() - 1 => items.push(Item::prefix(&p[..i])),

@@ -478,3 +478,46 @@ fn serve_never_serves_a_staging_file_a_killed_deploy_left() {
     assert_eq!(status("/index.html"), 200);
     assert_eq!(status("/page.html%231"), 404);
 }
+
+#[test]
+fn invalidate_refuses_encoded_dot_dot_and_huge_paths() {
+    let t = tempfile::tempdir().unwrap();
+    write_files(
+        t.path(),
+        &[(
+            "staleguard.toml",
+            "[[cdn]]\nprovider = 'varnish'\nnodes = ['http://127.0.0.1:9']\n",
+        )],
+    );
+    let long = format!("/{}", "a".repeat(100_000));
+    for (args, needle) in [
+        (vec!["--paths", "/a/%2e%2e/b"], "`..`"),
+        (vec!["--paths", "/a/.%2E/b"], "`..`"),
+        (vec!["--paths", "/a/%2fetc"], "`..`"),
+        (vec!["--prefix", "/x/%2e%2e/"], "`..`"),
+        (vec!["--paths", long.as_str()], "longer than 4000"),
+        (vec!["--paths", "/a/../b"], "`..`"),
+    ] {
+        let mut c = staleguard(t.path());
+        c.args(["invalidate", "--dry-run"]).args(&args);
+        let o = run(c);
+        assert_eq!(o.status.code(), Some(1), "{args:?} was accepted");
+        let err = stderr(&o);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(
+            err.len() < 2_000,
+            "the error repeats a huge path: {} bytes",
+            err.len()
+        );
+    }
+    let mut c = staleguard(t.path());
+    c.args([
+        "invalidate",
+        "--dry-run",
+        "--paths",
+        "/ok%20name.html",
+        "/docs/*",
+    ]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
