@@ -119,7 +119,9 @@ if [ "${#MISSING[@]}" -gt 0 ] && [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
   apt-get update -q >"$LOGS/serve-apt.log" 2>&1 || die "apt-get update failed (log: $LOGS/serve-apt.log)"
   INSTALL=()
   for p in "${MISSING[@]}"; do
-    if apt-cache policy "$p" 2>/dev/null | grep -q '^ *Candidate: [^(]'; then
+    # Not `apt-cache … | grep -q`: under pipefail, grep's early exit SIGPIPEs apt-cache and fails the test.
+    policy="$(apt-cache policy "$p" 2>/dev/null || true)"
+    if grep -q '^ *Candidate: [^(]' <<<"$policy"; then
       INSTALL+=("$p")
     else
       warn "package $p does not exist in this system's apt sources"

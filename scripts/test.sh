@@ -28,7 +28,8 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 cargo --version
 if command -v rustup >/dev/null 2>&1; then
-  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+  installed="$(rustup component list --installed 2>/dev/null || true)"
+  grep -q '^clippy' <<<"$installed" || rustup component add clippy rustfmt
 fi
 
 step "python venv with Django (peer for the manifest test)"

@@ -105,8 +105,12 @@ live_pid() { # live_pid PIDFILE STATE
   pid="$(tr -dc '0-9' <"$1")"
   [ -n "$pid" ] || return 0
   alive "$pid" || return 0
-  tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '/moto_server$' || return 0
-  tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF -- "MOTO_PEER_STATE=$2" || return 0
+  # Read first, then grep (a `… | grep -q` under pipefail fails when grep exits early and SIGPIPEs tr).
+  local cmdline environ
+  cmdline="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+  environ="$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null || true)"
+  grep -q '/moto_server$' <<<"$cmdline" || return 0
+  grep -qxF -- "MOTO_PEER_STATE=$2" <<<"$environ" || return 0
   printf '%s\n' "$pid"
 }
 

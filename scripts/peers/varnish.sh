@@ -85,7 +85,9 @@ live_pid() { # live_pid PIDFILE WORKDIR
   pid="$(tr -dc '0-9' <"$1")"
   [ -n "$pid" ] || return 0
   [ -r "/proc/$pid/cmdline" ] || return 0
-  if tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "$2" \
+  local cmdline
+  cmdline="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+  if grep -qxF -- "$2" <<<"$cmdline" \
      && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = varnishd ]; then
     printf '%s\n' "$pid"
   fi
@@ -106,8 +108,9 @@ children_of() { # direct children of PID, one per line
 
 cmd_install() {
   [ "$#" -eq 0 ] || usage
-  if dpkg-query -W -f='${Status}\n' varnish varnish-modules 2>/dev/null \
-      | grep -c '^install ok installed$' | grep -qx 2; then
+  local status
+  status="$(dpkg-query -W -f='${Status}\n' varnish varnish-modules 2>/dev/null || true)"
+  if [ "$(grep -c '^install ok installed$' <<<"$status")" = 2 ]; then
     return 0
   fi
   [ "$(id -u)" -eq 0 ] || die "installing varnish needs root (apt-get install -y varnish varnish-modules)"
