@@ -253,8 +253,27 @@ fn de_store_url_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::E
 
 /// Accepts the store URL schemes staleguard knows.
 pub fn check_store_url(s: &str) -> Result<(), String> {
-    let scheme = s.split_once("://").map(|(a, _)| a);
+    let (scheme, rest) = match s.split_once("://") {
+        Some((a, r)) => (Some(a), r),
+        None => (None, ""),
+    };
     match scheme {
+        Some("file") if rest.is_empty() => Err(format!(
+            "store `{s}` names no folder; use file://PATH (relative to the config file), e.g. file://./.staleguard/public"
+        )),
+        Some(k @ ("s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "azure"))
+            if rest.split('/').next().unwrap_or("").is_empty() =>
+        {
+            let what = if k.starts_with('s') || k == "gs" {
+                "bucket"
+            } else {
+                "container"
+            };
+            Err(format!(
+                "store `{s}` names no {what}; use {k}://{}/PREFIX (the {what} first, then an optional prefix)",
+                what.to_ascii_uppercase()
+            ))
+        }
         Some("file" | "s3" | "s3a" | "gs" | "az" | "abfs" | "abfss" | "azure") => Ok(()),
         _ => Err(format!(
             "store `{s}` is not a store URL; use file://PATH, s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://CONTAINER/PREFIX"
@@ -1233,5 +1252,22 @@ mod tests {
         assert!(d.state_warning().is_none());
         let local = DeployConfig::default();
         assert!(local.state_warning().is_none());
+    }
+
+    #[test]
+    fn a_store_without_a_bucket_says_so() {
+        for (url, needle) in [
+            ("s3://", "names no bucket"),
+            ("s3:///site", "names no bucket"),
+            ("gs://", "names no bucket"),
+            ("az://", "names no container"),
+            ("file://", "names no folder"),
+        ] {
+            let e = check_store_url(url).unwrap_err();
+            assert!(e.contains(needle), "{url}: {e}");
+        }
+        for ok in ["s3://b", "s3://b/site", "file://public", "gs://b/x"] {
+            check_store_url(ok).unwrap();
+        }
     }
 }

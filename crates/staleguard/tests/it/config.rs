@@ -87,3 +87,29 @@ fn missing_source_folder_has_a_hint() {
         "{err}"
     );
 }
+
+#[test]
+fn a_store_url_without_a_bucket_names_what_is_missing() {
+    let t = tempfile::tempdir().unwrap();
+    write_files(
+        t.path(),
+        &[("staleguard.toml", "[deploy]\nstore = \"s3://\"\n")],
+    );
+    let mut c = staleguard(t.path());
+    c.arg("deploys");
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("names no bucket") && err.contains("line 2"),
+        "{err}"
+    );
+    assert!(!err.to_lowercase().contains("credential"), "{err}");
+    // The same from the command line.
+    write_files(t.path(), &[("staleguard.toml", "")]);
+    let mut c = staleguard(t.path());
+    c.args(["deploys", "--store", "s3://"]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("names no bucket"), "{}", stderr(&o));
+}
