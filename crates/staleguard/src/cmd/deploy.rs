@@ -71,7 +71,12 @@ fn conclude(
     let purging = !steps.no_purge && !loaded.config.cdn.is_empty();
     let verifying = !opts.dry_run && !steps.no_verify && v.in_deploy && !v.cdn_url.is_empty();
     if !purging && !verifying {
-        print_report(global, report, built, &[], args.explain, None);
+        let json = print_report(global, report, built, &[], args.explain, None);
+        // A deploy without a CDN or a verification is still news for the webhook.
+        if !opts.dry_run {
+            let (text, fields) = summary(report, &[], None);
+            rt.block_on(verify::notify(&loaded.config.verify, &text, &fields, &json));
+        }
         return finish(global, &[], None);
     }
     // One read of the deploy state, shared by the purge and the verification.

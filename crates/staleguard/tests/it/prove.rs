@@ -446,3 +446,36 @@ fn verify_lists_each_failure_once_with_its_encoding() {
         "{text}"
     );
 }
+
+/// A deploy with neither `[[cdn]]` nor `cdn-url` still posts its summary when the webhook is set.
+#[test]
+fn webhook_gets_a_deploy_without_cdn_or_verification() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    write_files(
+        dir,
+        &[
+            ("site/index.html", &page("home v1")),
+            ("site/style.css", "body { color: black }\n"),
+            ("staleguard.toml", SITE_CONFIG),
+        ],
+    );
+    let (url, got) = receiver(200);
+    let mut c = staleguard(dir);
+    c.env("STALEGUARD_WEBHOOK_URL", &url).arg("deploy");
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The post happens inside the deploy: by now the receiver has its request (or never will).
+    let waited = std::time::Instant::now();
+    while !got.is_finished() && waited.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(got.is_finished(), "the webhook was never called");
+    let body: Value = serde_json::from_str(&got.join().unwrap()).unwrap();
+    let text = body["text"].as_str().unwrap();
+    assert!(
+        text.contains("deployed") && text.contains("not verified"),
+        "{text}"
+    );
+    assert!(!stderr(&o).contains("secret-token"));
+}
