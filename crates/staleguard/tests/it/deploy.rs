@@ -812,6 +812,7 @@ fn deploys_columns_fit_their_content() {
     let dir = t.path();
     ok_json(sg(dir, T0, &["deploy", "--json"]));
     write_files(dir, &[("site/index.html", "<p>v2</p>\n")]);
+    build(dir, "site", "out", &[]);
     ok_json(sg(dir, T0 + 10, &["deploy", "--json"]));
     let r = ok_json(sg(dir, T0 + 20, &["rollback", "--json"]));
     let restored = r["restores"].as_str().unwrap().to_string();

@@ -400,9 +400,11 @@ fn verify_lists_each_failure_once_with_its_encoding() {
             ("staleguard.toml", SITE_CONFIG),
         ],
     );
+    assert!(sg(dir, &["build"]).status.success());
     assert!(sg(dir, &["deploy"]).status.success());
     copy_dir(&dir.join("store"), &dir.join("old"));
     write_files(dir, &[("site/docs/a.html", &page("a v2"))]);
+    assert!(sg(dir, &["build"]).status.success());
     assert!(sg(dir, &["deploy"]).status.success());
     let edge = serve(dir, &["old"]);
     write_files(

@@ -463,9 +463,11 @@ fn clean_urls_are_in_the_purge_plan() {
             .replace("[serve]\n", &format!("[serve]\nclean-urls = {clean}\n"))
     };
     write_files(dir, &[("staleguard.toml", &config(true))]);
+    sg_ok(dir, &["build"]);
     sg_ok(dir, &["deploy", "--no-purge"]);
     edit(dir, "site/about.html", "about", "about v2");
     edit(dir, "site/docs/index.html", "docs", "docs v2");
+    sg_ok(dir, &["build"]);
     let v: Value = serde_json::from_str(&sg_ok(dir, &["--json", "deploy", "--dry-run"])).unwrap();
     let items = planned(&v);
     for want in ["path /about", "path /about.html"] {
@@ -475,6 +477,7 @@ fn clean_urls_are_in_the_purge_plan() {
     assert!(items.iter().any(|i| i.ends_with(" /docs/")), "{items:?}");
     assert!(!items.iter().any(|i| i == "path /docs/index"), "{items:?}");
     // `invalidate --dry-run` plans from the store: the same URLs for the deployed pages.
+    sg_ok(dir, &["build"]);
     sg_ok(dir, &["deploy", "--no-purge"]);
     let v: Value =
         serde_json::from_str(&sg_ok(dir, &["--json", "invalidate", "--dry-run"])).unwrap();
@@ -502,8 +505,10 @@ fn rollback_dry_run_shows_the_purge_plan() {
         dir,
         &[("staleguard.toml", &format!("{BASE_CONFIG}{DEAD_CDN}"))],
     );
+    sg_ok(dir, &["build"]);
     sg_ok(dir, &["deploy", "--no-purge"]);
     edit(dir, "site/docs/a.html", "a", "a v2");
+    sg_ok(dir, &["build"]);
     sg_ok(dir, &["deploy", "--no-purge"]);
     let v: Value = serde_json::from_str(&sg_ok(dir, &["--json", "rollback", "--dry-run"])).unwrap();
     let items = planned(&v);
