@@ -281,16 +281,11 @@ impl<'a> Builder<'a> {
     fn run(&self, progress: &dyn Progress, started: Instant) -> Result<BuildReport, BuildError> {
         let cfg = self.cfg;
         let exclude = glob_set(&cfg.exclude_globs())?;
-        let rules = NameRules {
-            mutable: glob_set(&cfg.mutable)?,
-            fixed: glob_set(&cfg.fixed_name_globs())?,
-            prehashed: Prehashed::new(
-                cfg.builtin_rules,
-                &cfg.prehashed,
-                &cfg.prehashed_dir_globs(),
-            )?,
-        };
-        let mut rules = rules;
+        let mut prehashed = Prehashed::new(
+            cfg.builtin_rules,
+            &cfg.prehashed,
+            &cfg.prehashed_dir_globs(),
+        )?;
         let mut skip_dirs = vec![self.out.clone()];
         if let Ok(c) = std::fs::canonicalize(&self.opts.cache_dir) {
             skip_dirs.push(c);
@@ -306,10 +301,12 @@ impl<'a> Builder<'a> {
                 cfg.max_file_size
             )));
         }
-        rules
-            .prehashed
-            .learn(files.iter().map(|f| f.logical.as_str()));
-        let rules = rules;
+        prehashed.learn(files.iter().map(|f| f.logical.as_str()));
+        let rules = NameRules {
+            mutable: glob_set(&cfg.mutable)?,
+            fixed: glob_set(&cfg.fixed_name_globs())?,
+            prehashed,
+        };
         let sidecars = source_sidecars(&files, &self.cfg.compress)?;
         let files: Vec<SourceFile> = files
             .into_iter()
@@ -1356,18 +1353,11 @@ impl<'a> Builder<'a> {
         };
         let now = self.opts.clock_unix;
         let mut candidates: BTreeMap<String, RetainedFile> = old.retained.clone();
-        for (p, e) in old.immutable_paths() {
-            let (hash, size) = match p.strip_prefix(&e.path) {
-                Some("") | None => (e.hash.clone(), e.size),
-                Some(ext) => match e.encodings.iter().find(|(c, _)| c.extension() == ext) {
-                    Some((_, v)) => (v.hash.clone(), v.size),
-                    None => continue,
-                },
-            };
+        for (p, hash, size) in old.immutable_paths() {
             candidates.insert(
                 p,
                 RetainedFile {
-                    hash,
+                    hash: hash.to_string(),
                     size,
                     last_build: old.builds,
                     dropped_at: now,
@@ -1518,20 +1508,18 @@ fn source_sidecars(files: &[SourceFile], codecs: &[Codec]) -> Result<SourceSidec
         files.iter().map(|f| (f.logical.as_str(), f)).collect();
     let mut out = SourceSidecars::default();
     for f in files {
-        for codec in [Codec::Br, Codec::Gzip, Codec::Zstd] {
-            let Some(base) = f.logical.strip_suffix(codec.extension()) else {
-                continue;
-            };
-            let Some(b) = by_name.get(base) else { continue };
-            let read = |p: &Path| std::fs::read(p).map_err(|e| BuildError::io(p, e));
-            let is_encoding = f.size <= b.size.saturating_mul(2) + 1024
-                && crate::compress::decodes_to(codec, &read(&f.abs)?, &read(&b.abs)?);
-            if is_encoding && codecs.contains(&codec) {
-                out.dropped.insert(f.logical.clone());
-                out.forced.insert((base.to_string(), codec));
-            } else {
-                out.skipped.insert((base.to_string(), codec));
-            }
+        let Some((base, codec)) = Codec::split_sidecar(&f.logical) else {
+            continue;
+        };
+        let Some(b) = by_name.get(base) else { continue };
+        let read = |p: &Path| std::fs::read(p).map_err(|e| BuildError::io(p, e));
+        let is_encoding = f.size <= b.size.saturating_mul(2) + 1024
+            && crate::compress::decodes_to(codec, &read(&f.abs)?, &read(&b.abs)?);
+        if is_encoding && codecs.contains(&codec) {
+            out.dropped.insert(f.logical.clone());
+            out.forced.insert((base.to_string(), codec));
+        } else {
+            out.skipped.insert((base.to_string(), codec));
         }
     }
     Ok(out)

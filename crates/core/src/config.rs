@@ -699,6 +699,16 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// Every codec, in the order a server prefers them.
+    pub const ALL: [Codec; 3] = [Codec::Br, Codec::Zstd, Codec::Gzip];
+
+    /// `a.css.br` → (`a.css`, br): the base path and codec of a sidecar's name.
+    pub fn split_sidecar(path: &str) -> Option<(&str, Codec)> {
+        Codec::ALL
+            .into_iter()
+            .find_map(|c| path.strip_suffix(c.extension()).map(|b| (b, c)))
+    }
+
     /// The sidecar file extension, with its dot.
     pub fn extension(self) -> &'static str {
         match self {

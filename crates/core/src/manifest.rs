@@ -99,18 +99,19 @@ impl Manifest {
         }
     }
 
-    /// The fingerprinted (immutable) output paths of this build: hashed names and their sidecars, not
-    /// the mutable originals.
-    pub fn immutable_paths(&self) -> impl Iterator<Item = (String, &ManifestEntry)> {
-        self.output_paths().filter_map(|(p, _, e)| {
-            let immutable = !e.mutable
-                && (p == e.path
-                    || e.encodings.keys().any(|c| {
-                        p.len() == e.path.len() + c.extension().len()
-                            && p.starts_with(&e.path)
-                            && p.ends_with(c.extension())
-                    }));
-            immutable.then_some((p, e))
+    /// The fingerprinted (immutable) output paths of this build, with the hash and size of their bytes:
+    /// hashed names and their sidecars, not the mutable originals.
+    pub fn immutable_paths(&self) -> impl Iterator<Item = (String, &str, u64)> {
+        self.files.values().filter(|e| !e.mutable).flat_map(|e| {
+            std::iter::once((e.path.clone(), e.hash.as_str(), e.size)).chain(
+                e.encodings.iter().map(|(c, v)| {
+                    (
+                        format!("{}{}", e.path, c.extension()),
+                        v.hash.as_str(),
+                        v.size,
+                    )
+                }),
+            )
         })
     }
 

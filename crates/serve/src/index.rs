@@ -303,13 +303,6 @@ fn is_staging_name(rel: &str) -> bool {
     })
 }
 
-/// `a.css.br` → (`a.css`, br).
-fn split_codec(path: &str) -> Option<(&str, Codec)> {
-    [Codec::Br, Codec::Zstd, Codec::Gzip]
-        .into_iter()
-        .find_map(|c| path.strip_suffix(c.extension()).map(|b| (b, c)))
-}
-
 /// Loads a snapshot of `dir`. `manifest_name` and `build_info_name` are the build's file names.
 pub fn load(
     dir: &Path,
@@ -373,12 +366,12 @@ pub fn load(
             // Fingerprinted files of earlier builds (pages rendered or cached before the rebuild still
             // name them): immutable, with their sidecars.
             for (path, r) in &m.retained {
-                if let Some((base, _)) = split_codec(path)
+                if let Some((base, _)) = Codec::split_sidecar(path)
                     && m.retained.contains_key(base)
                 {
                     continue;
                 }
-                let encoded: Vec<(Codec, String, u64)> = [Codec::Br, Codec::Zstd, Codec::Gzip]
+                let encoded: Vec<(Codec, String, u64)> = Codec::ALL
                     .into_iter()
                     .filter_map(|c| {
                         m.retained
