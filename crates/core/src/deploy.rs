@@ -47,6 +47,16 @@ pub fn is_state_key(key: &str) -> bool {
     key == STATE_DIR || key.starts_with(".staleguard/")
 }
 
+/// A file a local (`file://`) store is writing: `page.html#1`, its staging name, renamed into place when
+/// complete and left behind when the process is killed. Never a URL (`#` starts a fragment): `serve`
+/// never answers one and the next deploy removes them.
+pub fn is_staging_name(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    name.rsplit_once('#').is_some_and(|(base, n)| {
+        !base.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
 /// One object as deployed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRecord {
@@ -180,6 +190,18 @@ impl History {
                     .join(", ")
             )),
         }
+    }
+
+    /// How many entries were committed: up to the current deploy's (`current`: the id in
+    /// `current.json`). Entries after it were written by a commit killed before its pointer; with no
+    /// pointer, none was committed. A pointer to an id the history lacks keeps every entry.
+    pub fn committed(&self, current: Option<&str>) -> usize {
+        current.map_or(0, |c| {
+            self.deploys
+                .iter()
+                .rposition(|e| e.id == c)
+                .map_or(self.deploys.len(), |p| p + 1)
+        })
     }
 
     /// The deploy recorded just before `id` (the last entry with that id, for safety).
@@ -409,8 +431,13 @@ pub fn deploy_id(unix: i64, objects: &BTreeMap<String, ObjectRecord>, salt: &str
 /// What GC decided.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GcPlan {
-    /// Keys to delete, sorted.
+    /// Keys to delete, in delete order: the reverse of upload order (pointers, aliases, pages, other
+    /// mutable objects, then immutable ones), sorted within each wave. See [`GcPlan::waves`].
     pub delete: Vec<String>,
+    /// Where each wave of `delete` ends (exclusive): a wave is deleted completely before the next one
+    /// starts, so no object left in the store references one already gone, whenever GC stops.
+    #[serde(skip)]
+    pub wave_ends: Vec<usize>,
     pub delete_bytes: u64,
     /// Records whose objects are all gone (or kept by a newer deploy) once `delete` is done.
     pub collect: Vec<String>,
@@ -442,7 +469,7 @@ pub fn gc_plan(
         retained.extend(j.objects.keys().map(String::as_str));
     }
     let mut plan = GcPlan::default();
-    let mut delete: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut delete: BTreeMap<&str, &ObjectRecord> = BTreeMap::new();
     for (i, e) in history.deploys[..n.saturating_sub(keep)].iter().enumerate() {
         if e.collected {
             continue;
@@ -465,7 +492,7 @@ pub fn gc_plan(
                 continue;
             }
             if old_enough {
-                delete.insert(k, o.size);
+                delete.insert(k, o);
             } else {
                 waiting += 1;
             }
@@ -475,9 +502,52 @@ pub fn gc_plan(
             plan.collect.push(e.id.clone());
         }
     }
-    plan.delete_bytes = delete.values().sum();
-    plan.delete = delete.into_keys().map(String::from).collect();
+    plan.delete_bytes = delete.values().map(|o| o.size).sum();
+    let mut order: Vec<(u8, &str)> = delete.iter().map(|(k, o)| (delete_wave(o), *k)).collect();
+    order.sort();
+    for (i, w) in order.iter().enumerate() {
+        if order.get(i + 1).is_none_or(|n| n.0 != w.0) {
+            plan.wave_ends.push(i + 1);
+        }
+    }
+    plan.delete = order.into_iter().map(|(_, k)| k.to_string()).collect();
     plan
+}
+
+/// The GC wave of an object: the reverse of upload order. What reads others goes first (pointers,
+/// aliases), then pages (which link other mutable files: feeds, unhashed scripts), then the other
+/// mutable objects, and immutable objects (fingerprinted files, rollback bundles) last.
+fn delete_wave(o: &ObjectRecord) -> u8 {
+    match o.rank {
+        Rank::Pointer => 0,
+        Rank::Alias => 1,
+        Rank::Mutable
+            if o.headers
+                .get("content-type")
+                .is_some_and(|t| t.starts_with("text/html")) =>
+        {
+            2
+        }
+        Rank::Mutable => 3,
+        Rank::Immutable => 4,
+    }
+}
+
+impl GcPlan {
+    /// `delete` in its waves, first to last.
+    pub fn waves(&self) -> impl Iterator<Item = &[String]> {
+        let mut start = 0;
+        let ends = if self.wave_ends.is_empty() && !self.delete.is_empty() {
+            vec![self.delete.len()]
+        } else {
+            self.wave_ends.clone()
+        };
+        ends.into_iter().map(move |end| {
+            let w = &self.delete[start.min(end)..end];
+            start = end;
+            w
+        })
+    }
 }
 
 /// Parses an age like `90s`, `30m`, `12h`, `1d`, `2w` (or plain seconds) into seconds.
@@ -635,6 +705,77 @@ mod tests {
         // Collected deploys are skipped; keep >= history deletes nothing.
         let p = gc_plan(&history, &records, None, 4, 0, 10 * day);
         assert!(p.delete.is_empty() && p.collect.is_empty());
+    }
+
+    #[test]
+    fn committed_entries_end_at_the_current_pointer() {
+        let h = History {
+            format: 1,
+            deploys: vec![entry("a", 0), entry("b", 1), entry("c", 2)],
+        };
+        assert_eq!(h.committed(Some("b")), 2, "c never reached current.json");
+        assert_eq!(h.committed(Some("c")), 3);
+        assert_eq!(h.committed(None), 0, "no pointer: nothing committed");
+        assert_eq!(h.committed(Some("zz")), 3, "unknown pointer: keep all");
+    }
+
+    #[test]
+    fn staging_names() {
+        for (name, want) in [
+            ("page.html#1", true),
+            ("img/x.png#12", true),
+            ("a#b", false),
+            ("#1", false),
+            ("dir#1/page.html", false),
+            ("page.html", false),
+        ] {
+            assert_eq!(is_staging_name(name), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn gc_deletes_in_the_reverse_of_upload_order() {
+        let history = History {
+            format: 1,
+            deploys: vec![entry("d1", 0), entry("d2", 10)],
+        };
+        let mut old = record("d1", &["a.1.css", "z.2.js"]);
+        let mut put = |k: &str, rank: Rank, ct: &str| {
+            let mut o = obj(k, rank != Rank::Immutable, "m");
+            o.rank = rank;
+            o.headers.insert("content-type".into(), ct.into());
+            old.objects.insert(k.into(), o);
+        };
+        put(
+            "about/index.html",
+            Rank::Mutable,
+            "text/html; charset=utf-8",
+        );
+        put("feed.xml", Rank::Mutable, "application/xml");
+        put("a.html", Rank::Mutable, "text/html");
+        put("latest.tar.gz", Rank::Alias, "application/gzip");
+        put("manifest.json", Rank::Pointer, "application/json");
+        let records: BTreeMap<String, DeployRecord> = [old, record("d2", &["kept"])]
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect();
+        let p = gc_plan(&history, &records, None, 1, 0, 20);
+        let waves: Vec<Vec<&str>> = p
+            .waves()
+            .map(|w| w.iter().map(String::as_str).collect())
+            .collect();
+        assert_eq!(
+            waves,
+            [
+                vec!["manifest.json"],
+                vec!["latest.tar.gz"],
+                vec!["a.html", "about/index.html"],
+                vec!["feed.xml"],
+                vec!["a.1.css", "z.2.js"],
+            ]
+        );
+        assert_eq!(p.delete.len(), 7);
+        assert_eq!(GcPlan::default().waves().count(), 0);
     }
 
     #[test]

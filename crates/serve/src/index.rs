@@ -294,15 +294,6 @@ pub fn manifest_path(dir: &Path, manifest_name: &str) -> std::path::PathBuf {
     if stored.exists() { stored } else { root }
 }
 
-/// A file the local object store is writing (`page.html#1`: its staging name, renamed into place when
-/// complete; left behind when a deploy is killed). Never a URL: `#` starts a fragment.
-fn is_staging_name(rel: &str) -> bool {
-    let name = rel.rsplit('/').next().unwrap_or(rel);
-    name.rsplit_once('#').is_some_and(|(base, n)| {
-        !base.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
-    })
-}
-
 /// Loads a snapshot of `dir`. `manifest_name` and `build_info_name` are the build's file names.
 pub fn load(
     dir: &Path,
@@ -421,7 +412,7 @@ pub fn load(
         {
             continue;
         }
-        if rel.contains(".sgtmp") || is_staging_name(&rel) {
+        if rel.contains(".sgtmp") || staleguard_core::deploy::is_staging_name(&rel) {
             continue; // a build's or a deploy's file in the middle of being written (or left by a kill)
         }
         if is_hidden(&rel) {
@@ -497,19 +488,6 @@ impl Index {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn staging_names() {
-        for (name, want) in [
-            ("page.html#1", true),
-            ("img/x.png#12", true),
-            ("a#b", false),
-            ("#1", false),
-            ("page.html", false),
-        ] {
-            assert_eq!(super::is_staging_name(name), want, "{name}");
-        }
-    }
-
     use super::*;
 
     #[test]

@@ -184,21 +184,44 @@ fn empty_index() -> Index {
     }
 }
 
-/// Watches the manifest (size, mtime) and swaps in a new snapshot when it changes. A snapshot that fails
-/// to load (a half-finished deploy by hand) is logged and the current one kept.
+/// What a reload waits on: in a store `deploy` wrote (`.staleguard/current.json`), the commit pointer,
+/// written after every object of the deploy, so a snapshot is never taken half-way through one; in a
+/// build output, the manifest, written after every file of the build.
+fn switch_file(dir: &std::path::Path, manifest_name: &str) -> PathBuf {
+    let pointer = dir.join(staleguard_core::deploy::CURRENT_KEY);
+    if pointer.exists() {
+        pointer
+    } else {
+        index::manifest_path(dir, manifest_name)
+    }
+}
+
+/// Watches the switch file ([`switch_file`]: its bytes, size and mtime) and swaps in a new snapshot when
+/// it changes. A snapshot that fails to load (a half-finished deploy by hand) is logged and the current
+/// one kept.
 async fn watch(state: Arc<State>) {
-    let path = index::manifest_path(&state.opts.dir, &state.opts.manifest_name);
-    let stamp = |p: &PathBuf| {
-        std::fs::metadata(p)
-            .ok()
-            .map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
+    let stamp = || {
+        let p = switch_file(&state.opts.dir, &state.opts.manifest_name);
+        let m = std::fs::metadata(&p).ok()?;
+        // The pointer is small: its bytes (the deploy id) decide, whatever the clock's resolution.
+        let bytes = if m.len() <= 4096 {
+            std::fs::read(&p).ok()
+        } else {
+            None
+        };
+        Some((
+            p,
+            m.len(),
+            m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            bytes,
+        ))
     };
-    let mut last = stamp(&path);
+    let mut last = stamp();
     let mut tick =
         tokio::time::interval(Duration::from_millis(state.opts.config.reload_ms.max(50)));
     loop {
         tick.tick().await;
-        let now = stamp(&path);
+        let now = stamp();
         if now == last {
             continue;
         }

@@ -78,6 +78,13 @@ pub struct DeployReport {
     pub plan: Plan,
     /// Uploads the journal of an interrupted deploy showed as already done.
     pub resumed: usize,
+    /// What an interrupted deploy left and this one cleaned: history entries never committed, a journal
+    /// of a deploy already committed, staging files of a local store.
+    #[serde(skip_serializing_if = "Tidied::is_empty")]
+    pub tidied: Tidied,
+    /// For a rollback without an id: the deploys skipped because they serve the current version.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
     pub gc: GcPlan,
     pub seconds: f64,
     /// The store already held exactly this build: no new deploy was recorded.
@@ -92,6 +99,71 @@ struct State {
     record: Option<DeployRecord>,
     history: History,
     journal: Option<Journal>,
+}
+
+/// What a deploy killed at its commit point (or while writing) left, found and cleaned by the next run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tidied {
+    /// History entries written by a commit that never reached the `current` pointer.
+    pub uncommitted: Vec<String>,
+    /// A journal whose every object is already in the current deploy (killed after the pointer).
+    pub stale_journal: bool,
+    /// Partial files a local store was writing when the process died (`page.html#1`).
+    pub staging: Vec<String>,
+}
+
+impl Tidied {
+    pub fn is_empty(&self) -> bool {
+        self.uncommitted.is_empty() && !self.stale_journal && self.staging.is_empty()
+    }
+}
+
+/// Repairs the state an interrupted commit left, in memory; [`persist_tidy`] writes it back. The commit
+/// writes the record, then the history, then `current`, then removes the journal: history entries after
+/// the current deploy's were never committed, and a journal the current record fully contains belongs
+/// to a deploy that did commit.
+fn tidy(state: &mut State) -> Tidied {
+    let mut t = Tidied::default();
+    let keep = state
+        .history
+        .committed(state.current.as_ref().map(|c| c.id.as_str()));
+    t.uncommitted = state.history.deploys.drain(keep..).map(|e| e.id).collect();
+    if let (Some(j), Some(r)) = (&state.journal, &state.record)
+        && j.objects
+            .iter()
+            .all(|(k, o)| r.objects.get(k).is_some_and(|c| c.same_as(o)))
+    {
+        state.journal = None;
+        t.stale_journal = true;
+    }
+    t
+}
+
+/// Writes what [`tidy`] repaired, and removes the staging files of a local store.
+async fn persist_tidy(store: &Store, state: &State, t: &mut Tidied) -> Result<()> {
+    if !t.uncommitted.is_empty() {
+        store.put_json(d::HISTORY_KEY, &state.history).await?;
+        for id in &t.uncommitted {
+            if state.current.as_ref().is_none_or(|c| &c.id != id) {
+                store.delete(&d::record_key(id)).await?;
+            }
+        }
+    }
+    if t.stale_journal {
+        store.delete(d::JOURNAL_KEY).await?;
+    }
+    let known = |k: &str| {
+        state
+            .record
+            .as_ref()
+            .is_some_and(|r| r.objects.contains_key(k))
+            || state
+                .journal
+                .as_ref()
+                .is_some_and(|j| j.objects.contains_key(k))
+    };
+    t.staging = store.remove_staging(&known).await?;
+    Ok(())
 }
 
 async fn load_state(store: &Store) -> Result<State> {
@@ -174,6 +246,10 @@ pub async fn deploy(opts: &DeployOptions, progress: Arc<dyn Progress>) -> Result
         .map(|m| m.version().to_string())
         .unwrap_or_default();
     let mut state = load_state(&store).await?;
+    let mut tidied = tidy(&mut state);
+    if !opts.dry_run {
+        persist_tidy(&store, &state, &mut tidied).await?;
+    }
     let base = base_of(&state);
     let site: BTreeMap<String, ObjectRecord> = wanted
         .iter()
@@ -217,6 +293,8 @@ pub async fn deploy(opts: &DeployOptions, progress: Arc<dyn Progress>) -> Result
         bytes: next.values().map(|o| o.size).sum(),
         plan: plan.clone(),
         resumed,
+        tidied,
+        skipped: Vec::new(),
         gc: GcPlan::default(),
         seconds: 0.0,
         up_to_date: false,
@@ -490,6 +568,7 @@ async fn upload_all(
         let mut done = futures::stream::iter(batch)
             .map(|u| async move {
                 let w = &wanted[&u.key];
+                crate::fault::point("put", &u.key);
                 let etag = match &w.source {
                     Source::File(p) => {
                         store
@@ -504,6 +583,7 @@ async fn upload_all(
                         )));
                     }
                 };
+                crate::fault::point("put-done", &u.key);
                 Ok::<_, StoreError>((u, etag))
             })
             .buffer_unordered(concurrency.max(1));
@@ -550,14 +630,17 @@ async fn commit(
     plan: &Plan,
 ) -> Result<()> {
     store.put_json(&d::record_key(&record.id), record).await?;
+    crate::fault::point("commit-record", &record.id);
     state.history.format = RECORD_FORMAT;
     state.history.deploys.push(entry_of(record, plan));
     store.put_json(d::HISTORY_KEY, &state.history).await?;
+    crate::fault::point("commit-history", &record.id);
     let current = Current {
         format: RECORD_FORMAT,
         id: record.id.clone(),
     };
     store.put_json(d::CURRENT_KEY, &current).await?;
+    crate::fault::point("commit-current", &record.id);
     state.current = Some(current);
     state.record = Some(record.clone());
     if state.journal.take().is_some() {
@@ -669,13 +752,18 @@ async fn run_gc(
         return Ok(plan);
     }
     progress.phase("gc", plan.delete.len(), plan.delete_bytes);
-    let results = futures::stream::iter(plan.delete.iter())
-        .map(|k| async move { store.delete(k).await.map(|()| k) })
-        .buffer_unordered(opts.config.concurrency.max(1) as usize)
-        .collect::<Vec<_>>()
-        .await;
-    for r in results {
-        progress.deleted(r?);
+    // Wave by wave, each complete before the next starts (the reverse of upload order): wherever GC
+    // stops, no object left in the store references one already deleted.
+    for wave in plan.waves() {
+        let mut done = futures::stream::iter(wave.iter())
+            .map(|k| async move {
+                crate::fault::point("gc-delete", k);
+                store.delete(k).await.map(|()| k)
+            })
+            .buffer_unordered(opts.config.concurrency.max(1) as usize);
+        while let Some(r) = done.next().await {
+            progress.deleted(r?);
+        }
     }
     for e in state.history.deploys.iter_mut() {
         if plan.collect.contains(&e.id) {
@@ -693,11 +781,15 @@ pub async fn history(
     base: &Path,
 ) -> Result<(History, Option<String>)> {
     let store = Store::open(url, config, base)?;
-    let h = store
+    let mut h = store
         .get_json::<History>(d::HISTORY_KEY)
         .await?
         .unwrap_or_default();
     let c = store.get_json::<Current>(d::CURRENT_KEY).await?;
+    // Entries after the current deploy's were written by a commit that never reached its pointer: not
+    // deploys (the next deploy removes them).
+    h.deploys
+        .truncate(h.committed(c.as_ref().map(|c| c.id.as_str())));
     Ok((h, c.map(|c| c.id)))
 }
 
@@ -712,6 +804,10 @@ pub async fn rollback(
     let started = Instant::now();
     let store = Store::open(&opts.config.store, &opts.config, &opts.base)?;
     let mut state = load_state(&store).await?;
+    let mut tidied = tidy(&mut state);
+    if !opts.dry_run {
+        persist_tidy(&store, &state, &mut tidied).await?;
+    }
     let current = state
         .current
         .as_ref()
@@ -722,14 +818,14 @@ pub async fn rollback(
                 store.url
             ))
         })?;
+    let mut skipped = Vec::new();
     let entry = match target {
         Some(t) => state
             .history
             .find(t)
-            .map_err(|e| StoreError::Rollback(format!("in `{}`: {e}", store.url)))?,
-        None => state.history.before(&current).ok_or_else(|| {
-            StoreError::Rollback("there is no deploy before the current one".into())
-        })?,
+            .map_err(|e| StoreError::Rollback(format!("in `{}`: {e}", store.url)))?
+            .clone(),
+        None => previous_different(&store, &state, &current, &mut skipped).await?,
     };
     if entry.collected {
         return Err(StoreError::Rollback(format!(
@@ -760,6 +856,8 @@ pub async fn rollback(
         bytes: next.values().map(|o| o.size).sum(),
         plan: plan.clone(),
         resumed: 0,
+        tidied,
+        skipped,
         gc: GcPlan::default(),
         seconds: 0.0,
         up_to_date: false,
@@ -865,4 +963,59 @@ pub async fn rollback(
     commit(&store, &mut state, &record, &report.plan).await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// The last deploy before the current one that serves something else: a deploy re-run after an
+/// interrupted one, or the same build deployed again, is skipped (and named in `skipped`). Same version
+/// means the same manifest digest; without a manifest, the same objects.
+async fn previous_different(
+    store: &Store,
+    state: &State,
+    current: &str,
+    skipped: &mut Vec<String>,
+) -> Result<HistoryEntry> {
+    let deploys = &state.history.deploys;
+    let pos = deploys
+        .iter()
+        .rposition(|e| e.id == current)
+        .unwrap_or(deploys.len());
+    let now = state.record.as_ref();
+    let version = now.map_or("", |r| r.version.as_str());
+    for e in deploys[..pos].iter().rev() {
+        let same = if !version.is_empty() || !e.version.is_empty() {
+            e.version == version
+        } else if e.collected {
+            false
+        } else {
+            let r = store
+                .get_json::<DeployRecord>(&d::record_key(&e.id))
+                .await?;
+            match (r, now) {
+                (Some(r), Some(n)) => {
+                    r.objects.len() == n.objects.len()
+                        && r.objects
+                            .iter()
+                            .all(|(k, o)| n.objects.get(k).is_some_and(|c| c.same_as(o)))
+                }
+                _ => false,
+            }
+        };
+        if !same {
+            return Ok(e.clone());
+        }
+        skipped.push(e.id.clone());
+    }
+    Err(StoreError::Rollback(if skipped.is_empty() {
+        "there is no deploy before the current one".into()
+    } else {
+        format!(
+            "every deploy before the current one serves the same version ({}: {})\nhint: `staleguard deploys` lists them; deploy the build you want",
+            if version.is_empty() {
+                "same objects"
+            } else {
+                version
+            },
+            skipped.join(", ")
+        )
+    }))
 }

@@ -9,6 +9,7 @@
 //! - [`purged`]: which deploy each CDN was last purged up to, and the purge set still pending.
 
 pub mod deploy;
+pub mod fault;
 pub mod purged;
 pub mod store;
 pub mod wanted;

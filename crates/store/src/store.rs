@@ -35,6 +35,8 @@ pub struct Store {
     state: Option<Arc<dyn ObjectStore>>,
     /// The URL as configured, for messages.
     pub url: String,
+    /// Folders of `file://` locations (site, then state): where staging files of a killed write stay.
+    local: Vec<(std::path::PathBuf, bool)>,
     /// Object metadata (Content-Type, Cache-Control, …) is stored with objects. A local folder has
     /// none: `staleguard serve` derives the same headers from the route table and the manifest.
     pub keeps_headers: bool,
@@ -50,15 +52,20 @@ impl Store {
     /// Opens the store `url`; `base` resolves relative `file://` paths.
     pub fn open(url: &str, config: &DeployConfig, base: &FsPath) -> Result<Store> {
         let (inner, keeps_headers) = Self::open_inner(url, config, base)?;
+        let folder = |u: &str| u.strip_prefix("file://").map(|rest| base.join(rest));
+        let mut local: Vec<(std::path::PathBuf, bool)> =
+            folder(url).into_iter().map(|p| (p, false)).collect();
         let state = if config.state.is_empty() {
             None
         } else {
+            local.extend(folder(&config.state).map(|p| (p, true)));
             Some(Self::open_inner(&config.state, config, base)?.0)
         };
         Ok(Store {
             inner,
             state,
             url: url.to_string(),
+            local,
             keeps_headers,
         })
     }
@@ -300,6 +307,49 @@ impl Store {
                 error,
             }),
         }
+    }
+
+    /// Removes the staging files (`page.html#1`) that a killed write left in a local store, except keys
+    /// `known` to a record; returns the keys removed. Object stores have none: an upload is atomic there.
+    pub async fn remove_staging(&self, known: &dyn Fn(&str) -> bool) -> Result<Vec<String>> {
+        let mut found = Vec::new();
+        for (root, is_state) in &self.local {
+            for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+                let Ok(entry) = entry else { continue };
+                if !entry.file_type().is_file() {
+                    continue;
+                }
+                let Some(rel) = entry
+                    .path()
+                    .strip_prefix(root)
+                    .ok()
+                    .and_then(|p| p.to_str())
+                    .map(|s| s.replace('\\', "/"))
+                else {
+                    continue;
+                };
+                let key = if *is_state {
+                    format!(".staleguard/{rel}")
+                } else {
+                    rel
+                };
+                if staleguard_core::deploy::is_staging_name(&key) && !known(&key) {
+                    found.push((entry.path().to_path_buf(), key));
+                }
+            }
+        }
+        let mut removed = Vec::with_capacity(found.len());
+        for (path, key) in found {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => removed.push(key),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::Local { path, source: e }),
+            }
+        }
+        if !removed.is_empty() {
+            tracing::info!(count = removed.len(), first = %removed[0], "removed staging files of an interrupted write");
+        }
+        Ok(removed)
     }
 
     /// Deletes an object; a missing one is not an error.

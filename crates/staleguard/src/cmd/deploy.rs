@@ -426,6 +426,9 @@ fn print_report(
 
 /// The summary line, then (with `--explain`) one line per object uploaded (and why) or deleted by GC.
 fn print_summary(r: &DeployReport, explain: bool) {
+    if let Some(t) = tidied_line(r) {
+        println!("{t}");
+    }
     println!("{}", summary_line(r, explain));
     if !explain {
         return;
@@ -441,6 +444,38 @@ fn print_summary(r: &DeployReport, explain: bool) {
     for k in &r.gc.delete {
         println!("delete  {:<8} {:>10}  {k}", "gc", "");
     }
+}
+
+/// What an interrupted deploy left and this run repaired, and the deploys a rollback skipped.
+fn tidied_line(r: &DeployReport) -> Option<String> {
+    let t = &r.tidied;
+    let mut parts = Vec::new();
+    if !t.uncommitted.is_empty() {
+        parts.push(format!(
+            "dropped {} history entr{} of an interrupted deploy that never committed ({})",
+            t.uncommitted.len(),
+            if t.uncommitted.len() == 1 { "y" } else { "ies" },
+            t.uncommitted.join(", ")
+        ));
+    }
+    if t.stale_journal {
+        parts.push("removed the leftover journal of a deploy that had committed".to_string());
+    }
+    if !t.staging.is_empty() {
+        parts.push(format!(
+            "removed {} partial file(s) of an interrupted write (first: `{}`)",
+            t.staging.len(),
+            t.staging[0]
+        ));
+    }
+    if !r.skipped.is_empty() {
+        parts.push(format!(
+            "rollback skipped {} deploy(s) serving the current version ({})",
+            r.skipped.len(),
+            r.skipped.join(", ")
+        ));
+    }
+    (!parts.is_empty()).then(|| format!("note: {}", parts.join("; ")))
 }
 
 fn summary_line(r: &DeployReport, explain: bool) -> String {
@@ -469,7 +504,15 @@ fn summary_line(r: &DeployReport, explain: bool) -> String {
     let verb = match (r.dry_run, r.restores.as_ref()) {
         (true, Some(t)) => format!("dry run: rollback to {t} would upload"),
         (true, None) => "dry run: would upload".to_string(),
-        (false, Some(t)) => format!("rolled back to {t} as {}: uploaded", r.id),
+        (false, Some(t)) => format!(
+            "rolled back to {t} (version {}) as {}: uploaded",
+            if r.version.is_empty() {
+                "-"
+            } else {
+                &r.version
+            },
+            r.id
+        ),
         (false, None) => format!("deployed {} to {}: uploaded", r.id, r.store),
     };
     format!(

@@ -10,17 +10,17 @@ use serde_json::Value;
 use crate::moto::Moto;
 use crate::support::*;
 
-const T0: i64 = 1_795_000_000;
+pub(crate) const T0: i64 = 1_795_000_000;
 const DAY: i64 = 86_400;
 
 /// `staleguard deploy …` in `dir` with the deploy clock at `now`.
-fn sg(dir: &Path, now: i64, args: &[&str]) -> Command {
+pub(crate) fn sg(dir: &Path, now: i64, args: &[&str]) -> Command {
     let mut c = staleguard(dir);
     c.env("STALEGUARD_NOW", now.to_string()).args(args);
     c
 }
 
-fn ok_json(c: Command) -> Value {
+pub(crate) fn ok_json(c: Command) -> Value {
     let o = run(c);
     assert!(o.status.success(), "command failed");
     serde_json::from_slice(&o.stdout).expect("--json prints JSON")
@@ -41,7 +41,7 @@ fn uploads(report: &Value) -> BTreeMap<String, String> {
 }
 
 /// A project: the example site, a config deploying `out` to `file://store`.
-fn project(extra_config: &str) -> tempfile::TempDir {
+pub(crate) fn project(extra_config: &str) -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();
     copy_dir(&repo().join("examples/site"), &t.path().join("site"));
     write_files(
@@ -58,7 +58,7 @@ fn project(extra_config: &str) -> tempfile::TempDir {
 }
 
 /// Every file of the build output is in the store with the same bytes.
-fn assert_store_has_output(t: &Path) {
+pub(crate) fn assert_store_has_output(t: &Path) {
     let out = tree(&t.join("out"));
     let store = tree(&t.join("store"));
     let retained = manifest(&t.join("out"))["retained"].clone();
@@ -451,7 +451,7 @@ fn alias_channel_and_metadata_follow_their_artifacts() {
 }
 
 /// HTML pages in the store and the local references they make that are missing from the store.
-fn dangling(store: &Path) -> Vec<String> {
+pub(crate) fn dangling(store: &Path) -> Vec<String> {
     let re = regex::Regex::new(r##"<[a-zA-Z][^<>]*?\s(?:href|src)="([^"#?:]+)""##).unwrap();
     let mut out = Vec::new();
     for (k, bytes) in tree(store) {
@@ -599,7 +599,7 @@ fn a_deploy_killed_anywhere_leaves_the_site_whole_and_the_next_run_finishes() {
 }
 
 /// Runs staleguard with moto's environment.
-fn sg_s3(moto: &Moto, dir: &Path, now: i64, args: &[&str]) -> Output {
+pub(crate) fn sg_s3(moto: &Moto, dir: &Path, now: i64, args: &[&str]) -> Output {
     let mut c = sg(dir, now, args);
     moto.apply(&mut c);
     run(c)

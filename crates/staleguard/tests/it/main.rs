@@ -4,6 +4,7 @@ mod build_example;
 mod build_rules;
 mod config;
 mod conventions;
+mod crash;
 mod deploy;
 mod django;
 mod incremental;
