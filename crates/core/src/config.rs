@@ -197,6 +197,17 @@ pub struct DeployConfig {
     /// its own (`s3://private-bucket/staleguard/site`, `file://…`) that the CDN cannot reach.
     #[serde(deserialize_with = "de_store_url_or_empty")]
     pub state: String,
+    /// One deploy or rollback at a time per store: a lease (an OS lock on a folder, a conditional
+    /// `lock.json` on an object store). `false` deploys without one (never run two at once then).
+    pub lock: bool,
+    /// How long a deploy waits for another one's lease before failing, naming the holder (`0s`: fail
+    /// at once).
+    #[serde(deserialize_with = "de_age")]
+    pub lock_timeout: String,
+    /// How long an object store's lease lives without renewal (renewed every third of it): a deploy
+    /// killed while holding it blocks the next one this long at most.
+    #[serde(deserialize_with = "de_age")]
+    pub lock_ttl: String,
 }
 
 impl Default for DeployConfig {
@@ -215,6 +226,9 @@ impl Default for DeployConfig {
             artifacts: Vec::new(),
             publish_manifests: false,
             state: String::new(),
+            lock: true,
+            lock_timeout: "10m".into(),
+            lock_ttl: "2m".into(),
         }
     }
 }
@@ -229,6 +243,15 @@ impl DeployConfig {
             "the deploy state is kept under the site in `{}/.staleguard/`: a CDN or bucket website in front of it serves `/.staleguard/current.json` and `history.json` to anyone\nhint: set `[deploy] state = \"s3://…\"` to a location the CDN does not serve (another bucket or a prefix outside the CDN's origin path), or deny `/.staleguard/*` at the CDN",
             self.store.trim_end_matches('/')
         ))
+    }
+
+    /// The lease settings, in seconds: (`lock-ttl`, `lock-timeout`), validated when parsed.
+    pub fn lock_secs(&self) -> (i64, i64) {
+        let age = |s: &str, d| crate::deploy::parse_age(s).unwrap_or(d);
+        (
+            age(&self.lock_ttl, 120).max(1),
+            age(&self.lock_timeout, 600).max(0),
+        )
     }
 
     /// `keep-age` in seconds (validated when parsed).

@@ -51,7 +51,7 @@ pub enum Command {
     /// Upload a build output to the object store: only what changed, immutable files first, history, GC
     Deploy(DeployArgs),
     /// List the deploys recorded in the store (newest last; `*` marks the current one)
-    Deploys(StoreArgs),
+    Deploys(DeploysArgs),
     /// Make an earlier deploy current again (default: the one before the current deploy)
     Rollback(RollbackArgs),
     /// Purge URLs from the configured CDNs (default: what changed since each CDN's last purge)
@@ -204,6 +204,16 @@ pub struct StoreArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DeploysArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Remove the store's deploy lease by hand (after a deploy whose machine is gone; a folder's lock
+    /// is freed by the OS when its process ends and needs none)
+    #[arg(long)]
+    pub unlock: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct DeployArgs {
     /// Folder to deploy (default: `deploy.dir`, else `build.out` from the config, else `dist`)
     pub dir: Option<PathBuf>,
@@ -235,6 +245,10 @@ pub struct DeployArgs {
     /// Uploads in flight (default: `deploy.concurrency`, 16)
     #[arg(long, short = 'j', value_name = "N")]
     pub concurrency: Option<u32>,
+    /// Wait up to AGE for another deploy's lease on the store, e.g. 0s, 90s, 10m (default:
+    /// `deploy.lock-timeout`, 10m)
+    #[arg(long, value_name = "AGE")]
+    pub lock_timeout: Option<String>,
     #[command(flatten)]
     pub finish: FinishArgs,
 }
@@ -251,6 +265,10 @@ pub struct RollbackArgs {
     /// Uploads in flight (default: `deploy.concurrency`, 16)
     #[arg(long, short = 'j', value_name = "N")]
     pub concurrency: Option<u32>,
+    /// Wait up to AGE for another deploy's lease on the store, e.g. 0s, 90s, 10m (default:
+    /// `deploy.lock-timeout`, 10m)
+    #[arg(long, value_name = "AGE")]
+    pub lock_timeout: Option<String>,
     #[command(flatten)]
     pub finish: FinishArgs,
 }

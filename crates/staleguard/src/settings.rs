@@ -218,6 +218,7 @@ pub fn deploy_options(
     if let Some(j) = args.concurrency {
         config.concurrency = j.clamp(1, 256);
     }
+    lock_timeout(&mut config, args.lock_timeout.as_deref())?;
     store_options(
         loaded,
         config,
@@ -293,8 +294,18 @@ pub fn rollback_options(
     if let Some(j) = args.concurrency {
         config.concurrency = j.clamp(1, 256);
     }
+    lock_timeout(&mut config, args.lock_timeout.as_deref())?;
     let dir = loaded.base.join(&loaded.config.build.out);
     store_options(loaded, config, dir, args.dry_run, false, false)
+}
+
+fn lock_timeout(config: &mut staleguard_core::DeployConfig, arg: Option<&str>) -> Result<()> {
+    if let Some(a) = arg {
+        staleguard_core::deploy::parse_age(a)
+            .map_err(|e| anyhow::anyhow!("--lock-timeout: {e}"))?;
+        config.lock_timeout = a.to_string();
+    }
+    Ok(())
 }
 
 pub fn store_config(loaded: &Loaded, args: &StoreArgs) -> Result<staleguard_core::DeployConfig> {

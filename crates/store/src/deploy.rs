@@ -21,6 +21,7 @@ use staleguard_core::deploy::{
 };
 use staleguard_core::routes::RouteRule;
 
+use crate::lease::{Lease, LeaseOptions};
 use crate::store::Store;
 use crate::wanted::{Inputs, Source, Wanted, collect};
 use crate::{Result, StoreError};
@@ -212,10 +213,51 @@ fn base_of(state: &State) -> BTreeMap<String, ObjectRecord> {
     base
 }
 
+/// Runs `f` under the store's lease (unless a dry run or `[deploy] lock = false`), released after, whatever
+/// `f` returned.
+async fn leased<T>(
+    store: &Store,
+    opts: &DeployOptions,
+    op: &str,
+    f: impl AsyncFnOnce(Option<&Lease>) -> Result<T>,
+) -> Result<T> {
+    if opts.dry_run || !opts.config.lock {
+        return f(None).await;
+    }
+    let (ttl, wait) = opts.config.lock_secs();
+    let lease = crate::lease::acquire(
+        store,
+        op,
+        &LeaseOptions {
+            ttl: std::time::Duration::from_secs(ttl as u64),
+            wait: std::time::Duration::from_secs(wait as u64),
+        },
+    )
+    .await?;
+    let out = f(Some(&lease)).await;
+    let released = lease.release().await;
+    let out = out?;
+    released?;
+    Ok(out)
+}
+
 /// Deploys `opts.dir` to the store.
 pub async fn deploy(opts: &DeployOptions, progress: Arc<dyn Progress>) -> Result<DeployReport> {
-    let started = Instant::now();
     let store = Store::open(&opts.config.store, &opts.config, &opts.base)?;
+    leased(&store, opts, "deploy", async |lease| {
+        deploy_leased(&store, opts, progress, lease).await
+    })
+    .await
+}
+
+async fn deploy_leased(
+    store: &Store,
+    opts: &DeployOptions,
+    progress: Arc<dyn Progress>,
+    lease: Option<&Lease>,
+) -> Result<DeployReport> {
+    let started = Instant::now();
+    let store = store.clone();
     let dir = opts.dir.clone();
     let inputs = opts.clone();
     let (mut wanted, manifest) = tokio::task::spawn_blocking(move || {
@@ -373,6 +415,9 @@ pub async fn deploy(opts: &DeployOptions, progress: Arc<dyn Progress>) -> Result
         {
             o.etag = b.etag.clone();
         }
+    }
+    if let Some(l) = lease {
+        l.check()?;
     }
     commit(&store, &mut state, &record, &plan).await?;
     if opts.gc {
@@ -801,8 +846,22 @@ pub async fn rollback(
     target: Option<&str>,
     progress: Arc<dyn Progress>,
 ) -> Result<DeployReport> {
-    let started = Instant::now();
     let store = Store::open(&opts.config.store, &opts.config, &opts.base)?;
+    leased(&store, opts, "rollback", async |lease| {
+        rollback_leased(&store, opts, target, progress, lease).await
+    })
+    .await
+}
+
+async fn rollback_leased(
+    store: &Store,
+    opts: &DeployOptions,
+    target: Option<&str>,
+    progress: Arc<dyn Progress>,
+    lease: Option<&Lease>,
+) -> Result<DeployReport> {
+    let started = Instant::now();
+    let store = store.clone();
     let mut state = load_state(&store).await?;
     let mut tidied = tidy(&mut state);
     if !opts.dry_run {
@@ -960,6 +1019,9 @@ pub async fn rollback(
         old.copies.clone(),
     );
     record.git_commit = old.git_commit.clone();
+    if let Some(l) = lease {
+        l.check()?;
+    }
     commit(&store, &mut state, &record, &report.plan).await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)

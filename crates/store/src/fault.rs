@@ -12,13 +12,22 @@ struct Fault {
     key: String,
     nth: u64,
     seen: AtomicU64,
+    /// Sleep this long instead of dying.
+    pause_ms: Option<u64>,
 }
 
 fn fault() -> Option<&'static Fault> {
     static FAULT: OnceLock<Option<Fault>> = OnceLock::new();
     FAULT
         .get_or_init(|| {
-            let spec = std::env::var("STALEGUARD_FAULT").ok()?;
+            let (spec, pause_ms) = match std::env::var("STALEGUARD_FAULT") {
+                Ok(s) => (s, None),
+                Err(_) => {
+                    let p = std::env::var("STALEGUARD_PAUSE").ok()?;
+                    let (spec, ms) = p.rsplit_once('=')?;
+                    (spec.to_string(), Some(ms.parse().ok()?))
+                }
+            };
             let (rest, nth) = match spec.rsplit_once('@') {
                 Some((r, n)) => (r.to_string(), n.parse().ok()?),
                 None => (spec.clone(), 1),
@@ -33,6 +42,7 @@ fn fault() -> Option<&'static Fault> {
                 key,
                 nth,
                 seen: AtomicU64::new(0),
+                pause_ms,
             })
         })
         .as_ref()
@@ -43,6 +53,11 @@ pub fn point(name: &str, key: &str) {
     let Some(f) = fault() else { return };
     if f.point == name && key.contains(&f.key) && f.seen.fetch_add(1, Ordering::SeqCst) + 1 == f.nth
     {
+        if let Some(ms) = f.pause_ms {
+            eprintln!("STALEGUARD_PAUSE: paused at {name} {key} for {ms} ms");
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            return;
+        }
         eprintln!("STALEGUARD_FAULT: killed at {name} {key}");
         std::process::abort();
     }

@@ -10,6 +10,7 @@
 
 pub mod deploy;
 pub mod fault;
+pub mod lease;
 pub mod purged;
 pub mod store;
 pub mod wanted;
@@ -65,6 +66,16 @@ pub enum StoreError {
     TooManyDeletes { count: usize, max: u64 },
     #[error("{0}")]
     Rollback(String),
+    #[error(
+        "`{url}` has no conditional writes ({what}): staleguard cannot keep two deploys from interleaving there\nhint: use a store that has them (S3 and S3-compatible stores with If-None-Match/If-Match, a local folder), or set `[deploy] lock = false` to deploy without a lock (then never run two deploys at once)"
+    )]
+    NoConditional { url: String, what: &'static str },
+    #[error("`{url}` is locked by {holder}\nhint: {hint}")]
+    Locked {
+        url: String,
+        holder: String,
+        hint: String,
+    },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

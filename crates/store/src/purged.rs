@@ -185,21 +185,17 @@ impl PurgeState {
         time: String,
         ids: Vec<String>,
     ) -> Result<()> {
-        // Re-read first: another CDN's mark may have been written since this state was loaded.
-        let mut fresh = self
-            .store
-            .get_json::<Purged>(PURGED_KEY)
-            .await?
-            .unwrap_or_default();
-        fresh.cdns.insert(
-            label.to_string(),
-            PurgedMark {
-                deploy: deploy.to_string(),
-                time,
-                ids,
-            },
-        );
-        self.store.put_json(PURGED_KEY, &fresh).await?;
+        // Read-modify-write without lost updates: another run may be marking another CDN right now.
+        let mark = PurgedMark {
+            deploy: deploy.to_string(),
+            time,
+            ids,
+        };
+        let fresh = crate::lease::update_json(&self.store, PURGED_KEY, |mut p: Purged| {
+            p.cdns.insert(label.to_string(), mark.clone());
+            p
+        })
+        .await?;
         self.purged = fresh;
         Ok(())
     }

@@ -154,6 +154,109 @@ impl Store {
             })
     }
 
+    /// The file a key is at when its location is a local folder (`file://`): where an OS lock can be
+    /// taken. `None` for object stores.
+    pub fn local_file(&self, key: &str) -> Option<std::path::PathBuf> {
+        match (key.strip_prefix(".staleguard/"), &self.state) {
+            (Some(rest), Some(_)) => self
+                .local
+                .iter()
+                .find(|(_, is_state)| *is_state)
+                .map(|(root, _)| root.join(rest)),
+            (_, None) | (None, _) => self
+                .local
+                .iter()
+                .find(|(_, is_state)| !*is_state)
+                .map(|(root, _)| root.join(key)),
+        }
+    }
+
+    /// Reads a small object with the version a conditional [`Store::update`] needs.
+    pub async fn get_versioned(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Bytes, object_store::UpdateVersion)>> {
+        let read = |error| StoreError::Read {
+            key: key.to_string(),
+            error,
+        };
+        let (store, path) = self.route(key)?;
+        match store.get(&path).await {
+            Ok(r) => {
+                let version = object_store::UpdateVersion {
+                    e_tag: r.meta.e_tag.clone(),
+                    version: r.meta.version.clone(),
+                };
+                let bytes = r.bytes().await.map_err(read)?;
+                Ok(Some((bytes, version)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(read(e)),
+        }
+    }
+
+    /// Writes `bytes` at `key` only if nothing is there (`If-None-Match: *`): `Ok(None)` when something
+    /// is. Fails with [`StoreError::NoConditional`] where the store has no conditional writes.
+    pub async fn create(
+        &self,
+        key: &str,
+        bytes: Bytes,
+    ) -> Result<Option<object_store::UpdateVersion>> {
+        self.put_mode(key, bytes, object_store::PutMode::Create)
+            .await
+    }
+
+    /// Replaces `key` only if it is still at `version` (`If-Match`): `Ok(None)` when it changed since.
+    pub async fn update(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        version: object_store::UpdateVersion,
+    ) -> Result<Option<object_store::UpdateVersion>> {
+        self.put_mode(key, bytes, object_store::PutMode::Update(version))
+            .await
+    }
+
+    async fn put_mode(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        mode: object_store::PutMode,
+    ) -> Result<Option<object_store::UpdateVersion>> {
+        let headers = BTreeMap::from([
+            ("content-type".to_string(), "application/json".to_string()),
+            ("cache-control".to_string(), "no-store".to_string()),
+        ]);
+        let what = match mode {
+            object_store::PutMode::Create => "create-if-absent",
+            _ => "update-if-unchanged",
+        };
+        let opts = PutOptions {
+            mode,
+            attributes: self.attributes(&headers),
+            ..Default::default()
+        };
+        let (store, path) = self.route(key)?;
+        match store.put_opts(&path, PutPayload::from(bytes), opts).await {
+            Ok(r) => Ok(Some(object_store::UpdateVersion {
+                e_tag: r.e_tag,
+                version: r.version,
+            })),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Ok(None),
+            Err(object_store::Error::NotImplemented) => Err(StoreError::NoConditional {
+                url: self.url.clone(),
+                what,
+            }),
+            Err(error) => Err(StoreError::Write {
+                key: key.to_string(),
+                error,
+            }),
+        }
+    }
+
     /// Reads an object; `None` when it does not exist.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let read = |error| StoreError::Read {

@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use staleguard_store::{DeployReport, Progress, PurgeState};
 
-use crate::cli::{DeployArgs, FinishArgs, Global, PurgeArgs, RollbackArgs, StoreArgs};
+use crate::cli::{DeployArgs, DeploysArgs, FinishArgs, Global, PurgeArgs, RollbackArgs};
 use crate::cmd::purge::{self, CdnReport, Run, Source};
 use crate::cmd::{runtime, verify};
 use crate::output::{UploadBars, size};
@@ -300,22 +300,54 @@ pub fn rollback(global: &Global, args: &RollbackArgs) -> Result<ExitCode> {
     conclude(global, &loaded, &opts, &args.finish, &rt, &report, None)
 }
 
-pub fn list(global: &Global, args: &StoreArgs) -> Result<ExitCode> {
+pub fn list(global: &Global, args: &DeploysArgs) -> Result<ExitCode> {
     let loaded = settings::load(global)?;
-    let config = settings::store_config(&loaded, args)?;
-    let (history, current) = runtime()?
-        .block_on(staleguard_store::history(
-            &config.store,
-            &config,
-            &loaded.base,
-        ))
+    let config = settings::store_config(&loaded, &args.store)?;
+    let rt = runtime()?;
+    if args.unlock {
+        let was = rt
+            .block_on(staleguard_store::lease::unlock_at(
+                &config.store,
+                &config,
+                &loaded.base,
+            ))
+            .with_context(|| format!("cannot unlock `{}`", config.store))?;
+        match (&was, config.store.starts_with("file://")) {
+            (Some(h), true) => bail!(
+                "`{}` is locked by {}, a running process; a folder's lock is freed when its process ends\nhint: wait for it, or stop that process",
+                config.store,
+                h.describe()
+            ),
+            (None, true) => println!(
+                "{} is not locked (a folder's lock is freed when its process ends)",
+                config.store
+            ),
+            (Some(h), false) => println!(
+                "removed the deploy lease of {} held by {}",
+                config.store,
+                h.describe()
+            ),
+            (None, false) => println!("{} had no deploy lease", config.store),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let ((history, current), holder) = rt
+        .block_on(async {
+            let h = staleguard_store::history(&config.store, &config, &loaded.base).await?;
+            let l =
+                staleguard_store::lease::holder_at(&config.store, &config, &loaded.base).await?;
+            Ok::<_, staleguard_store::StoreError>((h, l))
+        })
         .with_context(|| format!("cannot read the deploy history of `{}`", config.store))?;
     if global.json {
         println!(
             "{}",
-            serde_json::json!({ "store": config.store, "current": current, "deploys": history.deploys })
+            serde_json::json!({ "store": config.store, "current": current, "deploys": history.deploys, "lock": holder })
         );
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(h) = &holder {
+        println!("locked: {}", h.describe());
     }
     if history.deploys.is_empty() {
         println!("no deploys in {}", config.store);

@@ -349,3 +349,162 @@ fn serve_on_a_store_switches_at_the_commit_point_never_half_way() {
     }
     assert!(get("/gallery/p0.html").contains("v2 0"));
 }
+
+/// Builds the gallery at `tag` into its own output folder (deployed with `--no-build`).
+fn build_version(dir: &Path, tag: &str) -> String {
+    write_gallery(dir, 3, tag);
+    let out = format!("out-{tag}");
+    build(dir, "site", &out, &[]);
+    out
+}
+
+/// Waits until `deploys --json` shows the store locked (by a deploy held at a pause point).
+fn wait_locked(dir: &Path, extra: &[&str], moto: Option<&Moto>) -> Value {
+    let start = Instant::now();
+    loop {
+        let args = [&["deploys", "--json"][..], extra].concat();
+        let mut c = sg(dir, T0, &args);
+        if let Some(m) = moto {
+            m.apply(&mut c);
+        }
+        let o = run(c);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        if !v["lock"].is_null() {
+            return v["lock"].clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the paused deploy never took the lease"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Two deploys at once on one store: the second fails at once naming the holder (`--lock-timeout 0s`)
+/// or waits and deploys after it; the history has both, in order, never a mix; a holder killed with
+/// `kill -9` blocks nobody (a folder's lock is the OS's) or, on S3, until its lease expires, and the next
+/// deploy takes over and finishes.
+fn concurrent_deploys(moto: Option<&Moto>) {
+    let t = project("lock-ttl = \"3s\"\n");
+    let dir = t.path();
+    let extra: Vec<&str> = if moto.is_some() {
+        vec!["--store", "s3://site/www"]
+    } else {
+        vec![]
+    };
+    let cmd = |now: i64, args: &[&str]| -> Command {
+        let mut c = sg(dir, now, &[args, &extra[..]].concat());
+        if let Some(m) = moto {
+            m.apply(&mut c);
+        }
+        c
+    };
+    let json = |o: Output| -> Value {
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let v1 = json(run(cmd(T0, &["deploy", "--json"])));
+    let out2 = build_version(dir, "v2");
+    let out3 = build_version(dir, "v3");
+    // A holds the lease, paused before its first upload.
+    let mut a = cmd(T0 + 10, &["deploy", &out2, "--no-build", "--json"]);
+    a.env("STALEGUARD_PAUSE", "put@1=4000")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let a = a.spawn().unwrap();
+    let lock = wait_locked(dir, &extra, moto);
+    assert_eq!(lock["pid"], a.id(), "{lock}");
+    assert_eq!(lock["op"], "deploy");
+    // B gives up at once and says who holds the store.
+    let o = run(cmd(
+        T0 + 11,
+        &["deploy", &out3, "--no-build", "--lock-timeout", "0s"],
+    ));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("is locked by `deploy` by")
+            && err.contains(&format!("(pid {})", a.id()))
+            && err.contains("--lock-timeout"),
+        "{err}"
+    );
+    // C waits for A, then deploys.
+    let c = json(run(cmd(
+        T0 + 12,
+        &[
+            "deploy",
+            &out3,
+            "--no-build",
+            "--json",
+            "--lock-timeout",
+            "2m",
+        ],
+    )));
+    let a = a.wait_with_output().unwrap();
+    let a = json(a);
+    let list = deploys(dir, T0 + 20, &extra, moto);
+    let ids: Vec<&str> = list.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            v1["id"].as_str().unwrap(),
+            a["id"].as_str().unwrap(),
+            c["id"].as_str().unwrap()
+        ]
+    );
+    assert_eq!(
+        c["previous"], a["id"],
+        "C deployed on top of A, not beside it"
+    );
+    if moto.is_none() {
+        assert!(dangling(&dir.join("store")).is_empty());
+    }
+    // A holder killed while it holds the lease.
+    let out4 = build_version(dir, "v4");
+    let mut d = cmd(T0 + 30, &["deploy", &out4, "--no-build"]);
+    d.env("STALEGUARD_FAULT", "put@2");
+    let o = run(d);
+    assert_killed(&o, "put@2");
+    let e = run(cmd(
+        T0 + 40,
+        &[
+            "deploy",
+            &out4,
+            "--no-build",
+            "--json",
+            "--lock-timeout",
+            if moto.is_some() { "1m" } else { "0s" },
+        ],
+    ));
+    let err = stderr(&e);
+    let e = json(e);
+    assert_eq!(e["previous"], c["id"]);
+    if moto.is_some() {
+        assert!(err.contains("took over an expired deploy lease"), "{err}");
+    }
+    let after = deploys_json(dir, &extra, moto);
+    assert!(after["lock"].is_null(), "{after}");
+    assert_eq!(after["current"], e["id"]);
+}
+
+fn deploys_json(dir: &Path, extra: &[&str], moto: Option<&Moto>) -> Value {
+    let args = [&["deploys", "--json"][..], extra].concat();
+    let mut c = sg(dir, T0, &args);
+    if let Some(m) = moto {
+        m.apply(&mut c);
+    }
+    ok_json(c)
+}
+
+#[test]
+fn concurrent_deploys_to_a_folder_take_turns_and_a_killed_holder_frees_the_lock() {
+    concurrent_deploys(None);
+}
+
+#[test]
+fn concurrent_deploys_to_s3_take_turns_and_a_killed_holders_lease_expires() {
+    let moto = Moto::start();
+    moto.create_bucket("site");
+    concurrent_deploys(Some(&moto));
+}
