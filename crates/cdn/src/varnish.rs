@@ -18,6 +18,7 @@
 //!
 //! One call's requests go to all nodes at once, at most [`CONCURRENCY`] at a time per node. The purge
 //! is synchronous: a `200` from every node means the objects are gone (a ban is evaluated at lookup).
+//! A node's answer is mapped like an API's (429 throttled, 5xx transient, with its `Retry-After`).
 
 use std::collections::BTreeMap;
 
@@ -27,6 +28,7 @@ use reqwest::Method;
 use staleguard_core::config::{CdnConfig, VarnishMode};
 use staleguard_core::purge::{Capabilities, Item, ItemKind, Pricing};
 
+use crate::error::retry_after;
 use crate::open::{http_client, snippet};
 use crate::provider::url_path;
 use crate::{Batch, CdnError, ErrorKind, Invalidation, Provider, Receipt, Status};
@@ -68,6 +70,8 @@ struct Failure {
     what: String,
     kind: ErrorKind,
     text: String,
+    /// The node's (or a load balancer's) `Retry-After`.
+    retry_after: Option<std::time::Duration>,
 }
 
 impl Varnish {
@@ -209,6 +213,7 @@ impl Varnish {
             what: req.what.clone(),
             kind,
             text,
+            retry_after: None,
         };
         let method =
             Method::from_bytes(req.method.as_bytes()).expect("PURGE and BAN are valid methods");
@@ -224,6 +229,7 @@ impl Varnish {
             fail(e.kind, e.message)
         })?;
         let status = resp.status();
+        let after = retry_after(resp.headers());
         let body = resp.text().await.unwrap_or_default();
         let text = synth_text(&body);
         if status.is_success() {
@@ -243,7 +249,10 @@ impl Varnish {
         if !text.is_empty() && !text.eq_ignore_ascii_case(reason) {
             msg = format!("{msg}: {text}");
         }
-        Err(fail(kind, msg))
+        Err(Failure {
+            retry_after: after,
+            ..fail(kind, msg)
+        })
     }
 
     fn error(&self, failures: Vec<Failure>, requests: usize) -> CdnError {
@@ -292,7 +301,8 @@ impl Varnish {
             )),
             _ => None,
         };
-        let e = CdnError::new(kind, &self.name, msg);
+        let after = failures.iter().filter_map(|f| f.retry_after).max();
+        let e = CdnError::new(kind, &self.name, msg).with_retry_after(after);
         e.with_hint_opt(hint)
     }
 }

@@ -35,6 +35,7 @@
 //!   (CloudFront `CallerReference`) never creates a second purge; the halves of a split call get new
 //!   references (`<ref>.1`, `<ref>.2`) because their content differs;
 //! - nothing sleeps past a deadline: a retry that would is not made, a poll is cut short to the deadline;
+//!   a `Retry-After` longer than the time left fails at once, with a message giving both;
 //! - events: [`Retry`] emits [`Event::Sending`] per attempt and [`Event::Retrying`]; the driver emits
 //!   [`Event::Sent`] per call, [`Event::Split`] and [`Event::Polled`]. Each also logs with `tracing`,
 //!   with the provider and the batch size as fields.
@@ -188,11 +189,17 @@ impl<P: Provider> Retry<P> {
             if err.kind != ErrorKind::TooManyInProgress {
                 counted += 1;
             }
+            let now = Instant::now();
+            let left = give_up.saturating_duration_since(now);
+            if let Some(asked) = err.retry_after.filter(|a| *a > left)
+                && counted < self.policy.max_attempts
+            {
+                return Err(past_deadline(err, asked, left));
+            }
             let after = self
                 .policy
                 .backoff(attempt)
                 .max(err.retry_after.unwrap_or_default());
-            let now = Instant::now();
             if counted >= self.policy.max_attempts || now + after > give_up {
                 let why = if counted >= self.policy.max_attempts {
                     "attempts"
@@ -237,6 +244,27 @@ impl<P: Provider> Retry<P> {
             attempt += 1;
         }
     }
+}
+
+/// A retryable error whose `Retry-After` (`asked`) is longer than the time `left` before the deadline:
+/// no retry could be made in time, so it comes back at once, saying so and what to do.
+fn past_deadline(mut e: CdnError, asked: Duration, left: Duration) -> CdnError {
+    e.message = format!(
+        "{} (the CDN asked to wait {} before a retry, but only {} remain before the deadline)",
+        e.message,
+        human(asked),
+        human(left)
+    );
+    let ours = format!(
+        "raise `timeout` in the [[cdn]] entry above {} so the pause fits, or run the same command again \
+         once it is over (purges are idempotent)",
+        human(asked)
+    );
+    e.hint = Some(match e.hint.take() {
+        Some(h) => format!("{ours}; {h}"),
+        None => ours,
+    });
+    e
 }
 
 #[async_trait]
@@ -1230,11 +1258,36 @@ mod tests {
                 .with_retry_after(Some(Duration::from_secs(3600)))));
         let r = Retry::new(&p).with_deadline(Instant::now() + Duration::from_secs(60));
         let t = Instant::now();
-        assert_eq!(
-            r.purge(&batch(&["/a"])).await.unwrap_err().kind,
-            ErrorKind::Throttled
-        );
+        let e = r.purge(&batch(&["/a"])).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Throttled);
         assert_eq!(t.elapsed(), Duration::ZERO);
+        assert_eq!(p.calls().len(), 1);
+        let text = e.to_string();
+        assert!(
+            text.contains(
+                "asked to wait 60m before a retry, but only 1m remain before the deadline"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("hint: raise `timeout` in the [[cdn]] entry above 60m"),
+            "{text}"
+        );
+
+        // Only what is left counts: a pause that fitted the whole timeout but not what remains.
+        let p = Scripted::new(caps(10))
+            .fail(ErrorKind::Transient)
+            .then(Err(CdnError::new(ErrorKind::Throttled, "fake", "429")
+                .with_retry_after(Some(Duration::from_secs(50)))));
+        let r = Retry::new(&p)
+            .with_policy(RetryPolicy {
+                base: Duration::from_secs(20),
+                ..exact()
+            })
+            .with_deadline(Instant::now() + Duration::from_secs(60));
+        let e = r.purge(&batch(&["/a"])).await.unwrap_err();
+        assert_eq!(p.calls().len(), 2);
+        assert!(e.message.contains("only 40s remain"), "{e}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -188,7 +188,8 @@ async fn cloudfront_passes_the_conformance_suite_against_the_fake() {
             "refused",
             "unauthorized",
             "throttled",
-            "server error"
+            "server error",
+            "retry-after past the deadline"
         ]
     );
     let reqs = fake.requests();

@@ -18,7 +18,10 @@
 //! - `refused`: an unsupported kind (or a malformed item, when every kind is supported) is refused by
 //!   the chunker, and a bad call by the driver, before any request;
 //! - `unauthorized`, `throttled`, `server error` (peers that can be scripted): an auth failure comes
-//!   back at once without a retry; a 429 is retried after its `Retry-After`; a 5xx is retried.
+//!   back at once without a retry; a 429 is retried after its `Retry-After`; a 5xx is retried;
+//! - `retry-after past the deadline` (peers that can be scripted): a 429 asking for a pause longer
+//!   than what is left before the deadline fails at once, without sleeping and without a retry, and
+//!   says so: the pause asked for, the time left, and to raise `timeout`.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -56,8 +59,8 @@ pub trait Fixture: Send + Sync {
     /// True when `url` is still cached since it was primed (every node: a HIT with the same body; mock:
     /// no purge request covers it).
     async fn kept(&self, url: &str) -> bool;
-    /// Makes the next purge request fail with `fault`; false when the peer cannot be scripted (a real
-    /// Varnish), and the error cases are then not run.
+    /// Makes the next purge request fail with `fault`; false when the peer cannot be scripted, and the
+    /// error cases are then not run (a real cache is scripted through a [`crate::faulty::Front`]).
     fn inject(&self, fault: Fault) -> bool;
     /// The host a `host` item purges (Cloudflare `hosts`), when the provider supports host items.
     fn host(&self) -> Option<String> {
@@ -418,6 +421,41 @@ pub async fn run_suite(p: Arc<dyn Provider>, fx: &dyn Fixture) -> Vec<&'static s
         if caps.paths {
             s.assert_purged(case, &["/c8/a.html"]).await;
         }
+        ran.push(case);
+
+        let case = "retry-after past the deadline";
+        assert!(fx.inject(Fault::Throttled {
+            retry_after_secs: 3600
+        }));
+        s.events.lock().unwrap().clear();
+        let before = s.purges();
+        let e = s.purge(vec![one()]).await.unwrap_err();
+        assert!(
+            Instant::now() < s.opts.deadline,
+            "{name}: waited for the deadline"
+        );
+        assert_eq!(e.kind, ErrorKind::Throttled, "{name}: {e}");
+        assert_eq!(s.purges() - before, 1, "{name}: retried: {e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("asked to wait 60m") && text.contains("remain before the deadline"),
+            "{name}: the error does not say the pause is past the deadline: {text}"
+        );
+        assert!(
+            text.contains("raise `timeout`"),
+            "{name}: no hint to raise the timeout: {text}"
+        );
+        let retried = s
+            .events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e, Event::Retrying { .. }))
+            .count();
+        assert_eq!(
+            retried, 0,
+            "{name}: a Retrying event for a pause never taken"
+        );
         ran.push(case);
     }
     ran

@@ -464,7 +464,8 @@ async fn cloudflare_passes_the_conformance_suite() {
             "refused",
             "unauthorized",
             "throttled",
-            "server error"
+            "server error",
+            "retry-after past the deadline"
         ]
     );
     assert_eq!(mock.violations(), Vec::<String>::new());
@@ -490,7 +491,8 @@ async fn fastly_passes_the_conformance_suite() {
             "refused",
             "unauthorized",
             "throttled",
-            "server error"
+            "server error",
+            "retry-after past the deadline"
         ]
     );
     assert_eq!(mock.violations(), Vec::<String>::new());
