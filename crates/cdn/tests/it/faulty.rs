@@ -1,13 +1,17 @@
 //! A fault-injecting front for any HTTP peer (the Fastly and Cloudflare mocks, a real Varnish node):
 //! a TCP listener that reads each request, then either answers it with a fault or forwards it to the
 //! peer and relays the answer. Faults come from a script (the conformance suite's [`Fault`]s, one per
-//! request).
+//! request) or from a deterministic schedule: every `every`th request fails, cycling through
+//! `429` with `Retry-After: 1`, `500` and a connection closed without an answer.
 //!
 //! Every connection carries one request (`Connection: close` both ways), so a client never reuses a
 //! connection the front closed. The front rewrites `Host: <front>` to the peer's address (a Varnish
-//! node keys its cache and scopes its bans by Host); any other Host is kept.
+//! node keys its cache and scopes its bans by Host); any other Host is kept. It counts what a retry
+//! policy is judged by: requests, faults, re-sends (a request identical to an earlier one: same
+//! method, path, purge headers and body) and re-sends of a request the peer had already acknowledged
+//! with a 2xx.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,11 +24,30 @@ use crate::conformance::Fault;
 pub enum Injected {
     /// One of the conformance suite's faults (401, 429 with `Retry-After`, 500).
     Fault(Fault),
+    /// The connection is closed after the request is read, without an answer.
+    Dropped,
+}
+
+/// What the front counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub requests: usize,
+    pub faults: usize,
+    /// Requests identical to an earlier one.
+    pub resent: usize,
+    /// Requests identical to an earlier one the peer answered with a 2xx.
+    pub resent_acknowledged: usize,
 }
 
 #[derive(Default)]
 struct State {
+    counts: Counts,
+    every: Option<usize>,
+    /// Requests since `every` was set.
+    scheduled: usize,
     scripted: VecDeque<Injected>,
+    /// Request key → acknowledged (the peer answered 2xx).
+    seen: HashMap<Vec<u8>, bool>,
 }
 
 /// A running front; the listener stops when this is dropped.
@@ -62,9 +85,31 @@ impl Front {
         Front { url, state, task }
     }
 
+    /// From now on every `every`th request fails: 429 with `Retry-After: 1`, then 500, then a dropped
+    /// connection, in turn.
+    pub fn fail_every(&self, every: usize) {
+        let mut s = self.state.lock().unwrap();
+        s.every = Some(every.max(1));
+        s.scheduled = 0;
+    }
+
     /// The next request fails with `fault`.
     pub fn inject(&self, fault: Injected) {
         self.state.lock().unwrap().scripted.push_back(fault);
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.state.lock().unwrap().counts
+    }
+
+    /// No more faults, and counting starts afresh (what was acknowledged before is forgotten).
+    pub fn reset(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.every = None;
+        s.scripted.clear();
+        s.counts = Counts::default();
+        s.seen.clear();
+        s.scheduled = 0;
     }
 }
 
@@ -80,6 +125,19 @@ impl Request {
             let (k, v) = l.split_once(':')?;
             k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
         })
+    }
+
+    /// What makes two requests the same purge.
+    fn key(&self) -> Vec<u8> {
+        let mut k = self.lines[0].clone().into_bytes();
+        for h in ["x-ban-url", "xkey-purge", "xkey-softpurge", "surrogate-key"] {
+            if let Some(v) = self.header(h) {
+                k.extend_from_slice(format!("\n{h}: {v}").as_bytes());
+            }
+        }
+        k.push(b'\n');
+        k.extend_from_slice(&self.body);
+        k
     }
 }
 
@@ -150,8 +208,45 @@ async fn handle(mut sock: TcpStream, own: String, backend: String, state: Arc<Mu
     let Some(req) = read_request(&mut sock).await else {
         return;
     };
-    let fault = state.lock().unwrap().scripted.pop_front();
+    let key = req.key();
+    let fault = {
+        let mut guard = state.lock().unwrap();
+        let s = &mut *guard;
+        s.counts.requests += 1;
+        match s.seen.get(&key) {
+            Some(acked) => {
+                s.counts.resent += 1;
+                if *acked {
+                    s.counts.resent_acknowledged += 1;
+                }
+            }
+            None => {
+                s.seen.insert(key.clone(), false);
+            }
+        }
+        let scheduled = s.every.and_then(|every| {
+            s.scheduled += 1;
+            s.scheduled
+                .is_multiple_of(every)
+                .then(|| match (s.scheduled / every) % 3 {
+                    1 => Injected::Fault(Fault::Throttled {
+                        retry_after_secs: 1,
+                    }),
+                    2 => Injected::Fault(Fault::ServerError),
+                    _ => Injected::Dropped,
+                })
+        });
+        let fault = s.scripted.pop_front().or(scheduled);
+        if fault.is_some() {
+            s.counts.faults += 1;
+        }
+        fault
+    };
     match fault {
+        Some(Injected::Dropped) => {
+            // Closed without a word: the client sees the connection end before any answer.
+            drop(sock);
+        }
         Some(Injected::Fault(f)) => {
             let _ = sock.write_all(&fault_answer(f)).await;
             let _ = sock.shutdown().await;
@@ -161,6 +256,10 @@ async fn handle(mut sock: TcpStream, own: String, backend: String, state: Arc<Mu
                 drop(sock);
                 return;
             };
+            let ok = answer.starts_with(b"HTTP/1.1 2") || answer.starts_with(b"HTTP/1.0 2");
+            if ok {
+                state.lock().unwrap().seen.insert(key, true);
+            }
             let _ = sock.write_all(&answer).await;
             let _ = sock.shutdown().await;
         }

@@ -4,7 +4,8 @@
 //! real when the next fetch through every node is a MISS with a new body. The provider talks to each
 //! node through a fault-injecting [`Front`], so the suite's error cases (401, 429 with `Retry-After`,
 //! 500, a `Retry-After` past the deadline) run against real nodes too. The conformance suite runs in
-//! each mode and with two nodes; then the failures: a node down, a node without the VCL.
+//! each mode and with two nodes, and the fault case (600 URLs, every 50th request failing, on two
+//! nodes); then the failures: a node down, a node without the VCL.
 //! A machine without varnishd fails these tests with the install command; they are never skipped.
 
 use std::collections::HashMap;
@@ -20,10 +21,10 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use staleguard_cdn::varnish::Varnish;
-use staleguard_cdn::{Batch, ErrorKind, Item, Provider};
+use staleguard_cdn::{Batch, ErrorKind, Item, Provider, RetryUnit};
 use staleguard_core::config::CdnConfig;
 
-use crate::conformance::{Fault, Fixture, run_suite, tag_of};
+use crate::conformance::{Fault, Fixture, run_fault_case, run_suite, tag_of};
 use crate::faulty::{Front, Injected};
 
 fn repo() -> PathBuf {
@@ -266,6 +267,11 @@ async fn behind_fronts(
 
 async fn suite(mode: &str, nodes: usize, domain: &str) -> Vec<&'static str> {
     let (_nodes, p, fx) = behind_fronts(nodes, mode, domain, Some(3)).await;
+    assert_eq!(
+        p.retry_unit(),
+        RetryUnit::Request,
+        "one request per item and node"
+    );
     run_suite(Arc::new(p), &fx).await
 }
 
@@ -303,6 +309,20 @@ async fn varnish_xkey_mode_passes_the_conformance_suite() {
     let mut want = vec!["one path", "many paths", "prefix", "tag", "all", "refused"];
     want.extend(ERROR_CASES);
     assert_eq!(suite("xkey", 1, "").await, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_varnish_nodes_acknowledge_600_urls_with_2_percent_faults() {
+    // Default limits: one call of 600 PURGEs per node, 1,200 (node, URL) pairs.
+    let (_nodes, p, fx) = behind_fronts(2, "purge", "", None).await;
+    let fronts: Vec<&Front> = fx.fronts.iter().collect();
+    let run = run_fault_case(Arc::new(p), &fx, &fronts, 600).await;
+    assert_eq!(run.calls, 1);
+    assert_eq!(
+        run.counts.requests,
+        2 * 600 + run.counts.faults,
+        "one request per (node, URL) pair, and one more per fault"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
