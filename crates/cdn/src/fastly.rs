@@ -11,11 +11,15 @@
 //! synchronous. 429 is throttled (`Retry-After`, or `Fastly-RateLimit-Reset` as a Unix time), 5xx
 //! transient, 401/403 unauthorized, 404 not found (the service). The token never appears in `Debug`
 //! output or errors.
+//!
+//! The unit of retry is the request ([`RetryUnit::Request`]): under [`crate::wrap::Retry`], a URL
+//! whose purge failed is sent again on its own ([`Retrier::each`]) while the call's other URLs go
+//! on, and a URL Fastly acknowledged is never sent again; the call fails only with the URLs that
+//! failed for good. [`Provider::purge`] alone sends each request once.
 
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use futures::{StreamExt, stream};
 use serde_json::json;
 use staleguard_core::config::CdnConfig;
 use staleguard_core::purge::{Capabilities, ItemKind, Pricing};
@@ -23,7 +27,8 @@ use staleguard_core::purge::{Capabilities, ItemKind, Pricing};
 use crate::error::retry_after;
 use crate::open::{api_base, http_client, site, snippet, token_from_env};
 use crate::provider::url_path;
-use crate::{Batch, CdnError, ErrorKind, Invalidation, Provider, Receipt, Status};
+use crate::wrap::Retrier;
+use crate::{Batch, CdnError, ErrorKind, Invalidation, Provider, Receipt, RetryUnit, Status};
 
 /// The public API root.
 pub const API: &str = "https://api.fastly.com";
@@ -167,29 +172,33 @@ impl Fastly {
         })
     }
 
-    fn error(&self, failures: Vec<Failure>, requests: usize) -> CdnError {
-        let kind = failures
-            .iter()
-            .map(|f| f.kind)
-            .reduce(ErrorKind::worst)
-            .unwrap_or(ErrorKind::Other);
-        let after = failures.iter().filter_map(|f| f.retry_after).max();
-        let first = failures
-            .iter()
-            .find(|f| f.kind == kind)
-            .unwrap_or(&failures[0]);
-        let mut msg = format!("purge of `{}` failed", first.what);
-        if let Some(s) = first.status {
+    /// One request's failure as an error: what it purged, the status, what Fastly said.
+    fn request_error(&self, f: Failure) -> CdnError {
+        let mut msg = format!("purge of `{}` failed", f.what);
+        if let Some(s) = f.status {
             msg.push_str(&format!(": HTTP {s}"));
         }
-        if !first.text.is_empty() {
-            msg.push_str(&format!(": {}", first.text));
+        if !f.text.is_empty() {
+            msg.push_str(&format!(": {}", f.text));
         }
-        if failures.len() > 1 {
-            msg.push_str(&format!(
-                " ({} of {requests} requests failed)",
-                failures.len()
-            ));
+        CdnError::new(f.kind, &self.name, msg).with_retry_after(f.retry_after)
+    }
+
+    /// The error of a call whose requests `failed` for good (of `requests`): the first of the kind a
+    /// retry cannot fix ([`ErrorKind::worst`]), how many failed, and a hint.
+    fn error(&self, mut failed: Vec<CdnError>, requests: usize) -> CdnError {
+        let kind = failed
+            .iter()
+            .map(|e| e.kind)
+            .reduce(ErrorKind::worst)
+            .unwrap_or(ErrorKind::Other);
+        let after = failed.iter().filter_map(|e| e.retry_after).max();
+        let n = failed.len();
+        let at = failed.iter().position(|e| e.kind == kind).unwrap_or(0);
+        let mut e = failed.swap_remove(at);
+        if n > 1 {
+            e.message
+                .push_str(&format!(" ({n} of {requests} requests failed)"));
         }
         let hint = match kind {
             ErrorKind::Unauthorized => Some(format!(
@@ -202,8 +211,38 @@ impl Fastly {
             )),
             _ => None,
         };
-        let e = CdnError::new(kind, &self.name, msg).with_retry_after(after);
+        e.retry_after = after;
         e.with_hint_opt(hint)
+    }
+
+    /// One request (a key purge, purge-all) through `retry`.
+    async fn one(
+        &self,
+        retry: &Retrier,
+        items: usize,
+        path: &str,
+        body: Option<serde_json::Value>,
+        soft: bool,
+        what: &str,
+    ) -> Result<serde_json::Value, CdnError> {
+        let mut out = retry
+            .each(&[items], 1, |_, _| {
+                let body = body.clone();
+                async move {
+                    self.post(path, body, soft, what)
+                        .await
+                        .map_err(|f| self.request_error(f))
+                }
+            })
+            .await;
+        match out.pop() {
+            Some(r) => r.map_err(|e| self.error(vec![e], 1)),
+            None => Err(CdnError::new(
+                ErrorKind::Other,
+                &self.name,
+                "no request was sent",
+            )),
+        }
     }
 }
 
@@ -233,7 +272,16 @@ impl Provider for Fastly {
         &self.caps
     }
 
+    /// A URL: Fastly purges one URL per request, and those of a call are independent.
+    fn retry_unit(&self) -> RetryUnit {
+        RetryUnit::Request
+    }
+
     async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError> {
+        self.purge_each(batch, &Retrier::once(&self.name)).await
+    }
+
+    async fn purge_each(&self, batch: &Batch, retry: &Retrier) -> Result<Receipt, CdnError> {
         let Some(first) = batch.items.first() else {
             return Err(CdnError::new(
                 ErrorKind::Invalid,
@@ -267,33 +315,33 @@ impl Provider for Fastly {
                         "URL purges need `domain` in the [[cdn]] entry",
                     ));
                 }
-                // Futures built first, then driven: closures in stream adapters trip async-trait's
-                // `Send` check (higher-ranked lifetimes).
-                let requests: Vec<_> = batch
+                let paths: Vec<String> = batch
                     .items
                     .iter()
-                    .map(|i| {
-                        let path = format!("/purge/{}{}", self.host, url_path(&i.value));
-                        let what = i.value.clone();
-                        async move { self.post(&path, None, batch.soft, &what).await }
-                    })
+                    .map(|i| format!("/purge/{}{}", self.host, url_path(&i.value)))
                     .collect();
-                let results: Vec<Result<serde_json::Value, Failure>> = stream::iter(requests)
-                    .buffer_unordered(CONCURRENCY)
-                    .collect()
+                let n = batch.items.len();
+                let results = retry
+                    .each(&vec![1; n], CONCURRENCY, |i, _| {
+                        let (path, what) = (&paths[i], &batch.items[i].value);
+                        async move {
+                            self.post(path, None, batch.soft, what)
+                                .await
+                                .map_err(|f| self.request_error(f))
+                        }
+                    })
                     .await;
                 let mut ids = Vec::new();
-                let mut failures = Vec::new();
+                let mut failed = Vec::new();
                 for r in results {
                     match r {
                         Ok(v) => ids.extend(v.get("id").and_then(|i| i.as_str()).map(String::from)),
-                        Err(f) => failures.push(f),
+                        Err(e) => failed.push(e),
                     }
                 }
-                if !failures.is_empty() {
-                    return Err(self.error(failures, batch.items.len()));
+                if !failed.is_empty() {
+                    return Err(self.error(failed, n));
                 }
-                let n = batch.items.len();
                 let id = if n == 1 { ids.pop() } else { None };
                 Ok(done(
                     id,
@@ -308,15 +356,10 @@ impl Provider for Fastly {
                     format!("#{} and {} more keys", keys[0], keys.len() - 1)
                 };
                 let path = format!("/service/{}/purge", self.service);
+                let body = json!({ "surrogate_keys": keys });
                 let v = self
-                    .post(
-                        &path,
-                        Some(json!({ "surrogate_keys": keys })),
-                        batch.soft,
-                        &what,
-                    )
-                    .await
-                    .map_err(|f| self.error(vec![f], 1))?;
+                    .one(retry, keys.len(), &path, Some(body), batch.soft, &what)
+                    .await?;
                 let ids = v.as_object().map_or(0, |m| m.len());
                 Ok(done(
                     None,
@@ -325,9 +368,7 @@ impl Provider for Fastly {
             }
             ItemKind::All => {
                 let path = format!("/service/{}/purge_all", self.service);
-                self.post(&path, None, false, "everything")
-                    .await
-                    .map_err(|f| self.error(vec![f], 1))?;
+                self.one(retry, 1, &path, None, false, "everything").await?;
                 Ok(done(None, "everything purged".into()))
             }
             ItemKind::Prefix | ItemKind::Host => Err(CdnError::new(

@@ -25,7 +25,7 @@ pub mod varnish;
 
 pub use error::{CdnError, ErrorKind};
 pub use open::{default_rate, open};
-pub use provider::{Batch, Event, Invalidation, Provider, Receipt, Status};
+pub use provider::{Batch, Event, Invalidation, Provider, Receipt, RetryUnit, Status};
 pub use staleguard_core::purge::{Capabilities, Item, ItemKind};
 
 /// What the opener knows about the deploy target, for providers that map store keys to URLs themselves.

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use staleguard_core::purge::{Capabilities, Item};
 
 use crate::CdnError;
+use crate::wrap::Retrier;
 
 /// One purge call's worth of items (the wrappers split bigger batches by the provider's limits).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,7 +60,9 @@ pub struct Invalidation {
 /// Something worth reporting: the CLI prints them, tests count them, `tracing` logs them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// A call is about to be sent.
+    /// A call is about to be sent (`attempt` 1, or a later attempt of a call retried whole); for a
+    /// provider whose unit is a request ([`RetryUnit::Request`]), also one request of a call about to
+    /// be sent again on its own (`items`: what that request carries, `attempt` from 2).
     Sending {
         provider: String,
         items: usize,
@@ -72,7 +75,8 @@ pub enum Event {
         elapsed: Duration,
         id: Option<String>,
     },
-    /// A call failed and will be retried after `after`.
+    /// A call, or one request of a call whose unit is a request, failed and will be sent again after
+    /// `after`.
     Retrying {
         provider: String,
         error: String,
@@ -93,8 +97,22 @@ pub enum Event {
     },
 }
 
+/// What a retry re-sends when part of a purge call fails: the provider's unit of work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryUnit {
+    /// The whole call: one API request per call (CloudFront `CreateInvalidation`, Cloudflare
+    /// `purge_cache`), which the CDN takes or refuses as a whole.
+    Call,
+    /// Each request of the call on its own: a call is many independent requests (Fastly: one per URL;
+    /// Varnish: one per item and node), and a retry re-sends only those that failed
+    /// ([`Provider::purge_each`]).
+    Request,
+}
+
 /// A CDN that can drop cached URLs. Implementations make one call per [`Provider::purge`] and do not
-/// retry, split or sleep: the wrappers in [`crate::wrap`] do that for every provider alike.
+/// retry, split or sleep: the wrappers in [`crate::wrap`] do that for every provider alike. A provider
+/// whose call is many requests ([`RetryUnit::Request`]) also implements [`Provider::purge_each`],
+/// where it retries only through the [`Retrier`] it is handed.
 #[async_trait]
 pub trait Provider: Send + Sync + std::fmt::Debug {
     /// A label for messages: the provider and its target (`cloudfront:E2ABC`, `varnish`, `fastly:SVC`).
@@ -112,6 +130,23 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// Sends one purge call. `batch` holds only item kinds the capabilities allow, items of one kind
     /// only, and no more items than `max_items_per_call` ([`crate::wrap::chunk`] makes such batches).
     async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError>;
+
+    /// What [`crate::wrap::Retry`] re-sends after a failure: the call (the default) or each failed
+    /// request ([`RetryUnit::Request`], through [`Provider::purge_each`]).
+    fn retry_unit(&self) -> RetryUnit {
+        RetryUnit::Call
+    }
+
+    /// Sends one purge call like [`Provider::purge`], with its requests sent through
+    /// [`Retrier::each`]: a request that fails is retried on its own, one that succeeded is not sent
+    /// again, and the call fails only with the requests that failed for good. What
+    /// [`crate::wrap::Retry`] calls for a provider whose unit is [`RetryUnit::Request`]. The default,
+    /// for a provider whose unit is the call, retries the whole call.
+    async fn purge_each(&self, batch: &Batch, retry: &Retrier) -> Result<Receipt, CdnError> {
+        retry
+            .run("purge", batch.items.len(), |_| self.purge(batch))
+            .await
+    }
 
     /// The status of an asynchronous purge. Synchronous providers answer `Completed`.
     async fn status(&self, id: &str) -> Result<Status, CdnError>;
@@ -152,8 +187,14 @@ impl<T: Provider + ?Sized> Provider for std::sync::Arc<T> {
     fn url_prefix(&self) -> Option<&str> {
         (**self).url_prefix()
     }
+    fn retry_unit(&self) -> RetryUnit {
+        (**self).retry_unit()
+    }
     async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError> {
         (**self).purge(batch).await
+    }
+    async fn purge_each(&self, batch: &Batch, retry: &Retrier) -> Result<Receipt, CdnError> {
+        (**self).purge_each(batch, retry).await
     }
     async fn status(&self, id: &str) -> Result<Status, CdnError> {
         (**self).status(id).await
@@ -175,8 +216,14 @@ impl<T: Provider + ?Sized> Provider for &T {
     fn url_prefix(&self) -> Option<&str> {
         (**self).url_prefix()
     }
+    fn retry_unit(&self) -> RetryUnit {
+        (**self).retry_unit()
+    }
     async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError> {
         (**self).purge(batch).await
+    }
+    async fn purge_each(&self, batch: &Batch, retry: &Retrier) -> Result<Receipt, CdnError> {
+        (**self).purge_each(batch, retry).await
     }
     async fn status(&self, id: &str) -> Result<Status, CdnError> {
         (**self).status(id).await

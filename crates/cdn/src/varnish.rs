@@ -18,18 +18,25 @@
 //!
 //! One call's requests go to all nodes at once, at most [`CONCURRENCY`] at a time per node. The purge
 //! is synchronous: a `200` from every node means the objects are gone (a ban is evaluated at lookup).
+//! A node's answer is mapped like an API's (429 throttled, 5xx transient, with its `Retry-After`).
+//!
+//! The unit of retry is one request to one node ([`RetryUnit::Request`]): under
+//! [`crate::wrap::Retry`], a (node, request) pair that failed is sent again to that node only
+//! ([`Retrier::each`]), and no pair a node acknowledged is sent again; the call fails only with the
+//! pairs that failed for good. [`Provider::purge`] alone sends each pair once.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use futures::{StreamExt, stream};
 use reqwest::Method;
 use staleguard_core::config::{CdnConfig, VarnishMode};
 use staleguard_core::purge::{Capabilities, Item, ItemKind, Pricing};
 
+use crate::error::retry_after;
 use crate::open::{http_client, snippet};
 use crate::provider::url_path;
-use crate::{Batch, CdnError, ErrorKind, Invalidation, Provider, Receipt, Status};
+use crate::wrap::Retrier;
+use crate::{Batch, CdnError, ErrorKind, Invalidation, Provider, Receipt, RetryUnit, Status};
 
 /// Requests in flight at once per node.
 pub const CONCURRENCY: usize = 16;
@@ -61,6 +68,16 @@ struct Request {
     what: String,
 }
 
+impl Request {
+    /// The items it carries: the keys of an xkey purge, else one.
+    fn items(&self) -> usize {
+        match &self.header {
+            Some((k, v)) if k.starts_with("xkey") => v.split(' ').count(),
+            _ => 1,
+        }
+    }
+}
+
 /// One node's failure to accept one request.
 #[derive(Debug)]
 struct Failure {
@@ -68,6 +85,8 @@ struct Failure {
     what: String,
     kind: ErrorKind,
     text: String,
+    /// The node's (or a load balancer's) `Retry-After`.
+    retry_after: Option<std::time::Duration>,
 }
 
 impl Varnish {
@@ -209,6 +228,7 @@ impl Varnish {
             what: req.what.clone(),
             kind,
             text,
+            retry_after: None,
         };
         let method =
             Method::from_bytes(req.method.as_bytes()).expect("PURGE and BAN are valid methods");
@@ -224,6 +244,7 @@ impl Varnish {
             fail(e.kind, e.message)
         })?;
         let status = resp.status();
+        let after = retry_after(resp.headers());
         let body = resp.text().await.unwrap_or_default();
         let text = synth_text(&body);
         if status.is_success() {
@@ -243,30 +264,41 @@ impl Varnish {
         if !text.is_empty() && !text.eq_ignore_ascii_case(reason) {
             msg = format!("{msg}: {text}");
         }
-        Err(fail(kind, msg))
+        Err(Failure {
+            retry_after: after,
+            ..fail(kind, msg)
+        })
     }
 
-    fn error(&self, failures: Vec<Failure>, requests: usize) -> CdnError {
-        let kind = failures
+    /// One node's failure to take one request, as an error.
+    fn request_error(&self, f: Failure) -> CdnError {
+        CdnError::new(
+            f.kind,
+            &self.name,
+            format!("node `{}` did not purge `{}`: {}", f.node, f.what, f.text),
+        )
+        .with_retry_after(f.retry_after)
+    }
+
+    /// The error of a call whose (node, request) pairs `failed` for good (`requests` per node): the
+    /// first of the kind a retry cannot fix ([`ErrorKind::worst`]), how many failed and on which nodes,
+    /// and a hint.
+    fn error(&self, mut failed: Vec<(&str, CdnError)>, requests: usize) -> CdnError {
+        let kind = failed
             .iter()
-            .map(|f| f.kind)
+            .map(|(_, e)| e.kind)
             .reduce(ErrorKind::worst)
             .unwrap_or(ErrorKind::Other);
-        let first = failures
-            .iter()
-            .find(|f| f.kind == kind)
-            .unwrap_or(&failures[0]);
-        let mut msg = format!(
-            "node `{}` did not purge `{}`: {}",
-            first.node, first.what, first.text
-        );
-        let mut nodes: Vec<&str> = failures.iter().map(|f| f.node.as_str()).collect();
+        let after = failed.iter().filter_map(|(_, e)| e.retry_after).max();
+        let mut nodes: Vec<&str> = failed.iter().map(|(n, _)| *n).collect();
         nodes.sort_unstable();
         nodes.dedup();
-        if failures.len() > 1 {
-            msg.push_str(&format!(
-                " ({} of {} requests failed, on {})",
-                failures.len(),
+        let n = failed.len();
+        let at = failed.iter().position(|(_, e)| e.kind == kind).unwrap_or(0);
+        let (node, mut e) = failed.swap_remove(at);
+        if n > 1 {
+            e.message.push_str(&format!(
+                " ({n} of {} requests failed, on {})",
                 requests * self.nodes.len(),
                 nodes
                     .iter()
@@ -275,25 +307,28 @@ impl Varnish {
                     .join(", ")
             ));
         }
+        let refused = [": 405 ", ": 501 "].iter().any(|s| e.message.contains(s));
         let hint = match kind {
             ErrorKind::Unauthorized => Some(format!(
                 "the node's VCL accepts PURGE and BAN only from the addresses in its ACL (`acl purgers` in \
-                 scripts/peers/staleguard.vcl); run staleguard from one of them or add this host to `{}`'s ACL",
-                first.node
+                 scripts/peers/staleguard.vcl); run staleguard from one of them or add this host to `{node}`'s ACL"
             )),
-            ErrorKind::Invalid if first.text.starts_with("405") || first.text.starts_with("501") => Some(
+            ErrorKind::Invalid if refused => Some(
                 "the node's VCL must handle PURGE and BAN requests (and `xkey-purge` in xkey mode): \
                  see scripts/peers/staleguard.vcl"
                     .to_string(),
             ),
             ErrorKind::Transient => Some(format!(
-                "every node must accept the purge: check that `{}` is up, or remove it from `nodes`",
-                first.node
+                "every node must accept the purge: check that `{node}` is up, or remove it from `nodes`"
             )),
             _ => None,
         };
-        let e = CdnError::new(kind, &self.name, msg);
-        e.with_hint_opt(hint)
+        e.retry_after = after;
+        // A retried request's hint (raise `timeout`, run again later) is kept before the node's.
+        match (e.hint.take(), hint) {
+            (Some(had), Some(h)) => e.with_hint(format!("{had}; {h}")),
+            (had, h) => e.with_hint_opt(h.or(had)),
+        }
     }
 }
 
@@ -379,27 +414,44 @@ impl Provider for Varnish {
         &self.caps
     }
 
+    /// A request to one node: each node must take each request, and they are independent.
+    fn retry_unit(&self) -> RetryUnit {
+        RetryUnit::Request
+    }
+
     async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError> {
+        self.purge_each(batch, &Retrier::once(&self.name)).await
+    }
+
+    async fn purge_each(&self, batch: &Batch, retry: &Retrier) -> Result<Receipt, CdnError> {
         let requests = self.requests(batch)?;
-        // Futures built first, then driven: closures in stream adapters trip async-trait's `Send`
-        // check (higher-ranked lifetimes).
-        let per_node = self.nodes.iter().map(|node| {
-            let sends: Vec<_> = requests.iter().map(|r| self.send(node, r)).collect();
-            stream::iter(sends)
-                .buffer_unordered(CONCURRENCY)
-                .collect::<Vec<_>>()
+        let sizes: Vec<usize> = requests.iter().map(Request::items).collect();
+        let (requests, sizes) = (&requests, &sizes);
+        // Every node at once, each with its own requests in flight and its own retries: a (node,
+        // request) pair that failed is sent again to that node only.
+        let per_node = self.nodes.iter().map(|node| async move {
+            let outcomes = retry
+                .each(sizes, CONCURRENCY, |i, _| async move {
+                    self.send(node, &requests[i])
+                        .await
+                        .map_err(|f| self.request_error(f))
+                })
+                .await;
+            (node.as_str(), outcomes)
         });
-        let results: Vec<Result<String, Failure>> = futures::future::join_all(per_node)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        let (ok, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(|r| r.is_ok());
-        let failures: Vec<Failure> = failed.into_iter().filter_map(Result::err).collect();
-        if !failures.is_empty() {
-            return Err(self.error(failures, requests.len()));
+        let mut answers = Vec::new();
+        let mut failed = Vec::new();
+        for (node, outcomes) in futures::future::join_all(per_node).await {
+            for o in outcomes {
+                match o {
+                    Ok(text) => answers.push(text),
+                    Err(e) => failed.push((node, e)),
+                }
+            }
         }
-        let answers: Vec<String> = ok.into_iter().filter_map(Result::ok).collect();
+        if !failed.is_empty() {
+            return Err(self.error(failed, requests.len()));
+        }
         Ok(Receipt {
             provider: self.name.clone(),
             id: None,

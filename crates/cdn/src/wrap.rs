@@ -5,9 +5,11 @@
 //! The standard stack, from the wire up:
 //!
 //! ```text
-//! provider (one HTTP/API call per purge)   cloudfront, varnish, cloudflare, fastly; or Recorder (dry run)
+//! provider (one purge call per purge)     cloudfront, varnish, cloudflare, fastly; or Recorder (dry run)
 //!   └ RateLimited   at most `max-rate` calls per second (crate::open adds it from the config)
-//!     └ Retry       retryable errors again with backoff + full jitter, Retry-After, under a deadline
+//!     └ Retry       retryable errors again with backoff + full jitter, Retry-After, under a deadline;
+//!                   the unit re-sent is the provider's (`Provider::retry_unit`): the call, or only
+//!                   the call's requests that failed (Fastly URLs, Varnish node × item)
 //!       └ purge_all / wait_all   the driver: calls in order, in-flight limits, BatchTooLarge halves,
 //!                                adaptive polling of asynchronous purges, Timeout naming the ids
 //! ```
@@ -34,8 +36,15 @@
 //! - a retry re-sends the very same [`Batch`] (same `reference`), so a provider with idempotency keys
 //!   (CloudFront `CallerReference`) never creates a second purge; the halves of a split call get new
 //!   references (`<ref>.1`, `<ref>.2`) because their content differs;
+//! - what is re-sent is the provider's unit of work ([`RetryUnit`]): a provider whose call is one
+//!   request (CloudFront, Cloudflare) has the whole call re-sent; one whose call is many independent
+//!   requests (Fastly URL purges, Varnish: one request per item and node) makes the call once and
+//!   re-sends only the requests that failed, each on its own schedule ([`Retrier::each`]), so a
+//!   request the CDN acknowledged is never sent again and one failure does not hold up the others;
 //! - nothing sleeps past a deadline: a retry that would is not made, a poll is cut short to the deadline;
-//! - events: [`Retry`] emits [`Event::Sending`] per attempt and [`Event::Retrying`]; the driver emits
+//!   a `Retry-After` longer than the time left fails at once, with a message giving both;
+//! - events: [`Retry`] emits [`Event::Sending`] per attempt (for a request unit: once for the call,
+//!   then once per request re-sent) and [`Event::Retrying`] per failure retried; the driver emits
 //!   [`Event::Sent`] per call, [`Event::Split`] and [`Event::Polled`]. Each also logs with `tracing`,
 //!   with the provider and the batch size as fields.
 
@@ -45,12 +54,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::{StreamExt, stream};
 use rand::Rng;
 use staleguard_core::purge::{Capabilities, Item, ItemKind};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::{Batch, CdnError, ErrorKind, Event, Invalidation, Provider, Receipt, Status};
+use crate::{
+    Batch, CdnError, ErrorKind, Event, Invalidation, Provider, Receipt, RetryUnit, Status,
+};
 
 /// Receives [`Event`]s (the CLI prints them, tests count them).
 pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
@@ -122,56 +134,80 @@ impl RetryPolicy {
     }
 }
 
-/// Retries a provider's calls on retryable errors ([`CdnError::retryable`]): exponential backoff with
-/// full jitter, at least the `Retry-After` the provider asked for, until the attempts, the budget or the
-/// deadline run out. The same batch is re-sent each time. Errors that are not retryable (Unauthorized,
-/// Invalid, NotFound, BatchTooLarge, …) come back at once.
-pub struct Retry<P> {
-    inner: P,
-    policy: RetryPolicy,
+/// One provider's retry schedule: the [`RetryPolicy`], the deadline, who to tell. [`Retry`] drives a
+/// provider's calls by it; a provider whose unit of work is a request ([`RetryUnit::Request`]) is
+/// handed it in [`Provider::purge_each`] and sends its requests through [`Retrier::each`], so the
+/// requests of one call are retried one by one under the same policy, deadline and events as calls.
+#[derive(Clone)]
+pub struct Retrier {
+    name: String,
+    /// `None`: no retry at all ([`Retrier::once`]).
+    policy: Option<RetryPolicy>,
     deadline: Option<Instant>,
     observer: Option<Observer>,
 }
 
-impl<P: std::fmt::Debug> std::fmt::Debug for Retry<P> {
+impl std::fmt::Debug for Retrier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Retry")
-            .field("inner", &self.inner)
+        f.debug_struct("Retrier")
+            .field("name", &self.name)
             .field("policy", &self.policy)
             .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }
 
-impl<P: Provider> Retry<P> {
-    pub fn new(inner: P) -> Retry<P> {
-        Retry {
-            inner,
-            policy: RetryPolicy::default(),
+impl Retrier {
+    /// The default policy, no deadline, for the provider labelled `name`.
+    pub fn new(name: impl Into<String>) -> Retrier {
+        Retrier {
+            name: name.into(),
+            policy: Some(RetryPolicy::default()),
             deadline: None,
             observer: None,
         }
     }
-    pub fn with_policy(mut self, policy: RetryPolicy) -> Retry<P> {
-        self.policy = policy;
+    /// No retry: each request is sent once and its error comes back as it is (what a provider's own
+    /// [`Provider::purge`] uses when it is built on [`Provider::purge_each`]).
+    pub fn once(name: impl Into<String>) -> Retrier {
+        Retrier {
+            policy: None,
+            ..Retrier::new(name)
+        }
+    }
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Retrier {
+        self.policy = Some(policy);
         self
     }
     /// No retry is started that would end after `deadline`.
-    pub fn with_deadline(mut self, deadline: Instant) -> Retry<P> {
+    pub fn with_deadline(mut self, deadline: Instant) -> Retrier {
         self.deadline = Some(deadline);
         self
     }
-    pub fn with_observer(mut self, observer: Observer) -> Retry<P> {
+    pub fn with_observer(mut self, observer: Observer) -> Retrier {
         self.observer = Some(observer);
         self
     }
-    async fn run<T, F, Fut>(&self, what: &str, items: usize, mut op: F) -> Result<T, CdnError>
+
+    /// Tells the observer (the CLI's progress, tests) about `event`.
+    pub fn emit(&self, event: Event) {
+        emit(&self.observer, event);
+    }
+
+    /// Runs `op` (given the attempt number, from 1) until it succeeds, its error is not retryable, or
+    /// the attempts, the budget or the deadline run out; between attempts, [`Event::Retrying`] and a
+    /// pause of the backoff or the `Retry-After`, whichever is longer. A `Retry-After` longer than
+    /// the time left fails at once. `what` and `items` are for the logs.
+    pub async fn run<T, F, Fut>(&self, what: &str, items: usize, mut op: F) -> Result<T, CdnError>
     where
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, CdnError>>,
     {
+        let Some(policy) = &self.policy else {
+            return op(1).await;
+        };
         let start = Instant::now();
-        let mut give_up = start + self.policy.budget;
+        let mut give_up = start + policy.budget;
         if let Some(d) = self.deadline {
             give_up = give_up.min(d);
         }
@@ -188,13 +224,18 @@ impl<P: Provider> Retry<P> {
             if err.kind != ErrorKind::TooManyInProgress {
                 counted += 1;
             }
-            let after = self
-                .policy
+            let now = Instant::now();
+            let left = give_up.saturating_duration_since(now);
+            if let Some(asked) = err.retry_after.filter(|a| *a > left)
+                && counted < policy.max_attempts
+            {
+                return Err(past_deadline(err, asked, left));
+            }
+            let after = policy
                 .backoff(attempt)
                 .max(err.retry_after.unwrap_or_default());
-            let now = Instant::now();
-            if counted >= self.policy.max_attempts || now + after > give_up {
-                let why = if counted >= self.policy.max_attempts {
+            if counted >= policy.max_attempts || now + after > give_up {
+                let why = if counted >= policy.max_attempts {
                     "attempts"
                 } else {
                     "time"
@@ -216,7 +257,7 @@ impl<P: Provider> Retry<P> {
                 return Err(e);
             }
             tracing::info!(
-                provider = self.inner.name(),
+                provider = %self.name,
                 op = what,
                 items,
                 attempt,
@@ -224,18 +265,126 @@ impl<P: Provider> Retry<P> {
                 error = %err.message,
                 "retrying"
             );
-            emit(
-                &self.observer,
-                Event::Retrying {
-                    provider: self.inner.name().to_string(),
-                    error: err.to_string(),
-                    after,
-                    attempt,
-                },
-            );
+            self.emit(Event::Retrying {
+                provider: self.name.clone(),
+                error: err.to_string(),
+                after,
+                attempt,
+            });
             tokio::time::sleep(after).await;
             attempt += 1;
         }
+    }
+
+    /// Sends the independent requests of one purge call, `sizes.len()` of them (`sizes[i]`: the items
+    /// request `i` carries), at most `concurrency` at a time, by `send(i, attempt)`. Each request is
+    /// retried on its own, as [`Retrier::run`] retries a call: a request that failed is sent again after
+    /// its own pause (announced by [`Event::Retrying`], then [`Event::Sending`] with its size and
+    /// attempt), one that succeeded is never sent again, and no request's failure holds up the
+    /// others. Returns every request's outcome, in request order: its answer, or its last error.
+    pub async fn each<T, F, Fut>(
+        &self,
+        sizes: &[usize],
+        concurrency: usize,
+        send: F,
+    ) -> Vec<Result<T, CdnError>>
+    where
+        F: Fn(usize, u32) -> Fut,
+        Fut: Future<Output = Result<T, CdnError>>,
+    {
+        let send = &send;
+        // Futures built first, then driven: closures in stream adapters trip async-trait's `Send`
+        // check in the providers that call this (higher-ranked lifetimes).
+        let requests: Vec<_> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &items)| async move {
+                let outcome = self
+                    .run("purge", items, |attempt| {
+                        if attempt > 1 {
+                            self.emit(Event::Sending {
+                                provider: self.name.clone(),
+                                items,
+                                attempt,
+                            });
+                        }
+                        send(i, attempt)
+                    })
+                    .await;
+                (i, outcome)
+            })
+            .collect();
+        let mut done: Vec<(usize, Result<T, CdnError>)> = stream::iter(requests)
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, r)| r).collect()
+    }
+}
+
+/// A retryable error whose `Retry-After` (`asked`) is longer than the time `left` before the deadline:
+/// no retry could be made in time, so it comes back at once, saying so and what to do.
+fn past_deadline(mut e: CdnError, asked: Duration, left: Duration) -> CdnError {
+    e.message = format!(
+        "{} (the CDN asked to wait {} before a retry, but only {} remain before the deadline)",
+        e.message,
+        human(asked),
+        human(left)
+    );
+    let ours = format!(
+        "raise `timeout` in the [[cdn]] entry above {} so the pause fits, or run the same command again \
+         once it is over (purges are idempotent)",
+        human(asked)
+    );
+    e.hint = Some(match e.hint.take() {
+        Some(h) => format!("{ours}; {h}"),
+        None => ours,
+    });
+    e
+}
+
+/// Retries a provider's work on retryable errors ([`CdnError::retryable`]): exponential backoff with
+/// full jitter, at least the `Retry-After` the provider asked for, until the attempts, the budget or the
+/// deadline run out ([`Retrier::run`]). What is retried is the provider's unit of work
+/// ([`Provider::retry_unit`]): for [`RetryUnit::Call`] the same batch is re-sent whole; for
+/// [`RetryUnit::Request`] the call is made once through [`Provider::purge_each`] and only its requests
+/// that failed are re-sent, each on its own ([`Retrier::each`]). Errors that are not retryable
+/// (Unauthorized, Invalid, NotFound, BatchTooLarge, …) come back at once.
+pub struct Retry<P> {
+    inner: P,
+    retrier: Retrier,
+}
+
+impl<P: std::fmt::Debug> std::fmt::Debug for Retry<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retry")
+            .field("inner", &self.inner)
+            .field("policy", &self.retrier.policy)
+            .field("deadline", &self.retrier.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Provider> Retry<P> {
+    pub fn new(inner: P) -> Retry<P> {
+        Retry {
+            retrier: Retrier::new(inner.name()),
+            inner,
+        }
+    }
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Retry<P> {
+        self.retrier = self.retrier.with_policy(policy);
+        self
+    }
+    /// No retry is started that would end after `deadline`.
+    pub fn with_deadline(mut self, deadline: Instant) -> Retry<P> {
+        self.retrier = self.retrier.with_deadline(deadline);
+        self
+    }
+    pub fn with_observer(mut self, observer: Observer) -> Retry<P> {
+        self.retrier = self.retrier.with_observer(observer);
+        self
     }
 }
 
@@ -251,31 +400,45 @@ impl<P: Provider> Provider for Retry<P> {
         self.inner.url_prefix()
     }
     async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError> {
+        let unit = self.inner.retry_unit();
         let span = tracing::info_span!(
             "cdn.purge",
             provider = self.inner.name(),
             items = batch.items.len(),
-            reference = %batch.reference
+            reference = %batch.reference,
+            unit = ?unit
         );
-        self.run("purge", batch.items.len(), |attempt| {
-            emit(
-                &self.observer,
-                Event::Sending {
-                    provider: self.inner.name().to_string(),
-                    items: batch.items.len(),
-                    attempt,
-                },
-            );
-            self.inner.purge(batch)
-        })
-        .instrument(span)
-        .await
+        let sending = |attempt| Event::Sending {
+            provider: self.inner.name().to_string(),
+            items: batch.items.len(),
+            attempt,
+        };
+        match unit {
+            RetryUnit::Call => {
+                self.retrier
+                    .run("purge", batch.items.len(), |attempt| {
+                        self.retrier.emit(sending(attempt));
+                        self.inner.purge(batch)
+                    })
+                    .instrument(span)
+                    .await
+            }
+            RetryUnit::Request => {
+                self.retrier.emit(sending(1));
+                self.inner
+                    .purge_each(batch, &self.retrier)
+                    .instrument(span)
+                    .await
+            }
+        }
     }
     async fn status(&self, id: &str) -> Result<Status, CdnError> {
-        self.run("status", 0, |_| self.inner.status(id)).await
+        self.retrier
+            .run("status", 0, |_| self.inner.status(id))
+            .await
     }
     async fn list(&self, max: usize) -> Result<Vec<Invalidation>, CdnError> {
-        self.run("list", 0, |_| self.inner.list(max)).await
+        self.retrier.run("list", 0, |_| self.inner.list(max)).await
     }
 }
 
@@ -348,9 +511,27 @@ impl<P: Provider> Provider for RateLimited<P> {
     fn url_prefix(&self) -> Option<&str> {
         self.inner.url_prefix()
     }
+    fn retry_unit(&self) -> RetryUnit {
+        self.inner.retry_unit()
+    }
     async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError> {
         self.slot().await;
         self.inner.purge(batch).await
+    }
+    /// One slot per call: the requests re-sent inside it take none (they are few, and each waits for its
+    /// own backoff or `Retry-After`). A provider whose unit is the call takes a slot per attempt.
+    async fn purge_each(&self, batch: &Batch, retry: &Retrier) -> Result<Receipt, CdnError> {
+        match self.inner.retry_unit() {
+            RetryUnit::Request => {
+                self.slot().await;
+                self.inner.purge_each(batch, retry).await
+            }
+            RetryUnit::Call => {
+                retry
+                    .run("purge", batch.items.len(), |_| self.purge(batch))
+                    .await
+            }
+        }
     }
     async fn status(&self, id: &str) -> Result<Status, CdnError> {
         self.slot().await;
@@ -1230,11 +1411,225 @@ mod tests {
                 .with_retry_after(Some(Duration::from_secs(3600)))));
         let r = Retry::new(&p).with_deadline(Instant::now() + Duration::from_secs(60));
         let t = Instant::now();
-        assert_eq!(
-            r.purge(&batch(&["/a"])).await.unwrap_err().kind,
-            ErrorKind::Throttled
-        );
+        let e = r.purge(&batch(&["/a"])).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Throttled);
         assert_eq!(t.elapsed(), Duration::ZERO);
+        assert_eq!(p.calls().len(), 1);
+        let text = e.to_string();
+        assert!(
+            text.contains(
+                "asked to wait 60m before a retry, but only 1m remain before the deadline"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("hint: raise `timeout` in the [[cdn]] entry above 60m"),
+            "{text}"
+        );
+
+        // Only what is left counts: a pause that fitted the whole timeout but not what remains.
+        let p = Scripted::new(caps(10))
+            .fail(ErrorKind::Transient)
+            .then(Err(CdnError::new(ErrorKind::Throttled, "fake", "429")
+                .with_retry_after(Some(Duration::from_secs(50)))));
+        let r = Retry::new(&p)
+            .with_policy(RetryPolicy {
+                base: Duration::from_secs(20),
+                ..exact()
+            })
+            .with_deadline(Instant::now() + Duration::from_secs(60));
+        let e = r.purge(&batch(&["/a"])).await.unwrap_err();
+        assert_eq!(p.calls().len(), 2);
+        assert!(e.message.contains("only 40s remain"), "{e}");
+    }
+
+    /// A provider whose unit is a request: one request per item; `fails[value]` is the errors that
+    /// item's request answers first, in order.
+    #[derive(Debug)]
+    struct PerItem {
+        caps: Capabilities,
+        fails: Mutex<HashMap<String, VecDeque<CdnError>>>,
+        /// Requests sent, by item, in order.
+        sent: Mutex<Vec<String>>,
+        /// Calls reaching `purge_each`.
+        calls: Mutex<usize>,
+    }
+
+    impl PerItem {
+        fn new(fails: &[(&str, Vec<CdnError>)]) -> PerItem {
+            PerItem {
+                caps: caps(10),
+                fails: Mutex::new(
+                    fails
+                        .iter()
+                        .map(|(v, e)| (v.to_string(), e.iter().cloned().collect()))
+                        .collect(),
+                ),
+                sent: Mutex::default(),
+                calls: Mutex::new(0),
+            }
+        }
+        fn sent_for(&self, v: &str) -> usize {
+            self.sent.lock().unwrap().iter().filter(|s| *s == v).count()
+        }
+        async fn send(&self, value: &str) -> Result<(), CdnError> {
+            self.sent.lock().unwrap().push(value.to_string());
+            let next = self
+                .fails
+                .lock()
+                .unwrap()
+                .get_mut(value)
+                .and_then(|q| q.pop_front());
+            match next {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Provider for PerItem {
+        fn name(&self) -> &str {
+            "per-item"
+        }
+        fn capabilities(&self) -> &Capabilities {
+            &self.caps
+        }
+        fn retry_unit(&self) -> RetryUnit {
+            RetryUnit::Request
+        }
+        async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError> {
+            self.purge_each(batch, &Retrier::once("per-item")).await
+        }
+        async fn purge_each(&self, batch: &Batch, retry: &Retrier) -> Result<Receipt, CdnError> {
+            *self.calls.lock().unwrap() += 1;
+            let sizes = vec![1; batch.items.len()];
+            let out = retry
+                .each(&sizes, 2, |i, _| self.send(&batch.items[i].value))
+                .await;
+            let failed: Vec<CdnError> = out.into_iter().filter_map(Result::err).collect();
+            if let Some(e) = failed.into_iter().next() {
+                return Err(e);
+            }
+            Ok(Receipt {
+                provider: "per-item".into(),
+                id: None,
+                status: Status::Completed,
+                items: batch.items.len(),
+                detail: String::new(),
+            })
+        }
+        async fn status(&self, _id: &str) -> Result<Status, CdnError> {
+            Ok(Status::Completed)
+        }
+        async fn list(&self, _max: usize) -> Result<Vec<Invalidation>, CdnError> {
+            Ok(vec![])
+        }
+    }
+
+    fn err(kind: ErrorKind, after: Option<u64>) -> CdnError {
+        CdnError::new(kind, "per-item", format!("{kind:?}"))
+            .with_retry_after(after.map(Duration::from_secs))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_unit_retries_only_the_requests_that_failed() {
+        let p = PerItem::new(&[
+            ("/c", vec![err(ErrorKind::Transient, None)]),
+            (
+                "/e",
+                vec![
+                    err(ErrorKind::Throttled, Some(3)),
+                    err(ErrorKind::Transient, None),
+                ],
+            ),
+        ]);
+        let (obs, seen) = events();
+        // Through the rate limiter too: it forwards the unit.
+        let r = Retry::new(RateLimited::new(&p, 0.0))
+            .with_policy(exact())
+            .with_observer(obs);
+        let t = Instant::now();
+        let receipt = r
+            .purge(&batch(&["/a", "/b", "/c", "/d", "/e"]))
+            .await
+            .unwrap();
+        assert_eq!(receipt.items, 5);
+        assert_eq!(*p.calls.lock().unwrap(), 1, "the call is made once");
+        let per: Vec<usize> = ["/a", "/b", "/c", "/d", "/e"]
+            .iter()
+            .map(|v| p.sent_for(v))
+            .collect();
+        assert_eq!(
+            per,
+            [1, 1, 2, 1, 3],
+            "only the failed requests are sent again"
+        );
+        // `/e` waits its Retry-After (3 s), then its second backoff (1 s); `/c` its 500 ms alongside.
+        assert_eq!(t.elapsed(), Duration::from_secs(4));
+        let seen = seen.lock().unwrap();
+        let sending: Vec<(usize, u32)> = seen
+            .iter()
+            .filter_map(|e| match e {
+                Event::Sending { items, attempt, .. } => Some((*items, *attempt)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sending, [(5, 1), (1, 2), (1, 2), (1, 3)]);
+        let retrying = seen
+            .iter()
+            .filter(|e| matches!(e, Event::Retrying { .. }))
+            .count();
+        assert_eq!(retrying, 3, "one per failed request");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_unit_fails_with_what_failed_for_good() {
+        // `/b` is refused for good; `/a` succeeds after a retry and is not sent again.
+        let p = PerItem::new(&[
+            ("/a", vec![err(ErrorKind::Transient, None)]),
+            ("/b", vec![err(ErrorKind::Unauthorized, None)]),
+        ]);
+        let r = Retry::new(&p).with_policy(exact());
+        let e = r.purge(&batch(&["/a", "/b"])).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Unauthorized);
+        assert_eq!((p.sent_for("/a"), p.sent_for("/b")), (2, 1));
+
+        // Out of attempts: the request's own count, the others untouched.
+        let p = PerItem::new(&[(
+            "/a",
+            (0..20).map(|_| err(ErrorKind::Transient, None)).collect(),
+        )]);
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            ..exact()
+        };
+        let e = Retry::new(&p)
+            .with_policy(policy)
+            .purge(&batch(&["/a", "/b"]))
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("gave up after 3 attempts"), "{e}");
+        assert_eq!((p.sent_for("/a"), p.sent_for("/b")), (3, 1));
+
+        // A Retry-After past the deadline: that request fails at once, and the call with it.
+        let p = PerItem::new(&[("/a", vec![err(ErrorKind::Throttled, Some(3600))])]);
+        let t = Instant::now();
+        let e = Retry::new(&p)
+            .with_deadline(t + Duration::from_secs(60))
+            .purge(&batch(&["/a", "/b"]))
+            .await
+            .unwrap_err();
+        assert_eq!(t.elapsed(), Duration::ZERO);
+        assert!(e.message.contains("asked to wait 60m"), "{e}");
+        assert_eq!((p.sent_for("/a"), p.sent_for("/b")), (1, 1));
+
+        // Alone (no Retry), each request is sent once.
+        let p = PerItem::new(&[("/a", vec![err(ErrorKind::Transient, None)])]);
+        let e = p.purge(&batch(&["/a", "/b"])).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Transient);
+        assert!(!e.message.contains("gave up"), "{e}");
+        assert_eq!(p.sent.lock().unwrap().len(), 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -15,7 +15,9 @@ use aws_sdk_cloudfront::config::Credentials;
 use serde_json::{Value, json};
 use staleguard_cdn::cloudfront::{self, CloudFront};
 use staleguard_cdn::wrap::{self, Observer, Poll, PurgeReport, Retry, RetryPolicy, RunOptions};
-use staleguard_cdn::{Batch, CdnError, ErrorKind, Event, Item, OpenContext, Provider, Status};
+use staleguard_cdn::{
+    Batch, CdnError, ErrorKind, Event, Item, OpenContext, Provider, RetryUnit, Status,
+};
 use staleguard_core::config::CdnConfig;
 
 use crate::conformance::{Fault, Fixture, run_suite};
@@ -177,6 +179,7 @@ async fn cloudfront_passes_the_conformance_suite_against_the_fake() {
         fake: fake.clone(),
         mark: Mutex::new(0),
     };
+    assert_eq!(p.retry_unit(), RetryUnit::Call, "one invalidation per call");
     let ran = run_suite(Arc::new(p), &fx).await;
     assert_eq!(
         ran,
@@ -188,7 +191,8 @@ async fn cloudfront_passes_the_conformance_suite_against_the_fake() {
             "refused",
             "unauthorized",
             "throttled",
-            "server error"
+            "server error",
+            "retry-after past the deadline"
         ]
     );
     let reqs = fake.requests();

@@ -7,6 +7,12 @@
     feature = "cloudfront"
 ))]
 mod conformance;
+#[cfg(any(
+    feature = "varnish",
+    all(feature = "cloudflare", feature = "fastly"),
+    feature = "cloudfront"
+))]
+mod faulty;
 #[cfg(all(feature = "cloudflare", feature = "fastly"))]
 mod mock;
 #[cfg(feature = "varnish")]

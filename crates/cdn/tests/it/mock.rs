@@ -19,10 +19,11 @@ use serde_json::{Value, json};
 use staleguard_cdn::cloudflare::Cloudflare;
 use staleguard_cdn::fastly::Fastly;
 use staleguard_cdn::wrap::{self, RunOptions};
-use staleguard_cdn::{Batch, ErrorKind, Item, OpenContext, Provider};
+use staleguard_cdn::{Batch, ErrorKind, Item, OpenContext, Provider, RetryUnit};
 use staleguard_core::config::CdnConfig;
 
-use crate::conformance::{Fault, Fixture, run_suite, tag_of};
+use crate::conformance::{Fault, Fixture, run_fault_case, run_suite, tag_of};
+use crate::faulty::Front;
 
 const TOKEN: &str = "tok-5ecret-do-not-print";
 const DOMAIN: &str = "www.example.com";
@@ -451,6 +452,7 @@ async fn cloudflare_passes_the_conformance_suite() {
         mock: mock.clone(),
         host: Some(DOMAIN.into()),
     };
+    assert_eq!(p.retry_unit(), RetryUnit::Call, "one request per call");
     let ran = run_suite(p, &fx).await;
     assert_eq!(
         ran,
@@ -464,7 +466,8 @@ async fn cloudflare_passes_the_conformance_suite() {
             "refused",
             "unauthorized",
             "throttled",
-            "server error"
+            "server error",
+            "retry-after past the deadline"
         ]
     );
     assert_eq!(mock.violations(), Vec::<String>::new());
@@ -479,6 +482,7 @@ async fn fastly_passes_the_conformance_suite() {
         mock: mock.clone(),
         host: None,
     };
+    assert_eq!(p.retry_unit(), RetryUnit::Request, "one request per URL");
     let ran = run_suite(p, &fx).await;
     assert_eq!(
         ran,
@@ -490,8 +494,54 @@ async fn fastly_passes_the_conformance_suite() {
             "refused",
             "unauthorized",
             "throttled",
-            "server error"
+            "server error",
+            "retry-after past the deadline"
         ]
+    );
+    assert_eq!(mock.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fastly_acknowledges_600_urls_with_2_percent_faults() {
+    // Default limits: calls of 256 URLs, one request each.
+    let mock = fastly_mock(staleguard_cdn::fastly::MAX_KEYS).await;
+    let front = Front::start(&mock.base).await;
+    let mut cfg = fastly_cfg(&mock, None);
+    cfg.api = front.url.clone();
+    let p: Arc<dyn Provider> = Arc::new(Fastly::new(&cfg, TOKEN.into()).unwrap());
+    let fx = MockFixture {
+        mock: mock.clone(),
+        host: None,
+    };
+    let run = run_fault_case(p, &fx, &[&front], 600).await;
+    assert_eq!(run.calls, 3, "600 URLs at 256 per call");
+    assert_eq!(
+        run.counts.requests,
+        600 + run.counts.faults,
+        "one request per URL, and one more per fault"
+    );
+    assert_eq!(mock.violations(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudflare_acknowledges_600_urls_with_2_percent_faults() {
+    // Cloudflare's unit is the call: with 3 URLs per call, a fault re-sends one call of 3 URLs none
+    // of which was acknowledged.
+    let mock = cloudflare_mock(3).await;
+    let front = Front::start(&mock.base).await;
+    let mut cfg = cloudflare_cfg(&mock, Some(3));
+    cfg.api = format!("{}/client/v4", front.url);
+    let p: Arc<dyn Provider> = Arc::new(Cloudflare::new(&cfg, TOKEN.into()).unwrap());
+    let fx = MockFixture {
+        mock: mock.clone(),
+        host: Some(DOMAIN.into()),
+    };
+    let run = run_fault_case(p, &fx, &[&front], 600).await;
+    assert_eq!(run.calls, 200);
+    assert_eq!(
+        run.counts.requests,
+        200 + run.counts.faults,
+        "one request per call, and one more per fault"
     );
     assert_eq!(mock.violations(), Vec::<String>::new());
 }

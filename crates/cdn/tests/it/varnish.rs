@@ -1,8 +1,11 @@
 //! The Varnish provider against real Varnish nodes (`scripts/peers/varnish.sh`, VCL
 //! `scripts/peers/staleguard.vcl`) in front of an in-process origin whose bodies change on every fetch
 //! (`/a.html v1`, `v2`, …), cached for an hour and tagged with `xkey: <tag_of(path)> all`. A purge is
-//! real when the next fetch through every node is a MISS with a new body. The conformance suite runs
-//! in each mode and with two nodes; then the failures: a node down, a node without the VCL.
+//! real when the next fetch through every node is a MISS with a new body. The provider talks to each
+//! node through a fault-injecting [`Front`], so the suite's error cases (401, 429 with `Retry-After`,
+//! 500, a `Retry-After` past the deadline) run against real nodes too. The conformance suite runs in
+//! each mode and with two nodes, and the fault case (600 URLs, every 50th request failing, on two
+//! nodes); then the failures: a node down, a node without the VCL.
 //! A machine without varnishd fails these tests with the install command; they are never skipped.
 
 use std::collections::HashMap;
@@ -18,10 +21,11 @@ use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use staleguard_cdn::varnish::Varnish;
-use staleguard_cdn::{Batch, ErrorKind, Item, Provider};
+use staleguard_cdn::{Batch, ErrorKind, Item, Provider, RetryUnit};
 use staleguard_core::config::CdnConfig;
 
-use crate::conformance::{Fault, Fixture, run_suite, tag_of};
+use crate::conformance::{Fault, Fixture, run_fault_case, run_suite, tag_of};
+use crate::faulty::{Front, Injected};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -105,12 +109,16 @@ async fn start_origin() -> String {
 }
 
 fn provider(nodes: &[&str], mode: &str, domain: &str) -> Varnish {
+    provider_with(nodes, mode, domain, Some(3))
+}
+
+fn provider_with(nodes: &[&str], mode: &str, domain: &str, max_items: Option<usize>) -> Varnish {
     let cfg: CdnConfig = serde_json::from_value(json!({
         "provider": "varnish",
         "nodes": nodes,
         "mode": mode,
         "purge-by": if mode == "xkey" { "tags" } else { "paths" },
-        "max-items": 3,
+        "max-items": max_items,
         "domain": domain,
     }))
     .unwrap();
@@ -118,9 +126,11 @@ fn provider(nodes: &[&str], mode: &str, domain: &str) -> Varnish {
     Varnish::new(&cfg).unwrap()
 }
 
-/// Fetches through every node; remembers the last body each node served for each URL.
+/// Fetches through every node; remembers the last body each node served for each URL. Faults are
+/// injected on the first node's front, when there are fronts.
 struct Through {
     nodes: Vec<String>,
+    fronts: Vec<Front>,
     host: Option<String>,
     client: reqwest::Client,
     last: Mutex<HashMap<(usize, String), String>>,
@@ -131,6 +141,7 @@ impl Through {
     fn new(nodes: &[&str], host: Option<&str>) -> Through {
         Through {
             nodes: nodes.iter().map(|s| s.to_string()).collect(),
+            fronts: Vec::new(),
             host: host.map(String::from),
             client: reqwest::Client::new(),
             last: Mutex::default(),
@@ -223,21 +234,65 @@ impl Fixture for Through {
         all
     }
 
-    fn inject(&self, _fault: Fault) -> bool {
-        false
+    fn inject(&self, fault: Fault) -> bool {
+        let Some(f) = self.fronts.first() else {
+            return false;
+        };
+        f.inject(Injected::Fault(fault));
+        true
     }
 }
 
-async fn suite(mode: &str, nodes: usize, domain: &str) -> Vec<&'static str> {
+/// `nodes` Varnish nodes, each behind a front; the provider talks to the fronts, the fixture to the
+/// nodes.
+async fn behind_fronts(
+    nodes: usize,
+    mode: &str,
+    domain: &str,
+    max_items: Option<usize>,
+) -> (Vec<Node>, Varnish, Through) {
     let origin = start_origin().await;
     let started: Vec<Node> = (0..nodes).map(|_| Node::start(&origin)).collect();
     let urls: Vec<&str> = started.iter().map(|n| n.url.as_str()).collect();
-    let p = Arc::new(provider(&urls, mode, domain));
-    let fx = Through::new(&urls, (!domain.is_empty()).then_some(domain));
-    run_suite(p, &fx).await
+    let mut fronts = Vec::new();
+    for u in &urls {
+        fronts.push(Front::start(u).await);
+    }
+    let via: Vec<&str> = fronts.iter().map(|f| f.url.as_str()).collect();
+    let p = provider_with(&via, mode, domain, max_items);
+    let mut fx = Through::new(&urls, (!domain.is_empty()).then_some(domain));
+    fx.fronts = fronts;
+    (started, p, fx)
 }
 
-const PATH_CASES: [&str; 5] = ["one path", "many paths", "prefix", "all", "refused"];
+async fn suite(mode: &str, nodes: usize, domain: &str) -> Vec<&'static str> {
+    let (_nodes, p, fx) = behind_fronts(nodes, mode, domain, Some(3)).await;
+    assert_eq!(
+        p.retry_unit(),
+        RetryUnit::Request,
+        "one request per item and node"
+    );
+    run_suite(Arc::new(p), &fx).await
+}
+
+const ERROR_CASES: [&str; 4] = [
+    "unauthorized",
+    "throttled",
+    "server error",
+    "retry-after past the deadline",
+];
+
+const PATH_CASES: [&str; 9] = [
+    "one path",
+    "many paths",
+    "prefix",
+    "all",
+    "refused",
+    ERROR_CASES[0],
+    ERROR_CASES[1],
+    ERROR_CASES[2],
+    ERROR_CASES[3],
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn varnish_purge_mode_passes_the_conformance_suite() {
@@ -251,9 +306,22 @@ async fn varnish_ban_mode_passes_the_conformance_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn varnish_xkey_mode_passes_the_conformance_suite() {
+    let mut want = vec!["one path", "many paths", "prefix", "tag", "all", "refused"];
+    want.extend(ERROR_CASES);
+    assert_eq!(suite("xkey", 1, "").await, want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_varnish_nodes_acknowledge_600_urls_with_2_percent_faults() {
+    // Default limits: one call of 600 PURGEs per node, 1,200 (node, URL) pairs.
+    let (_nodes, p, fx) = behind_fronts(2, "purge", "", None).await;
+    let fronts: Vec<&Front> = fx.fronts.iter().collect();
+    let run = run_fault_case(Arc::new(p), &fx, &fronts, 600).await;
+    assert_eq!(run.calls, 1);
     assert_eq!(
-        suite("xkey", 1, "").await,
-        ["one path", "many paths", "prefix", "tag", "all", "refused"]
+        run.counts.requests,
+        2 * 600 + run.counts.faults,
+        "one request per (node, URL) pair, and one more per fault"
     );
 }
 
