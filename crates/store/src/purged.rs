@@ -196,7 +196,11 @@ impl PurgeState {
             PurgedMark {
                 deploy: deploy.to_string(),
                 time,
-                ids,
+                // Ids come from a CDN's answers: nothing secret that one echoed goes into the store.
+                ids: ids
+                    .iter()
+                    .map(|id| staleguard_core::secret::scrub(id).into_owned())
+                    .collect(),
             },
         );
         self.store.put_json(PURGED_KEY, &fresh).await?;

@@ -12,6 +12,7 @@ mod live;
 mod moto;
 mod prove;
 mod purge;
+mod secrets;
 mod serve;
 mod stacks;
 mod support;
