@@ -52,7 +52,7 @@ impl std::fmt::Debug for Cloudflare {
             .field("name", &self.name)
             .field("zone", &self.zone)
             .field("host", &self.host)
-            .field("api", &self.api)
+            .field("api", &crate::verify::redact_url(&self.api))
             .field("token", &format_args!("<redacted: ${}>", self.token_var))
             .finish_non_exhaustive()
     }

@@ -32,8 +32,12 @@ pub async fn post(url: &str, payload: &Value, timeout: Duration) -> Result<(), S
         );
     }
     let shown = parsed.origin().ascii_serialization();
+    // The payload leaves the process: no secret in it (an error quoting an echoed token, a URL's
+    // password), whatever report it carries.
+    let mut payload = payload.clone();
+    staleguard_core::secret::scrub_json(&mut payload);
     let span = tracing::info_span!("notify.post", webhook = %shown);
-    send(url, &parsed, &shown, payload, timeout)
+    send(url, &parsed, &shown, &payload, timeout)
         .instrument(span)
         .await
 }
@@ -83,7 +87,8 @@ async fn send(
     })
 }
 
-/// Removes the URL and its secret parts from a message, should a cause or an answer echo them.
+/// Removes the URL and its secret parts from a message, should a cause or an answer echo them, then
+/// every other secret ([`staleguard_core::secret::scrub`]).
 fn scrub(text: &str, raw: &str, url: &Url) -> String {
     let mut out = text.replace(raw, "<webhook>");
     out = out.replace(url.as_str(), "<webhook>");
@@ -94,7 +99,7 @@ fn scrub(text: &str, raw: &str, url: &Url) -> String {
     if let Some(q) = url.query().filter(|q| !q.is_empty()) {
         out = out.replace(q, "…");
     }
-    out
+    staleguard_core::secret::scrub(&out).into_owned()
 }
 
 /// A Slack message: `text` (the notification line, also shown where blocks are not), a section with

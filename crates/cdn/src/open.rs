@@ -153,6 +153,50 @@ mod tests {
         assert_eq!(site("http://localhost:8080/"), ("http", "localhost:8080"));
     }
 
+    /// A provider's `Debug` never shows a token or a URL's password.
+    #[cfg(all(feature = "varnish", feature = "cloudflare", feature = "fastly"))]
+    #[test]
+    fn debug_never_shows_credentials() {
+        use staleguard_core::config::CdnConfig;
+        let cfg = |v: serde_json::Value| serde_json::from_value::<CdnConfig>(v).unwrap();
+        let texts = [
+            format!(
+                "{:?}",
+                crate::varnish::Varnish::new(&cfg(serde_json::json!({
+                    "provider": "varnish", "nodes": ["http://purger:n0dePass@10.0.0.5:6081"],
+                })))
+                .unwrap()
+            ),
+            format!(
+                "{:?}",
+                crate::cloudflare::Cloudflare::new(
+                    &cfg(serde_json::json!({
+                        "provider": "cloudflare", "zone": "Z", "api": "http://u:ap1Pass@h/v4",
+                    })),
+                    "t0kenValue".into()
+                )
+                .unwrap()
+            ),
+            format!(
+                "{:?}",
+                crate::fastly::Fastly::new(
+                    &cfg(serde_json::json!({
+                        "provider": "fastly", "service": "S", "api": "http://u:ap1Pass@h",
+                    })),
+                    "t0kenValue".into()
+                )
+                .unwrap()
+            ),
+        ];
+        for t in texts {
+            assert!(
+                !t.contains("n0dePass") && !t.contains("ap1Pass") && !t.contains("t0kenValue"),
+                "{t}"
+            );
+            assert!(t.contains(":…@"), "{t}");
+        }
+    }
+
     #[cfg(any(feature = "varnish", feature = "cloudflare", feature = "fastly"))]
     #[test]
     fn snippet_is_one_short_line() {

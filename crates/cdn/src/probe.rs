@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::verify::{redact_url, transport_error};
 use crate::{CdnError, ErrorKind};
 
 fn client() -> Result<reqwest::Client, CdnError> {
@@ -21,10 +22,13 @@ async fn fetch_version(client: &reqwest::Client, url: &str) -> Result<String, St
                 .and_then(|v| v.as_str())
                 .map(str::to_string)
                 .ok_or_else(|| "an answer without a \"version\" field".to_string()),
-            Err(e) => Err(format!("an answer that is not version JSON ({e})")),
+            Err(e) => Err(format!(
+                "an answer that is not version JSON ({})",
+                transport_error(&e)
+            )),
         },
         Ok(r) => Err(format!("status {}", r.status())),
-        Err(e) => Err(format!("no answer ({e})")),
+        Err(e) => Err(format!("no answer ({})", transport_error(&e))),
     }
 }
 
@@ -56,7 +60,7 @@ pub async fn wait_version(url: &str, want: &str, deadline: Instant) -> Result<()
             let error = CdnError::new(
                 ErrorKind::Timeout,
                 "origin",
-                format!("`{url}` still reports {seen}, not the deployed version `{want}`; the CDNs were not purged (they would re-cache the old content)"),
+                format!("`{}` still reports {seen}, not the deployed version `{want}`; the CDNs were not purged (they would re-cache the old content)", redact_url(url)),
             )
             .with_hint("check that the origin serves the store this deploy wrote to (for `staleguard serve`: its folder), then run `staleguard invalidate`");
             return Err(NotSwitched { last, error });

@@ -48,7 +48,6 @@ pub const DEFAULT_MAX_ITEMS: usize = 1000;
 const MAX_XKEY_HEADER: usize = 4000;
 
 /// A set of Varnish nodes purged together.
-#[derive(Debug)]
 pub struct Varnish {
     name: String,
     nodes: Vec<String>,
@@ -56,6 +55,22 @@ pub struct Varnish {
     host: Option<String>,
     caps: Capabilities,
     client: reqwest::Client,
+}
+
+impl std::fmt::Debug for Varnish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| crate::verify::redact_url(n))
+            .collect();
+        f.debug_struct("Varnish")
+            .field("name", &self.name)
+            .field("nodes", &nodes)
+            .field("mode", &self.mode)
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One HTTP request to send to every node.
@@ -224,7 +239,8 @@ impl Varnish {
 
     async fn send(&self, node: &str, req: &Request) -> Result<String, Failure> {
         let fail = |kind: ErrorKind, text: String| Failure {
-            node: node.to_string(),
+            // As messages show it: `http://user:…@host` (the request still carries the password).
+            node: crate::verify::redact_url(node),
             what: req.what.clone(),
             kind,
             text,

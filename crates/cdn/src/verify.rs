@@ -268,7 +268,7 @@ pub struct Seen {
 /// One (base, target, encoding) check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UrlCheck {
-    /// The base as given, any `user:password@` replaced by `…@`.
+    /// The base as given, any password replaced by `…` (`http://user:…@host`).
     pub base: String,
     pub path: String,
     /// The `Accept-Encoding` sent (empty: none).
@@ -1266,18 +1266,10 @@ pub(crate) fn transport_error(err: &reqwest::Error) -> String {
     msg
 }
 
-/// A URL for messages, with any user info (`user:password@`) replaced by `…@`; works on text that does
-/// not parse as a URL too.
+/// A URL for messages, with any password replaced by `…` (`http://user:…@host`, see
+/// [`staleguard_core::secret::redact_url`]); works on text that does not parse as a URL too.
 pub(crate) fn redact_url(url: &str) -> String {
-    let after_scheme = url.find("://").map(|i| i + 3).unwrap_or(0);
-    let authority_end = url[after_scheme..]
-        .find(['/', '?', '#'])
-        .map(|i| after_scheme + i)
-        .unwrap_or(url.len());
-    match url[after_scheme..authority_end].rfind('@') {
-        Some(at) => format!("{}…{}", &url[..after_scheme], &url[after_scheme + at..]),
-        None => url.to_string(),
-    }
+    staleguard_core::secret::redact_url(url).into_owned()
 }
 
 pub(crate) fn redacted_bases(bases: &[String]) -> Vec<String> {
@@ -1325,9 +1317,9 @@ mod tests {
         let cases = [
             (
                 "https://u:pw@staging.example.com/x@y",
-                "https://…@staging.example.com/x@y",
+                "https://u:…@staging.example.com/x@y",
             ),
-            ("nope://u:secret@", "nope://…@"),
+            ("nope://u:secret@", "nope://u:…@"),
             ("https://www.example.com/a@b", "https://www.example.com/a@b"),
             ("http://127.0.0.1:6081", "http://127.0.0.1:6081"),
         ];

@@ -101,7 +101,7 @@ pub fn default_encodings() -> Vec<String> {
 /// One warm-up request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WarmResult {
-    /// The base as given, any `user:password@` replaced by `…@`.
+    /// The base as given, any password replaced by `…` (`http://user:…@host`).
     pub base: String,
     pub path: String,
     /// The `Accept-Encoding` sent (empty: none).

@@ -10,6 +10,7 @@ pub mod mime;
 pub mod naming;
 pub mod purge;
 pub mod routes;
+pub mod secret;
 pub mod stack;
 pub mod url;
 pub mod verify;

@@ -1,13 +1,84 @@
 //! Printing: errors with their cause chain, logs, progress bars on a terminal, sizes and durations.
+//!
+//! Everything this binary writes to stdout or stderr is scrubbed of secrets first
+//! ([`staleguard_core::secret::scrub`]): its `print!`/`println!`/`eprint!`/`eprintln!` are the macros
+//! of `main.rs`, which call [`emit`]; log lines go through [`ScrubbedStderr`]; panics through the hook
+//! [`init_panic_hook`] installs.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use staleguard_build::{Phase, Progress};
+use staleguard_core::secret::scrub;
+
+/// Writes `args` (and a newline when `newline`) to stderr or stdout, scrubbed of secrets. A closed
+/// stream (`staleguard … | head`) is not an error.
+pub fn emit(to_stderr: bool, newline: bool, args: std::fmt::Arguments<'_>) {
+    let mut text = std::fmt::format(args);
+    if newline {
+        text.push('\n');
+    }
+    let clean = scrub(&text);
+    let _ = if to_stderr {
+        std::io::stderr().lock().write_all(clean.as_bytes())
+    } else {
+        std::io::stdout().lock().write_all(clean.as_bytes())
+    };
+}
+
+/// The log writer: each event is buffered whole, then written to stderr scrubbed of secrets.
+pub struct ScrubbedStderr;
+
+/// One log event's bytes, written when the event is done.
+pub struct ScrubbedEvent(Vec<u8>);
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ScrubbedStderr {
+    type Writer = ScrubbedEvent;
+
+    fn make_writer(&'a self) -> ScrubbedEvent {
+        ScrubbedEvent(Vec::new())
+    }
+}
+
+impl Write for ScrubbedEvent {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ScrubbedEvent {
+    fn drop(&mut self) {
+        if self.0.is_empty() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&self.0);
+        let _ = std::io::stderr().lock().write_all(scrub(&text).as_bytes());
+    }
+}
+
+/// Panic messages are scrubbed like everything else (a panic may quote a URL or an answer).
+pub fn init_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("<unnamed>");
+        let backtrace = std::backtrace::Backtrace::capture();
+        let trace = match backtrace.status() {
+            std::backtrace::BacktraceStatus::Captured => format!("\n{backtrace}"),
+            _ => "\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace"
+                .to_string(),
+        };
+        eprintln!("thread '{name}' {info}{trace}");
+    }));
+}
 
 /// Sets up `tracing` on stderr (coloured only when stderr is a terminal); `RUST_LOG` overrides the
-/// verbosity flags.
+/// verbosity flags. Every line is scrubbed of secrets ([`ScrubbedStderr`]).
 pub fn init_tracing(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
@@ -20,7 +91,7 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(ScrubbedStderr)
         // Colours only on a terminal: `serve -vv 2> log` must write plain text.
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)

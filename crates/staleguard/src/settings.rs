@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use staleguard_core::config::{Codec, Config, normalize_prefix};
+use staleguard_core::secret;
 
 use crate::cli::{BuildArgs, DeployArgs, Global, RollbackArgs, ServeArgs, StoreArgs};
 
@@ -45,13 +46,78 @@ pub fn load(global: &Global) -> Result<Loaded> {
     };
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("cannot read config `{}`", path.display()))?;
+    // Any URL of the file with a password (a node, `cdn-url`, `origin-url`, an endpoint), even one a
+    // parse error quotes.
+    secret::register_urls_in(&text);
     let config = Config::from_toml(&text, &path.display().to_string())?;
+    register_config_secrets(&config);
     let base = path.parent().map(Path::to_path_buf).unwrap_or(cwd);
     Ok(Loaded {
         config,
         path: Some(path),
         base,
     })
+}
+
+/// Environment variables that hold credentials the libraries read themselves (object_store, the AWS
+/// SDK), registered as secrets whether or not the config uses them.
+const SECRET_ENV: &[&str] = &[
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_ACCESS_KEY",
+    "AZURE_STORAGE_MASTER_KEY",
+    "AZURE_STORAGE_SAS_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_TOKEN",
+    "AZURE_STORAGE_CLIENT_SECRET",
+    "AZURE_CLIENT_SECRET",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+];
+
+/// Registers what is secret in the process itself, before anything is printed: the credentials of
+/// every URL on the command line or in the environment (`--cdn-url http://user:password@…`,
+/// `STALEGUARD_STORE`, `AWS_ENDPOINT_URL`, `HTTPS_PROXY`), the cloud credentials of [`SECRET_ENV`], and
+/// the default API token and webhook variables (the config may name others: [`load`] adds them).
+pub fn register_process_secrets() {
+    for arg in std::env::args_os() {
+        secret::register_urls_in(&arg.to_string_lossy());
+    }
+    for (_, value) in std::env::vars_os() {
+        secret::register_urls_in(&value.to_string_lossy());
+    }
+    for var in SECRET_ENV {
+        register_env(var);
+    }
+    for var in ["CLOUDFLARE_API_TOKEN", "FASTLY_API_TOKEN"] {
+        register_env(var);
+    }
+    if let Ok(url) = std::env::var("STALEGUARD_WEBHOOK_URL") {
+        secret::register_secret_url(&url);
+    }
+}
+
+/// Registers the secrets a config names: each `[[cdn]]`'s `token-env` variable and the webhook URL in
+/// `[verify] webhook-env`.
+fn register_config_secrets(config: &Config) {
+    for cdn in &config.cdn {
+        register_env(cdn.token_var());
+    }
+    if !config.verify.webhook_env.is_empty()
+        && let Ok(url) = std::env::var(&config.verify.webhook_env)
+    {
+        secret::register_secret_url(&url);
+    }
+}
+
+fn register_env(var: &str) {
+    if var.is_empty() || var.contains(['=', '\0']) {
+        return;
+    }
+    if let Some(v) = std::env::var_os(var) {
+        secret::register(&v.to_string_lossy());
+    }
 }
 
 fn find_upward(start: &Path) -> Option<PathBuf> {

@@ -189,7 +189,11 @@ impl PurgeState {
         let mark = PurgedMark {
             deploy: deploy.to_string(),
             time,
-            ids,
+            // Ids come from a CDN's answers: nothing secret that one echoed goes into the store.
+            ids: ids
+                .iter()
+                .map(|id| staleguard_core::secret::scrub(id).into_owned())
+                .collect(),
         };
         let fresh = crate::lease::update_json(&self.store, PURGED_KEY, |mut p: Purged| {
             p.cdns.insert(label.to_string(), mark.clone());

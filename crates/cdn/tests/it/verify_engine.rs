@@ -1006,7 +1006,10 @@ async fn credentials_in_a_base_are_used_not_reported() {
     )
     .await;
     assert!(report.ok, "{report:#?}");
-    assert_eq!(report.checks[0].base, base.replace("http://", "http://…@"));
+    assert_eq!(
+        report.checks[0].base,
+        base.replace("http://", "http://staging:…@")
+    );
     let w = warm::warm(
         &["/".to_string()],
         &WarmOptions::new(vec![with_auth], Instant::now() + Duration::from_secs(2)),

@@ -16,6 +16,7 @@ use staleguard_cdn::verify::{Expect, Target, VerifyOptions, VerifyReport};
 use staleguard_cdn::warm::{WarmOptions, WarmResult};
 use staleguard_core::changes::changes;
 use staleguard_core::config::VerifyConfig;
+use staleguard_core::secret::redact_url;
 use staleguard_core::verify::Digest;
 use staleguard_store::PurgeState;
 
@@ -220,6 +221,12 @@ pub fn bases(cfg: &VerifyConfig, over: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The bases as reports show them: credentials (`user:password@`) redacted, while requests still send
+/// them.
+fn shown_bases(bases: &[String]) -> Vec<String> {
+    bases.iter().map(|b| redact_url(b).into_owned()).collect()
+}
+
 /// The URL prefix the store's keys are served under: `[verify] url-prefix`, else a `[[cdn]]`
 /// `url-prefix`, else what a purge just resolved (CloudFront's origin path), else the build's.
 fn url_prefix(loaded: &Loaded, resolved: Option<&str>) -> String {
@@ -319,7 +326,7 @@ pub async fn prove(
         let ok = warm.iter().all(|w| w.ok());
         return Ok(ProveReport {
             deploy: id,
-            bases,
+            bases: shown_bases(&bases),
             warm,
             verify: None,
             version: None,
@@ -385,7 +392,7 @@ pub async fn prove(
             deployed: record.version.clone(),
             origin_ok: origin.as_deref().ok() == Some(record.version.as_str()),
             origin: Some(origin.unwrap_or_else(|e| e)),
-            origin_url: Some(url.clone()),
+            origin_url: Some(redact_url(url).into_owned()),
         })
     };
     let (report, version) = tokio::join!(
@@ -395,7 +402,7 @@ pub async fn prove(
     let ok = report.ok && version.as_ref().is_none_or(|v| v.origin_ok);
     Ok(ProveReport {
         deploy: id,
-        bases,
+        bases: shown_bases(&bases),
         warm,
         verify: Some(report),
         version,

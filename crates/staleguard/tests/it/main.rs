@@ -13,6 +13,7 @@ mod live;
 mod moto;
 mod prove;
 mod purge;
+mod secrets;
 mod serve;
 mod stacks;
 mod support;
