@@ -5,8 +5,8 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use staleguard_build::css::scan_css;
-use staleguard_build::refs::splice;
+use staleguard_assets::css::scan_css;
+use staleguard_assets::refs::splice;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

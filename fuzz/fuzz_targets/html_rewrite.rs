@@ -6,8 +6,8 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use staleguard_build::html::scan_html;
-use staleguard_build::refs::splice;
+use staleguard_assets::html::scan_html;
+use staleguard_assets::refs::splice;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(scan) = scan_html(data, true) else {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use staleguard_build::js::{JsRef, JsRefKind, scan_js};
+use staleguard_assets::js::{JsRef, JsRefKind, scan_js};
 
 fn check(src: &str, refs: &[JsRef]) {
     let b = src.as_bytes();

@@ -20,6 +20,7 @@ macro_rules! eprintln {
 
 mod cli;
 mod cmd;
+mod exit;
 mod output;
 mod settings;
 
@@ -40,7 +41,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             output::print_error(&e);
-            ExitCode::from(1)
+            ExitCode::from(crate::exit::ExitStatus::Failed)
         }
     }
 }
@@ -60,5 +61,5 @@ fn usage_error(e: clap::Error) -> ExitCode {
     } else {
         print!("{plain}");
     }
-    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(crate::exit::ExitStatus::Usage.code()))
 }

@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use staleguard_build::{Phase, Progress};
+use staleguard_assets::{Phase, Progress};
 use staleguard_core::secret::scrub;
 
 /// Writes `args` (and a newline when `newline`) to stderr or stdout, scrubbed of secrets. A closed

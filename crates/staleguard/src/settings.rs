@@ -128,7 +128,7 @@ fn find_upward(start: &Path) -> Option<PathBuf> {
 }
 
 /// Resolves `build` settings into the library's options.
-pub fn build_options(loaded: &Loaded, args: &BuildArgs) -> Result<staleguard_build::BuildOptions> {
+pub fn build_options(loaded: &Loaded, args: &BuildArgs) -> Result<staleguard_assets::BuildOptions> {
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let mut cfg = loaded.config.build.clone();
     let source = match &args.source {
@@ -173,7 +173,7 @@ pub fn build_options(loaded: &Loaded, args: &BuildArgs) -> Result<staleguard_bui
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64),
     };
-    Ok(staleguard_build::BuildOptions {
+    Ok(staleguard_assets::BuildOptions {
         git: git_info(&source),
         source,
         out,
@@ -198,7 +198,7 @@ fn parse_codecs(list: &[String]) -> Result<Vec<Codec>> {
 }
 
 /// The commit and cleanliness of the work tree holding `dir`, when git is installed and it is one.
-fn git_info(dir: &Path) -> Option<staleguard_build::GitInfo> {
+fn git_info(dir: &Path) -> Option<staleguard_assets::GitInfo> {
     let git = |args: &[&str]| {
         std::process::Command::new("git")
             .arg("-C")
@@ -212,7 +212,7 @@ fn git_info(dir: &Path) -> Option<staleguard_build::GitInfo> {
     };
     let commit = git(&["rev-parse", "HEAD"])?;
     let dirty = git(&["status", "--porcelain", "--", "."]).is_some_and(|s| !s.is_empty());
-    Some(staleguard_build::GitInfo { commit, dirty })
+    Some(staleguard_assets::GitInfo { commit, dirty })
 }
 
 /// Resolves `serve` settings into the server's options.
@@ -312,7 +312,7 @@ fn deploy_dir(loaded: &Loaded, args: &DeployArgs) -> Result<PathBuf> {
 pub fn deploy_build(
     loaded: &Loaded,
     args: &DeployArgs,
-) -> Result<Option<staleguard_build::BuildOptions>> {
+) -> Result<Option<staleguard_assets::BuildOptions>> {
     if args.no_build {
         return Ok(None);
     }

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use staleguard_build::refs::{FoundRef, splice};
+use staleguard_assets::refs::{FoundRef, splice};
 
 /// What a rewrite inserts before the last `.` of a verbatim reference (like a content hash would).
 pub const TAG: &str = ".0123456789ab";

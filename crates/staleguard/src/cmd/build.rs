@@ -26,14 +26,14 @@ pub fn run(global: &Global, args: &BuildArgs) -> Result<ExitCode> {
 pub fn build(
     global: &Global,
     loaded: &settings::Loaded,
-    opts: &staleguard_build::BuildOptions,
-) -> Result<staleguard_build::BuildReport> {
+    opts: &staleguard_assets::BuildOptions,
+) -> Result<staleguard_assets::BuildReport> {
     match &loaded.path {
         Some(p) => tracing::info!(config = %p.display(), "using config"),
         None => tracing::info!("no {} found; using defaults", settings::CONFIG_NAME),
     }
     let bars = Bars::new(!global.json && !global.quiet);
-    let report = staleguard_build::build(opts, &bars)
+    let report = staleguard_assets::build(opts, &bars)
         .with_context(|| format!("build of `{}` failed", opts.source.display()))?;
     if global.json || global.quiet {
         return Ok(report);

@@ -52,10 +52,6 @@ pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
     )
 }
 
-/// Exit code when the objects are deployed but users may get stale content: a CDN's purge failed
-/// (`on-failure = "fail"`) or a URL still differed through the CDN at the verification's deadline.
-pub const EXIT_PURGE_FAILED: u8 = verify::EXIT_STALE;
-
 /// After a deploy or rollback: purge, print, pick the exit code.
 fn conclude(
     global: &Global,
@@ -64,7 +60,7 @@ fn conclude(
     steps: &FinishArgs,
     rt: &tokio::runtime::Runtime,
     report: &DeployReport,
-    built: Option<&staleguard_build::BuildReport>,
+    built: Option<&staleguard_assets::BuildReport>,
 ) -> Result<ExitCode> {
     let args = &steps.purge;
     let v = &loaded.config.verify;
@@ -105,7 +101,7 @@ fn conclude(
         Err(e) => {
             print_report(global, report, built, &[], args.explain, None);
             crate::output::print_error(&e);
-            return Ok(ExitCode::from(EXIT_PURGE_FAILED));
+            return Ok(ExitCode::from(crate::exit::ExitStatus::Stale));
         }
     };
     let proof = if !verifying {
@@ -276,7 +272,7 @@ fn finish(
         .collect();
     if failed.is_empty() {
         return Ok(if stale {
-            ExitCode::from(EXIT_PURGE_FAILED)
+            ExitCode::from(crate::exit::ExitStatus::Stale)
         } else {
             ExitCode::SUCCESS
         });
@@ -285,7 +281,7 @@ fn finish(
         "error: deployed, but the purge failed on {}: the CDN may serve stale content\nhint: fix the cause above and run `staleguard invalidate`: it purges what is still pending",
         failed.join(", ")
     );
-    Ok(ExitCode::from(EXIT_PURGE_FAILED))
+    Ok(ExitCode::from(crate::exit::ExitStatus::Stale))
 }
 
 pub fn rollback(global: &Global, args: &RollbackArgs) -> Result<ExitCode> {
@@ -414,7 +410,7 @@ pub fn list(global: &Global, args: &DeploysArgs) -> Result<ExitCode> {
 fn print_report(
     global: &Global,
     r: &DeployReport,
-    built: Option<&staleguard_build::BuildReport>,
+    built: Option<&staleguard_assets::BuildReport>,
     purges: &[CdnReport],
     explain: bool,
     proof: Option<&std::result::Result<verify::ProveReport, String>>,

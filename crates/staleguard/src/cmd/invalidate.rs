@@ -213,7 +213,7 @@ pub fn invalidations(global: &Global, cmd: &InvalidationsCommand) -> Result<Exit
         bail!("no configured CDN knows a purge `{id}`");
     }
     if !errors.is_empty() {
-        return Ok(ExitCode::from(1));
+        return Ok(ExitCode::from(crate::exit::ExitStatus::Failed));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -24,10 +24,6 @@ use crate::cli::{Global, VerifyArgs, WarmArgs};
 use crate::cmd::runtime;
 use crate::settings::{self, Loaded};
 
-/// Exit code when the deploy is done but users may still get stale content (a purge failed, or a URL
-/// still differs through the CDN at the deadline).
-pub const EXIT_STALE: u8 = 3;
-
 pub fn run_verify(global: &Global, args: &VerifyArgs) -> Result<std::process::ExitCode> {
     let loaded = settings::load(global)?;
     let store = settings::store_config(&loaded, &args.store)?;
@@ -53,7 +49,7 @@ pub fn run_verify(global: &Global, args: &VerifyArgs) -> Result<std::process::Ex
     Ok(if report.ok {
         std::process::ExitCode::SUCCESS
     } else {
-        std::process::ExitCode::from(EXIT_STALE)
+        std::process::ExitCode::from(crate::exit::ExitStatus::Stale)
     })
 }
 
@@ -91,7 +87,7 @@ pub fn run_warm(global: &Global, args: &WarmArgs) -> Result<std::process::ExitCo
     Ok(if report.ok {
         std::process::ExitCode::SUCCESS
     } else {
-        std::process::ExitCode::from(1)
+        std::process::ExitCode::from(crate::exit::ExitStatus::Failed)
     })
 }
 

@@ -4,8 +4,8 @@
 use std::io::Read;
 use std::path::Path;
 
-use staleguard_build::refs::RefKind;
-use staleguard_build::source::Lang;
+use staleguard_assets::refs::RefKind;
+use staleguard_assets::source::Lang;
 use staleguard_core::url::{Resolution, parent_dir, resolve};
 
 use crate::support::*;
@@ -117,22 +117,23 @@ fn no_dangling_references_in_the_output() {
     for (rel, bytes) in tree(&out) {
         let lang = Lang::of(&rel);
         let refs = match lang {
-            Lang::Css => staleguard_build::css::scan_css(std::str::from_utf8(&bytes).unwrap(), 0),
+            Lang::Css => staleguard_assets::css::scan_css(std::str::from_utf8(&bytes).unwrap(), 0),
             Lang::Html => {
-                staleguard_build::html::scan_html(&bytes, true)
+                staleguard_assets::html::scan_html(&bytes, true)
                     .unwrap()
                     .refs
             }
-            Lang::Js => staleguard_build::js::scan_js(std::str::from_utf8(&bytes).unwrap(), true)
+            Lang::Js => staleguard_assets::js::scan_js(std::str::from_utf8(&bytes).unwrap(), true)
                 .into_iter()
                 .filter(|r| {
-                    r.value.starts_with('.') || r.kind == staleguard_build::js::JsRefKind::SourceMap
+                    r.value.starts_with('.')
+                        || r.kind == staleguard_assets::js::JsRefKind::SourceMap
                 })
-                .map(|r| staleguard_build::refs::FoundRef {
+                .map(|r| staleguard_assets::refs::FoundRef {
                     span: r.span,
                     url: r.value,
                     kind: RefKind::JsImport,
-                    syntax: staleguard_build::refs::Syntax::Plain,
+                    syntax: staleguard_assets::refs::Syntax::Plain,
                 })
                 .collect(),
             Lang::Other => continue,

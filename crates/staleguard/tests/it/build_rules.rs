@@ -163,7 +163,7 @@ fn escaped_references_are_reencoded_in_their_syntax() {
         css.contains(&format!(r"url({})", spaced.replace(' ', r"\20 "))),
         "{css}"
     );
-    let urls: Vec<String> = staleguard_build::css::scan_css(&css, 0)
+    let urls: Vec<String> = staleguard_assets::css::scan_css(&css, 0)
         .into_iter()
         .map(|r| r.url)
         .collect();

@@ -245,7 +245,7 @@ fn rollback_goes_to_the_previous_different_version_and_names_what_it_skipped() {
 }
 
 /// What a local store's writer leaves when killed (`name#N`: object_store's staging names, renamed into
-/// place when complete) is never served and is removed by the next deploy, state folder included.
+/// place when complete) is removed by the next deploy, state folder included.
 #[test]
 fn the_next_deploy_removes_the_staging_files_a_killed_one_left() {
     let t = project("");
@@ -260,18 +260,7 @@ fn the_next_deploy_removes_the_staging_files_a_killed_one_left() {
     for l in litter {
         std::fs::write(dir.join(l), b"partial").unwrap();
     }
-    let served = crate::serve::serve(dir, &["store"]);
-    let c = reqwest::blocking::Client::new();
-    let status = |p: &str| {
-        c.get(format!("{}{p}", served.base))
-            .send()
-            .unwrap()
-            .status()
-            .as_u16()
-    };
-    assert_eq!(status("/index.html%231"), 404);
-    assert_eq!(status("/img/photo.png%2312"), 404);
-    drop(served);
+    // (`serve` never answers them: `conventions::serve_never_serves_a_staging_file_a_killed_deploy_left`.)
     write_gallery(dir, 2, "v2");
     let r = ok_json(sg(dir, T0 + 10, &["deploy", "--json"]));
     let staging: Vec<&str> = r["tidied"]["staging"]
@@ -507,4 +496,89 @@ fn concurrent_deploys_to_s3_take_turns_and_a_killed_holders_lease_expires() {
     let moto = Moto::start();
     moto.create_bucket("site");
     concurrent_deploys(Some(&moto));
+}
+
+/// Several `invalidate` runs at once, one CDN each, on a store in S3 (moto, CloudFront on moto too): each
+/// marks `purged.json` with a conditional write, so no run loses another's mark.
+#[test]
+fn concurrent_invalidates_on_s3_lose_no_purge_mark() {
+    let moto = Moto::start();
+    moto.create_bucket("web");
+    let names = ["a", "b", "c", "d"];
+    let mut config = String::from(
+        "[build]\nsource = \"site\"\nout = \"out\"\n\n[deploy]\nstore = \"s3://web/site\"\n",
+    );
+    for n in names {
+        let dist = serde_json::json!({
+            "CallerReference": format!("sg-{n}"), "Comment": n, "Enabled": true,
+            "Aliases": {"Quantity": 1, "Items": [format!("{n}.example.test")]},
+            "Origins": {"Quantity": 1, "Items": [{"Id": "s3-web", "DomainName": "web.s3.amazonaws.com",
+                "OriginPath": "/site", "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+            "DefaultCacheBehavior": {"TargetOriginId": "s3-web", "ViewerProtocolPolicy": "redirect-to-https",
+                "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"}
+        });
+        moto.aws_json(&[
+            "cloudfront",
+            "create-distribution",
+            "--distribution-config",
+            &dist.to_string(),
+        ]);
+        config.push_str(&format!(
+            "\n[[cdn]]\nname = \"{n}\"\nprovider = \"cloudfront\"\ndistribution = \"auto\"\ndomain = \"{n}.example.test\"\n"
+        ));
+    }
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    write_files(
+        dir,
+        &[
+            ("staleguard.toml", config.as_str()),
+            ("site/index.html", "<!doctype html><p>v1</p>\n"),
+        ],
+    );
+    let sg_moto = |args: &[&str]| -> Command {
+        let mut c = staleguard(dir);
+        moto.apply(&mut c).args(args);
+        c
+    };
+    let o = run(sg_moto(&["deploy", "--no-purge", "--no-verify"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    for round in 0..3 {
+        write_files(
+            dir,
+            &[(
+                "site/index.html",
+                &format!("<!doctype html><p>v{}</p>\n", round + 2),
+            )],
+        );
+        let o = run(sg_moto(&["deploy", "--no-purge", "--no-verify"]));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let children: Vec<_> = names
+            .iter()
+            .map(|n| {
+                let mut c = sg_moto(&["invalidate", "--cdn", n]);
+                c.stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped());
+                c.spawn().unwrap()
+            })
+            .collect();
+        for c in children {
+            let o = c.wait_with_output().unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+        let get = moto.aws(&["s3", "cp", "s3://web/site/.staleguard/purged.json", "-"]);
+        assert!(get.status.success(), "{}", stderr(&get));
+        let purged: Value = serde_json::from_slice(&get.stdout).unwrap();
+        let current = {
+            let o = run(sg_moto(&["deploys", "--json"]));
+            let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+            v["current"].clone()
+        };
+        for n in names {
+            assert_eq!(
+                purged["cdns"][n]["deploy"], current,
+                "round {round}: the mark of `{n}` was lost: {purged}"
+            );
+        }
+    }
 }

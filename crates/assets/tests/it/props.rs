@@ -5,7 +5,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use regex::Regex;
-use staleguard_build::{BuildOptions, NoProgress, build};
+use staleguard_assets::{BuildOptions, NoProgress, build};
 use staleguard_core::config::BuildConfig;
 
 /// Pieces of a generated file: free text from a decoy-rich alphabet without `.` or hex digits (so a
