@@ -713,26 +713,12 @@ fn unauthorized_no_credentials(label: &str, op: &str, chain: &str) -> CdnError {
 /// An error and its sources on one line (`dispatch failure: io error: … Connection refused`), each
 /// text once.
 fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        let text = e.to_string();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = e.source();
-    }
-    parts.join(": ")
+    crate::error::cause_chain(err, &[]).join(": ")
 }
 
 /// Long error chains cut to one readable line.
 fn short(chain: &str) -> String {
-    let one: String = chain.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one.chars().count() > 300 {
-        format!("{}…", one.chars().take(300).collect::<String>())
-    } else {
-        one
-    }
+    crate::error::one_line(chain, 300)
 }
 
 impl CloudFront {

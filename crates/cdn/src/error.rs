@@ -121,22 +121,48 @@ impl ErrorKind {
     }
 }
 
+/// An error and its sources as one text each, first to last, skipping empty texts and those an earlier
+/// one (or one of `seen`) already contains (`dispatch failure`, `io error: … Connection refused`): the one
+/// cause-chain flattener of the crate's messages.
+pub(crate) fn cause_chain(err: &(dyn std::error::Error + 'static), seen: &[&str]) -> Vec<String> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !text.is_empty()
+            && !parts.iter().any(|p| p.contains(&text))
+            && !seen.iter().any(|p| p.contains(&text))
+        {
+            parts.push(text);
+        }
+        cur = e.source();
+    }
+    parts
+}
+
+/// Text for a message on one line: runs of whitespace become one space, and it is cut to at most `max`
+/// bytes (at a character boundary) with `…` when longer: the one truncator of the crate's messages.
+pub(crate) fn one_line(text: &str, max: usize) -> String {
+    let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.len() <= max {
+        return one;
+    }
+    let mut end = max;
+    while !one.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &one[..end])
+}
+
 impl CdnError {
     /// A request that got no HTTP answer (connection refused, DNS, TLS, timeout): transient. `what`
     /// names the target (`node `http://10.0.0.5:6081``, `the Cloudflare API`); the message keeps the
     /// cause chain, which never holds credentials (they travel in headers only).
     pub fn transport(provider: impl Into<String>, what: &str, err: &reqwest::Error) -> CdnError {
         let mut msg = format!("cannot reach {what}");
-        let mut cause: Option<&dyn std::error::Error> = Some(err);
-        let mut last = String::new();
-        while let Some(c) = cause {
-            let text = c.to_string();
-            if !text.is_empty() && !last.contains(&text) {
-                msg.push_str(": ");
-                msg.push_str(&text);
-            }
-            last = text;
-            cause = c.source();
+        for text in cause_chain(err, &[]) {
+            msg.push_str(": ");
+            msg.push_str(&text);
         }
         let kind = if err.is_builder() {
             ErrorKind::Config

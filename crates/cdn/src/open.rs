@@ -132,15 +132,7 @@ pub(crate) fn api_base(cfg: &CdnConfig, default: &str) -> String {
 /// Up to `max` bytes of a response body for a message, on one line.
 #[cfg(any(feature = "varnish", feature = "cloudflare", feature = "fastly"))]
 pub(crate) fn snippet(body: &str, max: usize) -> String {
-    let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one_line.len() <= max {
-        return one_line;
-    }
-    let mut end = max;
-    while !one_line.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &one_line[..end])
+    crate::error::one_line(body, max)
 }
 
 #[cfg(test)]

@@ -1252,16 +1252,11 @@ pub(crate) fn transport_error(err: &reqwest::Error) -> String {
         "the request failed".to_string()
     };
     let mut msg = top.clone();
-    let mut last = top;
-    let mut cause = std::error::Error::source(err);
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !text.is_empty() && !last.contains(&text) {
+    if let Some(source) = std::error::Error::source(err) {
+        for text in crate::error::cause_chain(source, &[&top]) {
             msg.push_str(": ");
             msg.push_str(&text);
         }
-        last = text;
-        cause = c.source();
     }
     msg
 }
