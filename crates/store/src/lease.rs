@@ -415,14 +415,10 @@ where
             None => (T::default(), None),
         };
         let value = f(old);
-        let mut json = serde_json::to_vec_pretty(&value).map_err(|e| StoreError::State {
-            key: key.to_string(),
-            reason: e.to_string(),
-        })?;
-        json.push(b'\n');
+        let json = crate::store::json_body(key, &value)?;
         let done = match version {
-            Some(v) => store.update(key, Bytes::from(json), v).await?,
-            None => store.create(key, Bytes::from(json)).await?,
+            Some(v) => store.update(key, json, v).await?,
+            None => store.create(key, json).await?,
         };
         if done.is_some() {
             return Ok(value);

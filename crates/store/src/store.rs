@@ -223,10 +223,7 @@ impl Store {
         bytes: Bytes,
         mode: object_store::PutMode,
     ) -> Result<Option<object_store::UpdateVersion>> {
-        let headers = BTreeMap::from([
-            ("content-type".to_string(), "application/json".to_string()),
-            ("cache-control".to_string(), "no-store".to_string()),
-        ]);
+        let headers = json_headers(key);
         let what = match mode {
             object_store::PutMode::Create => "create-if-absent",
             _ => "update-if-unchanged",
@@ -287,37 +284,8 @@ impl Store {
     /// Writes a JSON state file (never cached by anything in between): pretty when small, compact and
     /// gzipped when the key ends in `.gz`.
     pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
-        let state = |e: String| StoreError::State {
-            key: key.to_string(),
-            reason: e,
-        };
-        let bytes = if key.ends_with(".gz") {
-            use std::io::Write;
-            let json = serde_json::to_vec(value).map_err(|e| state(e.to_string()))?;
-            let mut gz = flate2::write::GzEncoder::new(
-                Vec::with_capacity(json.len() / 3),
-                flate2::Compression::new(6),
-            );
-            gz.write_all(&json)
-                .and_then(|()| gz.finish())
-                .map_err(|e| state(e.to_string()))?
-        } else {
-            let mut b = serde_json::to_vec_pretty(value).map_err(|e| state(e.to_string()))?;
-            b.push(b'\n');
-            b
-        };
-        let kind = if key.ends_with(".gz") {
-            "application/gzip"
-        } else {
-            "application/json"
-        };
-        let headers = BTreeMap::from([
-            ("content-type".to_string(), kind.to_string()),
-            ("cache-control".to_string(), "no-store".to_string()),
-        ]);
-        self.put(key, Bytes::from(bytes), &headers)
-            .await
-            .map(|_| ())
+        let bytes = json_body(key, value)?;
+        self.put(key, bytes, &json_headers(key)).await.map(|_| ())
     }
 
     /// Writes an object with its headers (when the store keeps headers); returns the store's ETag.
@@ -490,6 +458,43 @@ impl Store {
 }
 
 /// What a HEAD tells.
+/// A state file's bytes: gzipped JSON when the key ends in `.gz`, else pretty JSON with a final newline.
+pub(crate) fn json_body<T: Serialize>(key: &str, value: &T) -> Result<Bytes> {
+    let state = |e: String| StoreError::State {
+        key: key.to_string(),
+        reason: e,
+    };
+    if key.ends_with(".gz") {
+        use std::io::Write;
+        let json = serde_json::to_vec(value).map_err(|e| state(e.to_string()))?;
+        let mut gz = flate2::write::GzEncoder::new(
+            Vec::with_capacity(json.len() / 3),
+            flate2::Compression::new(6),
+        );
+        gz.write_all(&json)
+            .and_then(|()| gz.finish())
+            .map(Bytes::from)
+            .map_err(|e| state(e.to_string()))
+    } else {
+        let mut b = serde_json::to_vec_pretty(value).map_err(|e| state(e.to_string()))?;
+        b.push(b'\n');
+        Ok(Bytes::from(b))
+    }
+}
+
+/// A state file's headers: never cached.
+fn json_headers(key: &str) -> BTreeMap<String, String> {
+    let kind = if key.ends_with(".gz") {
+        "application/gzip"
+    } else {
+        "application/json"
+    };
+    BTreeMap::from([
+        ("content-type".to_string(), kind.to_string()),
+        ("cache-control".to_string(), "no-store".to_string()),
+    ])
+}
+
 #[derive(Debug, Clone)]
 pub struct Head {
     pub size: u64,

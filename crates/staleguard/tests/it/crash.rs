@@ -127,17 +127,21 @@ fn gc_killed_between_deletes_on_s3_keeps_every_reference() {
     assert!(!bucket.join("gallery/gallery.css").exists() && dangling(&bucket).is_empty());
 }
 
-fn deploys(dir: &Path, now: i64, extra: &[&str], moto: Option<&Moto>) -> Vec<Value> {
+/// `deploys --json` on the project's store (or the one `extra` names, on moto).
+fn deploys_json(dir: &Path, extra: &[&str], moto: Option<&Moto>) -> Value {
     let args = [&["deploys", "--json"][..], extra].concat();
-    let v: Value = match moto {
-        Some(m) => {
-            let o = sg_s3(m, dir, now, &args);
-            assert!(o.status.success(), "{}", stderr(&o));
-            serde_json::from_slice(&o.stdout).unwrap()
-        }
-        None => ok_json(sg(dir, now, &args)),
-    };
-    v["deploys"].as_array().unwrap().clone()
+    let mut c = sg(dir, T0, &args);
+    if let Some(m) = moto {
+        m.apply(&mut c);
+    }
+    ok_json(c)
+}
+
+fn deploys(dir: &Path, extra: &[&str], moto: Option<&Moto>) -> Vec<Value> {
+    deploys_json(dir, extra, moto)["deploys"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 /// Kills a deploy at each write of its commit (record, history, current pointer), re-runs it, then rolls
@@ -173,7 +177,7 @@ fn commit_kills(store: Option<(&Moto, &str)>) {
             assert!(dangling(&dir.join("store")).is_empty(), "{point}");
         }
         let v2 = json(go(T0 + 20, &["deploy", "--json"], None));
-        let list = deploys(dir, T0 + 30, &extra, moto);
+        let list = deploys(dir, &extra, moto);
         let versions: Vec<&str> = list
             .iter()
             .map(|e| e["version"].as_str().unwrap())
@@ -190,7 +194,7 @@ fn commit_kills(store: Option<(&Moto, &str)>) {
         let rb = json(go(T0 + 40, &["rollback", "--json"], None));
         assert_eq!(rb["restores"], v1["id"], "{point}: {rb}");
         assert_eq!(rb["version"], v1["version"], "{point}");
-        let list = deploys(dir, T0 + 50, &extra, moto);
+        let list = deploys(dir, &extra, moto);
         assert_eq!(list.len(), 3, "{point}: {list:?}");
         assert_eq!(list[2]["version"], v1["version"], "{point}");
         if store.is_none() {
@@ -351,14 +355,7 @@ fn build_version(dir: &Path, tag: &str) -> String {
 fn wait_locked(dir: &Path, extra: &[&str], moto: Option<&Moto>) -> Value {
     let start = Instant::now();
     loop {
-        let args = [&["deploys", "--json"][..], extra].concat();
-        let mut c = sg(dir, T0, &args);
-        if let Some(m) = moto {
-            m.apply(&mut c);
-        }
-        let o = run(c);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let v = deploys_json(dir, extra, moto);
         if !v["lock"].is_null() {
             return v["lock"].clone();
         }
@@ -432,7 +429,7 @@ fn concurrent_deploys(moto: Option<&Moto>) {
     )));
     let a = a.wait_with_output().unwrap();
     let a = json(a);
-    let list = deploys(dir, T0 + 20, &extra, moto);
+    let list = deploys(dir, &extra, moto);
     let ids: Vec<&str> = list.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(
         ids,
@@ -475,15 +472,6 @@ fn concurrent_deploys(moto: Option<&Moto>) {
     let after = deploys_json(dir, &extra, moto);
     assert!(after["lock"].is_null(), "{after}");
     assert_eq!(after["current"], e["id"]);
-}
-
-fn deploys_json(dir: &Path, extra: &[&str], moto: Option<&Moto>) -> Value {
-    let args = [&["deploys", "--json"][..], extra].concat();
-    let mut c = sg(dir, T0, &args);
-    if let Some(m) = moto {
-        m.apply(&mut c);
-    }
-    ok_json(c)
 }
 
 #[test]
