@@ -561,7 +561,11 @@ pub fn invalidate_source(
             bail!("--deploy cannot be combined with --paths, --prefix, --tags, --all or --static")
         }
         (Some(id), false) => Source::Deploy(Some(id.clone())),
-        (None, true) => Source::Explicit { paths, items },
+        (None, true) => Source::Explicit {
+            paths,
+            items,
+            reference: None,
+        },
         (None, false) => Source::Pending,
     };
     Ok(source)
