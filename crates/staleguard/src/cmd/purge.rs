@@ -201,7 +201,7 @@ pub async fn run(run: &Run<'_>, source: &Source, state: &mut PurgeState) -> Resu
         );
         let timeout = staleguard_core::deploy::parse_age(&v.origin_timeout).unwrap_or(60);
         let deadline = Instant::now() + Duration::from_secs(timeout.max(1) as u64);
-        if let Err(e) = staleguard_cdn::probe::wait_version(&url, want, deadline).await {
+        if let Err(e) = staleguard_check::probe::wait_version(&url, want, deadline).await {
             return Ok(cdns
                 .iter()
                 .map(|cfg| {

@@ -17,9 +17,9 @@ use axum::response::Response;
 use axum::routing::post;
 use serde_json::{Value, json};
 use sha2::Digest as _;
-use staleguard_cdn::notify;
-use staleguard_cdn::verify::{self, Expect, Target, VerifyOptions};
-use staleguard_cdn::warm::{self, WarmOptions};
+use staleguard_check::notify;
+use staleguard_check::verify::{self, Expect, Target, VerifyOptions};
+use staleguard_check::warm::{self, WarmOptions};
 use tokio::time::Instant;
 
 // ---------------------------------------------------------------------------------------------------

@@ -4,14 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use crate::verify::{redact_url, transport_error};
-use crate::{CdnError, ErrorKind};
+use crate::CheckError;
+use crate::client::{client_builder, redact_url, transport_error};
 
-fn client() -> Result<reqwest::Client, CdnError> {
-    crate::client_builder(Duration::from_secs(10))
+fn client() -> Result<reqwest::Client, CheckError> {
+    client_builder(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| CdnError::new(ErrorKind::Config, "origin", e.to_string()))
+        .map_err(|e| CheckError::Client {
+            target: "origin".into(),
+            message: e.to_string(),
+        })
 }
 
 async fn fetch_version(client: &reqwest::Client, url: &str) -> Result<String, String> {
@@ -37,14 +40,14 @@ async fn fetch_version(client: &reqwest::Client, url: &str) -> Result<String, St
 pub struct NotSwitched {
     /// What it reported last: its version, or why there was none.
     pub last: Result<String, String>,
-    pub error: CdnError,
+    pub error: CheckError,
 }
 
 /// Polls `url` until it reports `want`, at most until `deadline`: every 100 ms at first, then less often
 /// (at most every 2 s).
 pub async fn wait_version(url: &str, want: &str, deadline: Instant) -> Result<(), NotSwitched> {
     let client = client().map_err(|error| NotSwitched {
-        last: Err(error.message.clone()),
+        last: Err(error.message()),
         error,
     })?;
     let mut interval = Duration::from_millis(100);
@@ -57,12 +60,11 @@ pub async fn wait_version(url: &str, want: &str, deadline: Instant) -> Result<()
         };
         let now = Instant::now();
         if now >= deadline {
-            let error = CdnError::new(
-                ErrorKind::Timeout,
-                "origin",
-                format!("`{}` still reports {seen}, not the deployed version `{want}`; the CDNs were not purged (they would re-cache the old content)", redact_url(url)),
-            )
-            .with_hint("check that the origin serves the store this deploy wrote to (for `staleguard serve`: its folder), then run `staleguard invalidate`");
+            let error = CheckError::NotSwitched {
+                url: redact_url(url),
+                seen,
+                want: want.to_string(),
+            };
             return Err(NotSwitched { last, error });
         }
         tokio::time::sleep(interval.min(deadline - now)).await;
