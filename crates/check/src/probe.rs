@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use staleguard_core::backoff::Backoff;
+
 use crate::CheckError;
 use crate::client::{client_builder, redact_url, transport_error};
 
@@ -50,7 +52,8 @@ pub async fn wait_version(url: &str, want: &str, deadline: Instant) -> Result<()
         last: Err(error.message()),
         error,
     })?;
-    let mut interval = Duration::from_millis(100);
+    let schedule = Backoff::new(Duration::from_millis(100), 2.0, Duration::from_secs(2));
+    let mut round = 1;
     loop {
         let last = fetch_version(&client, url).await;
         let seen = match &last {
@@ -58,16 +61,19 @@ pub async fn wait_version(url: &str, want: &str, deadline: Instant) -> Result<()
             Ok(got) => format!("version `{got}`"),
             Err(e) => e.clone(),
         };
-        let now = Instant::now();
-        if now >= deadline {
+        let Some(pause) = schedule.until(
+            round,
+            0.0,
+            deadline.saturating_duration_since(Instant::now()),
+        ) else {
             let error = CheckError::NotSwitched {
                 url: redact_url(url),
                 seen,
                 want: want.to_string(),
             };
             return Err(NotSwitched { last, error });
-        }
-        tokio::time::sleep(interval.min(deadline - now)).await;
-        interval = (interval * 2).min(Duration::from_secs(2));
+        };
+        tokio::time::sleep(pause).await;
+        round += 1;
     }
 }

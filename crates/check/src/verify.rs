@@ -49,11 +49,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Response, Url};
 use serde::Serialize;
 use sha2::Digest as _;
+use staleguard_core::backoff::{Backoff, Jitter};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -493,7 +493,8 @@ impl Job {
             }
         };
         let started = Instant::now();
-        let mut pause = self.first_retry;
+        let schedule = Backoff::new(self.first_retry, 2.0, self.max_retry.max(self.first_retry))
+            .with_jitter(Jitter::Extra(0.5));
         loop {
             let outcome = {
                 let Ok(_permit) = self.semaphore.acquire().await else {
@@ -518,16 +519,13 @@ impl Job {
                 Outcome::Stale => check.error = None,
                 Outcome::Failed(e) => check.error = Some(e),
             }
-            let now = Instant::now();
-            if now >= self.deadline {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            let Some(wait) = schedule.until(check.attempts, rand::random(), left) else {
                 tracing::info!(base = %self.base, path = %self.target.path, encoding = %self.encoding, attempts = check.attempts, got = ?check.seen.got, error = ?check.error, "still not as deployed at the deadline");
                 return check;
-            }
+            };
             tracing::debug!(base = %self.base, path = %self.target.path, encoding = %self.encoding, attempt = check.attempts, got = ?check.seen.got, error = ?check.error, "not yet as deployed; retrying");
-            let jitter_ms = rand::rng().random_range(0..=pause.as_millis() as u64 / 2);
-            let wait = pause + Duration::from_millis(jitter_ms);
-            tokio::time::sleep_until((now + wait).min(self.deadline)).await;
-            pause = (pause * 2).min(self.max_retry.max(self.first_retry));
+            tokio::time::sleep(wait).await;
         }
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! Nothing here does I/O beyond parsing strings handed to it; every other crate builds on these types.
 
+pub mod backoff;
 pub mod cause;
 pub mod changes;
 pub mod config;
