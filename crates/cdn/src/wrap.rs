@@ -56,6 +56,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::{StreamExt, stream};
 use staleguard_core::backoff::{Backoff, Jitter, Next};
+pub use staleguard_core::event::Observer;
+use staleguard_core::event::emit;
 use staleguard_core::purge::{Capabilities, Item, ItemKind};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -63,15 +65,6 @@ use tracing::Instrument;
 use crate::{
     Batch, CdnError, ErrorKind, Event, Invalidation, Provider, Receipt, RetryUnit, Status,
 };
-
-/// Receives [`Event`]s (the CLI prints them, tests count them).
-pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
-
-fn emit(observer: &Option<Observer>, event: Event) {
-    if let Some(o) = observer {
-        o(&event);
-    }
-}
 
 /// A duration for messages: `1.5s`, `45s`, `20m`, `2m 5s`.
 pub fn human(d: Duration) -> String {
@@ -193,7 +186,7 @@ impl Retrier {
 
     /// Tells the observer (the CLI's progress, tests) about `event`.
     pub fn emit(&self, event: Event) {
-        emit(&self.observer, event);
+        emit(self.observer.as_ref(), event);
     }
 
     /// Runs `op` (given the attempt number, from 1) until it succeeds, its error is not retryable, or
@@ -949,7 +942,7 @@ async fn poll_until(
             let status = provider.status(&p.id).await?;
             tracing::debug!(provider = provider.name(), id = %p.id, ?status, "polled");
             emit(
-                &opts.observer,
+                opts.observer.as_ref(),
                 Event::Polled {
                     provider: provider.name().to_string(),
                     id: p.id.clone(),
@@ -1081,7 +1074,7 @@ pub async fn purge_all(
                     };
                     tracing::info!(provider = %name, items = call.items.len(), reference = %call.reference, "call too large: splitting it in halves");
                     emit(
-                        &opts.observer,
+                        opts.observer.as_ref(),
                         Event::Split {
                             provider: name.clone(),
                             reference: call.reference.clone(),
@@ -1096,7 +1089,7 @@ pub async fn purge_all(
             };
             tracing::info!(provider = %name, items = call.items.len(), id = ?receipt.id, status = ?receipt.status, "sent");
             emit(
-                &opts.observer,
+                opts.observer.as_ref(),
                 Event::Sent {
                     provider: name.clone(),
                     items: call.items.len(),

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use staleguard_core::backoff::Backoff;
+use staleguard_core::event::{Event, Observer, emit};
 
 use crate::CheckError;
 use crate::client::{client_builder, redact_url, transport_error};
@@ -48,6 +49,16 @@ pub struct NotSwitched {
 /// Polls `url` until it reports `want`, at most until `deadline`: every 100 ms at first, then less often
 /// (at most every 2 s).
 pub async fn wait_version(url: &str, want: &str, deadline: Instant) -> Result<(), NotSwitched> {
+    wait_version_observed(url, want, deadline, None).await
+}
+
+/// [`wait_version`], telling `observer` of every wait ([`Event::OriginWaiting`]).
+pub async fn wait_version_observed(
+    url: &str,
+    want: &str,
+    deadline: Instant,
+    observer: Option<&Observer>,
+) -> Result<(), NotSwitched> {
     let client = client().map_err(|error| NotSwitched {
         last: Err(error.message()),
         error,
@@ -73,6 +84,14 @@ pub async fn wait_version(url: &str, want: &str, deadline: Instant) -> Result<()
             };
             return Err(NotSwitched { last, error });
         };
+        emit(
+            observer,
+            Event::OriginWaiting {
+                url: redact_url(url),
+                seen,
+                after: pause,
+            },
+        );
         tokio::time::sleep(pause).await;
         round += 1;
     }

@@ -54,6 +54,7 @@ use reqwest::{Client, Response, Url};
 use serde::Serialize;
 use sha2::Digest as _;
 use staleguard_core::backoff::{Backoff, Jitter};
+use staleguard_core::event::{Event, Observer, emit};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -168,6 +169,8 @@ pub struct VerifyOptions {
     /// The largest body read, encoded or decoded, in bytes (default [`MAX_BODY`]); a larger one fails
     /// the check. A version endpoint's body is cut at 1 MiB at most.
     pub max_body: u64,
+    /// Told of every re-check ([`Event::Rechecking`]).
+    pub observer: Option<Observer>,
 }
 
 impl VerifyOptions {
@@ -183,7 +186,13 @@ impl VerifyOptions {
             headers: Vec::new(),
             encodings: default_encodings(),
             max_body: MAX_BODY,
+            observer: None,
         }
+    }
+
+    pub fn with_observer(mut self, observer: Observer) -> VerifyOptions {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn with_encodings(mut self, encodings: Vec<String>) -> VerifyOptions {
@@ -240,6 +249,7 @@ impl std::fmt::Debug for VerifyOptions {
             .field("headers", &redacted_headers(&self.headers))
             .field("encodings", &self.encodings)
             .field("max_body", &self.max_body)
+            .field("observer", &self.observer.is_some())
             .finish()
     }
 }
@@ -365,6 +375,7 @@ pub async fn verify(targets: &[Target], opts: &VerifyOptions) -> VerifyReport {
                 first_retry: opts.first_retry,
                 max_retry: opts.max_retry,
                 max_body: opts.max_body,
+                observer: opts.observer.clone(),
             };
             set.spawn(
                 async move {
@@ -453,6 +464,7 @@ struct Job {
     first_retry: Duration,
     max_retry: Duration,
     max_body: u64,
+    observer: Option<Observer>,
 }
 
 /// How one attempt ended.
@@ -525,6 +537,18 @@ impl Job {
                 return check;
             };
             tracing::debug!(base = %self.base, path = %self.target.path, encoding = %self.encoding, attempt = check.attempts, got = ?check.seen.got, error = ?check.error, "not yet as deployed; retrying");
+            emit(
+                self.observer.as_ref(),
+                Event::Rechecking {
+                    base: self.base.clone(),
+                    path: self.target.path.clone(),
+                    encoding: self.encoding.clone(),
+                    attempt: check.attempts,
+                    got: check.seen.got.clone(),
+                    error: check.error.clone(),
+                    after: wait,
+                },
+            );
             tokio::time::sleep(wait).await;
         }
     }

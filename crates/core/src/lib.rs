@@ -7,6 +7,7 @@ pub mod cause;
 pub mod changes;
 pub mod config;
 pub mod deploy;
+pub mod event;
 pub mod manifest;
 pub mod mime;
 pub mod naming;
