@@ -295,7 +295,7 @@ pub async fn run(
         settings.dry_run,
     ) {
         let deadline = Instant::now() + origin.timeout.max(Duration::from_secs(1));
-        if let Err(e) = staleguard_cdn::probe::wait_version(&origin.url, want, deadline).await {
+        if let Err(e) = staleguard_check::probe::wait_version(&origin.url, want, deadline).await {
             return Ok(cdns
                 .iter()
                 .map(|cfg| {
