@@ -2,13 +2,12 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use staleguard_cdn::{Invalidation, Status};
-use staleguard_core::purge::Item;
+use staleguard_invalidate::purge;
 use staleguard_store::PurgeState;
 
 use crate::cli::{Global, InvalidateArgs, InvalidationsCommand, StoreArgs};
-use crate::cmd::purge::{self, Run, Source};
 use crate::cmd::runtime;
 use crate::settings;
 
@@ -20,54 +19,27 @@ pub fn run(global: &Global, args: &InvalidateArgs) -> Result<ExitCode> {
         );
     }
     let store = settings::store_config(&loaded, &args.store)?;
-    let (mut paths, mut items) = purge::parse_paths(&args.paths)?;
-    for p in &args.prefixes {
-        purge::check_url_path("--prefix", p)?;
-        if p.contains('*') {
-            bail!(
-                "--prefix `{p}`: a prefix is a URL path starting with `/`, without `*` (`/docs/`)"
-            );
-        }
-        items.push(Item::prefix(p));
-    }
-    for t in &args.tags {
-        staleguard_core::routes::check_tag(t).map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
-        items.push(Item::tag(t));
-    }
-    if args.all {
-        items.push(Item::all());
-    }
-    if args.static_ {
-        paths.extend(static_paths(&loaded, args)?);
-    }
-    let explicit = !paths.is_empty() || !items.is_empty();
-    let source = match (&args.deploy, explicit) {
-        (Some(_), true) => {
-            bail!("--deploy cannot be combined with --paths, --prefix, --tags, --all or --static")
-        }
-        (Some(id), false) => Source::Deploy(Some(id.clone())),
-        (None, true) => Source::Explicit { paths, items },
-        (None, false) => Source::Pending,
-    };
-    let run = Run {
-        loaded: &loaded,
-        store: &store,
-        args: &args.purge,
-        dry_run: args.dry_run,
-        progress: !global.quiet && !global.json,
-        origin_version: None,
-    };
+    let source = settings::invalidate_source(&loaded, args)?;
+    let progress = !global.quiet && !global.json;
+    let run = settings::purge_settings(
+        &loaded,
+        &store,
+        &args.purge,
+        args.dry_run,
+        false,
+        progress.then(crate::cmd::purge::observer),
+    )?;
     let reports = runtime()?.block_on(async {
         let mut state = PurgeState::load(&store.store, &store, &loaded.base).await?;
-        purge::run(&run, &source, &mut state).await
+        anyhow::Ok(purge::run(&run, &source, None, &mut state).await?)
     })?;
     if global.json {
         println!("{}", serde_json::json!({ "purges": reports }));
     } else if !global.quiet {
-        purge::print(&reports, args.purge.explain || args.dry_run);
+        crate::cmd::purge::print(&reports, args.purge.explain || args.dry_run);
     }
     for r in &reports {
-        if r.outcome == purge::Outcome::Failed && !r.fails() {
+        if r.outcome == staleguard_invalidate::Outcome::Failed && !r.fails() {
             eprintln!(
                 "warning: the purge of {} failed; on-failure = \"warn\", going on",
                 r.provider
@@ -88,45 +60,6 @@ pub fn run(global: &Global, args: &InvalidateArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every mutable URL key of the build's manifest: mutable files, originals kept under their logical
-/// names, and the manifests themselves.
-fn static_paths(loaded: &settings::Loaded, args: &InvalidateArgs) -> Result<Vec<String>> {
-    let cwd = std::env::current_dir().context("cannot read the current folder")?;
-    let b = &loaded.config.build;
-    let dir = match &args.dir {
-        Some(d) => cwd.join(d),
-        None => loaded.base.join(&b.out),
-    };
-    let path = dir.join(&b.manifest);
-    let text = std::fs::read(&path).with_context(|| {
-        format!(
-            "--static needs the build's manifest `{}`\nhint: run `staleguard build` first, or pass --dir",
-            path.display()
-        )
-    })?;
-    let m: staleguard_core::Manifest = serde_json::from_slice(&text)
-        .with_context(|| format!("`{}` is not a staleguard manifest", path.display()))?;
-    let mut keys = std::collections::BTreeSet::new();
-    for (logical, e) in &m.files {
-        if e.mutable {
-            keys.insert(e.path.clone());
-        } else if e.original && e.path != *logical {
-            keys.insert(logical.clone());
-        }
-    }
-    for name in [&b.manifest, &b.django_manifest, &b.build_info] {
-        if !name.is_empty() && dir.join(name).is_file() {
-            keys.insert(name.clone());
-        }
-    }
-    // Keys become URLs under the CDN's url-prefix when planned; here they are root-relative.
-    let clean_urls = loaded.config.serve.clean_urls;
-    Ok(keys
-        .into_iter()
-        .flat_map(|k| staleguard_core::purge::key_urls(&k, "/", false, clean_urls))
-        .collect())
-}
-
 pub fn invalidations(global: &Global, cmd: &InvalidationsCommand) -> Result<ExitCode> {
     let loaded = settings::load(global)?;
     let store = settings::store_config(&loaded, &StoreArgs { store: None })?;
@@ -134,7 +67,7 @@ pub fn invalidations(global: &Global, cmd: &InvalidationsCommand) -> Result<Exit
         InvalidationsCommand::Status { id, cdns } => (cdns, Some(id.as_str()), 0),
         InvalidationsCommand::List { max, cdns } => (cdns, None, *max),
     };
-    let selected = purge::selected(&loaded, cdns)?;
+    let selected = purge::select(&loaded.config.cdn, cdns)?;
     if selected.is_empty() {
         bail!("no CDN in the config: add a [[cdn]] entry");
     }
