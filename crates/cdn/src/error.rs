@@ -75,6 +75,11 @@ impl CdnError {
         self
     }
 
+    /// What to do about it, when there is something to say (the `hint: …` line front ends print last).
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+
     /// True when trying again later may succeed.
     pub fn retryable(&self) -> bool {
         matches!(
@@ -173,4 +178,33 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(|s| Duration::from_secs_f64(s.min(86_400.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hint_is_data_and_its_own_line() {
+        let bare = CdnError::new(ErrorKind::Invalid, "varnish", "bad ban");
+        let hinted = bare.clone().with_hint("fix `nodes`");
+        let kept = hinted.clone().with_hint_opt(None);
+        let cases: [(&CdnError, Option<&str>, &str); 3] = [
+            (&bare, None, "varnish: bad ban"),
+            (
+                &hinted,
+                Some("fix `nodes`"),
+                "varnish: bad ban\nhint: fix `nodes`",
+            ),
+            (
+                &kept,
+                Some("fix `nodes`"),
+                "varnish: bad ban\nhint: fix `nodes`",
+            ),
+        ];
+        for (e, hint, shown) in cases {
+            assert_eq!(e.hint(), hint, "{e:?}");
+            assert_eq!(e.to_string(), shown);
+        }
+    }
 }

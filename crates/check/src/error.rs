@@ -18,12 +18,11 @@ pub enum CheckError {
 
 impl CheckError {
     /// What to do about it, when there is something to say.
-    pub fn hint(&self) -> Option<String> {
+    pub fn hint(&self) -> Option<&str> {
         match self {
             CheckError::Client { .. } => None,
             CheckError::NotSwitched { .. } => Some(
-                "check that the origin serves the store this deploy wrote to (for `staleguard serve`: its folder), then run `staleguard invalidate`"
-                    .into(),
+                "check that the origin serves the store this deploy wrote to (for `staleguard serve`: its folder), then run `staleguard invalidate`",
             ),
         }
     }
@@ -57,3 +56,38 @@ impl std::fmt::Display for CheckError {
 }
 
 impl std::error::Error for CheckError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_hint_and_text() {
+        let client = CheckError::Client {
+            target: "origin".into(),
+            message: "no TLS roots".into(),
+        };
+        let stale = CheckError::NotSwitched {
+            url: "http://o/v.json".into(),
+            seen: "version `v1`".into(),
+            want: "v2".into(),
+        };
+        let cases: [(&CheckError, &str, bool); 2] = [
+            (&client, "origin: no TLS roots", false),
+            (
+                &stale,
+                "origin: `http://o/v.json` still reports version `v1`, not the deployed version `v2`; the CDNs were not purged (they would re-cache the old content)",
+                true,
+            ),
+        ];
+        for (e, first_line, hinted) in cases {
+            let text = e.to_string();
+            assert_eq!(text.lines().next(), Some(first_line));
+            assert_eq!(e.hint().is_some(), hinted, "{e:?}");
+            if let Some(h) = e.hint() {
+                assert!(text.ends_with(&format!("\nhint: {h}")), "{text}");
+            }
+            assert!(first_line.ends_with(&e.message()));
+        }
+    }
+}
