@@ -29,9 +29,10 @@ pub enum ErrorKind {
 }
 
 /// A failed CDN operation. The message names the provider and, where there is one, the URL, item,
-/// distribution or invalidation id; `hint` says what to do.
+/// distribution or invalidation id; `hint` says what to do. The hint is data, not part of `Display`:
+/// whoever shows the error to a user prints it last ([`CdnError::hint`]).
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{provider}: {message}{}", hint.as_ref().map(|h| format!("\nhint: {h}")).unwrap_or_default())]
+#[error("{provider}: {message}")]
 pub struct CdnError {
     pub kind: ErrorKind,
     /// The provider's label (`cloudfront:E2ABC…`, `varnish`, `cloudflare`).
@@ -78,6 +79,14 @@ impl CdnError {
     /// What to do about it, when there is something to say (the `hint: …` line front ends print last).
     pub fn hint(&self) -> Option<&str> {
         self.hint.as_deref()
+    }
+
+    /// What a user is shown: the message, then the hint on a line of its own.
+    pub fn shown(&self) -> String {
+        match &self.hint {
+            Some(h) => format!("{self}\nhint: {h}"),
+            None => self.to_string(),
+        }
     }
 
     /// True when trying again later may succeed.
@@ -191,16 +200,8 @@ mod tests {
         let kept = hinted.clone().with_hint_opt(None);
         let cases: [(&CdnError, Option<&str>, &str); 3] = [
             (&bare, None, "varnish: bad ban"),
-            (
-                &hinted,
-                Some("fix `nodes`"),
-                "varnish: bad ban\nhint: fix `nodes`",
-            ),
-            (
-                &kept,
-                Some("fix `nodes`"),
-                "varnish: bad ban\nhint: fix `nodes`",
-            ),
+            (&hinted, Some("fix `nodes`"), "varnish: bad ban"),
+            (&kept, Some("fix `nodes`"), "varnish: bad ban"),
         ];
         for (e, hint, shown) in cases {
             assert_eq!(e.hint(), hint, "{e:?}");

@@ -78,7 +78,23 @@ impl Failure {
 }
 
 impl Error {
-    /// The message and every cause below it, joined by `: ` (what `{:#}` shows for an `anyhow` error).
+    /// What to do about it, when the failing crate says (a CDN's or a check's hint): data, printed last
+    /// by whoever shows the error, never part of its `Display`.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            Error::Cdn(e) => e.hint(),
+            Error::Check(e) => e.hint(),
+            _ => None,
+        }
+    }
+
+    /// The message, then its hint on a line of its own: what a report shows.
+    pub fn shown(&self) -> String {
+        with_hint(self.to_string(), self.hint())
+    }
+
+    /// The message and every cause below it, joined by `: ` (what `{:#}` shows for an `anyhow` error),
+    /// then the hint on a line of its own.
     pub fn full(&self) -> String {
         let mut out = self.to_string();
         let mut cur = std::error::Error::source(self);
@@ -87,8 +103,16 @@ impl Error {
             out.push_str(&e.to_string());
             cur = e.source();
         }
-        out
+        with_hint(out, self.hint())
     }
+}
+
+fn with_hint(mut text: String, hint: Option<&str>) -> String {
+    if let Some(h) = hint {
+        text.push_str("\nhint: ");
+        text.push_str(h);
+    }
+    text
 }
 
 impl From<Error> for Failure {
@@ -103,9 +127,10 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// In JSON, the message with its hint (the hint is also its own line in the text).
 impl Serialize for Failure {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
+        s.serialize_str(&self.0.shown())
     }
 }
 
@@ -131,6 +156,20 @@ mod tests {
                 serde_json::json!(f.to_string())
             );
         }
+        let hinted: Failure = Error::from(
+            CdnError::new(ErrorKind::Unauthorized, "fastly", "token refused").with_hint("set it"),
+        )
+        .into();
+        assert_eq!(hinted.to_string(), "fastly: token refused");
+        assert_eq!(hinted.error().hint(), Some("set it"));
+        assert_eq!(
+            hinted.error().shown(),
+            "fastly: token refused\nhint: set it"
+        );
+        assert_eq!(
+            serde_json::to_value(&hinted).unwrap(),
+            serde_json::json!("fastly: token refused\nhint: set it")
+        );
         assert!(!Error::NoBases.retryable());
         assert_eq!(Error::RecordGone("d1".into()).kind(), None);
     }

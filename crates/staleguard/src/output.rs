@@ -98,12 +98,38 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
         .try_init();
 }
 
-/// Prints an error and its causes, one per line.
+/// Prints an error and its causes, one per line, then what to do: the hints the libraries' errors
+/// carry as data (a CDN's, a check's), last.
 pub fn print_error(e: &anyhow::Error) {
     eprintln!("error: {e}");
     for cause in e.chain().skip(1) {
         eprintln!("  caused by: {cause}");
     }
+    for h in hints(e) {
+        eprintln!("hint: {h}");
+    }
+}
+
+/// The hints of an error's chain, each once, outermost first.
+pub fn hints(e: &anyhow::Error) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let hint = if let Some(x) = cause.downcast_ref::<staleguard_invalidate::Error>() {
+            x.hint()
+        } else if let Some(x) = cause.downcast_ref::<staleguard_cdn::CdnError>() {
+            x.hint()
+        } else if let Some(x) = cause.downcast_ref::<staleguard_check::CheckError>() {
+            x.hint()
+        } else {
+            None
+        };
+        if let Some(h) = hint
+            && !out.iter().any(|o| o == h)
+        {
+            out.push(h.to_string());
+        }
+    }
+    out
 }
 
 /// `1.2 MB`-style sizes (powers of 1000).

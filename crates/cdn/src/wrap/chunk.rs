@@ -269,7 +269,7 @@ mod tests {
             )
             .unwrap_err();
             assert_eq!(e.kind, ErrorKind::Invalid);
-            assert!(e.to_string().contains(want), "{e}");
+            assert!(e.shown().contains(want), "{}", e.shown());
         };
         check(
             vec![Item::path("/a"), Item::tag("t")],

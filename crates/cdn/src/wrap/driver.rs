@@ -500,7 +500,7 @@ mod tests {
         let e = wait_all(&p, &report.receipts, &opts).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Timeout);
         assert_eq!(e.provider, "fake");
-        let text = e.to_string();
+        let text = e.shown();
         assert!(text.contains("`I1`, `I2` are still in progress"), "{text}");
         assert!(
             text.contains("staleguard invalidations status I1"),

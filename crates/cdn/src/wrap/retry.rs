@@ -504,7 +504,7 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Throttled);
         assert_eq!(t.elapsed(), Duration::ZERO);
         assert_eq!(p.calls().len(), 1);
-        let text = e.to_string();
+        let text = e.shown();
         assert!(
             text.contains(
                 "asked to wait 60m before a retry, but only 1m remain before the deadline"

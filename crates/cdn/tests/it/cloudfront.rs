@@ -554,12 +554,12 @@ async fn the_same_reference_with_other_paths_is_refused() {
     let e = p.purge(&b("/b")).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Invalid, "{e}");
     assert!(!e.retryable());
-    let text = e.to_string();
+    let text = e.shown();
     assert!(
         text.contains("InvalidationBatchAlreadyExists") && text.contains("`same-ref`"),
         "{text}"
     );
-    assert!(text.contains("hint:"), "{text}");
+    assert!(e.hint().is_some(), "{e:?}");
     assert_eq!(fake.invalidations(DIST).len(), 1);
 }
 
@@ -628,16 +628,16 @@ async fn auto_finds_distributions_by_alias_across_pages() {
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Config, "{e}");
-    let text = e.to_string();
+    let text = e.shown();
     for want in [
         "nope.example.net",
         "`EONE0000001`",
         "one.example.com",
         "*.example.org",
-        "hint:",
     ] {
         assert!(text.contains(want), "missing {want}: {text}");
     }
+    assert!(e.hint().is_some(), "{e:?}");
 }
 
 #[tokio::test]
@@ -687,7 +687,7 @@ async fn the_url_prefix_follows_the_origin_path() {
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Config);
     assert!(e.to_string().contains("serves only `s3://b/site/`"), "{e}");
-    assert!(e.to_string().contains("hint:"), "{e}");
+    assert!(e.hint().is_some(), "{e:?}");
     let e = open("EROOT000002", json!({}), Some("other-bucket"), "")
         .await
         .unwrap_err();

@@ -494,7 +494,7 @@ pub async fn run_suite(p: Arc<dyn Provider>, fx: &dyn Fixture) -> Vec<&'static s
             (1, 1),
             "{name}: retried: {e}"
         );
-        let text = e.to_string();
+        let text = e.shown();
         assert!(
             text.contains("asked to wait 60m") && text.contains("remain before the deadline"),
             "{name}: the error does not say the pause is past the deadline: {text}"

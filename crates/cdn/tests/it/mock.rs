@@ -613,7 +613,7 @@ async fn cloudflare_errors_are_mapped_and_never_show_the_token() {
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unauthorized);
-    let text = e.to_string();
+    let text = e.shown();
     assert!(
         text.contains("Authentication error") && text.contains("CLOUDFLARE_API_TOKEN"),
         "{text}"
@@ -633,9 +633,9 @@ async fn cloudflare_errors_are_mapped_and_never_show_the_token() {
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
-    assert!(e.to_string().contains("zone = \"nope\""), "{e}");
+    assert!(e.shown().contains("zone = \"nope\""), "{}", e.shown());
     assert!(!format!("{p:?}").contains(TOKEN));
-    assert!(!e.to_string().contains(TOKEN));
+    assert!(!e.shown().contains(TOKEN));
     // 429 carries the pause; 500 is transient.
     let p = Cloudflare::new(&cloudflare_cfg(&mock, None), TOKEN.into()).unwrap();
     mock.record.lock().unwrap().faults.extend([
@@ -729,7 +729,7 @@ async fn fastly_errors_are_mapped_and_never_show_the_token() {
     };
     let e = p.purge(&b).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unauthorized);
-    let text = e.to_string();
+    let text = e.shown();
     assert!(
         text.contains("Provided credentials are missing or invalid"),
         "{text}"
@@ -751,7 +751,7 @@ async fn fastly_errors_are_mapped_and_never_show_the_token() {
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
-    assert!(e.to_string().contains("service = \"nope\""), "{e}");
+    assert!(e.shown().contains("service = \"nope\""), "{}", e.shown());
     let p = Fastly::new(&fastly_cfg(&mock, None), TOKEN.into()).unwrap();
     mock.record
         .lock()

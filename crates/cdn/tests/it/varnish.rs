@@ -403,7 +403,7 @@ async fn a_node_down_fails_the_purge_naming_it() {
     };
     let e = p.purge(&b).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Transient, "{e}");
-    let text = e.to_string();
+    let text = e.shown();
     assert!(text.contains(&format!("node `{down_url}`")), "{text}");
     assert!(text.contains("cannot reach the node"), "{text}");
     assert!(text.contains("2 of 4 requests failed"), "{text}");
@@ -427,7 +427,7 @@ async fn a_node_without_the_vcl_is_refused_with_a_hint() {
         };
         let e = p.purge(&b).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::Invalid, "{e}");
-        let text = e.to_string();
+        let text = e.shown();
         assert!(text.contains("405 Method Not Allowed"), "{text}");
         assert!(text.contains("scripts/peers/staleguard.vcl"), "{text}");
         assert!(text.contains(&url), "{text}");

@@ -81,7 +81,7 @@ pub fn invalidations(global: &Global, cmd: &InvalidationsCommand) -> Result<Exit
             let providers = match staleguard_cdn::open(cfg, &ctx).await {
                 Ok(p) => p,
                 Err(e) => {
-                    errors.push(e.to_string());
+                    errors.push(e.shown());
                     continue;
                 }
             };
@@ -96,7 +96,7 @@ pub fn invalidations(global: &Global, cmd: &InvalidationsCommand) -> Result<Exit
                 if let Err(e) = res {
                     // An id unknown to one distribution is normal when there are several.
                     if !(id.is_some() && e.kind == staleguard_cdn::ErrorKind::NotFound) {
-                        errors.push(e.to_string());
+                        errors.push(e.shown());
                     }
                 }
             }

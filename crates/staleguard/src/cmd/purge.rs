@@ -133,6 +133,6 @@ fn ids_text(ids: &[String]) -> String {
 fn error_text(r: &CdnReport) -> String {
     r.error
         .as_ref()
-        .map(ToString::to_string)
+        .map(|f| f.error().shown())
         .unwrap_or_default()
 }
