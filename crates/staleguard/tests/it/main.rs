@@ -7,6 +7,7 @@ mod conventions;
 mod crash;
 mod deploy;
 mod django;
+mod example_output;
 mod incremental;
 mod init;
 mod live;

@@ -143,3 +143,16 @@ pub fn venv_bin(name: &str) -> PathBuf {
     );
     bin
 }
+
+/// The bundled example as a user runs it (`cd examples; staleguard build`): `examples/site` and
+/// `examples/staleguard.toml` (build `site` → `dist`, deploy to `file://public`) in a fresh folder.
+pub fn example_project() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("examples/site"), &t.path().join("site"));
+    std::fs::copy(
+        repo().join("examples/staleguard.toml"),
+        t.path().join("staleguard.toml"),
+    )
+    .unwrap();
+    t
+}
