@@ -16,6 +16,7 @@ mod prove;
 mod purge;
 mod secrets;
 mod serve;
+mod snapshot;
 mod stacks;
 mod support;
 mod varnish;
