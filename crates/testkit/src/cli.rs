@@ -12,7 +12,20 @@ use std::process::{Command, Output};
 /// The build time every run gets (`SOURCE_DATE_EPOCH`), so outputs that record it are reproducible.
 pub const SOURCE_DATE_EPOCH: &str = "1795000000";
 
-/// A run of the binary: a fixed build time, no inherited `STALEGUARD_CONFIG` or `RUST_LOG`.
+/// The variables the binary reads that a developer's shell may have set: a test sets its own.
+const INHERITED: [&str; 7] = [
+    "RUST_LOG",
+    "STALEGUARD_CONFIG",
+    "STALEGUARD_STORE",
+    "STALEGUARD_NOW",
+    "STALEGUARD_FAULT",
+    "STALEGUARD_PAUSE",
+    "STALEGUARD_WEBHOOK_URL",
+];
+
+/// A run of the binary: a fixed build time, and none of the variables it reads inherited from the
+/// caller (a developer's `STALEGUARD_CONFIG` or `STALEGUARD_STORE` would change what runs, and clap
+/// shows a variable's value in `--help`).
 #[derive(Debug)]
 pub struct Cli {
     command: Command,
@@ -22,10 +35,10 @@ impl Cli {
     /// The binary at `bin`.
     pub fn new(bin: impl AsRef<OsStr>) -> Cli {
         let mut command = Command::new(bin);
-        command
-            .env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH)
-            .env_remove("STALEGUARD_CONFIG")
-            .env_remove("RUST_LOG");
+        for k in INHERITED {
+            command.env_remove(k);
+        }
+        command.env("SOURCE_DATE_EPOCH", SOURCE_DATE_EPOCH);
         Cli { command }
     }
 

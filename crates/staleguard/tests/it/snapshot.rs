@@ -12,7 +12,8 @@ use regex::Regex;
 use crate::deploy::{T0, sg};
 use crate::support::*;
 
-/// `staleguard ARGS... --help`, with a fixed terminal width (clap wraps help to it).
+/// `staleguard ARGS... --help`, with a fixed terminal width (clap wraps help to it). No
+/// `STALEGUARD_*` variable the binary reads reaches it (see `Cli::new`): clap would show its value.
 fn help(path: &[&str]) -> String {
     let mut c = staleguard(&repo());
     c.args(path).arg("--help").env("COLUMNS", "100");
