@@ -60,6 +60,9 @@ cargo fmt --all --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "each crate without default features, and with each feature alone"
+scripts/features.sh
+
 step "cargo test (unit, property, integration)"
 cargo test --workspace --locked
 

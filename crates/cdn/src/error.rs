@@ -142,6 +142,12 @@ pub(crate) fn cause_chain(err: &(dyn std::error::Error + 'static), seen: &[&str]
 
 /// Text for a message on one line: runs of whitespace become one space, and it is cut to at most `max`
 /// bytes (at a character boundary) with `…` when longer: the one truncator of the crate's messages.
+#[cfg(any(
+    feature = "cloudfront",
+    feature = "varnish",
+    feature = "cloudflare",
+    feature = "fastly"
+))]
 pub(crate) fn one_line(text: &str, max: usize) -> String {
     let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if one.len() <= max {

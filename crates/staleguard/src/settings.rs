@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use staleguard_core::config::{Codec, Config, normalize_prefix};
 use staleguard_core::secret;
 
-use crate::cli::{BuildArgs, DeployArgs, Global, RollbackArgs, ServeArgs, StoreArgs};
+use crate::cli::{BuildArgs, DeployArgs, Global, PurgeArgs, RollbackArgs, ServeArgs, StoreArgs};
 
 /// The config file name looked for upward from the current folder.
 pub const CONFIG_NAME: &str = "staleguard.toml";
@@ -427,4 +427,100 @@ fn store_options(
         gc,
         now: deploy_now()?,
     })
+}
+
+/// `STALEGUARD_NOW` as a fixed clock (Unix seconds), for reproducible marks and references; `None`:
+/// the real clock.
+pub fn fixed_now() -> Result<Option<i64>> {
+    match std::env::var("STALEGUARD_NOW") {
+        Ok(_) => deploy_now().map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A duration setting (`30s`, `20m`), named in the message when it is not one.
+fn duration(what: &str, value: &str) -> Result<std::time::Duration> {
+    let secs = staleguard_core::deploy::parse_age(value)
+        .map_err(|e| anyhow::anyhow!("{what} `{value}`: {e}"))?;
+    Ok(std::time::Duration::from_secs(secs.max(0) as u64))
+}
+
+/// Resolves a purge run's settings: the CDNs `--cdn` selects (an unknown name is refused before anything
+/// changes), whether to wait, and, when `origin` (a deploy or rollback), the origin's version endpoint to
+/// wait for first.
+pub fn purge_settings(
+    loaded: &Loaded,
+    store: &staleguard_core::DeployConfig,
+    args: &PurgeArgs,
+    dry_run: bool,
+    origin: bool,
+    observer: Option<staleguard_cdn::wrap::Observer>,
+) -> Result<staleguard_invalidate::PurgeSettings> {
+    use staleguard_invalidate::purge::{self, OriginCheck, Wait};
+    let c = &loaded.config;
+    let cdns = purge::select(&c.cdn, &args.cdns)?
+        .into_iter()
+        .cloned()
+        .collect();
+    let v = &c.verify;
+    let origin = if origin && !v.origin_url.is_empty() {
+        Some(OriginCheck {
+            url: format!("{}{}", v.origin_url, v.version_path(&c.serve)),
+            timeout: duration("[verify] origin-timeout", &v.origin_timeout)?,
+        })
+    } else {
+        None
+    };
+    Ok(staleguard_invalidate::PurgeSettings {
+        cdns,
+        store_url: store.store.clone(),
+        build_url_prefix: c.build.url_prefix.clone(),
+        clean_urls: c.serve.clean_urls,
+        dry_run,
+        wait: match (args.wait, args.no_wait) {
+            (_, true) => Wait::Never,
+            (true, false) => Wait::Always,
+            (false, false) => Wait::AsConfigured,
+        },
+        origin,
+        now: fixed_now()?,
+        observer,
+    })
+}
+
+/// Resolves a proof run's settings: the bases (`--cdn-url` over `[verify] cdn-url`), the deadline
+/// (`--timeout` over `[verify] timeout`), where keys are served.
+pub fn prove_settings(
+    loaded: &Loaded,
+    store: &staleguard_core::DeployConfig,
+    bases: &[String],
+    timeout: Option<&str>,
+) -> Result<staleguard_invalidate::ProveSettings> {
+    let c = &loaded.config;
+    let v = &c.verify;
+    // `[verify] url-prefix`, else a `[[cdn]]` `url-prefix`.
+    let url_prefix = if v.url_prefix.is_empty() {
+        c.cdn
+            .iter()
+            .map(|c| c.url_prefix.as_str())
+            .find(|p| !p.is_empty())
+            .unwrap_or_default()
+    } else {
+        v.url_prefix.as_str()
+    };
+    Ok(staleguard_invalidate::ProveSettings {
+        bases: staleguard_invalidate::prove::bases(v, bases),
+        timeout: duration("timeout", timeout.unwrap_or(&v.timeout))?,
+        version_path: v.version_path(&c.serve).to_string(),
+        clean_urls: c.serve.clean_urls,
+        metadata_key: store.metadata.clone(),
+        url_prefix: url_prefix.to_string(),
+        build_url_prefix: c.build.url_prefix.clone(),
+        verify: v.clone(),
+    })
+}
+
+/// The webhook `[verify] webhook-env` names, when that variable holds a URL.
+pub fn webhook(loaded: &Loaded) -> Option<staleguard_invalidate::notify::Webhook> {
+    staleguard_invalidate::notify::Webhook::from_env(&loaded.config.verify.webhook_env)
 }

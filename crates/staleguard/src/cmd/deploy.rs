@@ -4,17 +4,20 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use staleguard_store::{DeployReport, Progress, PurgeState};
+use staleguard_store::{DeployReport, Progress};
 
-use crate::cli::{DeployArgs, DeploysArgs, FinishArgs, Global, PurgeArgs, RollbackArgs};
-use crate::cmd::purge::{self, CdnReport, Run, Source};
-use crate::cmd::{runtime, verify};
+use staleguard_invalidate::Outcome;
+use staleguard_invalidate::conclude::{ConcludeSettings, Conclusion};
+
+use crate::cli::{DeployArgs, DeploysArgs, FinishArgs, Global, RollbackArgs};
+use crate::cmd::{purge, runtime, verify};
 use crate::output::{UploadBars, size};
 use crate::settings;
 
 pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
     let loaded = settings::load(global)?;
-    purge::selected(&loaded, &args.finish.purge.cdns)?; // an unknown --cdn is refused before anything changes
+    // An unknown --cdn is refused before anything changes.
+    staleguard_invalidate::purge::select(&loaded.config.cdn, &args.finish.purge.cdns)?;
     // Never ship a stale output: the incremental build first (nearly free when nothing changed).
     let built = match settings::deploy_build(&loaded, args)? {
         Some(build_opts) => Some(
@@ -25,6 +28,7 @@ pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
         None => None,
     };
     let opts = settings::deploy_options(&loaded, args)?;
+    let finish = finish_settings(global, &loaded, &opts, &args.finish)?;
     if let Some(w) = opts.config.state_warning()
         && !global.quiet
     {
@@ -44,201 +48,84 @@ pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
     conclude(
         global,
         &loaded,
-        &opts,
-        &args.finish,
+        &finish,
+        args.finish.purge.explain,
         &rt,
         &report,
         built.as_ref(),
     )
 }
 
-/// After a deploy or rollback: purge, print, pick the exit code.
-fn conclude(
+/// The steps after the commit, resolved before anything is deployed (a bad setting is refused while
+/// nothing has changed yet).
+fn finish_settings(
     global: &Global,
     loaded: &settings::Loaded,
     opts: &staleguard_store::DeployOptions,
     steps: &FinishArgs,
+) -> Result<ConcludeSettings> {
+    let v = &loaded.config.verify;
+    let purging = !steps.no_purge && !loaded.config.cdn.is_empty();
+    let verifying = !opts.dry_run && !steps.no_verify && v.in_deploy && !v.cdn_url.is_empty();
+    let progress = !global.quiet && !global.json;
+    Ok(ConcludeSettings {
+        purge: purging
+            .then(|| {
+                settings::purge_settings(
+                    loaded,
+                    &opts.config,
+                    &steps.purge,
+                    opts.dry_run,
+                    true,
+                    progress.then(purge::observer),
+                )
+            })
+            .transpose()?,
+        prove: verifying
+            .then(|| settings::prove_settings(loaded, &opts.config, &[], None))
+            .transpose()?,
+        store: opts.config.clone(),
+        base: loaded.base.clone(),
+    })
+}
+
+/// After a deploy or rollback: purge, prove, print, notify, pick the exit code.
+fn conclude(
+    global: &Global,
+    loaded: &settings::Loaded,
+    settings: &ConcludeSettings,
+    explain: bool,
     rt: &tokio::runtime::Runtime,
     report: &DeployReport,
     built: Option<&staleguard_assets::BuildReport>,
 ) -> Result<ExitCode> {
-    let args = &steps.purge;
-    let v = &loaded.config.verify;
-    let purging = !steps.no_purge && !loaded.config.cdn.is_empty();
-    let verifying = !opts.dry_run && !steps.no_verify && v.in_deploy && !v.cdn_url.is_empty();
-    if !purging && !verifying {
-        let json = print_report(global, report, built, &[], args.explain, None);
-        // A deploy without a CDN or a verification is still news for the webhook.
-        if !opts.dry_run {
-            let (text, fields) = summary(report, &[], None);
-            rt.block_on(verify::notify(&loaded.config.verify, &text, &fields, &json));
-        }
-        return finish(global, &[], None);
-    }
-    // One read of the deploy state, shared by the purge and the verification.
-    let loaded_state = rt
-        .block_on(PurgeState::load(
-            &opts.config.store,
-            &opts.config,
-            &loaded.base,
-        ))
-        .map_err(|e| {
-            anyhow::Error::from(e).context(
-                "the deploy is complete, but its state could not be read to purge and verify",
-            )
-        });
-    let purged = loaded_state.and_then(|mut state| {
-        let purges = if purging {
-            after_commit(global, loaded, opts, args, rt, report, &mut state)?
-        } else {
-            Vec::new()
-        };
-        Ok((purges, state))
-    });
-    let (purges, state) = match purged {
-        Ok(p) => p,
+    let done = match rt.block_on(staleguard_invalidate::conclude::conclude(settings, report)) {
+        Ok(done) => done,
         // The objects are deployed; what failed is reading the purge state or choosing the CDNs.
         Err(e) => {
-            print_report(global, report, built, &[], args.explain, None);
-            crate::output::print_error(&e);
+            print_report(global, report, built, &Conclusion::default(), explain);
+            crate::output::print_error(&anyhow::Error::from(e));
             return Ok(ExitCode::from(crate::exit::ExitStatus::Stale));
         }
     };
-    let proof = if !verifying {
-        None
-    } else {
-        let scope = verify::Scope {
-            warm: true,
-            verify: true,
-            url_prefix: purges
-                .iter()
-                .find(|p| !p.url_prefix.is_empty())
-                .map(|p| p.url_prefix.clone()),
-            ..verify::Scope::default()
-        };
-        Some(
-            rt.block_on(verify::prove(loaded, &opts.config, &scope, &state))
-                .map_err(|e| format!("{e:#}")),
-        )
-    };
-    let json = print_report(global, report, built, &purges, args.explain, proof.as_ref());
-    if !opts.dry_run {
-        let (text, fields) = summary(report, &purges, proof.as_ref());
-        rt.block_on(verify::notify(&loaded.config.verify, &text, &fields, &json));
-    }
-    finish(global, &purges, proof.as_ref())
-}
-
-/// The one-line summary and the fields a webhook gets.
-fn summary(
-    r: &DeployReport,
-    purges: &[CdnReport],
-    proof: Option<&std::result::Result<verify::ProveReport, String>>,
-) -> (String, Vec<(String, String)>) {
-    let verdict = match proof {
-        None => "not verified".to_string(),
-        Some(Ok(p)) if p.ok => "verified fresh through the CDN".to_string(),
-        Some(Ok(p)) if p.stale_checks() == 0 => {
-            "STALE: the origin does not serve the deployed version".to_string()
+    let json = print_report(global, report, built, &done, explain);
+    if !report.dry_run
+        && let Some(hook) = settings::webhook(loaded)
+    {
+        let (text, fields) = done.summary(report);
+        if let Err(e) = rt.block_on(staleguard_invalidate::notify::notify(
+            &hook, &text, &fields, &json,
+        )) {
+            eprintln!("warning: the webhook (${}) was not notified: {e}", hook.var);
         }
-        Some(Ok(p)) => format!("STALE: {} check(s) still differ", p.stale_checks()),
-        Some(Err(e)) => format!("verification failed: {e}"),
-    };
-    let what = if r.restores.is_some() {
-        "rolled back"
-    } else {
-        "deployed"
-    };
-    let text = format!(
-        "staleguard {what} {} (version {}) to {}: {} object(s) uploaded; {verdict}",
-        r.id,
-        if r.version.is_empty() {
-            "-"
-        } else {
-            &r.version
-        },
-        r.store,
-        r.plan.uploads.len()
-    );
-    let mut fields = vec![
-        ("Deploy".to_string(), r.id.clone()),
-        ("Version".to_string(), r.version.clone()),
-        (
-            "Objects".to_string(),
-            format!("{} uploaded, {} kept", r.plan.uploads.len(), r.plan.kept),
-        ),
-    ];
-    for p in purges {
-        let cost = if p.cost_usd > 0.0 {
-            format!(", est. ${:.3}", p.cost_usd)
-        } else {
-            String::new()
-        };
-        fields.push((
-            format!("Purge {}", p.provider),
-            format!(
-                "{:?}: {} item(s){cost}{}",
-                p.outcome,
-                p.plan.as_ref().map_or(0, |pl| pl.items.len()),
-                if p.ids.is_empty() {
-                    String::new()
-                } else {
-                    format!(", id {}", p.ids.join(" "))
-                }
-            ),
-        ));
     }
-    fields.push(("Verification".to_string(), verdict));
-    (text, fields)
-}
-
-/// After a committed deploy or rollback: purge what each CDN has not seen yet.
-fn after_commit(
-    global: &Global,
-    loaded: &settings::Loaded,
-    opts: &staleguard_store::DeployOptions,
-    args: &PurgeArgs,
-    rt: &tokio::runtime::Runtime,
-    report: &DeployReport,
-    state: &mut PurgeState,
-) -> Result<Vec<CdnReport>> {
-    let run = Run {
-        loaded,
-        store: &opts.config,
-        args,
-        dry_run: opts.dry_run,
-        progress: !global.quiet && !global.json,
-        origin_version: Some(report.version.clone()),
-    };
-    if opts.dry_run {
-        // What this build would make each CDN drop (anything still pending from earlier deploys comes
-        // on top; `staleguard invalidate --dry-run` shows that). A CDN that cannot be reached is only
-        // reported: a dry run changes nothing.
-        let Some(changes) = report.changes.clone() else {
-            return Ok(Vec::new());
-        };
-        let preview = staleguard_store::Pending {
-            deploy: format!("{} (dry run)", report.id),
-            since: report.previous.clone(),
-            changes,
-        };
-        let mut reports = rt.block_on(purge::run(&run, &Source::Preview(preview), state))?;
-        for r in &mut reports {
-            r.on_failure = staleguard_core::config::OnFailure::Warn;
-        }
-        return Ok(reports);
-    }
-    rt.block_on(purge::run(&run, &Source::Pending, state))
-        .context("the deploy is complete, but purging the CDNs failed")
+    finish(global, &done)
 }
 
 /// Warnings for CDNs that may fail, and the exit code.
-fn finish(
-    global: &Global,
-    purges: &[CdnReport],
-    proof: Option<&std::result::Result<verify::ProveReport, String>>,
-) -> Result<ExitCode> {
-    let stale = match proof {
+fn finish(global: &Global, done: &Conclusion) -> Result<ExitCode> {
+    let purges = &done.purges;
+    let stale = match &done.proof {
         Some(Ok(p)) if !p.ok => {
             eprintln!(
                 "error: deployed, but users may still get stale content: {} check(s) still failed at the deadline{} (listed above)\nhint: `staleguard verify` re-checks; `staleguard invalidate` purges what is pending",
@@ -252,13 +139,16 @@ fn finish(
             true
         }
         Some(Err(e)) => {
-            eprintln!("error: deployed, but the verification could not run: {e}");
+            eprintln!(
+                "error: deployed, but the verification could not run: {}",
+                e.error().full()
+            );
             true
         }
         _ => false,
     };
     for r in purges {
-        if r.outcome == purge::Outcome::Failed && !r.fails() && !global.quiet {
+        if r.outcome == Outcome::Failed && !r.fails() && !global.quiet {
             eprintln!(
                 "warning: the purge of {} failed (on-failure = \"warn\"); `staleguard invalidate` purges what is pending",
                 r.provider
@@ -287,13 +177,23 @@ fn finish(
 pub fn rollback(global: &Global, args: &RollbackArgs) -> Result<ExitCode> {
     let loaded = settings::load(global)?;
     let opts = settings::rollback_options(&loaded, args)?;
-    purge::selected(&loaded, &args.finish.purge.cdns)?; // an unknown --cdn is refused before anything changes
+    let finish = finish_settings(global, &loaded, &opts, &args.finish)?;
+    // An unknown --cdn is refused before anything changes.
+    staleguard_invalidate::purge::select(&loaded.config.cdn, &args.finish.purge.cdns)?;
     let bars: Arc<dyn Progress> = Arc::new(UploadBars::new(!global.quiet && !global.json));
     let rt = runtime()?;
     let report = rt
         .block_on(staleguard_store::rollback(&opts, args.id.as_deref(), bars))
         .with_context(|| format!("rollback in `{}` failed", opts.config.store))?;
-    conclude(global, &loaded, &opts, &args.finish, &rt, &report, None)
+    conclude(
+        global,
+        &loaded,
+        &finish,
+        args.finish.purge.explain,
+        &rt,
+        &report,
+        None,
+    )
 }
 
 pub fn list(global: &Global, args: &DeploysArgs) -> Result<ExitCode> {
@@ -411,10 +311,10 @@ fn print_report(
     global: &Global,
     r: &DeployReport,
     built: Option<&staleguard_assets::BuildReport>,
-    purges: &[CdnReport],
+    done: &Conclusion,
     explain: bool,
-    proof: Option<&std::result::Result<verify::ProveReport, String>>,
 ) -> serde_json::Value {
+    let purges = &done.purges;
     let mut v = serde_json::to_value(r).unwrap_or_default();
     if let Some(o) = v.as_object_mut() {
         if let Some(b) = built {
@@ -424,14 +324,14 @@ fn print_report(
             "purges".into(),
             serde_json::to_value(purges).unwrap_or_default(),
         );
-        match proof {
+        match &done.proof {
             Some(Ok(p)) => {
                 o.insert("verify".into(), serde_json::to_value(p).unwrap_or_default());
             }
             Some(Err(e)) => {
                 o.insert(
                     "verify".into(),
-                    serde_json::json!({ "ok": false, "error": e }),
+                    serde_json::json!({ "ok": false, "error": e.error().full() }),
                 );
             }
             None => {}
@@ -446,7 +346,7 @@ fn print_report(
     }
     print_summary(r, explain);
     purge::print(purges, explain || r.dry_run);
-    if let Some(Ok(p)) = proof {
+    if let Some(Ok(p)) = &done.proof {
         verify::print(p);
     }
     v

@@ -7,8 +7,10 @@ use staleguard_cdn::{Invalidation, Status};
 use staleguard_core::purge::Item;
 use staleguard_store::PurgeState;
 
+use staleguard_invalidate::paths;
+use staleguard_invalidate::purge::{self, Source};
+
 use crate::cli::{Global, InvalidateArgs, InvalidationsCommand, StoreArgs};
-use crate::cmd::purge::{self, Run, Source};
 use crate::cmd::runtime;
 use crate::settings;
 
@@ -20,9 +22,9 @@ pub fn run(global: &Global, args: &InvalidateArgs) -> Result<ExitCode> {
         );
     }
     let store = settings::store_config(&loaded, &args.store)?;
-    let (mut paths, mut items) = purge::parse_paths(&args.paths)?;
+    let (mut paths, mut items) = paths::parse_paths(&args.paths)?;
     for p in &args.prefixes {
-        purge::check_url_path("--prefix", p)?;
+        paths::check_url_path("--prefix", p)?;
         if p.contains('*') {
             bail!(
                 "--prefix `{p}`: a prefix is a URL path starting with `/`, without `*` (`/docs/`)"
@@ -49,25 +51,26 @@ pub fn run(global: &Global, args: &InvalidateArgs) -> Result<ExitCode> {
         (None, true) => Source::Explicit { paths, items },
         (None, false) => Source::Pending,
     };
-    let run = Run {
-        loaded: &loaded,
-        store: &store,
-        args: &args.purge,
-        dry_run: args.dry_run,
-        progress: !global.quiet && !global.json,
-        origin_version: None,
-    };
+    let progress = !global.quiet && !global.json;
+    let run = settings::purge_settings(
+        &loaded,
+        &store,
+        &args.purge,
+        args.dry_run,
+        false,
+        progress.then(crate::cmd::purge::observer),
+    )?;
     let reports = runtime()?.block_on(async {
         let mut state = PurgeState::load(&store.store, &store, &loaded.base).await?;
-        purge::run(&run, &source, &mut state).await
+        anyhow::Ok(purge::run(&run, &source, None, &mut state).await?)
     })?;
     if global.json {
         println!("{}", serde_json::json!({ "purges": reports }));
     } else if !global.quiet {
-        purge::print(&reports, args.purge.explain || args.dry_run);
+        crate::cmd::purge::print(&reports, args.purge.explain || args.dry_run);
     }
     for r in &reports {
-        if r.outcome == purge::Outcome::Failed && !r.fails() {
+        if r.outcome == staleguard_invalidate::Outcome::Failed && !r.fails() {
             eprintln!(
                 "warning: the purge of {} failed; on-failure = \"warn\", going on",
                 r.provider
@@ -134,7 +137,7 @@ pub fn invalidations(global: &Global, cmd: &InvalidationsCommand) -> Result<Exit
         InvalidationsCommand::Status { id, cdns } => (cdns, Some(id.as_str()), 0),
         InvalidationsCommand::List { max, cdns } => (cdns, None, *max),
     };
-    let selected = purge::selected(&loaded, cdns)?;
+    let selected = purge::select(&loaded.config.cdn, cdns)?;
     if selected.is_empty() {
         bail!("no CDN in the config: add a [[cdn]] entry");
     }

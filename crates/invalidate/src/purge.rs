@@ -1,0 +1,589 @@
+//! The purge run, shared by `deploy`, `rollback`, `invalidate` and the service: for each selected CDN,
+//! what it must drop (the pending changes since its last purge, one deploy's changes, or items handed
+//! in), planned ([`crate::plan`]), sent through the retry, rate-limit and chunking wrappers, waited for,
+//! and marked in `purged.json`: which deploy each CDN now serves fresh.
+//!
+//! Invariant (ARCHITECTURE.md, 13): **a retried purge is the same purge**: the reference (CloudFront's
+//! `CallerReference`) is made from the deploy, the deploy it counts from and the CDN ([`reference`]), so
+//! a re-run after a lost answer never creates a second billed invalidation.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use staleguard_cdn::wrap::{self, Observer, RunOptions};
+use staleguard_cdn::{Batch, OpenContext, Provider};
+use staleguard_core::config::{CdnConfig, OnFailure};
+use staleguard_core::purge::{Item, PlanOptions, PurgePlan};
+use staleguard_store::{Pending, PurgeState};
+
+use crate::plan::{self, Policy, Wanted};
+use crate::{Error, Failure};
+
+/// What to purge.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// What changed since each CDN's last purge (after a deploy, or to make up a failed purge).
+    Pending,
+    /// What one deploy changed compared with the deploy before it (`None`: the current deploy).
+    Deploy(Option<String>),
+    /// Items handed in; `paths` go through the planner, `items` are sent as given.
+    Explicit {
+        paths: Vec<String>,
+        items: Vec<Item>,
+    },
+    /// A deploy's dry run: what it would change (planned, never sent).
+    Preview(Pending),
+}
+
+/// How long to follow asynchronous purges (CloudFront) to completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wait {
+    /// Each CDN's `wait` setting.
+    #[default]
+    AsConfigured,
+    /// Wait even where the config says `wait = false` (`--wait`).
+    Always,
+    /// Never wait (`--no-wait`).
+    Never,
+}
+
+/// The origin's version endpoint, polled until it serves the deployed version before anything is
+/// purged (invariant 12: a CDN that refetches right after the purge gets the new content).
+#[derive(Debug, Clone)]
+pub struct OriginCheck {
+    /// `[verify] origin-url` + the version path.
+    pub url: String,
+    /// `[verify] origin-timeout`.
+    pub timeout: Duration,
+}
+
+/// Everything a purge run needs besides what to purge, resolved by the caller.
+#[derive(Clone)]
+pub struct PurgeSettings {
+    /// The selected `[[cdn]]` entries, in config order (see [`select`]).
+    pub cdns: Vec<CdnConfig>,
+    /// The store's URL (`s3://bucket/prefix`), for providers that map keys to URLs themselves.
+    pub store_url: String,
+    /// `[build] url-prefix`: where keys are served when neither the CDN entry nor its provider says.
+    pub build_url_prefix: String,
+    /// `[serve] clean-urls`.
+    pub clean_urls: bool,
+    /// Plan and record every call, send none.
+    pub dry_run: bool,
+    pub wait: Wait,
+    /// Wait for the origin to serve the new version first (`None`: do not).
+    pub origin: Option<OriginCheck>,
+    /// A fixed clock (`STALEGUARD_NOW`, Unix seconds) for the marks and references; `None`: the real one.
+    pub now: Option<i64>,
+    /// Receives every retry, split and throttle of the wrappers.
+    pub observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for PurgeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PurgeSettings")
+            .field(
+                "cdns",
+                &self.cdns.iter().map(|c| c.label()).collect::<Vec<_>>(),
+            )
+            .field(
+                "store_url",
+                &staleguard_core::secret::redact_url(&self.store_url),
+            )
+            .field("dry_run", &self.dry_run)
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one CDN's purge ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Nothing to purge: the CDN already serves the current deploy fresh.
+    UpToDate,
+    /// A dry run: planned, nothing sent.
+    DryRun,
+    /// Accepted by the CDN; not waited for.
+    Sent,
+    /// Accepted and completed.
+    Completed,
+    Failed,
+}
+
+/// One provider's purge, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct CdnReport {
+    /// The `[[cdn]]` entry's label.
+    pub cdn: String,
+    /// The provider (`cloudfront:E2ABC`, `varnish`).
+    pub provider: String,
+    pub outcome: Outcome,
+    /// The deploy this purge makes fresh, and the deploy its changes are counted from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deploy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// Changed keys and the URLs they stand for.
+    pub changed_keys: usize,
+    pub url_prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PurgePlan>,
+    /// Estimated cost in US dollars once the month's free allowance is used up.
+    pub cost_usd: f64,
+    pub calls: usize,
+    /// Ids of the provider's purges (CloudFront invalidation ids).
+    pub ids: Vec<String>,
+    /// Why it failed, with the CDN's kind and retryability (shown as the message in JSON).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Failure>,
+    pub on_failure: OnFailure,
+    pub seconds: f64,
+}
+
+impl CdnReport {
+    /// A CDN whose purge ended before any plan (opening it, reading the state, the origin check).
+    fn early(
+        cfg: &CdnConfig,
+        provider: String,
+        outcome: Outcome,
+        error: Option<Error>,
+    ) -> CdnReport {
+        CdnReport {
+            cdn: cfg.label().to_string(),
+            provider,
+            outcome,
+            deploy: None,
+            since: None,
+            changed_keys: 0,
+            url_prefix: String::new(),
+            plan: None,
+            cost_usd: 0.0,
+            calls: 0,
+            ids: Vec::new(),
+            error: error.map(Failure::from),
+            on_failure: cfg.on_failure,
+            seconds: 0.0,
+        }
+    }
+
+    /// True when this failure must fail the command (`on-failure = "fail"`).
+    pub fn fails(&self) -> bool {
+        self.outcome == Outcome::Failed && self.on_failure == OnFailure::Fail
+    }
+}
+
+/// The `[[cdn]]` entries named (all of them when `names` is empty), in config order. An unknown name is
+/// an error listing the configured ones.
+pub fn select<'a>(all: &'a [CdnConfig], names: &[String]) -> Result<Vec<&'a CdnConfig>, Error> {
+    for n in names {
+        if !all.iter().any(|c| c.label() == n) {
+            let known: Vec<&str> = all.iter().map(|c| c.label()).collect();
+            return Err(Error::UnknownCdn {
+                name: n.clone(),
+                known: if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                },
+            });
+        }
+    }
+    Ok(all
+        .iter()
+        .filter(|c| names.is_empty() || names.iter().any(|n| n == c.label()))
+        .collect())
+}
+
+/// `s3://bucket/prefix` → what a provider needs to map keys to URLs.
+pub fn open_context(store_url: &str) -> OpenContext {
+    let Some((scheme, rest)) = store_url.split_once("://") else {
+        return OpenContext::default();
+    };
+    if scheme == "file" {
+        return OpenContext::default();
+    }
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let prefix = prefix.trim_matches('/');
+    OpenContext {
+        bucket: Some(bucket.to_string()),
+        store_prefix: if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        },
+    }
+}
+
+/// Where the store's keys are served: a configured `url-prefix` (already normalised when parsed), else
+/// what a provider found (CloudFront's origin path), else the build's `url-prefix`.
+pub fn served_prefix(configured: &str, resolved: Option<&str>, build: &str) -> String {
+    if !configured.is_empty() {
+        return configured.to_string();
+    }
+    if let Some(r) = resolved.filter(|r| !r.is_empty()) {
+        return r.to_string();
+    }
+    build.to_string()
+}
+
+/// The idempotency reference of a purge (CloudFront `CallerReference`; the wrappers number the calls
+/// of a split batch `-1`, `-2`, …): the same deploy, base and CDN give the same reference, so a re-run
+/// after a lost answer is the same purge. Purges handed in have no deploy: each run is its own.
+pub fn reference(pending: Option<&Pending>, cdn: &str, now: i64, pid: u32) -> String {
+    match pending {
+        Some(pd) => format!(
+            "sg-{}-{}-{cdn}",
+            pd.deploy,
+            pd.since.as_deref().unwrap_or("all"),
+        ),
+        None => format!(
+            "sg-manual-{}-{pid}",
+            staleguard_core::manifest::format_rfc3339(now)
+        ),
+    }
+}
+
+impl PurgeSettings {
+    fn now(&self) -> i64 {
+        self.now.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        })
+    }
+
+    fn waits(&self, cfg: &CdnConfig) -> bool {
+        match self.wait {
+            Wait::AsConfigured => cfg.wait,
+            Wait::Always => true,
+            Wait::Never => false,
+        }
+    }
+}
+
+/// Purges every selected CDN. Failures are reported per CDN, not returned: the caller decides (fail or
+/// warn) from [`CdnReport::fails`]. An `Err` is a failure shared by every CDN before any was tried (the
+/// deploy's changes could not be read). `origin_version`: the build version just deployed, waited for
+/// at [`PurgeSettings::origin`] first. `state` is the store's deploy state, loaded once by the caller
+/// (and shared with the proof).
+pub async fn run(
+    settings: &PurgeSettings,
+    source: &Source,
+    origin_version: Option<&str>,
+    state: &mut PurgeState,
+) -> Result<Vec<CdnReport>, Error> {
+    let cdns = &settings.cdns;
+    if cdns.is_empty() {
+        return Ok(Vec::new());
+    }
+    if let (Some(want), Some(origin), false) = (
+        origin_version.filter(|v| !v.is_empty()),
+        &settings.origin,
+        settings.dry_run,
+    ) {
+        let deadline = Instant::now() + origin.timeout.max(Duration::from_secs(1));
+        if let Err(e) = staleguard_cdn::probe::wait_version(&origin.url, want, deadline).await {
+            return Ok(cdns
+                .iter()
+                .map(|cfg| {
+                    CdnReport::early(
+                        cfg,
+                        cfg.label().to_string(),
+                        Outcome::Failed,
+                        Some(e.error.clone().into()),
+                    )
+                })
+                .collect());
+        }
+    }
+    // What does not depend on the CDN: a deploy's own changes, or the inventory that bounds what a
+    // prefix over paths handed in may sweep.
+    let shared: Option<Pending> = match source {
+        Source::Deploy(id) => {
+            let id = state.resolve(id.as_deref().filter(|s| !s.is_empty()))?;
+            Some(state.changes(&id, None).await?)
+        }
+        Source::Preview(p) => Some(p.clone()),
+        Source::Pending | Source::Explicit { .. } => None,
+    };
+    let inventory = match (source, &state.current) {
+        (Source::Explicit { paths, .. }, Some(current)) if !paths.is_empty() => {
+            Some(state.inventory(current).await?)
+        }
+        _ => None,
+    };
+    let ctx = open_context(&settings.store_url);
+    let mut reports = Vec::new();
+    for cfg in cdns {
+        let started = Instant::now();
+        let fail = |provider: String, error: Error| CdnReport {
+            seconds: started.elapsed().as_secs_f64(),
+            ..CdnReport::early(cfg, provider, Outcome::Failed, Some(error))
+        };
+        // What this CDN must drop.
+        let pending: Option<Pending> = match source {
+            Source::Pending => match state.pending(cfg.label()).await {
+                Ok(p) => p,
+                Err(e) => {
+                    reports.push(fail(cfg.label().to_string(), e.into()));
+                    continue;
+                }
+            },
+            _ => shared.clone(),
+        };
+        if matches!(source, Source::Pending) && pending.is_none() {
+            reports.push(CdnReport {
+                deploy: state.current.clone(),
+                seconds: started.elapsed().as_secs_f64(),
+                ..CdnReport::early(cfg, cfg.label().to_string(), Outcome::UpToDate, None)
+            });
+            continue;
+        }
+        let providers = match staleguard_cdn::open(cfg, &ctx).await {
+            Ok(p) => p,
+            Err(e) => {
+                reports.push(fail(cfg.label().to_string(), e.into()));
+                continue;
+            }
+        };
+        let mut all_ok = true;
+        let mut ids = Vec::new();
+        for p in providers {
+            let caps = p.capabilities();
+            let policy = Policy {
+                provider: cfg.provider.as_str().to_string(),
+                purge_by: cfg.purge_by,
+                options: PlanOptions {
+                    sweep_ceiling: cfg.sweep_ceiling_for(caps.pricing.per_item_usd),
+                    sweep_ratio: cfg.sweep_ratio_for(caps.pricing.per_item_usd),
+                },
+                url_prefix: served_prefix(
+                    &cfg.url_prefix,
+                    p.url_prefix(),
+                    &settings.build_url_prefix,
+                ),
+                clean_urls: settings.clean_urls,
+            };
+            let wanted = match (pending.as_ref(), source) {
+                (Some(p), _) => Wanted::Changes(&p.changes),
+                (None, Source::Explicit { paths, items }) => Wanted::Explicit {
+                    paths,
+                    items,
+                    inventory: inventory.as_ref(),
+                },
+                (None, _) => Wanted::Explicit {
+                    paths: &[],
+                    items: &[],
+                    inventory: None,
+                },
+            };
+            let plan = match plan::plan(&policy, caps, wanted) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    all_ok = false;
+                    reports.push(fail(p.name().to_string(), e));
+                    continue;
+                }
+            };
+            let mut report = CdnReport {
+                cdn: cfg.label().to_string(),
+                provider: p.name().to_string(),
+                outcome: Outcome::DryRun,
+                deploy: pending.as_ref().map(|p| p.deploy.clone()),
+                since: pending.as_ref().and_then(|p| p.since.clone()),
+                changed_keys: pending.as_ref().map_or(0, |p| p.changes.changed.len()),
+                url_prefix: policy.url_prefix,
+                cost_usd: plan.cost_usd(&caps.pricing, u64::MAX),
+                plan: Some(plan),
+                calls: 0,
+                ids: Vec::new(),
+                error: None,
+                on_failure: cfg.on_failure,
+                seconds: 0.0,
+            };
+            let plan = report.plan.as_ref().expect("set above");
+            if plan.items.is_empty() {
+                report.outcome = Outcome::UpToDate;
+            } else {
+                // A dry run goes through the same chunking and driver, into a recorder.
+                let target: Arc<dyn Provider> = if settings.dry_run {
+                    Arc::new(wrap::Recorder::like(p.as_ref()))
+                } else {
+                    p
+                };
+                let reference = reference(
+                    pending.as_ref(),
+                    cfg.label(),
+                    settings.now(),
+                    std::process::id(),
+                );
+                match send(settings, cfg, target, plan, reference).await {
+                    Ok(sent) => {
+                        report.calls = sent.calls;
+                        report.ids = if settings.dry_run {
+                            Vec::new()
+                        } else {
+                            sent.ids
+                        };
+                        report.outcome = match (settings.dry_run, sent.completed) {
+                            (true, _) => Outcome::DryRun,
+                            (false, true) => Outcome::Completed,
+                            (false, false) => Outcome::Sent,
+                        };
+                    }
+                    Err(e) => {
+                        report.outcome = Outcome::Failed;
+                        report.error = Some(Error::from(e).into());
+                    }
+                }
+            }
+            all_ok &= report.outcome != Outcome::Failed;
+            ids.extend(report.ids.iter().cloned());
+            report.seconds = started.elapsed().as_secs_f64();
+            reports.push(report);
+        }
+        // Every distribution of this entry took the purge: the CDN now serves the deploy fresh.
+        if let (Source::Pending, Some(p), false, true) =
+            (source, &pending, settings.dry_run, all_ok)
+        {
+            let at = staleguard_core::manifest::format_rfc3339(settings.now());
+            state.mark(cfg.label(), &p.deploy, at, ids).await?;
+        }
+    }
+    Ok(reports)
+}
+
+/// What [`send`] did.
+struct Sent {
+    calls: usize,
+    ids: Vec<String>,
+    completed: bool,
+}
+
+/// Sends a plan and, when the settings say so, waits for it.
+async fn send(
+    settings: &PurgeSettings,
+    cfg: &CdnConfig,
+    p: Arc<dyn Provider>,
+    plan: &PurgePlan,
+    reference: String,
+) -> Result<Sent, staleguard_cdn::CdnError> {
+    let timeout = Duration::from_secs(cfg.timeout_secs().max(1) as u64);
+    let mut opts = RunOptions::within(timeout);
+    if let Some(o) = &settings.observer {
+        opts = opts.with_observer(o.clone());
+    }
+    let p = wrap::retrying(p, &opts);
+    let whole = Batch {
+        items: plan.items.iter().map(|i| i.item.clone()).collect(),
+        reference,
+        soft: cfg.soft,
+    };
+    let calls = wrap::chunk(p.as_ref(), &whole)?;
+    let report = wrap::purge_all(&p, calls, &opts).await?;
+    let ids: Vec<String> = report
+        .receipts
+        .iter()
+        .filter_map(|r| r.id.clone())
+        .collect();
+    let mut completed = report.in_progress().is_empty();
+    if settings.waits(cfg) && !completed {
+        wrap::wait_all(&p, &report.receipts, &opts).await?;
+        completed = true;
+    }
+    Ok(Sent {
+        calls: report.calls,
+        ids,
+        completed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use staleguard_core::changes::Changes;
+
+    use super::*;
+
+    fn pending(deploy: &str, since: Option<&str>) -> Pending {
+        Pending {
+            deploy: deploy.into(),
+            since: since.map(String::from),
+            changes: Changes::default(),
+        }
+    }
+
+    #[test]
+    fn a_retried_purge_has_the_same_reference() {
+        let p = pending("d7", Some("d6"));
+        // Another run, another time, another process: the same deploy, base and CDN.
+        assert_eq!(
+            reference(Some(&p), "cloudfront", 1_700_000_000, 10),
+            reference(Some(&p), "cloudfront", 1_800_000_000, 99)
+        );
+        assert_eq!(
+            reference(Some(&p), "cloudfront", 0, 0),
+            "sg-d7-d6-cloudfront"
+        );
+        let cases = [
+            (
+                reference(Some(&pending("d7", None)), "cloudfront", 0, 0),
+                "sg-d7-all-cloudfront",
+            ),
+            (reference(Some(&p), "edge", 0, 0), "sg-d7-d6-edge"),
+            (
+                reference(Some(&pending("d8", Some("d6"))), "cloudfront", 0, 0),
+                "sg-d8-d6-cloudfront",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+        // Purges handed in are each their own.
+        assert_ne!(
+            reference(None, "cloudfront", 1, 10),
+            reference(None, "cloudfront", 1, 11)
+        );
+        assert_ne!(
+            reference(None, "cloudfront", 1, 10),
+            reference(None, "cloudfront", 2, 10)
+        );
+    }
+
+    #[test]
+    fn an_unknown_cdn_is_refused_naming_the_configured_ones() {
+        let cfg: Vec<CdnConfig> = staleguard_core::Config::from_toml(
+            "[[cdn]]\nprovider = \"varnish\"\nnodes = [\"http://127.0.0.1:1\"]\n[[cdn]]\nprovider = \"varnish\"\nname = \"eu\"\nnodes = [\"http://127.0.0.1:2\"]\n",
+            "t.toml",
+        )
+        .unwrap()
+        .cdn;
+        assert_eq!(select(&cfg, &[]).unwrap().len(), 2);
+        assert_eq!(select(&cfg, &["eu".into()]).unwrap()[0].label(), "eu");
+        let e = select(&cfg, &["us".into()]).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "no [[cdn]] named `us` in the config (configured: varnish, eu)"
+        );
+        let e = select(&[], &["us".into()]).unwrap_err().to_string();
+        assert!(e.ends_with("(configured: none)"), "{e}");
+    }
+
+    #[test]
+    fn keys_are_served_under_the_first_prefix_that_is_known() {
+        let cases = [
+            ("/cfg/", Some("/origin/"), "/build/", "/cfg/"),
+            ("", Some("/origin/"), "/build/", "/origin/"),
+            ("", Some(""), "/build/", "/build/"),
+            ("", None, "/", "/"),
+        ];
+        for (configured, resolved, build, want) in cases {
+            assert_eq!(served_prefix(configured, resolved, build), want);
+        }
+        let ctx = open_context("s3://bucket/site/");
+        assert_eq!(ctx.bucket.as_deref(), Some("bucket"));
+        assert_eq!(ctx.store_prefix, "site/");
+        assert!(open_context("file:///tmp/x").bucket.is_none());
+    }
+}
