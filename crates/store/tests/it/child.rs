@@ -41,6 +41,7 @@ pub fn run(case: &str, t: &Target, extra: &[(&str, &str)]) -> Output {
 }
 
 /// The child ran `case` to the end and its assertions held.
+#[cfg(feature = "s3")]
 pub fn assert_done(case: &str, o: &Output) {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
