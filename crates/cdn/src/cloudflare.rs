@@ -52,7 +52,7 @@ impl std::fmt::Debug for Cloudflare {
             .field("name", &self.name)
             .field("zone", &self.zone)
             .field("host", &self.host)
-            .field("api", &crate::verify::redact_url(&self.api))
+            .field("api", &staleguard_check::client::redact_url(&self.api))
             .field("token", &format_args!("<redacted: ${}>", self.token_var))
             .finish_non_exhaustive()
     }

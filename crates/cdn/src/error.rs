@@ -121,24 +121,7 @@ impl ErrorKind {
     }
 }
 
-/// An error and its sources as one text each, first to last, skipping empty texts and those an earlier
-/// one (or one of `seen`) already contains (`dispatch failure`, `io error: … Connection refused`): the one
-/// cause-chain flattener of the crate's messages.
-pub(crate) fn cause_chain(err: &(dyn std::error::Error + 'static), seen: &[&str]) -> Vec<String> {
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        let text = e.to_string();
-        if !text.is_empty()
-            && !parts.iter().any(|p| p.contains(&text))
-            && !seen.iter().any(|p| p.contains(&text))
-        {
-            parts.push(text);
-        }
-        cur = e.source();
-    }
-    parts
-}
+pub(crate) use staleguard_core::cause::cause_chain;
 
 /// Text for a message on one line: runs of whitespace become one space, and it is cut to at most `max`
 /// bytes (at a character boundary) with `…` when longer: the one truncator of the crate's messages.

@@ -57,7 +57,7 @@ impl std::fmt::Debug for Fastly {
             .field("name", &self.name)
             .field("service", &self.service)
             .field("host", &self.host)
-            .field("api", &crate::verify::redact_url(&self.api))
+            .field("api", &staleguard_check::client::redact_url(&self.api))
             .field("token", &format_args!("<redacted: ${}>", self.token_var))
             .finish_non_exhaustive()
     }

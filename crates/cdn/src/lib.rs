@@ -6,12 +6,8 @@
 //! them, follows asynchronous purges to completion and reports what happened.
 
 pub mod error;
-pub mod notify;
 mod open;
-pub mod probe;
 pub mod provider;
-pub mod verify;
-pub mod warm;
 pub mod wrap;
 
 #[cfg(feature = "cloudflare")]
@@ -35,13 +31,4 @@ pub struct OpenContext {
     pub bucket: Option<String>,
     /// The store's key prefix inside the bucket (`site/` or empty).
     pub store_prefix: String,
-}
-
-/// The one way this crate builds HTTP clients: a request timeout, a connect timeout of at most 10 s,
-/// staleguard's user agent. Callers add what their requests need (no redirects, no decompression).
-pub(crate) fn client_builder(timeout: std::time::Duration) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(std::time::Duration::from_secs(10)))
-        .user_agent(concat!("staleguard/", env!("CARGO_PKG_VERSION")))
 }

@@ -84,7 +84,7 @@ pub fn default_rate(provider: CdnProvider) -> f64 {
 /// The HTTP client every HTTP provider uses: 30 s per request, 10 s to connect.
 #[cfg(any(feature = "varnish", feature = "cloudflare", feature = "fastly"))]
 pub(crate) fn http_client(label: &str) -> Result<reqwest::Client, CdnError> {
-    crate::client_builder(std::time::Duration::from_secs(30))
+    staleguard_check::client::client_builder(std::time::Duration::from_secs(30))
         .build()
         .map_err(|e| CdnError::transport(label, "the HTTP client setup", &e))
 }

@@ -1,9 +1,7 @@
 //! The provider trait every CDN module implements, and the values that cross it.
-
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+pub use staleguard_core::event::{Event, Status};
 use staleguard_core::purge::{Capabilities, Item};
 
 use crate::CdnError;
@@ -18,14 +16,6 @@ pub struct Batch {
     pub reference: String,
     /// Soft purge where the provider supports it (mark stale instead of dropping).
     pub soft: bool,
-}
-
-/// Where an asynchronous purge stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Status {
-    InProgress,
-    Completed,
 }
 
 /// What a provider answered to one purge call.
@@ -55,46 +45,6 @@ pub struct Invalidation {
     pub items: Vec<String>,
     /// The caller reference, where there is one.
     pub reference: Option<String>,
-}
-
-/// Something worth reporting: the CLI prints them, tests count them, `tracing` logs them.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// A call is about to be sent (`attempt` 1, or a later attempt of a call retried whole); for a
-    /// provider whose unit is a request ([`RetryUnit::Request`]), also one request of a call about to
-    /// be sent again on its own (`items`: what that request carries, `attempt` from 2).
-    Sending {
-        provider: String,
-        items: usize,
-        attempt: u32,
-    },
-    /// A call succeeded.
-    Sent {
-        provider: String,
-        items: usize,
-        elapsed: Duration,
-        id: Option<String>,
-    },
-    /// A call, or one request of a call whose unit is a request, failed and will be sent again after
-    /// `after`.
-    Retrying {
-        provider: String,
-        error: String,
-        after: Duration,
-        attempt: u32,
-    },
-    /// A status poll answered.
-    Polled {
-        provider: String,
-        id: String,
-        status: Status,
-    },
-    /// The provider refused a call as too large (`BatchTooLarge`): it is sent again as two halves.
-    Split {
-        provider: String,
-        reference: String,
-        items: usize,
-    },
 }
 
 /// What a retry re-sends when part of a purge call fails: the provider's unit of work.

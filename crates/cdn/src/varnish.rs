@@ -62,7 +62,7 @@ impl std::fmt::Debug for Varnish {
         let nodes: Vec<String> = self
             .nodes
             .iter()
-            .map(|n| crate::verify::redact_url(n))
+            .map(|n| staleguard_check::client::redact_url(n))
             .collect();
         f.debug_struct("Varnish")
             .field("name", &self.name)
@@ -240,7 +240,7 @@ impl Varnish {
     async fn send(&self, node: &str, req: &Request) -> Result<String, Failure> {
         let fail = |kind: ErrorKind, text: String| Failure {
             // As messages show it: `http://user:…@host` (the request still carries the password).
-            node: crate::verify::redact_url(node),
+            node: staleguard_check::client::redact_url(node),
             what: req.what.clone(),
             kind,
             text,

@@ -55,7 +55,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::{StreamExt, stream};
-use rand::Rng;
+use staleguard_core::backoff::{Backoff, Jitter, Next};
+pub use staleguard_core::event::Observer;
+use staleguard_core::event::emit;
 use staleguard_core::purge::{Capabilities, Item, ItemKind};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -63,15 +65,6 @@ use tracing::Instrument;
 use crate::{
     Batch, CdnError, ErrorKind, Event, Invalidation, Provider, Receipt, RetryUnit, Status,
 };
-
-/// Receives [`Event`]s (the CLI prints them, tests count them).
-pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
-
-fn emit(observer: &Option<Observer>, event: Event) {
-    if let Some(o) = observer {
-        o(&event);
-    }
-}
 
 /// A duration for messages: `1.5s`, `45s`, `20m`, `2m 5s`.
 pub fn human(d: Duration) -> String {
@@ -120,17 +113,19 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The schedule: `base`, doubling per attempt up to `cap`, with full jitter when `jitter` is on.
+    pub fn schedule(&self) -> Backoff {
+        Backoff::new(self.base, 2.0, self.cap).with_jitter(if self.jitter {
+            Jitter::Full
+        } else {
+            Jitter::None
+        })
+    }
+
     /// The pause before attempt `attempt + 1` (`attempt` >= 1 failed attempts so far), before
     /// `Retry-After` is taken into account.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = 2f64.powi(attempt.saturating_sub(1).min(30) as i32);
-        let ceiling = self.base.mul_f64(exp).min(self.cap);
-        if self.jitter {
-            let ms = ceiling.as_millis() as u64;
-            Duration::from_millis(rand::rng().random_range(0..=ms))
-        } else {
-            ceiling
-        }
+        self.schedule().delay(attempt, rand::random())
     }
 }
 
@@ -191,7 +186,7 @@ impl Retrier {
 
     /// Tells the observer (the CLI's progress, tests) about `event`.
     pub fn emit(&self, event: Event) {
-        emit(&self.observer, event);
+        emit(self.observer.as_ref(), event);
     }
 
     /// Runs `op` (given the attempt number, from 1) until it succeeds, its error is not retryable, or
@@ -231,10 +226,19 @@ impl Retrier {
             {
                 return Err(past_deadline(err, asked, left));
             }
-            let after = policy
-                .backoff(attempt)
-                .max(err.retry_after.unwrap_or_default());
-            if counted >= policy.max_attempts || now + after > give_up {
+            let next = match give_up.checked_duration_since(now) {
+                Some(left) => {
+                    policy
+                        .schedule()
+                        .next(attempt, rand::random(), err.retry_after, left)
+                }
+                None => Next::TooLate(Duration::ZERO),
+            };
+            let after = match next {
+                Next::Wait(after) if counted < policy.max_attempts => Some(after),
+                Next::Wait(_) | Next::TooLate(_) => None,
+            };
+            let Some(after) = after else {
                 let why = if counted >= policy.max_attempts {
                     "attempts"
                 } else {
@@ -255,7 +259,7 @@ impl Retrier {
                     );
                 }
                 return Err(e);
-            }
+            };
             tracing::info!(
                 provider = %self.name,
                 op = what,
@@ -812,6 +816,13 @@ pub struct Poll {
     pub cap: Duration,
 }
 
+impl Poll {
+    /// The schedule: `first`, ×`factor` each round, at most `cap`, no jitter.
+    pub fn schedule(&self) -> Backoff {
+        Backoff::new(self.first, self.factor, self.cap)
+    }
+}
+
 impl Default for Poll {
     fn default() -> Self {
         Poll {
@@ -914,22 +925,24 @@ async fn poll_until(
     opts: &RunOptions,
     enough: impl Fn(&[Pending]) -> bool,
 ) -> Result<(), CdnError> {
-    let mut interval = opts.poll.first;
+    let schedule = opts.poll.schedule();
+    let mut round = 1;
     loop {
         if enough(pending) {
             return Ok(());
         }
-        let now = Instant::now();
-        let last = now >= opts.deadline;
-        if !last {
-            tokio::time::sleep(interval.min(opts.deadline - now)).await;
+        let left = opts.deadline.saturating_duration_since(Instant::now());
+        let pause = schedule.until(round, 0.0, left);
+        let last = pause.is_none();
+        if let Some(pause) = pause {
+            tokio::time::sleep(pause).await;
         }
         let mut still = Vec::with_capacity(pending.len());
         for p in pending.drain(..) {
             let status = provider.status(&p.id).await?;
             tracing::debug!(provider = provider.name(), id = %p.id, ?status, "polled");
             emit(
-                &opts.observer,
+                opts.observer.as_ref(),
                 Event::Polled {
                     provider: provider.name().to_string(),
                     id: p.id.clone(),
@@ -948,7 +961,7 @@ async fn poll_until(
         if last || Instant::now() >= opts.deadline {
             return Err(timeout_error(provider.name(), pending));
         }
-        interval = interval.mul_f64(opts.poll.factor).min(opts.poll.cap);
+        round += 1;
     }
 }
 
@@ -1061,7 +1074,7 @@ pub async fn purge_all(
                     };
                     tracing::info!(provider = %name, items = call.items.len(), reference = %call.reference, "call too large: splitting it in halves");
                     emit(
-                        &opts.observer,
+                        opts.observer.as_ref(),
                         Event::Split {
                             provider: name.clone(),
                             reference: call.reference.clone(),
@@ -1076,7 +1089,7 @@ pub async fn purge_all(
             };
             tracing::info!(provider = %name, items = call.items.len(), id = ?receipt.id, status = ?receipt.status, "sent");
             emit(
-                &opts.observer,
+                opts.observer.as_ref(),
                 Event::Sent {
                     provider: name.clone(),
                     items: call.items.len(),

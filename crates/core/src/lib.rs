@@ -2,9 +2,12 @@
 //!
 //! Nothing here does I/O beyond parsing strings handed to it; every other crate builds on these types.
 
+pub mod backoff;
+pub mod cause;
 pub mod changes;
 pub mod config;
 pub mod deploy;
+pub mod event;
 pub mod manifest;
 pub mod mime;
 pub mod naming;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use staleguard_cdn::{CdnError, ErrorKind};
+use staleguard_check::CheckError;
 use staleguard_store::StoreError;
 
 /// What went wrong in a purge or proof run.
@@ -14,6 +15,9 @@ pub enum Error {
     /// A CDN refused or failed (opening it, planning for it, a call, waiting, the origin's switch).
     #[error(transparent)]
     Cdn(#[from] CdnError),
+    /// A check through the edges or at the origin could not be made, or the origin did not switch.
+    #[error(transparent)]
+    Check(#[from] CheckError),
     /// The store's deploy state could not be read or written.
     #[error(transparent)]
     Store(#[from] StoreError),

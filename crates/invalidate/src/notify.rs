@@ -1,5 +1,5 @@
 //! Telling a webhook what a deploy did: one summary line and a few fields, in the Slack-compatible shape
-//! `staleguard_cdn::notify` builds. A notification never fails a deploy: the caller gets the error to
+//! `staleguard_check::notify` builds. A notification never fails a deploy: the caller gets the error to
 //! show as a warning.
 
 use std::time::Duration;
@@ -43,6 +43,6 @@ pub async fn notify(
     fields: &[(String, String)],
     report: &serde_json::Value,
 ) -> Result<(), String> {
-    let payload = staleguard_cdn::notify::slack_payload(text, fields, report);
-    staleguard_cdn::notify::post(&hook.url, &payload, Duration::from_secs(10)).await
+    let payload = staleguard_check::notify::slack_payload(text, fields, report);
+    staleguard_check::notify::post(&hook.url, &payload, Duration::from_secs(10)).await
 }

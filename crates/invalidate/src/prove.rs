@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
-use staleguard_cdn::verify::{Expect, Target, VerifyOptions, VerifyReport};
-use staleguard_cdn::warm::{WarmOptions, WarmResult};
+use staleguard_check::verify::{Expect, Target, VerifyOptions, VerifyReport};
+use staleguard_check::warm::{WarmOptions, WarmResult};
 use staleguard_core::changes::changes;
 use staleguard_core::config::VerifyConfig;
 use staleguard_core::secret::redact_url;
@@ -238,7 +238,7 @@ pub async fn prove(
             bases: bases.clone(),
             concurrency: cfg.warm_concurrency.max(1),
             encodings: if cfg.warm_encodings.is_empty() {
-                staleguard_cdn::warm::default_encodings()
+                staleguard_check::warm::default_encodings()
             } else {
                 cfg.warm_encodings.clone()
             },
@@ -247,7 +247,7 @@ pub async fn prove(
             deadline,
             headers: Vec::new(),
         };
-        staleguard_cdn::warm::warm(&encoded, &opts).await
+        staleguard_check::warm::warm(&encoded, &opts).await
     } else {
         Vec::new()
     };
@@ -311,7 +311,7 @@ pub async fn prove(
     let origin_check = async {
         let url = origin_url.as_ref()?;
         let origin =
-            match staleguard_cdn::probe::wait_version(url, &record.version, deadline.into_std())
+            match staleguard_check::probe::wait_version(url, &record.version, deadline.into_std())
                 .await
             {
                 Ok(()) => Ok(record.version.clone()),
@@ -325,7 +325,7 @@ pub async fn prove(
         })
     };
     let (report, version) = tokio::join!(
-        staleguard_cdn::verify::verify(&targets, &opts),
+        staleguard_check::verify::verify(&targets, &opts),
         origin_check
     );
     let ok = report.ok && version.as_ref().is_none_or(|v| v.origin_ok);

@@ -27,10 +27,13 @@ pub enum Source {
     Pending,
     /// What one deploy changed compared with the deploy before it (`None`: the current deploy).
     Deploy(Option<String>),
-    /// Items handed in; `paths` go through the planner, `items` are sent as given.
+    /// Items handed in; `paths` go through the planner, `items` are sent as given. `reference`: the
+    /// caller's idempotency key for this purge (the service's scope and sequence number), made per CDN
+    /// by [`reference`]; `None`: each run is its own purge.
     Explicit {
         paths: Vec<String>,
         items: Vec<Item>,
+        reference: Option<String>,
     },
     /// A deploy's dry run: what it would change (planned, never sent).
     Preview(Pending),
@@ -230,15 +233,23 @@ pub fn served_prefix(configured: &str, resolved: Option<&str>, build: &str) -> S
 
 /// The idempotency reference of a purge (CloudFront `CallerReference`; the wrappers number the calls
 /// of a split batch `-1`, `-2`, …): the same deploy, base and CDN give the same reference, so a re-run
-/// after a lost answer is the same purge. Purges handed in have no deploy: each run is its own.
-pub fn reference(pending: Option<&Pending>, cdn: &str, now: i64, pid: u32) -> String {
-    match pending {
-        Some(pd) => format!(
+/// after a lost answer is the same purge; so do the same caller key and CDN. Purges handed in without a
+/// key are each their own.
+pub fn reference(
+    pending: Option<&Pending>,
+    key: Option<&str>,
+    cdn: &str,
+    now: i64,
+    pid: u32,
+) -> String {
+    match (pending, key) {
+        (Some(pd), _) => format!(
             "sg-{}-{}-{cdn}",
             pd.deploy,
             pd.since.as_deref().unwrap_or("all"),
         ),
-        None => format!(
+        (None, Some(key)) => format!("sg-{key}-{cdn}"),
+        (None, None) => format!(
             "sg-manual-{}-{pid}",
             staleguard_core::manifest::format_rfc3339(now)
         ),
@@ -284,7 +295,7 @@ pub async fn run(
         settings.dry_run,
     ) {
         let deadline = Instant::now() + origin.timeout.max(Duration::from_secs(1));
-        if let Err(e) = staleguard_cdn::probe::wait_version(&origin.url, want, deadline).await {
+        if let Err(e) = staleguard_check::probe::wait_version(&origin.url, want, deadline).await {
             return Ok(cdns
                 .iter()
                 .map(|cfg| {
@@ -368,7 +379,7 @@ pub async fn run(
             };
             let wanted = match (pending.as_ref(), source) {
                 (Some(p), _) => Wanted::Changes(&p.changes),
-                (None, Source::Explicit { paths, items }) => Wanted::Explicit {
+                (None, Source::Explicit { paths, items, .. }) => Wanted::Explicit {
                     paths,
                     items,
                     inventory: inventory.as_ref(),
@@ -413,8 +424,13 @@ pub async fn run(
                 } else {
                     p
                 };
+                let key = match source {
+                    Source::Explicit { reference, .. } => reference.as_deref(),
+                    _ => None,
+                };
                 let reference = reference(
                     pending.as_ref(),
+                    key,
                     cfg.label(),
                     settings.now(),
                     std::process::id(),
@@ -519,35 +535,44 @@ mod tests {
         let p = pending("d7", Some("d6"));
         // Another run, another time, another process: the same deploy, base and CDN.
         assert_eq!(
-            reference(Some(&p), "cloudfront", 1_700_000_000, 10),
-            reference(Some(&p), "cloudfront", 1_800_000_000, 99)
+            reference(Some(&p), None, "cloudfront", 1_700_000_000, 10),
+            reference(Some(&p), None, "cloudfront", 1_800_000_000, 99)
         );
         assert_eq!(
-            reference(Some(&p), "cloudfront", 0, 0),
+            reference(Some(&p), None, "cloudfront", 0, 0),
             "sg-d7-d6-cloudfront"
         );
         let cases = [
             (
-                reference(Some(&pending("d7", None)), "cloudfront", 0, 0),
+                reference(Some(&pending("d7", None)), None, "cloudfront", 0, 0),
                 "sg-d7-all-cloudfront",
             ),
-            (reference(Some(&p), "edge", 0, 0), "sg-d7-d6-edge"),
+            (reference(Some(&p), None, "edge", 0, 0), "sg-d7-d6-edge"),
             (
-                reference(Some(&pending("d8", Some("d6"))), "cloudfront", 0, 0),
+                reference(Some(&pending("d8", Some("d6"))), None, "cloudfront", 0, 0),
                 "sg-d8-d6-cloudfront",
             ),
         ];
         for (got, want) in cases {
             assert_eq!(got, want);
         }
-        // Purges handed in are each their own.
-        assert_ne!(
-            reference(None, "cloudfront", 1, 10),
-            reference(None, "cloudfront", 1, 11)
+        // A caller's key makes its purge idempotent too, per CDN.
+        assert_eq!(
+            reference(None, Some("ws:42-s1187"), "cloudfront", 1, 10),
+            reference(None, Some("ws:42-s1187"), "cloudfront", 2, 11)
         );
         assert_ne!(
-            reference(None, "cloudfront", 1, 10),
-            reference(None, "cloudfront", 2, 10)
+            reference(None, Some("ws:42-s1187"), "cloudfront", 1, 10),
+            reference(None, Some("ws:42-s1187"), "fastly", 1, 10)
+        );
+        // Purges handed in without a key are each their own.
+        assert_ne!(
+            reference(None, None, "cloudfront", 1, 10),
+            reference(None, None, "cloudfront", 1, 11)
+        );
+        assert_ne!(
+            reference(None, None, "cloudfront", 1, 10),
+            reference(None, None, "cloudfront", 2, 10)
         );
     }
 

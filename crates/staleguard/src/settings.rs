@@ -7,7 +7,9 @@ use anyhow::{Context, Result, bail};
 use staleguard_core::config::{Codec, Config, normalize_prefix};
 use staleguard_core::secret;
 
-use crate::cli::{BuildArgs, DeployArgs, Global, PurgeArgs, RollbackArgs, ServeArgs, StoreArgs};
+use crate::cli::{
+    BuildArgs, DeployArgs, Global, InvalidateArgs, PurgeArgs, RollbackArgs, ServeArgs, StoreArgs,
+};
 
 /// The config file name looked for upward from the current folder.
 pub const CONFIG_NAME: &str = "staleguard.toml";
@@ -523,4 +525,87 @@ pub fn prove_settings(
 /// The webhook `[verify] webhook-env` names, when that variable holds a URL.
 pub fn webhook(loaded: &Loaded) -> Option<staleguard_invalidate::notify::Webhook> {
     staleguard_invalidate::notify::Webhook::from_env(&loaded.config.verify.webhook_env)
+}
+
+/// What `invalidate` purges: `--deploy`'s changes, the paths, prefixes, tags, `--all` and `--static`
+/// given (checked here, before anything is sent), or what is pending.
+pub fn invalidate_source(
+    loaded: &Loaded,
+    args: &InvalidateArgs,
+) -> Result<staleguard_invalidate::Source> {
+    use staleguard_core::purge::Item;
+    use staleguard_invalidate::{Source, paths};
+    let (mut paths, mut items) = paths::parse_paths(&args.paths)?;
+    for p in &args.prefixes {
+        paths::check_url_path("--prefix", p)?;
+        if p.contains('*') {
+            bail!(
+                "--prefix `{p}`: a prefix is a URL path starting with `/`, without `*` (`/docs/`)"
+            );
+        }
+        items.push(Item::prefix(p));
+    }
+    for t in &args.tags {
+        staleguard_core::routes::check_tag(t).map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
+        items.push(Item::tag(t));
+    }
+    if args.all {
+        items.push(Item::all());
+    }
+    if args.static_ {
+        paths.extend(static_paths(loaded, args)?);
+    }
+    let explicit = !paths.is_empty() || !items.is_empty();
+    let source = match (&args.deploy, explicit) {
+        (Some(_), true) => {
+            bail!("--deploy cannot be combined with --paths, --prefix, --tags, --all or --static")
+        }
+        (Some(id), false) => Source::Deploy(Some(id.clone())),
+        (None, true) => Source::Explicit {
+            paths,
+            items,
+            reference: None,
+        },
+        (None, false) => Source::Pending,
+    };
+    Ok(source)
+}
+
+/// Every mutable URL key of the build's manifest: mutable files, originals kept under their logical
+/// names, and the manifests themselves.
+fn static_paths(loaded: &Loaded, args: &InvalidateArgs) -> Result<Vec<String>> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let b = &loaded.config.build;
+    let dir = match &args.dir {
+        Some(d) => cwd.join(d),
+        None => loaded.base.join(&b.out),
+    };
+    let path = dir.join(&b.manifest);
+    let text = std::fs::read(&path).with_context(|| {
+        format!(
+            "--static needs the build's manifest `{}`\nhint: run `staleguard build` first, or pass --dir",
+            path.display()
+        )
+    })?;
+    let m: staleguard_core::Manifest = serde_json::from_slice(&text)
+        .with_context(|| format!("`{}` is not a staleguard manifest", path.display()))?;
+    let mut keys = std::collections::BTreeSet::new();
+    for (logical, e) in &m.files {
+        if e.mutable {
+            keys.insert(e.path.clone());
+        } else if e.original && e.path != *logical {
+            keys.insert(logical.clone());
+        }
+    }
+    for name in [&b.manifest, &b.django_manifest, &b.build_info] {
+        if !name.is_empty() && dir.join(name).is_file() {
+            keys.insert(name.clone());
+        }
+    }
+    // Keys become URLs under the CDN's url-prefix when planned; here they are root-relative.
+    let clean_urls = loaded.config.serve.clean_urls;
+    Ok(keys
+        .into_iter()
+        .flat_map(|k| staleguard_core::purge::key_urls(&k, "/", false, clean_urls))
+        .collect())
 }

@@ -24,6 +24,3 @@ mod varnish;
 mod cloudfront;
 #[cfg(feature = "cloudfront")]
 mod fake_cloudfront;
-
-// verify / warm / notify against in-process axum CDNs and a webhook receiver.
-mod verify_engine;

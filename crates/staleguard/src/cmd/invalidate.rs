@@ -2,13 +2,10 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use staleguard_cdn::{Invalidation, Status};
-use staleguard_core::purge::Item;
+use staleguard_invalidate::purge;
 use staleguard_store::PurgeState;
-
-use staleguard_invalidate::paths;
-use staleguard_invalidate::purge::{self, Source};
 
 use crate::cli::{Global, InvalidateArgs, InvalidationsCommand, StoreArgs};
 use crate::cmd::runtime;
@@ -22,35 +19,7 @@ pub fn run(global: &Global, args: &InvalidateArgs) -> Result<ExitCode> {
         );
     }
     let store = settings::store_config(&loaded, &args.store)?;
-    let (mut paths, mut items) = paths::parse_paths(&args.paths)?;
-    for p in &args.prefixes {
-        paths::check_url_path("--prefix", p)?;
-        if p.contains('*') {
-            bail!(
-                "--prefix `{p}`: a prefix is a URL path starting with `/`, without `*` (`/docs/`)"
-            );
-        }
-        items.push(Item::prefix(p));
-    }
-    for t in &args.tags {
-        staleguard_core::routes::check_tag(t).map_err(|e| anyhow::anyhow!("--tags: {e}"))?;
-        items.push(Item::tag(t));
-    }
-    if args.all {
-        items.push(Item::all());
-    }
-    if args.static_ {
-        paths.extend(static_paths(&loaded, args)?);
-    }
-    let explicit = !paths.is_empty() || !items.is_empty();
-    let source = match (&args.deploy, explicit) {
-        (Some(_), true) => {
-            bail!("--deploy cannot be combined with --paths, --prefix, --tags, --all or --static")
-        }
-        (Some(id), false) => Source::Deploy(Some(id.clone())),
-        (None, true) => Source::Explicit { paths, items },
-        (None, false) => Source::Pending,
-    };
+    let source = settings::invalidate_source(&loaded, args)?;
     let progress = !global.quiet && !global.json;
     let run = settings::purge_settings(
         &loaded,
@@ -89,45 +58,6 @@ pub fn run(global: &Global, args: &InvalidateArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Every mutable URL key of the build's manifest: mutable files, originals kept under their logical
-/// names, and the manifests themselves.
-fn static_paths(loaded: &settings::Loaded, args: &InvalidateArgs) -> Result<Vec<String>> {
-    let cwd = std::env::current_dir().context("cannot read the current folder")?;
-    let b = &loaded.config.build;
-    let dir = match &args.dir {
-        Some(d) => cwd.join(d),
-        None => loaded.base.join(&b.out),
-    };
-    let path = dir.join(&b.manifest);
-    let text = std::fs::read(&path).with_context(|| {
-        format!(
-            "--static needs the build's manifest `{}`\nhint: run `staleguard build` first, or pass --dir",
-            path.display()
-        )
-    })?;
-    let m: staleguard_core::Manifest = serde_json::from_slice(&text)
-        .with_context(|| format!("`{}` is not a staleguard manifest", path.display()))?;
-    let mut keys = std::collections::BTreeSet::new();
-    for (logical, e) in &m.files {
-        if e.mutable {
-            keys.insert(e.path.clone());
-        } else if e.original && e.path != *logical {
-            keys.insert(logical.clone());
-        }
-    }
-    for name in [&b.manifest, &b.django_manifest, &b.build_info] {
-        if !name.is_empty() && dir.join(name).is_file() {
-            keys.insert(name.clone());
-        }
-    }
-    // Keys become URLs under the CDN's url-prefix when planned; here they are root-relative.
-    let clean_urls = loaded.config.serve.clean_urls;
-    Ok(keys
-        .into_iter()
-        .flat_map(|k| staleguard_core::purge::key_urls(&k, "/", false, clean_urls))
-        .collect())
 }
 
 pub fn invalidations(global: &Global, cmd: &InvalidationsCommand) -> Result<ExitCode> {

@@ -3,7 +3,7 @@
 //! then fetch the changed URLs through every edge and compare with the deploy record) is the library's.
 
 use anyhow::{Result, bail};
-use staleguard_cdn::warm::WarmResult;
+use staleguard_check::warm::WarmResult;
 use staleguard_invalidate::{ProveReport, Scope};
 use staleguard_store::PurgeState;
 

@@ -222,7 +222,7 @@ async fn fetch(ep: &Endpoint, headers: &header::HeaderMap, r: &mut WarmResult) {
     let mut resp = match req.send().await {
         Ok(resp) => resp,
         Err(e) => {
-            r.error = Some(crate::verify::transport_error(&e));
+            r.error = Some(crate::client::transport_error(&e));
             return;
         }
     };
@@ -236,7 +236,7 @@ async fn fetch(ep: &Endpoint, headers: &header::HeaderMap, r: &mut WarmResult) {
                 r.error = Some(format!(
                     "the body broke off after {} bytes: {}",
                     r.bytes,
-                    crate::verify::transport_error(&e)
+                    crate::client::transport_error(&e)
                 ));
                 return;
             }

@@ -17,9 +17,11 @@ use axum::response::Response;
 use axum::routing::post;
 use serde_json::{Value, json};
 use sha2::Digest as _;
-use staleguard_cdn::notify;
-use staleguard_cdn::verify::{self, Expect, Target, VerifyOptions};
-use staleguard_cdn::warm::{self, WarmOptions};
+use staleguard_check::notify;
+use staleguard_check::probe;
+use staleguard_check::verify::{self, Expect, Target, VerifyOptions};
+use staleguard_check::warm::{self, WarmOptions};
+use staleguard_core::event::{Event, Observer};
 use tokio::time::Instant;
 
 // ---------------------------------------------------------------------------------------------------
@@ -198,6 +200,16 @@ fn only(encoding: &str) -> Vec<String> {
     vec![encoding.to_string()]
 }
 
+/// An observer that keeps every event, and what it kept.
+fn recorded() -> (Observer, Arc<Mutex<Vec<Event>>>) {
+    let events: Arc<Mutex<Vec<Event>>> = Arc::default();
+    let kept = events.clone();
+    (
+        Arc::new(move |e: &Event| kept.lock().unwrap().push(e.clone())),
+        events,
+    )
+}
+
 /// Fast retries, a deadline `secs` from now.
 fn opts(bases: Vec<String>, secs: f64) -> VerifyOptions {
     VerifyOptions::new(bases, Instant::now() + Duration::from_secs_f64(secs))
@@ -233,11 +245,45 @@ async fn passes_after_the_edge_converges() {
     let targets =
         [Target::new("/app.css", Expect::Blake3(b3(NEW).to_uppercase())).with_label("app.css")];
     // one encoding: the script of replies is the path's, whatever the Accept-Encoding
-    let o = opts(vec![base.clone()], 5.0).with_encodings(only("identity"));
+    let (observer, events) = recorded();
+    let o = opts(vec![base.clone()], 5.0)
+        .with_encodings(only("identity"))
+        .with_observer(observer);
     let report = verify::verify(&targets, &o).await;
     assert!(report.ok, "{report:#?}");
     assert_eq!(report.stale, 0);
     assert_eq!(report.checks.len(), 1);
+    // one event per re-check: what was seen, and a pause of 20 ms doubling up to 100 ms, plus up to 50 %
+    let rechecks: Vec<(u32, Option<String>, Duration)> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Rechecking {
+                attempt,
+                got,
+                after,
+                path,
+                encoding,
+                ..
+            } => {
+                assert_eq!((path.as_str(), encoding.as_str()), ("/app.css", "identity"));
+                Some((*attempt, got.clone(), *after))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rechecks.len(), 3, "{rechecks:?}");
+    for (n, (attempt, got, after)) in rechecks.into_iter().enumerate() {
+        assert_eq!(attempt, n as u32 + 1);
+        assert_eq!(got.as_deref(), Some(b3(OLD).as_str()));
+        let ceiling =
+            (Duration::from_millis(20) * 2u32.pow(n as u32)).min(Duration::from_millis(100));
+        assert!(
+            after >= ceiling && after <= ceiling.mul_f64(1.5),
+            "{after:?} after attempt {attempt}"
+        );
+    }
     let c = &report.checks[0];
     assert_eq!(c.encoding, "identity");
     assert_eq!(c.seen.content_encoding, None);
@@ -1194,4 +1240,80 @@ async fn notify_errors_name_the_status_never_the_token() {
     .unwrap_err();
     assert!(e.contains(&dead), "{e}");
     assert!(!e.contains("s3cr3t") && !e.contains("services"), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// probe
+
+fn version(v: &str) -> Reply {
+    Reply::ok(json!({ "version": v }).to_string()).header("content-type", "application/json")
+}
+
+#[tokio::test]
+async fn probe_waits_until_the_origin_reports_the_version() {
+    let fake = Fake::new(Duration::ZERO);
+    fake.route(
+        "/version.json",
+        vec![version("v1"), Reply::ok("busy").status(503), version("v2")],
+    );
+    let url = format!("{}/version.json", serve(fake.clone()).await);
+    let (observer, events) = recorded();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    probe::wait_version_observed(&url, "v2", deadline, Some(&observer))
+        .await
+        .unwrap();
+    assert_eq!(fake.requests_for("/version.json"), 3);
+    let waits: Vec<(String, Duration)> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::OriginWaiting {
+                url: u,
+                seen,
+                after,
+            } => {
+                assert_eq!(u, &url);
+                Some((seen.clone(), *after))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        waits,
+        [
+            ("version `v1`".to_string(), Duration::from_millis(100)),
+            (
+                "status 503 Service Unavailable".to_string(),
+                Duration::from_millis(200)
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn probe_fails_at_the_deadline_with_what_it_saw_and_a_hint() {
+    let fake = Fake::new(Duration::ZERO);
+    fake.route("/version.json", vec![version("v1")]);
+    let base = serve(fake.clone()).await;
+    let url = format!(
+        "{}/version.json",
+        base.replace("http://", "http://u:secret@")
+    );
+    let deadline = std::time::Instant::now() + Duration::from_millis(300);
+    let e = probe::wait_version(&url, "v2", deadline).await.unwrap_err();
+    assert_eq!(e.last, Ok("v1".to_string()));
+    let shown = format!("{}/version.json", base.replace("http://", "http://u:…@"));
+    assert_eq!(
+        e.error.message(),
+        format!(
+            "`{shown}` still reports version `v1`, not the deployed version `v2`; the CDNs were not purged (they would re-cache the old content)"
+        )
+    );
+    assert!(
+        e.error
+            .hint()
+            .is_some_and(|h| h.contains("staleguard invalidate"))
+    );
+    assert!(fake.requests_for("/version.json") >= 2);
 }

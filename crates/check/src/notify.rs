@@ -9,7 +9,7 @@ use reqwest::Url;
 use serde_json::{Value, json};
 use tracing::Instrument;
 
-use crate::verify::transport_error;
+use crate::client::transport_error;
 
 /// Slack shows at most 10 fields in a section.
 const MAX_FIELDS: usize = 10;
@@ -49,7 +49,7 @@ async fn send(
     payload: &Value,
     timeout: Duration,
 ) -> Result<(), String> {
-    let client = crate::client_builder(timeout)
+    let client = crate::client::client_builder(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| {

@@ -4,14 +4,20 @@
 
 use std::time::{Duration, Instant};
 
-use crate::verify::{redact_url, transport_error};
-use crate::{CdnError, ErrorKind};
+use staleguard_core::backoff::Backoff;
+use staleguard_core::event::{Event, Observer, emit};
 
-fn client() -> Result<reqwest::Client, CdnError> {
-    crate::client_builder(Duration::from_secs(10))
+use crate::CheckError;
+use crate::client::{client_builder, redact_url, transport_error};
+
+fn client() -> Result<reqwest::Client, CheckError> {
+    client_builder(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| CdnError::new(ErrorKind::Config, "origin", e.to_string()))
+        .map_err(|e| CheckError::Client {
+            target: "origin".into(),
+            message: e.to_string(),
+        })
 }
 
 async fn fetch_version(client: &reqwest::Client, url: &str) -> Result<String, String> {
@@ -37,17 +43,28 @@ async fn fetch_version(client: &reqwest::Client, url: &str) -> Result<String, St
 pub struct NotSwitched {
     /// What it reported last: its version, or why there was none.
     pub last: Result<String, String>,
-    pub error: CdnError,
+    pub error: CheckError,
 }
 
 /// Polls `url` until it reports `want`, at most until `deadline`: every 100 ms at first, then less often
 /// (at most every 2 s).
 pub async fn wait_version(url: &str, want: &str, deadline: Instant) -> Result<(), NotSwitched> {
+    wait_version_observed(url, want, deadline, None).await
+}
+
+/// [`wait_version`], telling `observer` of every wait ([`Event::OriginWaiting`]).
+pub async fn wait_version_observed(
+    url: &str,
+    want: &str,
+    deadline: Instant,
+    observer: Option<&Observer>,
+) -> Result<(), NotSwitched> {
     let client = client().map_err(|error| NotSwitched {
-        last: Err(error.message.clone()),
+        last: Err(error.message()),
         error,
     })?;
-    let mut interval = Duration::from_millis(100);
+    let schedule = Backoff::new(Duration::from_millis(100), 2.0, Duration::from_secs(2));
+    let mut round = 1;
     loop {
         let last = fetch_version(&client, url).await;
         let seen = match &last {
@@ -55,17 +72,27 @@ pub async fn wait_version(url: &str, want: &str, deadline: Instant) -> Result<()
             Ok(got) => format!("version `{got}`"),
             Err(e) => e.clone(),
         };
-        let now = Instant::now();
-        if now >= deadline {
-            let error = CdnError::new(
-                ErrorKind::Timeout,
-                "origin",
-                format!("`{}` still reports {seen}, not the deployed version `{want}`; the CDNs were not purged (they would re-cache the old content)", redact_url(url)),
-            )
-            .with_hint("check that the origin serves the store this deploy wrote to (for `staleguard serve`: its folder), then run `staleguard invalidate`");
+        let Some(pause) = schedule.until(
+            round,
+            0.0,
+            deadline.saturating_duration_since(Instant::now()),
+        ) else {
+            let error = CheckError::NotSwitched {
+                url: redact_url(url),
+                seen,
+                want: want.to_string(),
+            };
             return Err(NotSwitched { last, error });
-        }
-        tokio::time::sleep(interval.min(deadline - now)).await;
-        interval = (interval * 2).min(Duration::from_secs(2));
+        };
+        emit(
+            observer,
+            Event::OriginWaiting {
+                url: redact_url(url),
+                seen,
+                after: pause,
+            },
+        );
+        tokio::time::sleep(pause).await;
+        round += 1;
     }
 }
