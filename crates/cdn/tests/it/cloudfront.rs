@@ -3,8 +3,6 @@
 //! mapping) and (b) against a real moto server (the happy path and unknown ids: moto completes at once
 //! and models no quotas, see `../shared/peers/README.md`). A missing moto fails the test with a hint.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +17,7 @@ use staleguard_cdn::{
     Batch, CdnError, ErrorKind, Event, Item, OpenContext, Provider, RetryUnit, Status,
 };
 use staleguard_core::config::CdnConfig;
+use staleguard_testkit::moto::Moto;
 
 use crate::conformance::{Fault, Fixture, run_suite};
 use crate::fake_cloudfront::{FakeCloudFront, FakeDistribution, FakeOptions, Throttle};
@@ -874,43 +873,13 @@ async fn the_provider_retries_nothing_itself() {
 // ---------------------------------------------------------------------------------------------------
 // (b) against a real moto server
 
-fn moto_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/moto.sh")
+/// CloudFront calls against a moto server that the provider itself does not make.
+trait MotoCloudFront {
+    async fn client(&self) -> aws_sdk_cloudfront::Client;
+    async fn create_distribution(&self, bucket: &str, alias: &str) -> String;
 }
 
-/// One moto_server from `scripts/peers/moto.sh`, stopped when dropped.
-struct Moto {
-    url: String,
-    state: String,
-}
-
-impl Moto {
-    fn start() -> Moto {
-        let script = moto_script();
-        let o = Command::new(&script)
-            .arg("start")
-            // If this test process dies without dropping us, the script's watchdog stops the server.
-            .env("MOTO_WATCH_PID", std::process::id().to_string())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        let out = String::from_utf8_lossy(&o.stdout).to_string();
-        assert!(
-            o.status.success(),
-            "cannot start moto: {}\nhint: install it with `scripts/peers/moto.sh install` (scripts/test.sh does)",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let get = |k: &str| {
-            out.lines()
-                .find_map(|l| l.strip_prefix(&format!("{k}=")))
-                .unwrap_or_else(|| panic!("moto.sh start printed no {k}=: {out}"))
-                .to_string()
-        };
-        Moto {
-            url: get("MOTO_URL"),
-            state: get("MOTO_STATE"),
-        }
-    }
-
+impl MotoCloudFront for Moto {
     /// A CloudFront client for this server (SDK, test credentials).
     async fn client(&self) -> aws_sdk_cloudfront::Client {
         use aws_smithy_http_client::tls::{Provider as Tls, rustls_provider::CryptoMode};
@@ -975,24 +944,6 @@ impl Moto {
                 )
             });
         out.distribution.expect("a distribution").id().to_string()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        // No panic here: this also runs while a failed test unwinds.
-        match Command::new(moto_script())
-            .args(["stop", &self.state])
-            .output()
-        {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => eprintln!(
-                "moto.sh stop {}: {}",
-                self.state,
-                String::from_utf8_lossy(&o.stderr)
-            ),
-            Err(e) => eprintln!("cannot run moto.sh stop {}: {e}", self.state),
-        }
     }
 }
 

@@ -9,8 +9,6 @@
 //! A machine without varnishd fails these tests with the install command; they are never skipped.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -23,54 +21,10 @@ use serde_json::json;
 use staleguard_cdn::varnish::Varnish;
 use staleguard_cdn::{Batch, ErrorKind, Item, Provider, RetryUnit};
 use staleguard_core::config::CdnConfig;
+use staleguard_testkit::varnish::Varnish as Node;
 
 use crate::conformance::{Fault, Fixture, run_fault_case, run_suite, tag_of};
 use crate::faulty::{Front, Injected};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A Varnish node started by the project's peer script; stopped when dropped.
-struct Node {
-    url: String,
-    state: String,
-}
-
-impl Node {
-    fn start(backend: &str) -> Node {
-        let script = repo().join("scripts/peers/varnish.sh");
-        let o = Command::new(&script)
-            .args(["start", backend])
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        let out = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            o.status.success(),
-            "cannot start Varnish:\n{}\nhint: install it with `sudo scripts/peers/varnish.sh install` \
-             (Debian's varnish and varnish-modules; scripts/test.sh does it)",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let get = |k: &str| {
-            out.lines()
-                .find_map(|l| l.strip_prefix(&format!("{k}=")))
-                .unwrap_or_else(|| panic!("no {k}= line in: {out}"))
-                .to_string()
-        };
-        Node {
-            url: get("VARNISH_URL"),
-            state: get("VARNISH_STATE"),
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/peers/varnish.sh"))
-            .args(["stop", &self.state])
-            .output();
-    }
-}
 
 /// The origin: GET answers `<path> v<n>` (n counts this path's fetches), cacheable for an hour, tagged.
 /// Anything else is 405, like a server that knows nothing of PURGE or BAN.

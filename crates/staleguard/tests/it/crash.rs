@@ -8,9 +8,9 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use staleguard_testkit::moto::Moto;
 
 use crate::deploy::{T0, dangling, ok_json, project, sg, sg_s3};
-use crate::moto::Moto;
 use crate::support::*;
 
 /// A gallery of pages that share a stylesheet only they use, and an image each.

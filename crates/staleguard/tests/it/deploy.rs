@@ -6,8 +6,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use staleguard_testkit::moto::Moto;
 
-use crate::moto::Moto;
 use crate::support::*;
 
 pub(crate) const T0: i64 = 1_795_000_000;

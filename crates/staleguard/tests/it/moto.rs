@@ -1,173 +1,10 @@
-//! A real moto server (in-memory S3 + CloudFront APIs) for the deploy tests, one per test, started by
-//! `scripts/peers/moto.sh` (which `scripts/test.sh` installs into the project's Python venv) on a free
-//! loopback port and stopped by PID when dropped. A missing peer fails the test; it never skips.
-//!
-//! ```ignore
-//! let moto = Moto::start();
-//! moto.create_bucket("site");
-//! let mut c = staleguard(dir);
-//! moto.apply(&mut c).args(["deploy", "out", "--to", "s3://site"]);
-//! let head = moto.aws_json(&["s3api", "head-object", "--bucket", "site", "--key", "index.html"]);
-//! ```
+//! The moto peer itself (`staleguard_testkit::moto`, the server every S3 and CloudFront test here
+//! talks to): it starts on a loopback port, speaks S3 as the deploy tests expect, runs beside a second
+//! instance, and leaves no process or state dir behind when dropped.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-use serde_json::Value;
+use staleguard_testkit::moto::Moto;
 
 use crate::support::*;
-
-fn script() -> PathBuf {
-    repo().join("scripts/peers/moto.sh")
-}
-
-/// AWS settings a developer may have that must not reach a test (a profile the test machine lacks, a
-/// real session token).
-const CLEARED: [&str; 3] = ["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"];
-
-/// One moto_server, stopped (and its state dir removed) when dropped.
-pub struct Moto {
-    /// `http://127.0.0.1:PORT`: the S3 and CloudFront endpoint.
-    pub url: String,
-    /// The moto_server process.
-    pub pid: u32,
-    state: String,
-    /// The venv's `aws` (awscli v1).
-    aws: PathBuf,
-}
-
-impl Moto {
-    /// Starts a fresh server (no buckets). Panics with the script's stderr when moto is missing or does
-    /// not come up.
-    pub fn start() -> Moto {
-        let o = Command::new(script())
-            .arg("start")
-            // If this test process dies without dropping us (SIGKILL, a timeout), the script's watchdog
-            // stops the server within a second.
-            .env("MOTO_WATCH_PID", std::process::id().to_string())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script().display()));
-        let out = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            o.status.success(),
-            "cannot start moto: {}\nhint: install it with `scripts/peers/moto.sh install` (scripts/test.sh does)",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let get = |k: &str| {
-            out.lines()
-                .find_map(|l| l.strip_prefix(&format!("{k}=")))
-                .unwrap_or_else(|| panic!("moto.sh start printed no {k}=: {out}"))
-                .to_string()
-        };
-        let mut moto = Moto {
-            url: get("MOTO_URL"),
-            pid: get("MOTO_PID").parse().expect("MOTO_PID is a number"),
-            state: get("MOTO_STATE"),
-            aws: PathBuf::new(),
-        };
-        // From here on, a panic drops `moto` and so stops the server.
-        let o = Command::new(script()).arg("aws-bin").output().unwrap();
-        assert!(
-            o.status.success(),
-            "moto.sh aws-bin: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        moto.aws = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
-        moto
-    }
-
-    /// The environment a child process needs to talk to this server (the same as `moto.sh env URL`):
-    /// dummy credentials, region, endpoint, plain HTTP allowed (object_store refuses http:// without
-    /// `AWS_ALLOW_HTTP`), no instance-metadata lookups, and the venv's bin/ first on PATH.
-    pub fn env(&self) -> Vec<(String, String)> {
-        let bin = self.aws.parent().unwrap_or(Path::new(""));
-        let path = match std::env::var_os("PATH") {
-            Some(p) => {
-                let mut dirs = vec![bin.to_path_buf()];
-                dirs.extend(std::env::split_paths(&p));
-                std::env::join_paths(dirs)
-                    .unwrap()
-                    .to_string_lossy()
-                    .to_string()
-            }
-            None => bin.to_string_lossy().to_string(),
-        };
-        [
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_DEFAULT_REGION", "us-east-1"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ENDPOINT_URL", self.url.as_str()),
-            ("AWS_ALLOW_HTTP", "true"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("PATH", path.as_str()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-    }
-
-    /// Points a command at this server: sets [`Moto::env`] and removes `AWS_PROFILE`,
-    /// `AWS_DEFAULT_PROFILE` and `AWS_SESSION_TOKEN`.
-    pub fn apply<'c>(&self, c: &'c mut Command) -> &'c mut Command {
-        for k in CLEARED {
-            c.env_remove(k);
-        }
-        c.envs(self.env())
-    }
-
-    /// Runs `aws --endpoint-url URL ARGS...` (the venv's awscli v1) with [`Moto::env`].
-    pub fn aws(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(&self.aws);
-        self.apply(&mut c)
-            .args(["--endpoint-url", &self.url])
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.aws.display()))
-    }
-
-    /// Runs [`Moto::aws`], expecting success, and parses its stdout as JSON (`null` when empty).
-    pub fn aws_json(&self, args: &[&str]) -> Value {
-        let o = self.aws(args);
-        assert!(
-            o.status.success(),
-            "aws {}: {}\n{}",
-            args.join(" "),
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        if o.stdout.iter().all(u8::is_ascii_whitespace) {
-            return Value::Null;
-        }
-        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-            panic!(
-                "aws {}: not JSON ({e}): {}",
-                args.join(" "),
-                String::from_utf8_lossy(&o.stdout)
-            )
-        })
-    }
-
-    /// Creates an S3 bucket (us-east-1).
-    pub fn create_bucket(&self, name: &str) {
-        self.aws_json(&["s3api", "create-bucket", "--bucket", name]);
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        // No panic here: this also runs while a failed test unwinds.
-        match Command::new(script()).args(["stop", &self.state]).output() {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => eprintln!(
-                "moto.sh stop {}: {}",
-                self.state,
-                String::from_utf8_lossy(&o.stderr)
-            ),
-            Err(e) => eprintln!("cannot run moto.sh stop {}: {e}", self.state),
-        }
-    }
-}
 
 /// Running, not exited: a zombie waiting for PID 1 to reap it counts as gone.
 fn running(pid: u32) -> bool {
@@ -189,7 +26,7 @@ fn moto_peer_round_trip() {
         "moto_server pid {} not running",
         moto.pid
     );
-    let state = PathBuf::from(&moto.state);
+    let state = moto.state().to_path_buf();
     assert!(state.is_dir());
 
     moto.create_bucket("site");

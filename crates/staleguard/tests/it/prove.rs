@@ -8,10 +8,10 @@ use std::process::Output;
 
 use reqwest::blocking::Client;
 use serde_json::Value;
+use staleguard_testkit::varnish::Varnish;
 
 use crate::serve::serve;
 use crate::support::*;
-use crate::varnish::Varnish;
 
 const SITE_CONFIG: &str = r#"[build]
 source = "site"

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 use serde_json::Value;
+use staleguard_testkit::varnish::Varnish;
 
 use crate::serve::serve;
 use crate::support::*;
-use crate::varnish::Varnish;
 
 const BASE_CONFIG: &str = r#"[build]
 source = "site"
@@ -280,7 +280,7 @@ fn failed_purge_stays_pending_and_is_made_up() {
 /// URLs (index variants included, fingerprinted files never), and `invalidations list|status` see it.
 #[test]
 fn cloudfront_on_moto_deploy_purges_exact_paths() {
-    use crate::moto::Moto;
+    use staleguard_testkit::moto::Moto;
     let moto = Moto::start();
     moto.create_bucket("web");
     let dist = serde_json::json!({

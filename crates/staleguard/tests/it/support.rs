@@ -5,36 +5,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use staleguard_testkit::cli::Cli;
 
-/// The repository root.
-pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+pub use staleguard_testkit::cli::run;
+pub use staleguard_testkit::repo;
 
 /// A `staleguard` command with a fixed build time and no inherited config.
 pub fn staleguard(cwd: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_staleguard"));
-    c.current_dir(cwd)
-        .env("SOURCE_DATE_EPOCH", "1795000000")
-        .env_remove("STALEGUARD_CONFIG")
-        .env_remove("RUST_LOG");
-    c
-}
-
-/// Runs a command and returns its output, printing it on failure to help debugging.
-pub fn run(mut c: Command) -> Output {
-    let out = c.output().expect("cannot run staleguard");
-    if !out.status.success() {
-        eprintln!(
-            "stdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    out
+    Cli::new(env!("CARGO_BIN_EXE_staleguard"))
+        .current_dir(cwd)
+        .command()
 }
 
 /// Runs `staleguard build SRC -o OUT --cache-dir CACHE --json` plus `extra`, expecting success.
@@ -162,4 +142,17 @@ pub fn venv_bin(name: &str) -> PathBuf {
         venv.display()
     );
     bin
+}
+
+/// The bundled example as a user runs it (`cd examples; staleguard build`): `examples/site` and
+/// `examples/staleguard.toml` (build `site` → `dist`, deploy to `file://public`) in a fresh folder.
+pub fn example_project() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("examples/site"), &t.path().join("site"));
+    std::fs::copy(
+        repo().join("examples/staleguard.toml"),
+        t.path().join("staleguard.toml"),
+    )
+    .unwrap();
+    t
 }

@@ -3,61 +3,13 @@
 //! the cache at once without any purge.
 
 use std::path::Path;
-use std::process::Command;
 
 use reqwest::blocking::Client;
 
+use staleguard_testkit::varnish::Varnish;
+
 use crate::serve::serve;
 use crate::support::*;
-
-/// A Varnish node started by the project's peer script, stopped when dropped.
-pub struct Varnish {
-    pub url: String,
-    state: String,
-}
-
-impl Varnish {
-    pub fn start(backend: &str) -> Varnish {
-        Varnish::start_with(backend, None)
-    }
-
-    /// A node rendered from another VCL template (`scripts/peers/varnish.sh` reads `VARNISH_VCL`).
-    pub fn start_with(backend: &str, vcl: Option<&Path>) -> Varnish {
-        let script = repo().join("scripts/peers/varnish.sh");
-        let mut c = Command::new(&script);
-        if let Some(v) = vcl {
-            c.env("VARNISH_VCL", v);
-        }
-        let o = c
-            .args(["start", backend.trim_start_matches("http://")])
-            .output()
-            .unwrap();
-        let out = String::from_utf8_lossy(&o.stdout);
-        assert!(
-            o.status.success(),
-            "cannot start Varnish: {}\nhint: install it with `scripts/peers/varnish.sh install` (scripts/test.sh does)",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let get = |k: &str| {
-            out.lines()
-                .find_map(|l| l.strip_prefix(&format!("{k}=")))
-                .unwrap()
-                .to_string()
-        };
-        Varnish {
-            url: get("VARNISH_URL"),
-            state: get("VARNISH_STATE"),
-        }
-    }
-}
-
-impl Drop for Varnish {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/peers/varnish.sh"))
-            .args(["stop", &self.state])
-            .status();
-    }
-}
 
 fn fetch(c: &Client, url: &str, accept: &str) -> (u16, String, Vec<u8>) {
     let r = c.get(url).header("Accept-Encoding", accept).send().unwrap();

@@ -1,0 +1,46 @@
+//! The cases on a local folder (`file://store` in a temp dir).
+
+use crate::cases;
+use crate::target::Target;
+
+fn local() -> (tempfile::TempDir, Target) {
+    let work = tempfile::tempdir().unwrap();
+    let t = Target::new("file://store", work.path().to_path_buf());
+    (work, t)
+}
+
+#[test]
+fn deploy_and_redeploy_upload_only_what_changed() {
+    let (_work, t) = local();
+    cases::deploy_and_redeploy(&t);
+}
+
+#[test]
+fn gc_collects_old_versions_and_keeps_the_current_deploy() {
+    let (_work, mut t) = local();
+    cases::gc_collects_old_versions(&mut t);
+}
+
+#[test]
+fn rollback_restores_the_previous_deploy() {
+    let (_work, t) = local();
+    cases::rollback_restores_the_previous_deploy(&t);
+}
+
+#[test]
+fn a_deploy_killed_mid_upload_resumes() {
+    let (_work, t) = local();
+    cases::crash_then_resume(&t, "put-done@3");
+}
+
+#[test]
+fn a_deploy_killed_between_history_and_current_resumes() {
+    let (_work, t) = local();
+    cases::crash_then_resume(&t, "commit-history");
+}
+
+#[test]
+fn a_deploy_killed_after_its_commit_is_recorded_once() {
+    let (_work, t) = local();
+    cases::crash_then_resume(&t, "commit-current");
+}
