@@ -1365,7 +1365,7 @@ impl<'a> Builder<'a> {
             );
         }
         let keep_builds = u64::from(self.cfg.keep_builds.max(1));
-        let keep_age = self.cfg.keep_age_secs();
+        let keep_age = self.cfg.keep_age.as_secs_i64();
         let mut expired = Vec::new();
         for (p, r) in candidates {
             if outputs.contains_key(&p) {

@@ -5,6 +5,7 @@
 pub mod changes;
 pub mod config;
 pub mod deploy;
+pub mod duration;
 pub mod manifest;
 pub mod mime;
 pub mod naming;
@@ -18,4 +19,5 @@ pub mod verify;
 pub use config::{
     BuildConfig, CdnConfig, CdnProvider, Codec, Config, ConfigError, DeployConfig, ServeConfig,
 };
+pub use duration::HumanDuration;
 pub use manifest::{BuildInfo, DjangoManifest, Manifest, ManifestEntry, Variant};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use staleguard_core::config::{Codec, Config, normalize_prefix};
-use staleguard_core::secret;
+use staleguard_core::{HumanDuration, secret};
 
 use crate::cli::{BuildArgs, DeployArgs, Global, RollbackArgs, ServeArgs, StoreArgs};
 
@@ -278,13 +278,12 @@ pub fn deploy_options(
         config.keep_deploys = n;
     }
     if let Some(a) = &args.keep_age {
-        staleguard_core::deploy::parse_age(a).map_err(|e| anyhow::anyhow!("--keep-age: {e}"))?;
         config.keep_age = a.clone();
     }
     if let Some(j) = args.concurrency {
         config.concurrency = j.clamp(1, 256);
     }
-    lock_timeout(&mut config, args.lock_timeout.as_deref())?;
+    lock_timeout(&mut config, args.lock_timeout.as_ref());
     store_options(
         loaded,
         config,
@@ -360,18 +359,15 @@ pub fn rollback_options(
     if let Some(j) = args.concurrency {
         config.concurrency = j.clamp(1, 256);
     }
-    lock_timeout(&mut config, args.lock_timeout.as_deref())?;
+    lock_timeout(&mut config, args.lock_timeout.as_ref());
     let dir = loaded.base.join(&loaded.config.build.out);
     store_options(loaded, config, dir, args.dry_run, false, false)
 }
 
-fn lock_timeout(config: &mut staleguard_core::DeployConfig, arg: Option<&str>) -> Result<()> {
+fn lock_timeout(config: &mut staleguard_core::DeployConfig, arg: Option<&HumanDuration>) {
     if let Some(a) = arg {
-        staleguard_core::deploy::parse_age(a)
-            .map_err(|e| anyhow::anyhow!("--lock-timeout: {e}"))?;
-        config.lock_timeout = a.to_string();
+        config.lock_timeout = a.clone();
     }
-    Ok(())
 }
 
 pub fn store_config(loaded: &Loaded, args: &StoreArgs) -> Result<staleguard_core::DeployConfig> {

@@ -224,13 +224,16 @@ async fn leased<T>(
     if opts.dry_run || !opts.config.lock {
         return f(None).await;
     }
-    let (ttl, wait) = opts.config.lock_secs();
     let lease = crate::lease::acquire(
         store,
         op,
         &LeaseOptions {
-            ttl: std::time::Duration::from_secs(ttl as u64),
-            wait: std::time::Duration::from_secs(wait as u64),
+            ttl: opts
+                .config
+                .lock_ttl
+                .get()
+                .max(std::time::Duration::from_secs(1)),
+            wait: opts.config.lock_timeout.get(),
         },
     )
     .await?;
@@ -745,7 +748,7 @@ async fn preview_gc_of(
         &records,
         None,
         keep,
-        opts.config.keep_age_secs(),
+        opts.config.keep_age.as_secs_i64(),
         opts.now,
     ))
 }
@@ -784,7 +787,7 @@ async fn run_gc(
         &records,
         state.journal.as_ref(),
         keep,
-        opts.config.keep_age_secs(),
+        opts.config.keep_age.as_secs_i64(),
         opts.now,
     );
     if plan.delete.len() as u64 > opts.config.max_deletes {

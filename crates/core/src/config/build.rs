@@ -4,7 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{de_age, de_globs, de_prefix, de_range};
+use super::{de_globs, de_prefix, de_range};
+use crate::duration::HumanDuration;
 
 /// A precompression format written as a sidecar file next to each compressible output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
@@ -125,8 +126,7 @@ pub struct BuildConfig {
     #[serde(deserialize_with = "de_keep_builds")]
     pub keep_builds: u32,
     /// …and every fingerprinted file dropped by a build less than this long ago (`0s`: none).
-    #[serde(deserialize_with = "de_age")]
-    pub keep_age: String,
+    pub keep_age: HumanDuration,
     /// Folder for the incremental cache, relative to the config file's folder.
     pub cache_dir: String,
     /// File name of staleguard's manifest inside the output.
@@ -234,7 +234,7 @@ impl Default for BuildConfig {
             prehashed: String::new(),
             prehashed_dirs: Vec::new(),
             keep_builds: 3,
-            keep_age: "1d".into(),
+            keep_age: HumanDuration::from_secs(86_400),
             cache_dir: ".staleguard/cache".into(),
             manifest: "staleguard.manifest.json".into(),
             django_manifest: "staticfiles.json".into(),
@@ -269,11 +269,6 @@ impl BuildConfig {
     /// The bundler-folder globs in force: the built-in ones and `prehashed-dirs`.
     pub fn prehashed_dir_globs(&self) -> Vec<String> {
         self.with_builtin(DEFAULT_PREHASHED_DIRS, &self.prehashed_dirs)
-    }
-
-    /// `keep-age` in seconds (validated when parsed).
-    pub fn keep_age_secs(&self) -> i64 {
-        crate::deploy::parse_age(&self.keep_age).unwrap_or(86_400)
     }
 }
 

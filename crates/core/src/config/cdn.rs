@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{de_age, de_one_or_many, de_prefix_or_empty};
+use super::{de_one_or_many, de_prefix_or_empty};
+use crate::duration::HumanDuration;
 
 /// A CDN provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -74,8 +75,8 @@ pub struct CdnConfig {
     #[serde(default = "yes")]
     pub wait: bool,
     /// How long to wait, e.g. `15m`.
-    #[serde(default = "default_cdn_timeout", deserialize_with = "de_age")]
-    pub timeout: String,
+    #[serde(default = "default_cdn_timeout")]
+    pub timeout: HumanDuration,
     /// URL path under which the store's keys are served (`/` or `/site/`); empty = `/`, or for
     /// CloudFront derived from the distribution's origin path.
     #[serde(default, deserialize_with = "de_prefix_or_empty")]
@@ -135,8 +136,8 @@ pub struct CdnConfig {
 fn yes() -> bool {
     true
 }
-fn default_cdn_timeout() -> String {
-    "20m".into()
+fn default_cdn_timeout() -> HumanDuration {
+    HumanDuration::from_secs(1200)
 }
 
 impl CdnConfig {
@@ -159,11 +160,6 @@ impl CdnConfig {
     pub fn sweep_ceiling_for(&self, per_item_usd: f64) -> usize {
         self.sweep_ceiling
             .unwrap_or(if per_item_usd > 0.0 { 50 } else { 0 })
-    }
-
-    /// The wait deadline in seconds.
-    pub fn timeout_secs(&self) -> i64 {
-        crate::deploy::parse_age(&self.timeout).unwrap_or(1200)
     }
 
     /// The token variable, defaulted per provider.

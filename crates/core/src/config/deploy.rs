@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{de_age, de_globs, de_range};
+use super::{de_globs, de_range};
+use crate::duration::HumanDuration;
 
 /// The `[deploy]` section: where and how the build output is uploaded.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -18,8 +19,7 @@ pub struct DeployConfig {
     #[serde(deserialize_with = "de_keep_deploys")]
     pub keep_deploys: u32,
     /// …and every object that left the site less than this long ago (`90s`, `30m`, `12h`, `1d`, `2w`).
-    #[serde(deserialize_with = "de_age")]
-    pub keep_age: String,
+    pub keep_age: HumanDuration,
     /// GC refuses (and fails the deploy) when it would delete more objects than this.
     pub max_deletes: u64,
     /// Uploads in flight at once.
@@ -54,12 +54,10 @@ pub struct DeployConfig {
     pub lock: bool,
     /// How long a deploy waits for another one's lease before failing, naming the holder (`0s`: fail
     /// at once).
-    #[serde(deserialize_with = "de_age")]
-    pub lock_timeout: String,
+    pub lock_timeout: HumanDuration,
     /// How long an object store's lease lives without renewal (renewed every third of it): a deploy
     /// killed while holding it blocks the next one this long at most.
-    #[serde(deserialize_with = "de_age")]
-    pub lock_ttl: String,
+    pub lock_ttl: HumanDuration,
 }
 
 impl Default for DeployConfig {
@@ -68,7 +66,7 @@ impl Default for DeployConfig {
             store: "file://./.staleguard/public".into(),
             dir: String::new(),
             keep_deploys: 3,
-            keep_age: "1d".into(),
+            keep_age: HumanDuration::from_secs(86_400),
             max_deletes: 1000,
             concurrency: 16,
             endpoint: String::new(),
@@ -79,8 +77,8 @@ impl Default for DeployConfig {
             publish_manifests: false,
             state: String::new(),
             lock: true,
-            lock_timeout: "10m".into(),
-            lock_ttl: "2m".into(),
+            lock_timeout: HumanDuration::from_secs(600),
+            lock_ttl: HumanDuration::from_secs(120),
         }
     }
 }
@@ -95,20 +93,6 @@ impl DeployConfig {
             "the deploy state is kept under the site in `{}/.staleguard/`: a CDN or bucket website in front of it serves `/.staleguard/current.json` and `history.json` to anyone\nhint: set `[deploy] state = \"s3://…\"` to a location the CDN does not serve (another bucket or a prefix outside the CDN's origin path), or deny `/.staleguard/*` at the CDN",
             self.store.trim_end_matches('/')
         ))
-    }
-
-    /// The lease settings, in seconds: (`lock-ttl`, `lock-timeout`), validated when parsed.
-    pub fn lock_secs(&self) -> (i64, i64) {
-        let age = |s: &str, d| crate::deploy::parse_age(s).unwrap_or(d);
-        (
-            age(&self.lock_ttl, 120).max(1),
-            age(&self.lock_timeout, 600).max(0),
-        )
-    }
-
-    /// `keep-age` in seconds (validated when parsed).
-    pub fn keep_age_secs(&self) -> i64 {
-        crate::deploy::parse_age(&self.keep_age).unwrap_or(86_400)
     }
 }
 

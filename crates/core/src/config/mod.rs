@@ -125,12 +125,6 @@ fn de_range<'de, D: Deserializer<'de>>(d: D, key: &str, lo: i64, hi: i64) -> Res
     Ok(v)
 }
 
-fn de_age<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let s = String::deserialize(d)?;
-    crate::deploy::parse_age(&s).map_err(serde::de::Error::custom)?;
-    Ok(s)
-}
-
 fn de_one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]

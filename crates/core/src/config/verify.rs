@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{ServeConfig, de_abs_path, de_age, de_one_or_many, de_prefix_or_empty};
+use super::{ServeConfig, de_abs_path, de_one_or_many, de_prefix_or_empty};
+use crate::duration::HumanDuration;
 
 /// The `[verify]` section: how a deploy proves that users get what was deployed.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -21,8 +22,7 @@ pub struct VerifyConfig {
     /// Path of the version endpoint; empty = `[serve] version-path`.
     pub version_path: String,
     /// How long to wait for the origin to switch, e.g. `60s`.
-    #[serde(deserialize_with = "de_age")]
-    pub origin_timeout: String,
+    pub origin_timeout: HumanDuration,
     /// URL path the store's keys are served under through `cdn-url`; empty = a `[[cdn]]` `url-prefix`,
     /// else what the purge found (CloudFront's origin path), else `[build] url-prefix`.
     #[serde(deserialize_with = "de_prefix_or_empty")]
@@ -45,8 +45,7 @@ pub struct VerifyConfig {
     /// Verification requests in flight.
     pub concurrency: usize,
     /// How long edges may take to converge before a URL counts as stale, e.g. `2m`.
-    #[serde(deserialize_with = "de_age")]
-    pub timeout: String,
+    pub timeout: HumanDuration,
     /// Smoke tests: `[[verify.assert]] path = "/", status = 200, contains = "Welcome"`.
     #[serde(rename = "assert")]
     pub asserts: Vec<AssertRule>,
@@ -75,7 +74,7 @@ impl Default for VerifyConfig {
             cdn_url: Vec::new(),
             origin_url: String::new(),
             version_path: String::new(),
-            origin_timeout: "60s".into(),
+            origin_timeout: HumanDuration::from_secs(60),
             url_prefix: String::new(),
             host: String::new(),
             warm: Vec::new(),
@@ -85,7 +84,7 @@ impl Default for VerifyConfig {
             encodings: Vec::new(),
             max_checks: 500,
             concurrency: 8,
-            timeout: "2m".into(),
+            timeout: HumanDuration::from_secs(120),
             asserts: Vec::new(),
             webhook_env: "STALEGUARD_WEBHOOK_URL".into(),
             in_deploy: true,

@@ -199,8 +199,7 @@ pub async fn run(run: &Run<'_>, source: &Source, state: &mut PurgeState) -> Resu
             v.origin_url,
             v.version_path(&run.loaded.config.serve)
         );
-        let timeout = staleguard_core::deploy::parse_age(&v.origin_timeout).unwrap_or(60);
-        let deadline = Instant::now() + Duration::from_secs(timeout.max(1) as u64);
+        let deadline = Instant::now() + v.origin_timeout.get().max(Duration::from_secs(1));
         if let Err(e) = staleguard_cdn::probe::wait_version(&url, want, deadline).await {
             return Ok(cdns
                 .iter()
@@ -446,7 +445,7 @@ async fn send(
     pending: Option<&Pending>,
     wait: bool,
 ) -> std::result::Result<(usize, Vec<String>, bool), String> {
-    let timeout = Duration::from_secs(cfg.timeout_secs().max(1) as u64);
+    let timeout = cfg.timeout.get().max(Duration::from_secs(1));
     let mut opts = RunOptions::within(timeout);
     if run.progress {
         opts = opts.with_observer(observer());

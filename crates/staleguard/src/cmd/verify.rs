@@ -107,7 +107,7 @@ pub struct Scope {
     /// Extra paths to warm (the `warm` subcommand's arguments).
     pub extra_warm: Vec<String>,
     /// Deadline override, e.g. `30s`.
-    pub timeout: Option<String>,
+    pub timeout: Option<staleguard_core::HumanDuration>,
     /// The URL prefix a purge just resolved (CloudFront's origin path), used when the config names none.
     pub url_prefix: Option<String>,
 }
@@ -254,10 +254,8 @@ pub async fn prove(
             "nothing to check through: set [verify] cdn-url (the site as users reach it), or pass --cdn-url"
         );
     }
-    let timeout = scope.timeout.as_deref().unwrap_or(&cfg.timeout);
-    let secs = staleguard_core::deploy::parse_age(timeout)
-        .map_err(|e| anyhow::anyhow!("timeout `{timeout}`: {e}"))?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs.max(1) as u64);
+    let timeout = scope.timeout.as_ref().unwrap_or(&cfg.timeout).get();
+    let deadline = tokio::time::Instant::now() + timeout.max(Duration::from_secs(1));
     let id = state.resolve(scope.deploy.as_deref())?;
     let Some(record) = state.record(&id).await? else {
         bail!("the record of deploy {id} is gone (collected by GC); verify a newer deploy");
