@@ -163,7 +163,8 @@ mod tests {
                 "{:?}",
                 crate::cloudflare::Cloudflare::new(
                     &cfg(serde_json::json!({
-                        "provider": "cloudflare", "zone": "Z", "api": "http://u:ap1Pass@h/v4",
+                        "provider": "cloudflare", "zone": "Z", "domain": "www.example.com",
+                        "api": "http://u:ap1Pass@h/v4",
                     })),
                     "t0kenValue".into()
                 )
@@ -173,7 +174,8 @@ mod tests {
                 "{:?}",
                 crate::fastly::Fastly::new(
                     &cfg(serde_json::json!({
-                        "provider": "fastly", "service": "S", "api": "http://u:ap1Pass@h",
+                        "provider": "fastly", "service": "S", "domain": "www.example.com",
+                        "api": "http://u:ap1Pass@h",
                     })),
                     "t0kenValue".into()
                 )

@@ -58,12 +58,6 @@ impl Config {
             path: path.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        for (i, cdn) in config.cdn.iter().enumerate() {
-            cdn.check().map_err(|message| ConfigError::Invalid {
-                path: path.to_string(),
-                message: format!("[[cdn]] #{} (`{}`): {message}", i + 1, cdn.label()),
-            })?;
-        }
         let mut seen = std::collections::BTreeSet::new();
         for cdn in &config.cdn {
             if !seen.insert(cdn.label()) {
