@@ -6,6 +6,7 @@ pub mod changes;
 pub mod config;
 pub mod deploy;
 pub mod duration;
+pub mod keys;
 pub mod manifest;
 pub mod mime;
 pub mod naming;
