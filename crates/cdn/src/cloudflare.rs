@@ -22,7 +22,7 @@ use serde_json::json;
 use staleguard_core::config::CdnConfig;
 use staleguard_core::purge::{Capabilities, ItemKind, Pricing};
 
-use crate::open::{api_base, http_client, site, snippet, token_from_env};
+use crate::api::{api_base, http_client, site, snippet, token_from_env};
 use crate::error::retry_after;
 use crate::provider::url_path;
 use crate::{Batch, CdnError, ErrorKind, Invalidation, Provider, Receipt, Status};

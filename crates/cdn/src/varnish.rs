@@ -32,7 +32,7 @@ use reqwest::Method;
 use staleguard_core::config::{CdnConfig, VarnishMode};
 use staleguard_core::purge::{Capabilities, Item, ItemKind, Pricing};
 
-use crate::open::{http_client, snippet};
+use crate::api::{http_client, snippet};
 use crate::error::retry_after;
 use crate::provider::url_path;
 use crate::wrap::Retrier;
