@@ -47,8 +47,8 @@ impl HumanDuration {
 
     /// Whole seconds, signed, for arithmetic on Unix times (retention, GC).
     pub fn as_secs_i64(&self) -> i64 {
-        // Parsed from an `i64` (or built from seconds that are compared with Unix times): saturating is
-        // only reachable through `from_secs(u64::MAX)`, where "forever" is the meaning.
+        // A parsed duration fits (it was an `i64`); only `from_secs` past `i64::MAX` saturates, and
+        // that is still "forever".
         i64::try_from(self.secs).unwrap_or(i64::MAX)
     }
 

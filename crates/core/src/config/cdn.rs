@@ -67,12 +67,15 @@ pub enum VarnishMode {
 /// One `[[cdn]]` entry, its keys flat: the common ones and those of its provider.
 ///
 /// Read by a hand-written deserializer (below) that streams the table key by key, so a mistake is
-/// reported with the line of the key or value at fault: an unknown key, a value of the wrong type, a key
-/// of another provider (`zone` under `provider = "varnish"`) read after `provider` (toml hands keys over
-/// in sorted order: a misplaced `distribution`, `mode` or `nodes` is reported at the entry's line, still
-/// by name). Which keys apply to which provider is one table ([`Key`]). A serde enum tagged by `provider` would buffer the table before reading it and
-/// lose those lines (toml then points at `[[cdn]]` for every key); the entry stays one flat struct so the
-/// providers and their tests read and adjust its fields directly.
+/// reported with the line of the key or value at fault: an unknown key, a value of the wrong type, a
+/// key of another provider (`zone` under `provider = "varnish"`) read after `provider`. toml hands
+/// keys over in sorted order, so a misplaced `distribution`, `mode` or `nodes` is reported at the
+/// entry's line, still by name; so are the cross-field checks ([`CdnConfig::check`]). Which keys apply
+/// to which provider is one table (`cdn_keys!` below), shared by every provider.
+///
+/// Not a serde enum tagged by `provider`: serde buffers such a table before reading it, and toml then
+/// points at `[[cdn]]` for every mistake inside it. The entry stays one flat struct, which the providers
+/// (and their tests) read and adjust directly.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "kebab-case")]
 pub struct CdnConfig {

@@ -2,8 +2,9 @@
 //!
 //! Unknown keys are rejected (`deny_unknown_fields`); values that need checking (globs, regexes, levels)
 //! are checked inside their deserializers, so `toml` reports the failure with its line and column.
-//! One file per section: [`build`], [`serve`], [`deploy`], [`cdn`], [`verify`]; the value checks shared
-//! by several sections are here.
+//! Durations are [`HumanDuration`](crate::duration::HumanDuration)s, parsed once here. One file per
+//! section (`build.rs`, `serve.rs`, `deploy.rs`, `cdn.rs`, `verify.rs`); the value checks shared by
+//! several sections are here.
 
 mod build;
 mod cdn;
