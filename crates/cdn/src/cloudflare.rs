@@ -22,8 +22,8 @@ use serde_json::json;
 use staleguard_core::config::CdnConfig;
 use staleguard_core::purge::{Capabilities, ItemKind, Pricing};
 
+use crate::api::{api_base, http_client, site, snippet, token_from_env};
 use crate::error::retry_after;
-use crate::open::{api_base, http_client, site, snippet, token_from_env};
 use crate::provider::url_path;
 use crate::{Batch, CdnError, ErrorKind, Invalidation, Provider, Receipt, Status};
 
@@ -283,8 +283,11 @@ mod tests {
     use super::*;
 
     fn cf(domain: &str) -> Cloudflare {
+        // Without a domain an entry must purge by tag (its checks say so).
+        let purge_by = if domain.is_empty() { "tags" } else { "paths" };
         let cfg: CdnConfig = serde_json::from_value(json!({
             "provider": "cloudflare", "zone": "Z1", "domain": domain, "api": "http://127.0.0.1:9/v4/",
+            "purge-by": purge_by,
         }))
         .unwrap();
         Cloudflare::new(&cfg, "s3cr3t-token".into()).unwrap()

@@ -24,8 +24,8 @@ use serde_json::json;
 use staleguard_core::config::CdnConfig;
 use staleguard_core::purge::{Capabilities, ItemKind, Pricing};
 
+use crate::api::{api_base, http_client, site, snippet, token_from_env};
 use crate::error::retry_after;
-use crate::open::{api_base, http_client, site, snippet, token_from_env};
 use crate::provider::url_path;
 use crate::wrap::Retrier;
 use crate::{Batch, CdnError, ErrorKind, Invalidation, Provider, Receipt, RetryUnit, Status};

@@ -5,6 +5,8 @@
 //! What to purge is decided elsewhere (`staleguard_core::purge` plans the items); this crate only sends
 //! them, follows asynchronous purges to completion and reports what happened.
 
+#[cfg(any(feature = "varnish", feature = "cloudflare", feature = "fastly"))]
+mod api;
 pub mod error;
 mod open;
 pub mod provider;

@@ -32,8 +32,8 @@ use reqwest::Method;
 use staleguard_core::config::{CdnConfig, VarnishMode};
 use staleguard_core::purge::{Capabilities, Item, ItemKind, Pricing};
 
+use crate::api::{http_client, snippet};
 use crate::error::retry_after;
-use crate::open::{http_client, snippet};
 use crate::provider::url_path;
 use crate::wrap::Retrier;
 use crate::{Batch, CdnError, ErrorKind, Invalidation, Provider, Receipt, RetryUnit, Status};
@@ -495,6 +495,7 @@ mod tests {
             "provider": "varnish",
             "nodes": ["http://127.0.0.1:1/", "http://127.0.0.1:2"],
             "mode": format!("{mode:?}").to_lowercase(),
+            "purge-by": if mode == VarnishMode::Xkey { "tags" } else { "paths" },
             "domain": domain,
         }))
         .unwrap();

@@ -7,7 +7,9 @@ pub mod cause;
 pub mod changes;
 pub mod config;
 pub mod deploy;
+pub mod duration;
 pub mod event;
+pub mod keys;
 pub mod manifest;
 pub mod mime;
 pub mod naming;
@@ -21,4 +23,5 @@ pub mod verify;
 pub use config::{
     BuildConfig, CdnConfig, CdnProvider, Codec, Config, ConfigError, DeployConfig, ServeConfig,
 };
+pub use duration::HumanDuration;
 pub use manifest::{BuildInfo, DjangoManifest, Manifest, ManifestEntry, Variant};

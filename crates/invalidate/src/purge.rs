@@ -486,7 +486,7 @@ async fn send(
     plan: &PurgePlan,
     reference: String,
 ) -> Result<Sent, staleguard_cdn::CdnError> {
-    let timeout = Duration::from_secs(cfg.timeout_secs().max(1) as u64);
+    let timeout = cfg.timeout.get().max(Duration::from_secs(1));
     let mut opts = RunOptions::within(timeout);
     if let Some(o) = &settings.observer {
         opts = opts.with_observer(o.clone());

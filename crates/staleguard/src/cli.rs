@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use staleguard_core::HumanDuration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,8 +90,8 @@ pub struct VerifyArgs {
     #[arg(long = "cdn-url", value_name = "URL")]
     pub cdn_urls: Vec<String>,
     /// How long edges may take to converge, e.g. 30s (default: `[verify] timeout`, 2m)
-    #[arg(long, value_name = "AGE")]
-    pub timeout: Option<String>,
+    #[arg(long, value_name = "AGE", value_parser = HumanDuration::parse)]
+    pub timeout: Option<HumanDuration>,
     /// Warm the configured URLs first
     #[arg(long)]
     pub warm: bool,
@@ -240,15 +241,15 @@ pub struct DeployArgs {
     #[arg(long, value_name = "N")]
     pub keep_deploys: Option<u32>,
     /// …and every object that left the site less than AGE ago, e.g. 12h, 1d (default: `deploy.keep-age`)
-    #[arg(long, value_name = "AGE")]
-    pub keep_age: Option<String>,
+    #[arg(long, value_name = "AGE", value_parser = HumanDuration::parse)]
+    pub keep_age: Option<HumanDuration>,
     /// Uploads in flight (default: `deploy.concurrency`, 16)
     #[arg(long, short = 'j', value_name = "N")]
     pub concurrency: Option<u32>,
     /// Wait up to AGE for another deploy's lease on the store, e.g. 0s, 90s, 10m (default:
     /// `deploy.lock-timeout`, 10m)
-    #[arg(long, value_name = "AGE")]
-    pub lock_timeout: Option<String>,
+    #[arg(long, value_name = "AGE", value_parser = HumanDuration::parse)]
+    pub lock_timeout: Option<HumanDuration>,
     #[command(flatten)]
     pub finish: FinishArgs,
 }
@@ -267,8 +268,8 @@ pub struct RollbackArgs {
     pub concurrency: Option<u32>,
     /// Wait up to AGE for another deploy's lease on the store, e.g. 0s, 90s, 10m (default:
     /// `deploy.lock-timeout`, 10m)
-    #[arg(long, value_name = "AGE")]
-    pub lock_timeout: Option<String>,
+    #[arg(long, value_name = "AGE", value_parser = HumanDuration::parse)]
+    pub lock_timeout: Option<HumanDuration>,
     #[command(flatten)]
     pub finish: FinishArgs,
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use staleguard_core::config::{Codec, Config, normalize_prefix};
-use staleguard_core::secret;
+use staleguard_core::{HumanDuration, secret};
 
 use crate::cli::{
     BuildArgs, DeployArgs, Global, InvalidateArgs, PurgeArgs, RollbackArgs, ServeArgs, StoreArgs,
@@ -280,13 +280,12 @@ pub fn deploy_options(
         config.keep_deploys = n;
     }
     if let Some(a) = &args.keep_age {
-        staleguard_core::deploy::parse_age(a).map_err(|e| anyhow::anyhow!("--keep-age: {e}"))?;
         config.keep_age = a.clone();
     }
     if let Some(j) = args.concurrency {
         config.concurrency = j.clamp(1, 256);
     }
-    lock_timeout(&mut config, args.lock_timeout.as_deref())?;
+    lock_timeout(&mut config, args.lock_timeout.as_ref());
     store_options(
         loaded,
         config,
@@ -362,18 +361,15 @@ pub fn rollback_options(
     if let Some(j) = args.concurrency {
         config.concurrency = j.clamp(1, 256);
     }
-    lock_timeout(&mut config, args.lock_timeout.as_deref())?;
+    lock_timeout(&mut config, args.lock_timeout.as_ref());
     let dir = loaded.base.join(&loaded.config.build.out);
     store_options(loaded, config, dir, args.dry_run, false, false)
 }
 
-fn lock_timeout(config: &mut staleguard_core::DeployConfig, arg: Option<&str>) -> Result<()> {
+fn lock_timeout(config: &mut staleguard_core::DeployConfig, arg: Option<&HumanDuration>) {
     if let Some(a) = arg {
-        staleguard_core::deploy::parse_age(a)
-            .map_err(|e| anyhow::anyhow!("--lock-timeout: {e}"))?;
-        config.lock_timeout = a.to_string();
+        config.lock_timeout = a.clone();
     }
-    Ok(())
 }
 
 pub fn store_config(loaded: &Loaded, args: &StoreArgs) -> Result<staleguard_core::DeployConfig> {
@@ -440,13 +436,6 @@ pub fn fixed_now() -> Result<Option<i64>> {
     }
 }
 
-/// A duration setting (`30s`, `20m`), named in the message when it is not one.
-fn duration(what: &str, value: &str) -> Result<std::time::Duration> {
-    let secs = staleguard_core::deploy::parse_age(value)
-        .map_err(|e| anyhow::anyhow!("{what} `{value}`: {e}"))?;
-    Ok(std::time::Duration::from_secs(secs.max(0) as u64))
-}
-
 /// Resolves a purge run's settings: the CDNs `--cdn` selects (an unknown name is refused before anything
 /// changes), whether to wait, and, when `origin` (a deploy or rollback), the origin's version endpoint to
 /// wait for first.
@@ -468,7 +457,7 @@ pub fn purge_settings(
     let origin = if origin && !v.origin_url.is_empty() {
         Some(OriginCheck {
             url: format!("{}{}", v.origin_url, v.version_path(&c.serve)),
-            timeout: duration("[verify] origin-timeout", &v.origin_timeout)?,
+            timeout: v.origin_timeout.get(),
         })
     } else {
         None
@@ -496,7 +485,7 @@ pub fn prove_settings(
     loaded: &Loaded,
     store: &staleguard_core::DeployConfig,
     bases: &[String],
-    timeout: Option<&str>,
+    timeout: Option<&staleguard_core::HumanDuration>,
 ) -> Result<staleguard_invalidate::ProveSettings> {
     let c = &loaded.config;
     let v = &c.verify;
@@ -512,7 +501,7 @@ pub fn prove_settings(
     };
     Ok(staleguard_invalidate::ProveSettings {
         bases: staleguard_invalidate::prove::bases(v, bases),
-        timeout: duration("timeout", timeout.unwrap_or(&v.timeout))?,
+        timeout: timeout.unwrap_or(&v.timeout).get(),
         version_path: v.version_path(&c.serve).to_string(),
         clean_urls: c.serve.clean_urls,
         metadata_key: store.metadata.clone(),

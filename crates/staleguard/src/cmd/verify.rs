@@ -14,7 +14,7 @@ use crate::settings;
 pub fn run_verify(global: &Global, args: &VerifyArgs) -> Result<std::process::ExitCode> {
     let loaded = settings::load(global)?;
     let store = settings::store_config(&loaded, &args.store)?;
-    let prove = settings::prove_settings(&loaded, &store, &args.cdn_urls, args.timeout.as_deref())?;
+    let prove = settings::prove_settings(&loaded, &store, &args.cdn_urls, args.timeout.as_ref())?;
     let scope = Scope {
         deploy: args.deploy.clone(),
         all: args.all,

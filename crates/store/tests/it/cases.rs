@@ -82,7 +82,7 @@ pub fn deploy_and_redeploy(t: &Target) {
 /// old stylesheet goes, the current deploy stays whole, the history marks the old deploy collected.
 pub fn gc_collects_old_versions(t: &mut Target) {
     t.config.keep_deploys = 1;
-    t.config.keep_age = "0s".into();
+    t.config.keep_age = "0s".parse().expect("a duration");
     site::write(&t.work);
     site::build(&t.work);
     let first = t.deploy(T0);

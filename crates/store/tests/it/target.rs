@@ -30,8 +30,8 @@ impl Target {
         let config = DeployConfig {
             store: url.to_string(),
             // A deploy killed while holding an S3 lease blocks the next one this long at most.
-            lock_ttl: "2s".into(),
-            lock_timeout: "1m".into(),
+            lock_ttl: "2s".parse().expect("a duration"),
+            lock_timeout: "1m".parse().expect("a duration"),
             ..DeployConfig::default()
         };
         Target {

@@ -1,0 +1,260 @@
+//! Phase 4, compress: each distinct content compressed once per codec (parallel, largest first,
+//! cached as blobs), or taken from a precompressed sidecar in the source.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+use staleguard_core::config::Codec;
+use staleguard_core::manifest::Variant;
+
+use crate::cache::{BlobState, State};
+use crate::compress::{compress, worth_keeping};
+use crate::error::BuildError;
+use crate::source::SourceFile;
+
+use super::{BuildReport, Builder, Final, Node, Phase, Progress};
+
+impl<'a> Builder<'a> {
+    fn compressible(&self, logical: &str, size: u64) -> bool {
+        if size == 0 {
+            return false;
+        }
+        let name = logical
+            .rsplit('/')
+            .next()
+            .unwrap_or(logical)
+            .to_ascii_lowercase();
+        !self
+            .skip_compress
+            .iter()
+            .any(|suffix| name.ends_with(suffix.as_str()))
+    }
+
+    /// Phase 4: every distinct (content, codec) compressed once, largest first, on every core.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn compress_all(
+        &self,
+        nodes: &[Node],
+        finals: &mut [Final],
+        old: &State,
+        sidecars: &SourceSidecars,
+        progress: &dyn Progress,
+        report: &mut BuildReport,
+        blobs_used: &mut BTreeSet<String>,
+        new_blobs: &mut BTreeMap<String, BlobState>,
+    ) -> Result<Vec<Encodings>, BuildError> {
+        let mut codecs = self.cfg.compress.clone();
+        codecs.sort();
+        codecs.dedup();
+        // Blob name → (node that has the content, codec).
+        let mut jobs: BTreeMap<String, (usize, Codec)> = BTreeMap::new();
+        let mut known: HashMap<String, BlobState> = HashMap::new();
+        let mut forced: HashSet<String> = HashSet::new();
+        // Per node: the (codec, blob name) it wants, empty when it is not compressed.
+        let wanted: Vec<Vec<(Codec, String)>> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                if !self.compressible(&n.file.logical, finals[i].size) {
+                    return Vec::new();
+                }
+                codecs
+                    .iter()
+                    .filter(|&&c| !sidecars.skipped.contains(&(n.file.logical.clone(), c)))
+                    .map(|&c| (c, format!("{}.{}", finals[i].hash, self.levels.tag(c))))
+                    .collect()
+            })
+            .collect();
+        for (i, want) in wanted.iter().enumerate() {
+            for (codec, blob) in want {
+                blobs_used.insert(blob.clone());
+                let force = sidecars
+                    .forced
+                    .contains(&(nodes[i].file.logical.clone(), *codec));
+                if force {
+                    forced.insert(blob.clone());
+                }
+                if known.get(blob).is_some_and(|s| !force || s.size > 0) || jobs.contains_key(blob)
+                {
+                    continue;
+                }
+                // A sidecar the source had must exist again: an empty ("not worth it") blob is redone.
+                match self
+                    .blob_on_disk(blob, old)
+                    .filter(|s| !force || s.size > 0)
+                {
+                    Some(s) => {
+                        known.insert(blob.clone(), s);
+                        report.compressed_from_cache += 1;
+                    }
+                    None => {
+                        jobs.insert(blob.clone(), (i, *codec));
+                    }
+                }
+            }
+        }
+        // Largest first, so the longest job never starts last.
+        let mut queue: Vec<(String, usize, Codec)> =
+            jobs.into_iter().map(|(b, (i, c))| (b, i, c)).collect();
+        queue.sort_by(|a, b| {
+            finals[b.1]
+                .size
+                .cmp(&finals[a.1].size)
+                .then_with(|| a.0.cmp(&b.0))
+        });
+        let total: u64 = queue.iter().map(|(_, i, _)| finals[*i].size).sum();
+        progress.start(Phase::Compress, total);
+        // Load the bytes of files whose compression is needed but whose final bytes were cached away.
+        let need: BTreeSet<usize> = queue
+            .iter()
+            .map(|(_, i, _)| *i)
+            .filter(|&i| finals[i].bytes.is_none())
+            .collect();
+        let loaded: Vec<(usize, Vec<u8>)> = need
+            .into_par_iter()
+            .map(|i| self.final_bytes(i, nodes, finals).map(|b| (i, b)))
+            .collect::<Result<_, _>>()?;
+        for (i, b) in loaded {
+            finals[i].bytes = Some(b);
+        }
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<(String, BlobState)>> = Mutex::new(Vec::with_capacity(queue.len()));
+        let failure: Mutex<Option<BuildError>> = Mutex::new(None);
+        let finals_ref: &[Final] = finals;
+        std::thread::scope(|s| {
+            for _ in 0..self.threads.min(queue.len().max(1)) {
+                s.spawn(|| {
+                    loop {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((blob, i, codec)) = queue.get(k) else {
+                            break;
+                        };
+                        let data = finals_ref[*i].bytes.as_deref().unwrap_or_default();
+                        let result = compress(*codec, data, &self.levels)
+                            .map_err(|e| BuildError::Compress {
+                                path: nodes[*i].file.logical.clone(),
+                                source: e,
+                            })
+                            .and_then(|z| {
+                                let keep = forced.contains(blob)
+                                    || worth_keeping(
+                                        data.len(),
+                                        z.len(),
+                                        self.cfg.compress_min_saving,
+                                    );
+                                let stored: &[u8] = if keep { &z } else { &[] };
+                                self.cache
+                                    .write_blob(blob, stored)
+                                    .map_err(|e| BuildError::io(&self.cache.blob_path(blob), e))?;
+                                let hash = if keep {
+                                    *blake3::hash(&z).as_bytes()
+                                } else {
+                                    [0; 32]
+                                };
+                                Ok(BlobState {
+                                    size: stored.len() as u64,
+                                    hash,
+                                })
+                            });
+                        progress.advance(data.len() as u64);
+                        match result {
+                            Ok(state) => results
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push((blob.clone(), state)),
+                            Err(e) => {
+                                *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                                next.store(usize::MAX / 2, Ordering::Relaxed);
+                                break;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        progress.finish(Phase::Compress);
+        if let Some(e) = failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(e);
+        }
+        report.compressed_now = queue.len();
+        for (b, s) in results.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            known.insert(b, s);
+        }
+        let mut out: Vec<Encodings> = vec![BTreeMap::new(); nodes.len()];
+        for (i, want) in wanted.into_iter().enumerate() {
+            for (codec, blob) in want {
+                if let Some(s) = known.get(&blob) {
+                    new_blobs.insert(blob.clone(), *s);
+                    if s.size > 0 {
+                        let hash = blake3::Hash::from_bytes(s.hash).to_hex().to_string();
+                        out[i].insert(codec, (blob, Variant { size: s.size, hash }));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A blob already in the cache: the memo when the file is there with its size, else the file itself.
+    fn blob_on_disk(&self, blob: &str, old: &State) -> Option<BlobState> {
+        let path = self.cache.blob_path(blob);
+        let (size, _) = crate::cache::stat(&path)?;
+        if let Some(s) = old.blobs.get(blob).filter(|s| s.size == size) {
+            return Some(*s);
+        }
+        let bytes = std::fs::read(&path).ok()?;
+        let hash = if bytes.is_empty() {
+            [0; 32]
+        } else {
+            *blake3::hash(&bytes).as_bytes()
+        };
+        Some(BlobState {
+            size: bytes.len() as u64,
+            hash,
+        })
+    }
+}
+
+/// Compressed copies the source already has (`sitemap.xml.gz` next to `sitemap.xml`, as MkDocs writes).
+#[derive(Default)]
+pub(super) struct SourceSidecars {
+    /// Source files that are exactly a codec's encoding of their base file: left out, and the build
+    /// writes that sidecar itself (from the base's final bytes), even where it saves little.
+    pub(super) dropped: HashSet<String>,
+    /// (base, codec) whose sidecar must be written because the source had it.
+    pub(super) forced: HashSet<(String, Codec)>,
+    /// (base, codec) whose sidecar name is taken by another source file: the user's file is kept as is
+    /// and the build writes no sidecar of that codec for the base.
+    pub(super) skipped: HashSet<(String, Codec)>,
+}
+
+pub(super) fn source_sidecars(
+    files: &[SourceFile],
+    codecs: &[Codec],
+) -> Result<SourceSidecars, BuildError> {
+    let by_name: HashMap<&str, &SourceFile> =
+        files.iter().map(|f| (f.logical.as_str(), f)).collect();
+    let mut out = SourceSidecars::default();
+    for f in files {
+        let Some((base, codec)) = Codec::split_sidecar(&f.logical) else {
+            continue;
+        };
+        let Some(b) = by_name.get(base) else { continue };
+        let read = |p: &Path| std::fs::read(p).map_err(|e| BuildError::io(p, e));
+        let is_encoding = f.size <= b.size.saturating_mul(2) + 1024
+            && crate::compress::decodes_to(codec, &read(&f.abs)?, &read(&b.abs)?);
+        if is_encoding && codecs.contains(&codec) {
+            out.dropped.insert(f.logical.clone());
+            out.forced.insert((base.to_string(), codec));
+        } else {
+            out.skipped.insert((base.to_string(), codec));
+        }
+    }
+    Ok(out)
+}
+
+/// A file's compressed sidecars: codec → (blob name, variant).
+type Encodings = BTreeMap<Codec, (String, Variant)>;

@@ -1,0 +1,308 @@
+//! Which distributions a `[[cdn]]` entry names (explicit ids, or `auto` by domain) and under which URL
+//! prefix each serves the store's keys (its origin for the bucket and that origin's `OriginPath`).
+
+use aws_sdk_cloudfront::Client;
+use aws_sdk_cloudfront::types::Origins;
+use staleguard_core::config::CdnConfig;
+
+use super::MAX_LIST_PAGES;
+use super::errors::sdk_error;
+use crate::{CdnError, ErrorKind};
+
+/// A distribution picked by [`resolve`], with what [`served_prefix`] needs.
+pub(super) struct Target {
+    pub(super) id: String,
+    pub(super) domain_name: String,
+    pub(super) origins: Vec<OriginInfo>,
+    pub(super) default_origin: Option<String>,
+}
+
+/// An origin of a distribution: its id, domain name and origin path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OriginInfo {
+    pub id: String,
+    pub domain_name: String,
+    pub origin_path: String,
+}
+
+pub(super) fn origins(o: Option<&Origins>) -> Vec<OriginInfo> {
+    o.map(|o| o.items())
+        .unwrap_or_default()
+        .iter()
+        .map(|o| OriginInfo {
+            id: o.id().to_string(),
+            domain_name: o.domain_name().to_string(),
+            origin_path: o.origin_path().unwrap_or_default().to_string(),
+        })
+        .collect()
+}
+
+pub(super) async fn resolve(client: &Client, cfg: &CdnConfig) -> Result<Vec<Target>, CdnError> {
+    if cfg.distribution.is_empty() {
+        return Err(
+            CdnError::new(ErrorKind::Config, "cloudfront", "no distribution given").with_hint(
+                "set `distribution = \"E…\"` (its id), or `distribution = \"auto\"` with `domain`",
+            ),
+        );
+    }
+    let mut out: Vec<Target> = Vec::new();
+    for d in &cfg.distribution {
+        let found = if d.eq_ignore_ascii_case("auto") {
+            find_by_domain(client, &cfg.domain).await?
+        } else {
+            vec![get_distribution(client, d).await?]
+        };
+        for t in found {
+            if !out.iter().any(|o| o.id == t.id) {
+                out.push(t);
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn get_distribution(client: &Client, id: &str) -> Result<Target, CdnError> {
+    let label = format!("cloudfront:{id}");
+    let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !id_ok {
+        return Err(CdnError::new(
+            ErrorKind::Config,
+            &label,
+            format!("`{id}` is not a distribution id"),
+        )
+        .with_hint("a distribution id looks like `E2QWRUHAPOMQZL`; or use `distribution = \"auto\"` with `domain`"));
+    }
+    let out = client
+        .get_distribution()
+        .id(id)
+        .send()
+        .await
+        .map_err(|e| sdk_error(&label, "get-distribution", e))?;
+    let d = out.distribution.ok_or_else(|| {
+        CdnError::new(
+            ErrorKind::Other,
+            &label,
+            "get-distribution answered without a distribution",
+        )
+    })?;
+    let conf = d.distribution_config();
+    Ok(Target {
+        id: d.id().to_string(),
+        domain_name: d.domain_name().to_string(),
+        origins: origins(conf.and_then(|c| c.origins())),
+        default_origin: conf
+            .and_then(|c| c.default_cache_behavior())
+            .map(|b| b.target_origin_id().to_string()),
+    })
+}
+
+/// The host part of a configured domain: lower case, no scheme, port, path or trailing dot.
+pub(super) fn bare_domain(domain: &str) -> String {
+    let d = domain.trim();
+    let d = d.split_once("://").map_or(d, |(_, rest)| rest);
+    let d = d.split(['/', '?', '#']).next().unwrap_or_default();
+    let d = d.rsplit_once(':').map_or(d, |(h, p)| {
+        if p.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            d
+        }
+    });
+    d.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// How an alias matches a host: exactly (or the distribution's own domain name), by a wildcard alias
+/// (`*.example.com` covers `www.example.com`), or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Match {
+    Exact,
+    Wildcard,
+}
+
+pub(super) fn alias_match(host: &str, domain_name: &str, aliases: &[String]) -> Option<Match> {
+    if domain_name.eq_ignore_ascii_case(host) {
+        return Some(Match::Exact);
+    }
+    let mut best = None;
+    for a in aliases {
+        let a = a.trim_end_matches('.').to_ascii_lowercase();
+        if a == host {
+            return Some(Match::Exact);
+        }
+        if let Some(parent) = a.strip_prefix("*.")
+            && let Some(label) = host.strip_suffix(parent).and_then(|h| h.strip_suffix('.'))
+            && !label.is_empty()
+            && !label.contains('.')
+        {
+            best = Some(Match::Wildcard);
+        }
+    }
+    best
+}
+
+async fn find_by_domain(client: &Client, domain: &str) -> Result<Vec<Target>, CdnError> {
+    let host = bare_domain(domain);
+    if host.is_empty() {
+        return Err(CdnError::new(
+            ErrorKind::Config,
+            "cloudfront",
+            "`distribution = \"auto\"` needs `domain`",
+        )
+        .with_hint("set `domain = \"www.example.com\"` (an alternate domain name of the distribution), or give the distribution id"));
+    }
+    let mut seen: Vec<(String, String, Vec<String>)> = Vec::new();
+    let mut hits: Vec<(Match, Target)> = Vec::new();
+    let mut marker: Option<String> = None;
+    for _ in 0..MAX_LIST_PAGES {
+        let out = client
+            .list_distributions()
+            .set_marker(marker.take())
+            .max_items(100)
+            .send()
+            .await
+            .map_err(|e| sdk_error("cloudfront", "list-distributions", e))?;
+        let Some(list) = out.distribution_list else {
+            break;
+        };
+        for s in list.items() {
+            let aliases: Vec<String> = s.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
+            if let Some(m) = alias_match(&host, s.domain_name(), &aliases) {
+                hits.push((
+                    m,
+                    Target {
+                        id: s.id().to_string(),
+                        domain_name: s.domain_name().to_string(),
+                        origins: origins(s.origins()),
+                        default_origin: s
+                            .default_cache_behavior()
+                            .map(|b| b.target_origin_id().to_string()),
+                    },
+                ));
+            }
+            seen.push((s.id().to_string(), s.domain_name().to_string(), aliases));
+        }
+        match list.next_marker() {
+            Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+            _ => break,
+        }
+    }
+    // An exact alias wins over a wildcard one, as it does when CloudFront routes a request.
+    if let Some(best) = hits.iter().map(|(m, _)| *m).min() {
+        hits.retain(|(m, _)| *m == best);
+        return Ok(hits.into_iter().map(|(_, t)| t).collect());
+    }
+    let listing = if seen.is_empty() {
+        "the account has no distributions".to_string()
+    } else {
+        let shown: Vec<String> = seen
+            .iter()
+            .take(20)
+            .map(|(id, dn, aliases)| {
+                let a = if aliases.is_empty() {
+                    "no aliases".to_string()
+                } else {
+                    aliases.join(", ")
+                };
+                format!("`{id}` ({dn}; {a})")
+            })
+            .collect();
+        let more = seen.len().saturating_sub(shown.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        format!("seen: {}{more}", shown.join(", "))
+    };
+    Err(CdnError::new(
+        ErrorKind::Config,
+        "cloudfront",
+        format!("no distribution has `{host}` as an alternate domain name; {listing}"),
+    )
+    .with_hint("add the domain to the distribution's alternate domain names (CNAMEs), fix `domain`, or set `distribution` to the id"))
+}
+
+/// True when an origin's domain name is the S3 REST or website endpoint of `bucket`
+/// (`b.s3.amazonaws.com`, `b.s3.eu-west-1.amazonaws.com`, `b.s3-website-us-east-1.amazonaws.com`, …).
+fn serves_bucket(origin_domain: &str, bucket: &str) -> bool {
+    let d = origin_domain.to_ascii_lowercase();
+    let b = bucket.to_ascii_lowercase();
+    d.strip_prefix(&b)
+        .and_then(|rest| rest.strip_prefix(".s3"))
+        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('-'))
+}
+
+/// The URL prefix (`/` or `/docs/`) under which the store's keys (`store_prefix` + key inside
+/// `bucket`) are served by the distribution with these origins. The origin serving the bucket is
+/// found by its domain name; when several do, the default cache behaviour's wins. Its `OriginPath` is
+/// cut off the store prefix: keys outside the origin path are not served by this distribution, an
+/// error. Errors are (message, hint).
+pub fn served_prefix(
+    origins: &[OriginInfo],
+    default_origin: Option<&str>,
+    bucket: &str,
+    store_prefix: &str,
+) -> Result<String, (String, String)> {
+    let serving: Vec<&OriginInfo> = origins
+        .iter()
+        .filter(|o| serves_bucket(&o.domain_name, bucket))
+        .collect();
+    let origin = match serving.as_slice() {
+        [] => {
+            let list: Vec<String> = origins
+                .iter()
+                .map(|o| format!("`{}`", o.domain_name))
+                .collect();
+            let list = if list.is_empty() {
+                "none".to_string()
+            } else {
+                list.join(", ")
+            };
+            return Err((
+                format!("no origin of the distribution serves bucket `{bucket}` (origins: {list})"),
+                "point an origin at the bucket, or set `url-prefix` in this [[cdn]] entry when the distribution reaches the store another way".into(),
+            ));
+        }
+        [one] => *one,
+        many => {
+            let path = &many[0].origin_path;
+            if let Some(d) = many.iter().find(|o| Some(o.id.as_str()) == default_origin) {
+                d
+            } else if many.iter().all(|o| &o.origin_path == path) {
+                many[0]
+            } else {
+                let list: Vec<String> = many
+                    .iter()
+                    .map(|o| format!("`{}` (path `{}`)", o.id, o.origin_path))
+                    .collect();
+                return Err((
+                    format!("several origins serve bucket `{bucket}` with different origin paths: {}", list.join(", ")),
+                    "set `url-prefix` in this [[cdn]] entry to the URL path the store's keys are served under".into(),
+                ));
+            }
+        }
+    };
+    let origin_path = origin.origin_path.trim_matches('/');
+    let store = store_prefix.trim_matches('/');
+    let rest = if origin_path.is_empty() {
+        Some(store)
+    } else if store == origin_path {
+        Some("")
+    } else {
+        store
+            .strip_prefix(origin_path)
+            .and_then(|r| r.strip_prefix('/'))
+    };
+    match rest {
+        Some("") => Ok("/".into()),
+        Some(r) => Ok(format!("/{r}/")),
+        None => Err((
+            format!(
+                "origin `{}` serves only `s3://{bucket}/{origin_path}/`, but the store is `s3://{bucket}/{}`",
+                origin.id,
+                if store.is_empty() { String::new() } else { format!("{store}/") }
+            ),
+            "deploy under the origin path, change the origin path, or set `url-prefix` if the keys are served another way".into(),
+        )),
+    }
+}
