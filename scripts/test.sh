@@ -19,7 +19,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step says how long the one before took, so a CI log shows where the time goes.
+last_step="" last_start=$SECONDS
+step() {
+  if [ -n "$last_step" ]; then printf -- '-- %s: %ss\n' "$last_step" "$((SECONDS - last_start))"; fi
+  last_step="$*" last_start=$SECONDS
+  printf '\n== %s\n' "$*"
+}
 
 step "toolchain"
 if ! command -v cargo >/dev/null 2>&1; then
@@ -76,4 +82,4 @@ if [ "${FUZZ_SECONDS:-}" != "0" ]; then
     scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
 
-step "done: every check passed"
+step "done: every check passed (${SECONDS}s in all)"
