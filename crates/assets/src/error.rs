@@ -25,6 +25,8 @@ impl std::fmt::Display for MissingRef {
     }
 }
 
+/// A failed build. What to do about it is data ([`BuildError::hint`]), printed last by whoever shows
+/// the error; `Display` is the message alone.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("cannot access `{path}`: {source}")]
@@ -32,10 +34,11 @@ pub enum BuildError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}")]
+    /// A message, and after `\nhint: ` what to do.
+    #[error("{}", staleguard_core::hint::message(.0))]
     Config(String),
     #[error(
-        "{} missing referenced file(s) (strict mode):\n{}\nhint: add the files, fix the references, or build without --strict to keep them as they are",
+        "{} missing referenced file(s) (strict mode):\n{}",
         .0.len(),
         .0.iter().map(|m| format!("  {m}")).collect::<Vec<_>>().join("\n")
     )]
@@ -50,10 +53,57 @@ pub enum BuildError {
 }
 
 impl BuildError {
+    /// What to do about it, when there is something to say.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            BuildError::Config(t) => staleguard_core::hint::hint(t),
+            BuildError::Missing(_) => Some(
+                "add the files, fix the references, or build without --strict to keep them as they are",
+            ),
+            _ => None,
+        }
+    }
+
+    /// What a user is shown: the message, then the hint on a line of its own.
+    pub fn shown(&self) -> String {
+        staleguard_core::hint::shown(&self.to_string(), self.hint())
+    }
+
     pub fn io(path: &Path, source: std::io::Error) -> BuildError {
         BuildError::Io {
             path: path.to_path_buf(),
             source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_are_data_shown_last() {
+        let missing = BuildError::Missing(vec![MissingRef {
+            location: "index.html:3:10".into(),
+            url: "a.css".into(),
+            resolved: "a.css".into(),
+            kind: "html attribute".into(),
+        }]);
+        let config = BuildError::Config("source folder `x` cannot be read\nhint: pass it".into());
+        let cases: [(&BuildError, &str, Option<&str>); 2] = [
+            (
+                &missing,
+                "1 missing referenced file(s) (strict mode):\n  index.html:3:10: `a.css` (html attribute) points to `a.css`, which is not in the source",
+                Some(
+                    "add the files, fix the references, or build without --strict to keep them as they are",
+                ),
+            ),
+            (&config, "source folder `x` cannot be read", Some("pass it")),
+        ];
+        for (e, message, hint) in cases {
+            assert_eq!(e.to_string(), message);
+            assert_eq!(e.hint(), hint);
+            assert_eq!(e.shown(), staleguard_core::hint::shown(message, hint));
         }
     }
 }

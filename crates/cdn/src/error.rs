@@ -83,10 +83,7 @@ impl CdnError {
 
     /// What a user is shown: the message, then the hint on a line of its own.
     pub fn shown(&self) -> String {
-        match &self.hint {
-            Some(h) => format!("{self}\nhint: {h}"),
-            None => self.to_string(),
-        }
+        staleguard_core::hint::shown(&self.to_string(), self.hint())
     }
 
     /// True when trying again later may succeed.

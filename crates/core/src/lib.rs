@@ -9,6 +9,7 @@ pub mod config;
 pub mod deploy;
 pub mod duration;
 pub mod event;
+pub mod hint;
 pub mod keys;
 pub mod manifest;
 pub mod mime;

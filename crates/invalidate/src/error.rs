@@ -80,17 +80,19 @@ impl Failure {
 impl Error {
     /// What to do about it, when the failing crate says (a CDN's or a check's hint): data, printed last
     /// by whoever shows the error, never part of its `Display`.
-    pub fn hint(&self) -> Option<&str> {
+    pub fn hint(&self) -> Option<std::borrow::Cow<'_, str>> {
+        use std::borrow::Cow;
         match self {
-            Error::Cdn(e) => e.hint(),
-            Error::Check(e) => e.hint(),
+            Error::Cdn(e) => e.hint().map(Cow::Borrowed),
+            Error::Check(e) => e.hint().map(Cow::Borrowed),
+            Error::Store(e) => e.hint(),
             _ => None,
         }
     }
 
     /// The message, then its hint on a line of its own: what a report shows.
     pub fn shown(&self) -> String {
-        with_hint(self.to_string(), self.hint())
+        staleguard_core::hint::shown(&self.to_string(), self.hint().as_deref())
     }
 
     /// The message and every cause below it, joined by `: ` (what `{:#}` shows for an `anyhow` error),
@@ -103,16 +105,8 @@ impl Error {
             out.push_str(&e.to_string());
             cur = e.source();
         }
-        with_hint(out, self.hint())
+        staleguard_core::hint::shown(&out, self.hint().as_deref())
     }
-}
-
-fn with_hint(mut text: String, hint: Option<&str>) -> String {
-    if let Some(h) = hint {
-        text.push_str("\nhint: ");
-        text.push_str(h);
-    }
-    text
 }
 
 impl From<Error> for Failure {
@@ -161,7 +155,7 @@ mod tests {
         )
         .into();
         assert_eq!(hinted.to_string(), "fastly: token refused");
-        assert_eq!(hinted.error().hint(), Some("set it"));
+        assert_eq!(hinted.error().hint().as_deref(), Some("set it"));
         assert_eq!(
             hinted.error().shown(),
             "fastly: token refused\nhint: set it"

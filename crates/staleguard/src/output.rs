@@ -99,7 +99,7 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
 }
 
 /// Prints an error and its causes, one per line, then what to do: the hints the libraries' errors
-/// carry as data (a CDN's, a check's), last.
+/// carry as data (the build's, a store's, a CDN's, a check's), last.
 pub fn print_error(e: &anyhow::Error) {
     eprintln!("error: {e}");
     for cause in e.chain().skip(1) {
@@ -114,19 +114,24 @@ pub fn print_error(e: &anyhow::Error) {
 pub fn hints(e: &anyhow::Error) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for cause in e.chain() {
-        let hint = if let Some(x) = cause.downcast_ref::<staleguard_invalidate::Error>() {
-            x.hint()
-        } else if let Some(x) = cause.downcast_ref::<staleguard_cdn::CdnError>() {
-            x.hint()
-        } else if let Some(x) = cause.downcast_ref::<staleguard_check::CheckError>() {
-            x.hint()
-        } else {
-            None
-        };
+        let hint: Option<std::borrow::Cow<'_, str>> =
+            if let Some(x) = cause.downcast_ref::<staleguard_invalidate::Error>() {
+                x.hint()
+            } else if let Some(x) = cause.downcast_ref::<staleguard_store::StoreError>() {
+                x.hint()
+            } else if let Some(x) = cause.downcast_ref::<staleguard_assets::BuildError>() {
+                x.hint().map(Into::into)
+            } else if let Some(x) = cause.downcast_ref::<staleguard_cdn::CdnError>() {
+                x.hint().map(Into::into)
+            } else if let Some(x) = cause.downcast_ref::<staleguard_check::CheckError>() {
+                x.hint().map(Into::into)
+            } else {
+                None
+            };
         if let Some(h) = hint
-            && !out.iter().any(|o| o == h)
+            && !out.iter().any(|o| *o == *h)
         {
-            out.push(h.to_string());
+            out.push(h.into_owned());
         }
     }
     out

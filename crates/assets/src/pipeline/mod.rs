@@ -364,9 +364,10 @@ impl<'a> Builder<'a> {
         let prefix_hint = url_prefix_hint(&missing, &index, &cfg.url_prefix);
         if cfg.strict && !missing.is_empty() {
             if let Some(h) = prefix_hint {
+                // Both hints, the prefix one last (`h` is `hint: …`).
                 return Err(BuildError::Config(format!(
                     "{}\n{h}",
-                    BuildError::Missing(missing)
+                    BuildError::Missing(missing).shown()
                 )));
             }
             return Err(BuildError::Missing(missing));
