@@ -134,25 +134,14 @@ impl ErrorKind {
 
 pub(crate) use staleguard_core::cause::cause_chain;
 
-/// Text for a message on one line: runs of whitespace become one space, and it is cut to at most `max`
-/// bytes (at a character boundary) with `…` when longer: the one truncator of the crate's messages.
+/// Text for a message on one line, cut to `max` bytes: [`staleguard_core::text::one_line`].
 #[cfg(any(
     feature = "cloudfront",
     feature = "varnish",
     feature = "cloudflare",
     feature = "fastly"
 ))]
-pub(crate) fn one_line(text: &str, max: usize) -> String {
-    let one: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one.len() <= max {
-        return one;
-    }
-    let mut end = max;
-    while !one.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &one[..end])
-}
+pub(crate) use staleguard_core::text::one_line;
 
 impl CdnError {
     /// A request that got no HTTP answer (connection refused, DNS, TLS, timeout): transient. `what`

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use reqwest::Url;
 use serde_json::{Value, json};
+use staleguard_core::text::cut;
 use tracing::Instrument;
 
 use crate::client::transport_error;
@@ -75,10 +76,8 @@ async fn send(
         return Ok(());
     }
     let body = resp.text().await.unwrap_or_default();
-    let mut body = scrub(body.trim(), raw, url);
-    if body.chars().count() > MAX_ERROR_BODY {
-        body = body.chars().take(MAX_ERROR_BODY).collect::<String>() + "…";
-    }
+    let scrubbed = scrub(body.trim(), raw, url);
+    let body = cut(&scrubbed, MAX_ERROR_BODY + 1);
     tracing::info!(status = status.as_u16(), "the webhook refused the message");
     Err(if body.is_empty() {
         format!("webhook {shown} answered {status}")
@@ -126,14 +125,6 @@ pub fn slack_payload(text: &str, fields: &[(String, String)], report: &Value) ->
         "blocks": blocks,
         "staleguard": report,
     })
-}
-
-fn cut(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        s.chars().take(max - 1).collect::<String>() + "…"
-    }
 }
 
 #[cfg(test)]

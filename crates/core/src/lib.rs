@@ -18,6 +18,7 @@ pub mod purge;
 pub mod routes;
 pub mod secret;
 pub mod stack;
+pub mod text;
 pub mod url;
 pub mod verify;
 

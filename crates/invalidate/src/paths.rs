@@ -12,9 +12,8 @@ pub const MAX_URL_PATH: usize = 4000;
 /// `/` or `\`, no spaces or control characters, at most [`MAX_URL_PATH`] bytes. `what` names the input
 /// in the message (`--paths`).
 pub fn check_url_path(what: &str, p: &str) -> Result<(), Error> {
-    let shown: String = p.chars().take(80).collect();
-    let more = if p.len() > shown.len() { "…" } else { "" };
-    let refuse = |why: String| Err(Error::Path(format!("{what} `{shown}{more}`: {why}")));
+    let shown = staleguard_core::text::cut(p, 81);
+    let refuse = |why: String| Err(Error::Path(format!("{what} `{shown}`: {why}")));
     if p.len() > MAX_URL_PATH {
         return refuse(format!(
             "a URL path of {} bytes is longer than {MAX_URL_PATH}",

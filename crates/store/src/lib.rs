@@ -130,7 +130,7 @@ pub fn describe(e: &object_store::Error) -> (String, Option<&'static str>) {
         (Some(c), None) => (c.clone(), c),
         _ => {
             let first = full.lines().next().unwrap_or("").trim();
-            let cut: String = first.chars().take(300).collect();
+            let cut = staleguard_core::text::cut(first, 300).into_owned();
             (String::new(), cut)
         }
     };

@@ -294,7 +294,7 @@ impl Provider for CloudFront {
             let mut paths = Vec::with_capacity(batch.items.len());
             for item in &batch.items {
                 let p = render_item(item, self.caps.tags).map_err(|m| {
-                    let shown: String = item.to_string().chars().take(80).collect();
+                    let shown = staleguard_core::text::cut(&item.to_string(), 80).into_owned();
                     self.error(
                         ErrorKind::Invalid,
                         format!("cannot invalidate `{shown}`: {m}"),
