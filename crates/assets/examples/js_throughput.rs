@@ -3,25 +3,8 @@
 //!
 //!   cargo run --release -p staleguard-assets --example js_throughput
 
+use rand::{Rng, SeedableRng};
 use staleguard_assets::js::scan_js;
-
-/// Tiny deterministic PRNG (xorshift64).
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// Synthetic minified-looking JS.
 fn synthetic(size: usize, seed: u64) -> String {
@@ -42,14 +25,14 @@ fn synthetic(size: usize, seed: u64) -> String {
         "export{q as r};",
         "switch(v){case 1:break;default:w=typeof v}",
     ];
-    let mut rng = XorShift(seed);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut out = String::with_capacity(size + 100);
     while out.len() < size {
-        out.push_str(SNIPPETS[rng.below(SNIPPETS.len())]);
+        out.push_str(SNIPPETS[rng.random_range(0..SNIPPETS.len())]);
         // identifiers of varying length keep the input from being perfectly periodic
-        let name_len = 1 + rng.below(12);
+        let name_len = 1 + rng.random_range(0..12);
         for _ in 0..name_len {
-            out.push(char::from(b'a' + rng.below(26) as u8));
+            out.push(char::from(b'a' + rng.random_range(0..26) as u8));
         }
         out.push(';');
     }

@@ -1196,24 +1196,6 @@ mod tests {
         }
     }
 
-    /// Tiny deterministic PRNG (xorshift64).
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
-
     #[test]
     fn random_inputs_never_panic() {
         const PIECES: &[&str] = &[
@@ -1264,11 +1246,14 @@ mod tests {
             "\u{a0}",
             "日",
         ];
-        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x9E37_79B9_7F4A_7C15);
         let mut total = 0;
         for _ in 0..1000 {
-            let len = rng.below(120);
-            let src: String = (0..len).map(|_| PIECES[rng.below(PIECES.len())]).collect();
+            let len = rng.random_range(0..120);
+            let src: String = (0..len)
+                .map(|_| PIECES[rng.random_range(0..PIECES.len())])
+                .collect();
             let refs = scan_js(&src, true);
             for r in &refs {
                 validate(&src, r);
@@ -1283,7 +1268,9 @@ mod tests {
         assert!(total > 0);
         // Arbitrary bytes, made valid UTF-8.
         for _ in 0..1000 {
-            let bytes: Vec<u8> = (0..rng.below(200)).map(|_| rng.next() as u8).collect();
+            let bytes: Vec<u8> = (0..rng.random_range(0..200))
+                .map(|_| rng.random::<u8>())
+                .collect();
             let src = String::from_utf8_lossy(&bytes);
             for r in &scan_js(&src, true) {
                 validate(&src, r);

@@ -59,7 +59,7 @@ pub(crate) fn api_base(cfg: &CdnConfig, default: &str) -> String {
 /// Up to `max` bytes of a response body for a message, on one line.
 #[cfg(any(feature = "varnish", feature = "cloudflare", feature = "fastly"))]
 pub(crate) fn snippet(body: &str, max: usize) -> String {
-    crate::error::one_line(body, max)
+    staleguard_core::text::one_line(body, max)
 }
 
 #[cfg(test)]

@@ -132,24 +132,13 @@ impl ErrorKind {
     }
 }
 
-pub(crate) use staleguard_core::cause::cause_chain;
-
-/// Text for a message on one line, cut to `max` bytes: [`staleguard_core::text::one_line`].
-#[cfg(any(
-    feature = "cloudfront",
-    feature = "varnish",
-    feature = "cloudflare",
-    feature = "fastly"
-))]
-pub(crate) use staleguard_core::text::one_line;
-
 impl CdnError {
     /// A request that got no HTTP answer (connection refused, DNS, TLS, timeout): transient. `what`
     /// names the target (`node `http://10.0.0.5:6081``, `the Cloudflare API`); the message keeps the
     /// cause chain, which never holds credentials (they travel in headers only).
     pub fn transport(provider: impl Into<String>, what: &str, err: &reqwest::Error) -> CdnError {
         let mut msg = format!("cannot reach {what}");
-        for text in cause_chain(err, &[]) {
+        for text in staleguard_core::cause::cause_chain(err, &[]) {
             msg.push_str(": ");
             msg.push_str(&text);
         }

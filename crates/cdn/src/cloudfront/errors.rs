@@ -147,10 +147,10 @@ fn unauthorized_no_credentials(label: &str, op: &str, chain: &str) -> CdnError {
 /// An error and its sources on one line (`dispatch failure: io error: … Connection refused`), each
 /// text once.
 pub(super) fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    crate::error::cause_chain(err, &[]).join(": ")
+    staleguard_core::cause::cause_chain(err, &[]).join(": ")
 }
 
 /// Long error chains cut to one readable line.
 fn short(chain: &str) -> String {
-    crate::error::one_line(chain, 300)
+    staleguard_core::text::one_line(chain, 300)
 }
