@@ -165,12 +165,4 @@ impl Conclusion {
         fields.push(("Verification".to_string(), verdict));
         (text, fields)
     }
-
-    /// True when users may still get stale content: a purge that fails the command
-    /// (`on-failure = "fail"`), a check still failing at the deadline, or a proof that could not run.
-    pub fn stale(&self) -> bool {
-        self.purges.iter().any(CdnReport::fails)
-            || matches!(&self.proof, Some(Ok(p)) if !p.ok)
-            || matches!(&self.proof, Some(Err(_)))
-    }
 }
