@@ -2,8 +2,9 @@
 //!
 //! `file://` is a folder (relative paths are relative to the config file's folder); writes go to a
 //! temporary file renamed into place, so a reader never sees half an object. `s3://BUCKET/PREFIX` reads
-//! credentials, region and endpoint from the usual AWS environment (`AWS_ACCESS_KEY_ID`,
-//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, `AWS_ENDPOINT_URL`), overridden by
+//! credentials from the AWS chain (environment keys, shared profile with `credential_process` or an
+//! assumed role, web identity, ECS/EKS, instance metadata: `staleguard-aws`), region and endpoint from
+//! the usual AWS environment (`AWS_REGION`, `AWS_ENDPOINT_URL`), overridden by
 //! `[deploy] endpoint` and `region`; requests are retried with backoff by `object_store` (up to 10 times
 //! within 3 minutes) on 5xx, throttling and connection errors.
 
@@ -537,6 +538,16 @@ fn open_s3(url: &str, config: &DeployConfig) -> Result<Arc<dyn ObjectStore>, Str
         config.region.clone()
     };
     b = b.with_region(region);
+    // object_store reads the environment's keys, web identity, ECS/EKS and instance metadata itself;
+    // a shared profile (`AWS_PROFILE`, `~/.aws/credentials`) it does not, so that one comes from
+    // staleguard-aws's chain, the same one the CloudFront provider uses.
+    let credentials = staleguard_aws::Credentials::from_env().map_err(|e| match e.hint() {
+        Some(h) => format!("{e}\nhint: {h}"),
+        None => e.to_string(),
+    })?;
+    if matches!(credentials.source(), staleguard_aws::Source::Profile { .. }) {
+        b = b.with_credentials(credentials.provider());
+    }
     b.build()
         .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
         .map_err(|e| format!("{e}\nhint: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or a profile's session credentials) and AWS_REGION"))

@@ -46,7 +46,14 @@ impl Moto {
     /// Starts a fresh server (no buckets). Panics with the script's stderr and the install hint when
     /// moto is missing or does not come up.
     pub fn start() -> Moto {
+        Moto::start_with_env(&[])
+    }
+
+    /// [`Moto::start`] with variables for moto_server itself, e.g. `INITIAL_NO_AUTH_ACTION_COUNT`
+    /// (moto then checks signatures and IAM policies after that many requests).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Moto {
         let mut start = KIND.command();
+        start.envs(env.iter().copied());
         start
             .arg("start")
             // If this test process dies without dropping us (SIGKILL, a timeout), the script's

@@ -1,12 +1,10 @@
 //! Which distributions a `[[cdn]]` entry names (explicit ids, or `auto` by domain) and under which URL
 //! prefix each serves the store's keys (its origin for the bucket and that origin's `OriginPath`).
 
-use aws_sdk_cloudfront::Client;
-use aws_sdk_cloudfront::types::Origins;
 use staleguard_core::config::CdnConfig;
 
 use super::MAX_LIST_PAGES;
-use super::errors::sdk_error;
+use super::api::Api;
 use crate::{CdnError, ErrorKind};
 
 /// A distribution picked by [`resolve`], with what [`served_prefix`] needs.
@@ -25,19 +23,7 @@ pub struct OriginInfo {
     pub origin_path: String,
 }
 
-pub(super) fn origins(o: Option<&Origins>) -> Vec<OriginInfo> {
-    o.map(|o| o.items())
-        .unwrap_or_default()
-        .iter()
-        .map(|o| OriginInfo {
-            id: o.id().to_string(),
-            domain_name: o.domain_name().to_string(),
-            origin_path: o.origin_path().unwrap_or_default().to_string(),
-        })
-        .collect()
-}
-
-pub(super) async fn resolve(client: &Client, cfg: &CdnConfig) -> Result<Vec<Target>, CdnError> {
+pub(super) async fn resolve(api: &Api, cfg: &CdnConfig) -> Result<Vec<Target>, CdnError> {
     if cfg.distribution.is_empty() {
         return Err(
             CdnError::new(ErrorKind::Config, "cloudfront", "no distribution given").with_hint(
@@ -48,9 +34,9 @@ pub(super) async fn resolve(client: &Client, cfg: &CdnConfig) -> Result<Vec<Targ
     let mut out: Vec<Target> = Vec::new();
     for d in &cfg.distribution {
         let found = if d.eq_ignore_ascii_case("auto") {
-            find_by_domain(client, &cfg.domain).await?
+            find_by_domain(api, &cfg.domain).await?
         } else {
-            vec![get_distribution(client, d).await?]
+            vec![get_distribution(api, d).await?]
         };
         for t in found {
             if !out.iter().any(|o| o.id == t.id) {
@@ -61,7 +47,7 @@ pub(super) async fn resolve(client: &Client, cfg: &CdnConfig) -> Result<Vec<Targ
     Ok(out)
 }
 
-async fn get_distribution(client: &Client, id: &str) -> Result<Target, CdnError> {
+async fn get_distribution(api: &Api, id: &str) -> Result<Target, CdnError> {
     let label = format!("cloudfront:{id}");
     let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric());
     if !id_ok {
@@ -72,27 +58,13 @@ async fn get_distribution(client: &Client, id: &str) -> Result<Target, CdnError>
         )
         .with_hint("a distribution id looks like `E2QWRUHAPOMQZL`; or use `distribution = \"auto\"` with `domain`"));
     }
-    let out = client
-        .get_distribution()
-        .id(id)
-        .send()
-        .await
-        .map_err(|e| sdk_error(&label, "get-distribution", e))?;
-    let d = out.distribution.ok_or_else(|| {
-        CdnError::new(
-            ErrorKind::Other,
-            &label,
-            "get-distribution answered without a distribution",
-        )
-    })?;
-    let conf = d.distribution_config();
+    let d = api.get_distribution(&label, id).await?;
+    let parts = d.distribution_config.unwrap_or_default();
     Ok(Target {
-        id: d.id().to_string(),
-        domain_name: d.domain_name().to_string(),
-        origins: origins(conf.and_then(|c| c.origins())),
-        default_origin: conf
-            .and_then(|c| c.default_cache_behavior())
-            .map(|b| b.target_origin_id().to_string()),
+        id: d.id,
+        domain_name: d.domain_name,
+        origins: parts.origins(),
+        default_origin: parts.default_origin(),
     })
 }
 
@@ -140,7 +112,7 @@ pub(super) fn alias_match(host: &str, domain_name: &str, aliases: &[String]) -> 
     best
 }
 
-async fn find_by_domain(client: &Client, domain: &str) -> Result<Vec<Target>, CdnError> {
+async fn find_by_domain(api: &Api, domain: &str) -> Result<Vec<Target>, CdnError> {
     let host = bare_domain(domain);
     if host.is_empty() {
         return Err(CdnError::new(
@@ -154,35 +126,26 @@ async fn find_by_domain(client: &Client, domain: &str) -> Result<Vec<Target>, Cd
     let mut hits: Vec<(Match, Target)> = Vec::new();
     let mut marker: Option<String> = None;
     for _ in 0..MAX_LIST_PAGES {
-        let out = client
-            .list_distributions()
-            .set_marker(marker.take())
-            .max_items(100)
-            .send()
-            .await
-            .map_err(|e| sdk_error("cloudfront", "list-distributions", e))?;
-        let Some(list) = out.distribution_list else {
-            break;
-        };
+        let from = marker.take();
+        let list = api.list_distributions(from.as_deref(), 100).await?;
         for s in list.items() {
-            let aliases: Vec<String> = s.aliases().map(|a| a.items().to_vec()).unwrap_or_default();
-            if let Some(m) = alias_match(&host, s.domain_name(), &aliases) {
+            let parts = s.parts();
+            let aliases = parts.aliases();
+            if let Some(m) = alias_match(&host, &s.domain_name, &aliases) {
                 hits.push((
                     m,
                     Target {
-                        id: s.id().to_string(),
-                        domain_name: s.domain_name().to_string(),
-                        origins: origins(s.origins()),
-                        default_origin: s
-                            .default_cache_behavior()
-                            .map(|b| b.target_origin_id().to_string()),
+                        id: s.id.clone(),
+                        domain_name: s.domain_name.clone(),
+                        origins: parts.origins(),
+                        default_origin: parts.default_origin(),
                     },
                 ));
             }
-            seen.push((s.id().to_string(), s.domain_name().to_string(), aliases));
+            seen.push((s.id.clone(), s.domain_name.clone(), aliases));
         }
-        match list.next_marker() {
-            Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+        match list.next_marker.as_deref() {
+            Some(m) if list.is_truncated && !m.is_empty() => marker = Some(m.to_string()),
             _ => break,
         }
     }

@@ -17,9 +17,11 @@
 //!   refused (`InvalidationBatchAlreadyExists`, mapped to [`ErrorKind::Invalid`]). moto does neither.
 //! - Status strings are compared case-insensitively: moto answers `COMPLETED`, CloudFront `Completed`.
 //!
-//! Like every provider, this one makes exactly one API call per purge: the SDK's own retries are turned
-//! off, and retrying, splitting and waiting are left to [`crate::wrap`].
+//! Like every provider, this one makes exactly one API call per purge, and retrying, splitting and
+//! waiting are left to [`crate::wrap`]. The calls are CloudFront's REST API signed with SigV4
+//! ([`api`], on `staleguard-aws`): no AWS SDK, so the default build stays small and quick to compile.
 
+mod api;
 mod discovery;
 mod errors;
 mod paths;
@@ -28,25 +30,18 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_sdk_cloudfront::Client;
-use aws_sdk_cloudfront::primitives::{DateTime, DateTimeFormat};
-use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
+use staleguard_aws::Credentials;
 use staleguard_core::config::{CdnConfig, normalize_prefix};
 use staleguard_core::purge::{Capabilities, Pricing};
 use tracing::Instrument;
 
 use crate::{Batch, CdnError, ErrorKind, Invalidation, OpenContext, Provider, Receipt, Status};
 
+use api::Api;
 use discovery::resolve;
 pub use discovery::{OriginInfo, served_prefix};
-use errors::sdk_error;
 pub use paths::{encode_path, render_item};
 
-/// CloudFront's API is global; requests are signed for this region.
-const REGION: &str = "us-east-1";
 /// Paths per invalidation (CloudFront quota).
 pub const MAX_PATHS_PER_CALL: usize = 3000;
 /// Single-file paths in progress at once per distribution (CloudFront quota).
@@ -58,8 +53,8 @@ const MAX_PATH_LEN: usize = 4000;
 /// [`Provider::list`] fetches the paths and caller reference of at most this many invalidations (one
 /// `GetInvalidation` each); older ones are listed with id, status and creation time only.
 pub const LIST_DETAILS: usize = 10;
-/// Per-attempt timeout of one API call unless the caller's loader sets one.
-const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Timeout of one API call.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 /// Pages of `ListDistributions` read at most when resolving `auto` (100 distributions a page).
 const MAX_LIST_PAGES: usize = 200;
 
@@ -69,13 +64,13 @@ pub struct CloudFront {
     name: String,
     distribution: String,
     domain_name: String,
-    client: Client,
+    api: Api,
     caps: Capabilities,
     url_prefix: Option<String>,
 }
 
 impl fmt::Debug for CloudFront {
-    // The SDK client holds the credentials provider: it is left out.
+    // The API client holds the credentials provider: it is left out.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CloudFront")
             .field("distribution", &self.distribution)
@@ -108,26 +103,32 @@ pub fn capabilities(tags: bool, max_items: Option<usize>) -> Capabilities {
     }
 }
 
-/// Opens one [`CloudFront`] per distribution of `cfg`, with credentials from the environment (the AWS
-/// SDK's default chain: environment, profile, web identity, ECS, instance metadata). The endpoint is
-/// `cfg.api` when set, else `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_CLOUDFRONT`) when set, else AWS.
+/// Opens one [`CloudFront`] per distribution of `cfg`, with credentials from the environment
+/// ([`Credentials::from_env`]: environment, profile with `credential_process` or an assumed role, web
+/// identity, ECS/EKS, instance metadata). The endpoint is `cfg.api` when set, else
+/// `AWS_ENDPOINT_URL_CLOUDFRONT` or `AWS_ENDPOINT_URL` when set, else AWS.
 pub async fn open(cfg: &CdnConfig, ctx: &OpenContext) -> Result<Vec<CloudFront>, CdnError> {
-    open_with(cfg, ctx, aws_config::defaults(BehaviorVersion::latest())).await
+    let credentials = Credentials::from_env().map_err(|e| {
+        let mut err = CdnError::new(ErrorKind::Unauthorized, "cloudfront", e.message);
+        if let Some(h) = e.hint {
+            err = err.with_hint(h);
+        }
+        err
+    })?;
+    open_with(cfg, ctx, credentials, CALL_TIMEOUT).await
 }
 
-/// [`open`] with a caller-prepared loader (explicit credentials, a profile, a timeout config). The
-/// region (us-east-1), the endpoint from `cfg.api`, the HTTPS client (rustls with ring) and "no SDK
-/// retries" are set here over whatever the loader holds; a per-attempt timeout of 60 s is added when
-/// the loader sets none.
+/// [`open`] with the caller's credentials and per-call timeout.
 pub async fn open_with(
     cfg: &CdnConfig,
     ctx: &OpenContext,
-    loader: aws_config::ConfigLoader,
+    credentials: Credentials,
+    timeout: Duration,
 ) -> Result<Vec<CloudFront>, CdnError> {
     let span = tracing::info_span!("cloudfront.open", provider = "cloudfront", distributions = ?cfg.distribution);
     async move {
-        let client = client(cfg, loader).await?;
-        let targets = resolve(&client, cfg).await?;
+        let api = api(cfg, credentials, timeout)?;
+        let targets = resolve(&api, cfg).await?;
         let caps = capabilities(cfg.tags, cfg.max_items);
         let mut out = Vec::with_capacity(targets.len());
         for t in targets {
@@ -149,7 +150,7 @@ pub async fn open_with(
                 name,
                 distribution: t.id,
                 domain_name: t.domain_name,
-                client: client.clone(),
+                api: api.clone(),
                 caps: caps.clone(),
                 url_prefix,
             });
@@ -160,44 +161,24 @@ pub async fn open_with(
     .await
 }
 
-async fn client(cfg: &CdnConfig, loader: aws_config::ConfigLoader) -> Result<Client, CdnError> {
-    use aws_smithy_http_client::tls::{Provider as Tls, rustls_provider::CryptoMode};
-
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Tls::Rustls(CryptoMode::Ring))
-        .build_https();
-    let mut loader = loader
-        .region(aws_config::Region::from_static(REGION))
-        .http_client(http)
-        .retry_config(RetryConfig::disabled());
-    if !cfg.api.is_empty() {
-        let api = cfg.api.trim_end_matches('/');
-        if !(api.starts_with("http://") || api.starts_with("https://"))
-            || api.len() <= "https://".len()
-        {
-            return Err(CdnError::new(
+fn api(cfg: &CdnConfig, credentials: Credentials, timeout: Duration) -> Result<Api, CdnError> {
+    let endpoint = if cfg.api.is_empty() {
+        staleguard_aws::endpoint_from_env("cloudfront").unwrap_or_else(|| api::ENDPOINT.to_string())
+    } else {
+        cfg.api.trim_end_matches('/').to_string()
+    };
+    Api::new(credentials, &endpoint, timeout).map_err(|e| {
+        if cfg.api.is_empty() {
+            e
+        } else {
+            CdnError::new(
                 ErrorKind::Config,
                 "cloudfront",
                 format!("`api` must be an http(s) URL, got `{}`", cfg.api),
             )
-            .with_hint("leave `api` out to use AWS, or set it to the endpoint of a CloudFront-compatible API"));
+            .with_hint("leave `api` out to use AWS, or set it to the endpoint of a CloudFront-compatible API")
         }
-        loader = loader.endpoint_url(api);
-    }
-    let sdk = loader.load().await;
-    let mut conf = aws_sdk_cloudfront::config::Builder::from(&sdk);
-    let timeouts = sdk.timeout_config();
-    if timeouts
-        .and_then(|t| t.operation_attempt_timeout())
-        .is_none()
-    {
-        let mut t = TimeoutConfig::builder().operation_attempt_timeout(CALL_TIMEOUT);
-        if let Some(c) = timeouts.and_then(|t| t.connect_timeout()) {
-            t = t.connect_timeout(c);
-        }
-        conf = conf.timeout_config(t.build());
-    }
-    Ok(Client::from_conf(conf.build()))
+    })
 }
 
 /// CloudFront's status string as a [`Status`]: `Completed` in any case (moto says `COMPLETED`) is
@@ -210,8 +191,17 @@ pub fn parse_status(s: &str) -> Status {
     }
 }
 
-fn rfc3339(t: &DateTime) -> Option<String> {
-    t.fmt(DateTimeFormat::DateTime).ok()
+/// A CloudFront time (`2026-12-02T15:00:00.123Z`) as (seconds, nanoseconds) since the epoch and as
+/// RFC 3339 text; `None` when unreadable (listed last).
+fn parse_time(t: &str) -> Option<(i64, u32, String)> {
+    let d = chrono::DateTime::parse_from_rfc3339(t.trim())
+        .ok()?
+        .with_timezone(&chrono::Utc);
+    Some((
+        d.timestamp(),
+        d.timestamp_subsec_nanos(),
+        d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+    ))
 }
 
 impl CloudFront {
@@ -229,21 +219,10 @@ impl CloudFront {
         CdnError::new(kind, &self.name, message)
     }
 
-    async fn details(&self, id: &str) -> Result<aws_sdk_cloudfront::types::Invalidation, CdnError> {
-        let out = self
-            .client
-            .get_invalidation()
-            .distribution_id(&self.distribution)
-            .id(id)
-            .send()
+    async fn details(&self, id: &str) -> Result<api::Invalidation, CdnError> {
+        self.api
+            .get_invalidation(&self.name, &self.distribution, id)
             .await
-            .map_err(|e| sdk_error(&self.name, "get-invalidation", e))?;
-        out.invalidation.ok_or_else(|| {
-            self.error(
-                ErrorKind::Other,
-                format!("get-invalidation `{id}` answered without an invalidation"),
-            )
-        })
     }
 }
 
@@ -303,50 +282,23 @@ impl Provider for CloudFront {
                 paths.push(p);
             }
             let n = paths.len();
-            let build = |e: aws_sdk_cloudfront::error::BuildError| {
-                self.error(
-                    ErrorKind::Other,
-                    format!("cannot build the invalidation request: {e}"),
-                )
-            };
-            let batch_req = InvalidationBatch::builder()
-                .caller_reference(&batch.reference)
-                .paths(
-                    Paths::builder()
-                        .quantity(n as i32)
-                        .set_items(Some(paths))
-                        .build()
-                        .map_err(build)?,
-                )
-                .build()
-                .map_err(build)?;
-            let out = self
-                .client
-                .create_invalidation()
-                .distribution_id(&self.distribution)
-                .invalidation_batch(batch_req)
-                .send()
+            let inv = self
+                .api
+                .create_invalidation(&self.name, &self.distribution, &paths, &batch.reference)
                 .await
-                .map_err(|e| {
+                .map_err(|mut e| {
                     // Every create error names the batch's caller reference (the idempotency key).
-                    let mut e = sdk_error(&self.name, "create-invalidation", e);
                     e.message = format!("{} (caller reference `{}`)", e.message, batch.reference);
                     e
                 })?;
-            let inv = out.invalidation.ok_or_else(|| {
-                self.error(
-                    ErrorKind::Other,
-                    "create-invalidation answered without an invalidation",
-                )
-            })?;
-            let status = parse_status(inv.status());
-            tracing::info!(id = inv.id(), status = inv.status(), "invalidation created");
+            let status = parse_status(&inv.status);
+            tracing::info!(id = %inv.id, status = %inv.status, "invalidation created");
             Ok(Receipt {
                 provider: self.name.clone(),
-                id: Some(inv.id().to_string()),
+                id: Some(inv.id.clone()),
                 status,
                 items: n,
-                detail: format!("invalidation {} ({n} paths)", inv.id()),
+                detail: format!("invalidation {} ({n} paths)", inv.id),
             })
         }
         .instrument(span)
@@ -357,7 +309,7 @@ impl Provider for CloudFront {
         let span = tracing::debug_span!("cloudfront.status", provider = %self.name, id = %id);
         async move {
             let inv = self.details(id).await?;
-            Ok(parse_status(inv.status()))
+            Ok(parse_status(&inv.status))
         }
         .instrument(span)
         .await
@@ -376,44 +328,37 @@ impl Provider for CloudFront {
                     100
                 } else {
                     // At least two, so that the order shows even for `--max 1`.
-                    (max - found.len()).clamp(2, 100) as i32
+                    (max - found.len()).clamp(2, 100)
                 };
-                let out = self
-                    .client
-                    .list_invalidations()
-                    .distribution_id(&self.distribution)
-                    .max_items(page)
-                    .set_marker(marker.take())
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error(&self.name, "list-invalidations", e))?;
-                let Some(list) = out.invalidation_list else {
-                    break;
-                };
+                let from = marker.take();
+                let list = self
+                    .api
+                    .list_invalidations(&self.name, &self.distribution, from.as_deref(), page)
+                    .await?;
                 for s in list.items() {
-                    let t = s.create_time();
+                    let (secs, nanos, created) = match parse_time(&s.create_time) {
+                        Some((a, b, c)) => (a, b, Some(c)),
+                        None => (i64::MIN, 0, None),
+                    };
                     // One item newer than the one listed before it: not newest first.
-                    if found
-                        .last()
-                        .is_some_and(|f| (t.secs(), t.subsec_nanos()) > (f.0, f.1))
-                    {
+                    if found.last().is_some_and(|f| (secs, nanos) > (f.0, f.1)) {
                         oldest_first = true;
                     }
                     found.push((
-                        t.secs(),
-                        t.subsec_nanos(),
+                        secs,
+                        nanos,
                         Invalidation {
                             provider: self.name.clone(),
-                            id: s.id().to_string(),
-                            status: parse_status(s.status()),
-                            created: rfc3339(t),
+                            id: s.id.clone(),
+                            status: parse_status(&s.status),
+                            created,
                             items: Vec::new(),
                             reference: None,
                         },
                     ));
                 }
-                match list.next_marker() {
-                    Some(m) if list.is_truncated() && !m.is_empty() && !list.items().is_empty() => {
+                match list.next_marker.as_deref() {
+                    Some(m) if list.is_truncated && !m.is_empty() && !list.items().is_empty() => {
                         marker = Some(m.to_string())
                     }
                     _ => break,
@@ -425,10 +370,10 @@ impl Provider for CloudFront {
             let mut out: Vec<Invalidation> = found.into_iter().map(|(_, _, i)| i).collect();
             for inv in out.iter_mut().take(LIST_DETAILS) {
                 let d = self.details(&inv.id).await?;
-                inv.status = parse_status(d.status());
-                if let Some(b) = d.invalidation_batch() {
-                    inv.reference = Some(b.caller_reference().to_string());
-                    inv.items = b.paths().map(|p| p.items().to_vec()).unwrap_or_default();
+                inv.status = parse_status(&d.status);
+                if let Some(b) = &d.invalidation_batch {
+                    inv.reference = Some(b.caller_reference.clone());
+                    inv.items = b.paths.as_ref().map(|p| p.items()).unwrap_or_default();
                 }
             }
             Ok(out)

@@ -1,4 +1,4 @@
-//! The CloudFront provider through the AWS SDK, (a) against our fake CloudFront (the conformance suite,
+//! The CloudFront provider (its REST client on `staleguard-aws`), (a) against our fake CloudFront (the conformance suite,
 //! `InProgress` polling, quotas, throttling, CallerReference idempotency, `auto`, origin paths, error
 //! mapping) and (b) against a real moto server (the happy path and unknown ids: moto completes at once
 //! and models no quotas, see `../shared/peers/README.md`). A missing moto fails the test with a hint.
@@ -7,11 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
-use aws_config::timeout::TimeoutConfig;
-use aws_sdk_cloudfront::config::Credentials;
 use serde_json::{Value, json};
-use staleguard_cdn::cloudfront::{self, CloudFront};
+use staleguard_aws::Credentials;
+use staleguard_cdn::cloudfront::{self, CALL_TIMEOUT, CloudFront};
 use staleguard_cdn::wrap::{self, Observer, Poll, PurgeReport, Retry, RetryPolicy, RunOptions};
 use staleguard_cdn::{
     Batch, CdnError, ErrorKind, Event, Item, OpenContext, Provider, RetryUnit, Status,
@@ -25,15 +23,9 @@ use crate::fake_cloudfront::{FakeCloudFront, FakeDistribution, FakeOptions, Thro
 const SECRET: &str = "s3cr3t-key-do-not-print";
 const DIST: &str = "EFAKEDIST0001";
 
-/// A loader with fixed test credentials (the environment's are not used).
-fn loader() -> aws_config::ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest()).credentials_provider(Credentials::new(
-        "AKIDTESTING",
-        SECRET,
-        None,
-        None,
-        "staleguard-tests",
-    ))
+/// Fixed test credentials (the environment's are not used).
+fn creds() -> Credentials {
+    Credentials::fixed("AKIDTESTING", SECRET, None)
 }
 
 /// A `[[cdn]]` entry for CloudFront at `api`, with `extra` keys (kebab-case) merged in.
@@ -55,7 +47,7 @@ fn ctx(bucket: Option<&str>, store_prefix: &str) -> OpenContext {
 }
 
 async fn open_one(c: &CdnConfig, x: &OpenContext) -> CloudFront {
-    let mut v = cloudfront::open_with(c, x, loader())
+    let mut v = cloudfront::open_with(c, x, creds(), CALL_TIMEOUT)
         .await
         .unwrap_or_else(|e| panic!("open: {e}"));
     assert_eq!(v.len(), 1, "{v:?}");
@@ -491,13 +483,8 @@ async fn too_many_in_progress_waits_and_retries() {
 #[tokio::test]
 async fn a_lost_response_is_retried_with_the_same_caller_reference_and_creates_one_invalidation() {
     let fake = fake(FakeOptions::default()).await;
-    let short = loader().timeout_config(
-        TimeoutConfig::builder()
-            .operation_attempt_timeout(Duration::from_millis(400))
-            .build(),
-    );
     let c = cfg(&fake.url, &[DIST], json!({}));
-    let p = cloudfront::open_with(&c, &ctx(None, ""), short)
+    let p = cloudfront::open_with(&c, &ctx(None, ""), creds(), Duration::from_millis(400))
         .await
         .unwrap()
         .remove(0);
@@ -617,15 +604,20 @@ async fn auto_finds_distributions_by_alias_across_pages() {
         &["auto", "ESITE000003", "EONE0000001"],
         json!({ "domain": "www.example.com" }),
     );
-    let v = cloudfront::open_with(&both, &ctx(None, ""), loader())
+    let v = cloudfront::open_with(&both, &ctx(None, ""), creds(), CALL_TIMEOUT)
         .await
         .unwrap();
     let ids: Vec<&str> = v.iter().map(|p| p.distribution()).collect();
     assert_eq!(ids, ["ESITE000003", "EONE0000001"]);
 
-    let e = cloudfront::open_with(&auto("nope.example.net"), &ctx(None, ""), loader())
-        .await
-        .unwrap_err();
+    let e = cloudfront::open_with(
+        &auto("nope.example.net"),
+        &ctx(None, ""),
+        creds(),
+        CALL_TIMEOUT,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Config, "{e}");
     let text = e.shown();
     for want in [
@@ -647,7 +639,7 @@ async fn the_url_prefix_follows_the_origin_path() {
     let open = |id: &str, extra: Value, bucket: Option<&'static str>, prefix: &'static str| {
         let c = cfg(&fake.url, &[id], extra);
         async move {
-            cloudfront::open_with(&c, &ctx(bucket, prefix), loader())
+            cloudfront::open_with(&c, &ctx(bucket, prefix), creds(), CALL_TIMEOUT)
                 .await
                 .map(|mut v| v.remove(0))
         }
@@ -716,7 +708,8 @@ async fn errors_are_mapped_to_kinds_with_hints() {
     let e = cloudfront::open_with(
         &cfg(&fake.url, &["ENOPE"], json!({})),
         &ctx(None, ""),
-        loader(),
+        creds(),
+        CALL_TIMEOUT,
     )
     .await
     .unwrap_err();
@@ -730,7 +723,8 @@ async fn errors_are_mapped_to_kinds_with_hints() {
     let e = cloudfront::open_with(
         &cfg(&fake.url, &["E-bad id"], json!({})),
         &ctx(None, ""),
-        loader(),
+        creds(),
+        CALL_TIMEOUT,
     )
     .await
     .unwrap_err();
@@ -823,9 +817,14 @@ async fn errors_are_mapped_to_kinds_with_hints() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         format!("http://{}", l.local_addr().unwrap())
     };
-    let e = cloudfront::open_with(&cfg(&dead, &[DIST], json!({})), &ctx(None, ""), loader())
-        .await
-        .unwrap_err();
+    let e = cloudfront::open_with(
+        &cfg(&dead, &[DIST], json!({})),
+        &ctx(None, ""),
+        creds(),
+        CALL_TIMEOUT,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Transient, "{e}");
     assert!(e.retryable());
     assert!(
@@ -834,8 +833,11 @@ async fn errors_are_mapped_to_kinds_with_hints() {
     );
 
     // No credentials at all.
-    let none = aws_config::defaults(BehaviorVersion::latest()).no_credentials();
-    let e = cloudfront::open_with(&c, &ctx(None, ""), none)
+    let none = Credentials::from_provider(
+        Arc::new(NoCredentials),
+        staleguard_aws::Source::InstanceMetadata,
+    );
+    let e = cloudfront::open_with(&c, &ctx(None, ""), none, CALL_TIMEOUT)
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unauthorized, "{e}");
@@ -873,87 +875,50 @@ async fn the_provider_retries_nothing_itself() {
 // ---------------------------------------------------------------------------------------------------
 // (b) against a real moto server
 
-/// CloudFront calls against a moto server that the provider itself does not make.
-trait MotoCloudFront {
-    async fn client(&self) -> aws_sdk_cloudfront::Client;
-    async fn create_distribution(&self, bucket: &str, alias: &str) -> String;
+/// A credential provider that has none, as the instance metadata service answers off EC2.
+#[derive(Debug)]
+struct NoCredentials;
+
+#[async_trait]
+impl object_store::CredentialProvider for NoCredentials {
+    type Credential = staleguard_aws::AwsCredential;
+    async fn get_credential(&self) -> object_store::Result<Arc<staleguard_aws::AwsCredential>> {
+        Err(object_store::Error::Generic {
+            store: "test",
+            source: "error sending request: connection refused (169.254.169.254)".into(),
+        })
+    }
 }
 
-impl MotoCloudFront for Moto {
-    /// A CloudFront client for this server (SDK, test credentials).
-    async fn client(&self) -> aws_sdk_cloudfront::Client {
-        use aws_smithy_http_client::tls::{Provider as Tls, rustls_provider::CryptoMode};
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Tls::Rustls(CryptoMode::Ring))
-            .build_https();
-        let conf = loader()
-            .region(aws_config::Region::from_static("us-east-1"))
-            .endpoint_url(&self.url)
-            .http_client(http)
-            .load()
-            .await;
-        aws_sdk_cloudfront::Client::new(&conf)
-    }
-
-    /// Creates a distribution with `bucket` as its S3 origin and `alias` as its CNAME; returns its id.
-    async fn create_distribution(&self, bucket: &str, alias: &str) -> String {
-        use aws_sdk_cloudfront::types::{
-            Aliases, DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig,
-            ViewerProtocolPolicy,
-        };
-        let origin = Origin::builder()
-            .id("s3-origin")
-            .domain_name(format!("{bucket}.s3.amazonaws.com"))
-            .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
-            .build()
-            .unwrap();
-        let conf = DistributionConfig::builder()
-            .caller_reference(format!("staleguard-test-{alias}"))
-            .comment("staleguard test")
-            .enabled(true)
-            .default_root_object("index.html")
-            .aliases(Aliases::builder().quantity(1).items(alias).build().unwrap())
-            .origins(
-                Origins::builder()
-                    .quantity(1)
-                    .items(origin)
-                    .build()
-                    .unwrap(),
-            )
-            .default_cache_behavior(
-                DefaultCacheBehavior::builder()
-                    .target_origin_id("s3-origin")
-                    .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
-                    .cache_policy_id("658327ea-f89d-4fab-a63d-7e88639e58f6")
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
-        let out = self
-            .client()
-            .await
-            .create_distribution()
-            .distribution_config(conf)
-            .send()
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "create-distribution on moto: {}",
-                    aws_sdk_cloudfront::error::DisplayErrorContext(&e)
-                )
-            });
-        out.distribution.expect("a distribution").id().to_string()
-    }
+/// Creates a distribution on moto with `bucket` as its S3 origin and `alias` as its CNAME (awscli from
+/// the test venv); returns its id.
+fn create_distribution(moto: &Moto, bucket: &str, alias: &str) -> String {
+    let conf = json!({
+        "CallerReference": format!("staleguard-test-{alias}"), "Comment": "staleguard test", "Enabled": true,
+        "DefaultRootObject": "index.html",
+        "Aliases": {"Quantity": 1, "Items": [alias]},
+        "Origins": {"Quantity": 1, "Items": [{"Id": "s3-origin", "DomainName": format!("{bucket}.s3.amazonaws.com"),
+            "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "s3-origin", "ViewerProtocolPolicy": "redirect-to-https",
+            "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"}
+    });
+    let out = moto.aws_json(&[
+        "cloudfront",
+        "create-distribution",
+        "--distribution-config",
+        &conf.to_string(),
+    ]);
+    out["Distribution"]["Id"]
+        .as_str()
+        .expect("a distribution id")
+        .to_string()
 }
 
 #[tokio::test]
 async fn moto_happy_path_by_id_and_by_alias() {
     let moto = Moto::start();
-    let id = moto.create_distribution("site", "www.moto.example").await;
-    let other = moto
-        .create_distribution("elsewhere", "other.moto.example")
-        .await;
+    let id = create_distribution(&moto, "site", "www.moto.example");
+    let other = create_distribution(&moto, "elsewhere", "other.moto.example");
     assert_ne!(id, other);
 
     // By id: the origin is the bucket, no origin path.
@@ -1030,7 +995,8 @@ async fn moto_happy_path_by_id_and_by_alias() {
     let e = cloudfront::open_with(
         &cfg(&moto.url, &["ENOPE12345"], json!({})),
         &ctx(None, ""),
-        loader(),
+        creds(),
+        CALL_TIMEOUT,
     )
     .await
     .unwrap_err();
@@ -1044,7 +1010,8 @@ async fn moto_happy_path_by_id_and_by_alias() {
     let e = cloudfront::open_with(
         &cfg(&moto.url, &["auto"], json!({ "domain": "nope.example" })),
         &ctx(None, ""),
-        loader(),
+        creds(),
+        CALL_TIMEOUT,
     )
     .await
     .unwrap_err();

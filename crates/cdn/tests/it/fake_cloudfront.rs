@@ -1,5 +1,5 @@
 //! A fake CloudFront of our own: an in-process axum server speaking enough of the REST/XML API
-//! (2020-05-31) for the AWS SDK: GetDistribution, GetDistributionConfig, ListDistributions,
+//! (2020-05-31) for the provider's REST client: GetDistribution, GetDistributionConfig, ListDistributions,
 //! CreateInvalidation, GetInvalidation, ListInvalidations.
 //!
 //! It models what moto does not (see `../shared/peers/README.md`): invalidations start `InProgress`
@@ -15,7 +15,6 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_sdk_cloudfront::primitives::{DateTime, DateTimeFormat};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -261,9 +260,7 @@ impl FakeCloudFront {
 }
 
 fn rfc3339(t: SystemTime) -> String {
-    DateTime::from(t)
-        .fmt(DateTimeFormat::DateTime)
-        .unwrap_or_default()
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 fn esc(s: &str) -> String {
