@@ -14,7 +14,7 @@
 #   BENCH_SKIP_STALEGUARD=1   run everything but staleguard (its rows read n/a)
 #   BENCH_SKIP_WHITENOISE=1   skip Django + WhiteNoise          (for development)
 #   BENCH_SKIP_FLOOR=1        skip both floors                  (for development)
-#   STALEGUARD_BIN=PATH       use this binary instead of `cargo build --release -p staleguard`
+#   STALEGUARD_BIN=PATH       use this binary instead of `cargo build --profile dist -p staleguard`
 #   BENCH_FLOOR_TARGET_DIR    cargo target dir of the floor tool (default bench/work/floor-target)
 #   STALEGUARD_VENV           Python venv (see scripts/pyenv.sh)
 #   BENCH_WAIT_IDLE=SECONDS   first wait (at most that long) for the 1-minute load average < 0.5

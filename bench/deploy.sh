@@ -13,7 +13,7 @@
 #   BENCH_ROUNDS=3            redeploy rounds; each changes 10 other source files, rebuilds, then runs both
 #                             tools (order alternating: staleguard first in odd rounds); the report shows medians
 #   BENCH_SMALL=1             a 1,000-file site (10 folders instead of 100), for testing the script
-#   STALEGUARD_BIN=PATH       use this binary instead of `cargo build --release --locked -p staleguard`
+#   STALEGUARD_BIN=PATH       use this binary instead of `cargo build --profile dist --locked -p staleguard`
 #   STALEGUARD_VENV           Python venv with moto and awscli (see scripts/pyenv.sh, scripts/peers/moto.sh)
 #   BENCH_WAIT_IDLE=SECONDS   first wait (at most that long) for the 1-minute load average < 0.5
 set -euo pipefail

@@ -95,8 +95,8 @@ dir_stats() { # dir_stats DIR -> "FILES BYTES"
   find "$1" -type f -printf '%s\n' | awk '{ n++; s += $1 } END { printf "%d %d\n", n, s }'
 }
 
-# staleguard_bin LOGFILE: sets SG to $STALEGUARD_BIN, or builds `cargo build --release -p staleguard` (log in
-# LOGFILE) and uses target/release/staleguard; dies with a hint when neither works. Needs ROOT.
+# staleguard_bin LOGFILE: sets SG to $STALEGUARD_BIN, or builds `cargo build --profile dist -p staleguard` (log in
+# LOGFILE; fat LTO, as releases are built) and uses target/dist/staleguard; dies with a hint when neither works. Needs ROOT.
 staleguard_bin() {
   local log="$1"
   if [ -n "${STALEGUARD_BIN:-}" ]; then
@@ -104,12 +104,12 @@ staleguard_bin() {
     info "staleguard: using STALEGUARD_BIN=$SG"
   else
     command -v cargo >/dev/null || die "cargo not found (or set STALEGUARD_BIN to a built binary, or BENCH_SKIP_STALEGUARD=1)"
-    info "cargo build --release -p staleguard (log: $log)"
-    (cd "$ROOT" && cargo build --release --locked -p staleguard) >"$log" 2>&1 || {
+    info "cargo build --profile dist -p staleguard (log: $log)"
+    (cd "$ROOT" && cargo build --profile dist --locked -p staleguard) >"$log" 2>&1 || {
       tail -n 25 "$log" | sed 's/^/    | /' >&2
-      die "cargo build --release -p staleguard failed; set STALEGUARD_BIN to a built binary, or BENCH_SKIP_STALEGUARD=1"
+      die "cargo build --profile dist -p staleguard failed; set STALEGUARD_BIN to a built binary, or BENCH_SKIP_STALEGUARD=1"
     }
-    SG="${CARGO_TARGET_DIR:-$ROOT/target}/release/staleguard"
+    SG="${CARGO_TARGET_DIR:-$ROOT/target}/dist/staleguard"
   fi
   [ -x "$SG" ] || die "staleguard binary not found or not executable: $SG (set STALEGUARD_BIN, or BENCH_SKIP_STALEGUARD=1)"
 }

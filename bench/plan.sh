@@ -35,8 +35,8 @@ START_DATE="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 CPU_MODEL="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 
-step "building the bench (release, fat LTO: a few minutes the first time)"
-cargo build --release -p staleguard-core --example plan_bench 2>"$LOGS/plan-build.log" ||
+step "building the bench (profile dist, fat LTO: a few minutes the first time)"
+cargo build --profile dist -p staleguard-core --example plan_bench 2>"$LOGS/plan-build.log" ||
   { tail -n 30 "$LOGS/plan-build.log" >&2; die "build failed (log: $LOGS/plan-build.log)"; }
 
 wait_idle
@@ -45,7 +45,7 @@ awk -v l="${LOAD_START%% *}" 'BEGIN { exit !(l >= 0.5) }' &&
 
 step "planning ($RUNS timed runs per planner and deploy)"
 TABLE="$WORK/plan-table.md"
-cargo run --release -q -p staleguard-core --example plan_bench -- --runs "$RUNS" >"$TABLE" 2>"$LOGS/plan-run.log" ||
+cargo run --profile dist -q -p staleguard-core --example plan_bench -- --runs "$RUNS" >"$TABLE" 2>"$LOGS/plan-run.log" ||
   { tail -n 30 "$LOGS/plan-run.log" >&2; die "the bench failed (log: $LOGS/plan-run.log)"; }
 
 {

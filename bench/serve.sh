@@ -13,7 +13,7 @@
 # where req/s scatters by 10 % on a 2-core machine.
 #
 # Environment:
-#   STALEGUARD_BIN=PATH       use this binary instead of `cargo build --release -p staleguard`
+#   STALEGUARD_BIN=PATH       use this binary instead of `cargo build --profile dist -p staleguard`
 #   BENCH_SKIP_STALEGUARD=1   nginx only (the staleguard binary still builds the content; its rows read n/a)
 #   BENCH_DURATION=10s        length of each measured wrk run (warm-up: BENCH_WARMUP=2s)
 #   BENCH_CONNECTIONS=32      wrk connections (one wrk thread)
