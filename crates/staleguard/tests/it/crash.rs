@@ -87,7 +87,8 @@ fn gc_killed_between_deletes_never_leaves_a_page_without_its_css() {
 fn gc_killed_between_deletes_on_s3_keeps_every_reference() {
     let moto = Moto::start();
     moto.create_bucket("site");
-    let t = project("concurrency = 1\n");
+    // A killed deploy's lease on S3 is waited out (`lock-ttl`) by the next one: 3 s, not the default 2 min.
+    let t = project("concurrency = 1\nlock-ttl = \"3s\"\n");
     let dir = t.path();
     let store = ["--store", "s3://site/www"];
     let deploy = |now: i64, extra: &[&str], fault: Option<&str>| -> Output {
@@ -148,7 +149,12 @@ fn deploys(dir: &Path, extra: &[&str], moto: Option<&Moto>) -> Vec<Value> {
 /// back: one history entry per version, and the rollback restores the first version.
 fn commit_kills(store: Option<(&Moto, &str)>) {
     for point in ["commit-record", "commit-history", "commit-current"] {
-        let t = project("");
+        // On S3 the next deploy waits out the killed one's lease (`lock-ttl`): 3 s, not the default 2 min.
+        let t = project(if store.is_some() {
+            "lock-ttl = \"3s\"\n"
+        } else {
+            ""
+        });
         let dir = t.path();
         let extra: Vec<String> = store
             .map(|(_, url)| vec!["--store".to_string(), format!("{url}/{point}")])
