@@ -3,9 +3,8 @@
 # checks, every Rust test (unit, property, integration on the real binary, Django reading our manifest), and
 # a replay of the fuzz targets' seeds and regression inputs (CSS/HTML/JS scanners).
 #
-#   scripts/test.sh            # everything
-#   FUZZ_SECONDS=0 scripts/test.sh   # skip the fuzz replay (e.g. while iterating)
-#   FUZZ_REPLAY=0 FUZZ_SECONDS=30 scripts/test.sh   # explore 30 s per target instead of replaying
+#   scripts/test.sh            # everything (the fuzz seeds are replayed by cargo test)
+#   FUZZ_SECONDS=30 scripts/test.sh   # also explore 30 s per fuzz target with libFuzzer
 #
 # Peers: Django, WhiteNoise and gunicorn (pip, in a venv made by scripts/pyenv.sh; the Django stack runs
 # under gunicorn across rebuilds), headless Chromium (Debian's package, scripts/peers/chromium.sh; the Vite
@@ -72,14 +71,13 @@ scripts/features.sh
 step "cargo test (unit, property, integration)"
 cargo test --workspace --locked
 
-if [ "${FUZZ_SECONDS:-}" != "0" ]; then
-  # Replay every committed seed and regression input through the fuzz targets, in strict mode (every
-  # rewritten URL must read back exactly): deterministic, so a landing never depends on luck. Exploration
-  # with random seeds is `scripts/fuzz.sh 60`; commit any crash input to fuzz/seeds/<target>/.
-  # No ASan: the code is unsafe-free, and it builds faster.
-  step "fuzz targets: replay the seeds and regression inputs"
-  FUZZ_SANITIZER="${FUZZ_SANITIZER:-none}" FUZZ_STRICT="${FUZZ_STRICT:-1}" FUZZ_REPLAY="${FUZZ_REPLAY:-1}" \
-    scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+# The fuzz targets' committed seeds and regression inputs are replayed by `cargo test` above
+# (crates/assets/tests/fuzz_seeds.rs, through the targets' own bodies in fuzz/harness/, strict):
+# deterministic, and with no cargo-fuzz install or second build. FUZZ_SECONDS=N also explores each
+# target with libFuzzer for N seconds (scripts/fuzz.sh; installs cargo-fuzz when missing).
+if [ "${FUZZ_SECONDS:-0}" != "0" ]; then
+  step "fuzz targets: explore ${FUZZ_SECONDS} s each with libFuzzer"
+  FUZZ_SANITIZER="${FUZZ_SANITIZER:-none}" FUZZ_STRICT="${FUZZ_STRICT:-1}" scripts/fuzz.sh "${FUZZ_SECONDS}"
 fi
 
 step "done: every check passed (${SECONDS}s in all)"
