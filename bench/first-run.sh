@@ -7,6 +7,9 @@
 #
 #   bench/first-run.sh [REV...]     # default: 5ce9dd9 (fat LTO, AWS SDK) and HEAD
 #
+# FIRST_RUN_ALSO="cargo build --release --locked -p staleguard" also times that build, cold (its own
+# profile shares nothing with the demo's), in the last revision's clone after its demo: another row.
+#
 # Needs the network for crates.io (that is part of what a first run costs). Nothing else should run on the
 # machine meanwhile: these are wall-clock numbers on a small machine.
 set -euo pipefail
@@ -22,6 +25,8 @@ revs=("$@")
 [ ${#revs[@]} -gt 0 ] || revs=(5ce9dd9 HEAD)
 REPORT="$WORK/results.md"
 CPU_MODEL="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+
+fmt() { printf '%dm%02ds' "$(echo "$1 / 60" | bc)" "$(echo "$1 % 60 / 1" | bc)"; }
 
 # timed OUTFILE CMD...: runs CMD, appends "wall user sys" to OUTFILE.
 timed() {
@@ -69,7 +74,6 @@ for rev in "${revs[@]}"; do
   read -r dw du_ ds < <(sed -n 3p "$t")
   total_wall="$(echo "$fw + $bw + $dw" | bc)"
   total_cpu="$(echo "$fu + $fs + $bu + $bs + $du_ + $ds" | bc)"
-  fmt() { printf '%dm%02ds' "$(echo "$1 / 60" | bc)" "$(echo "$1 % 60 / 1" | bc)"; }
   echo "| $rev ($sha) | \`$build_cmd\` | $(fmt "$fw") | $(fmt "$bw") ($(fmt "$(echo "$bu + $bs" | bc)") CPU) | $(fmt "$dw") | **$(fmt "$total_wall")** | $(fmt "$total_cpu") | ${size} MB |" >>"$REPORT"
   # The longest compile units, from the timings page's data.
   html="$(ls "$dir"/cargo-timings/cargo-timing-*.html 2>/dev/null | head -1)"
@@ -85,6 +89,15 @@ EOF
     info "longest units: $(paste -sd';' "$dir/longest.txt")"
   fi
 done
+if [ -n "${FIRST_RUN_ALSO:-}" ]; then
+  step "also: $FIRST_RUN_ALSO (cold, in $sha's clone)"
+  : >"$dir/also.times"
+  # shellcheck disable=SC2086
+  (cd "$dir/src" && timed "$dir/also.times" $FIRST_RUN_ALSO --timings) >"$dir/also.log" 2>&1 || die "failed ($dir/also.log)"
+  read -r aw au as < <(sed -n 1p "$dir/also.times")
+  bin="$(ls -t "$dir"/src/target/*/staleguard | head -1)"
+  echo "| ${revs[-1]} ($sha), instead | \`$FIRST_RUN_ALSO\` | (fetched) | $(fmt "$aw") ($(fmt "$(echo "$au + $as" | bc)") CPU) | | | | $(du -m "$bin" | cut -f1) MB |" >>"$REPORT"
+fi
 echo
 cat "$REPORT"
 for rev in "${revs[@]}"; do

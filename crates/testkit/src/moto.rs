@@ -169,4 +169,28 @@ impl Moto {
     pub fn create_bucket(&self, name: &str) {
         self.aws_json(&["s3api", "create-bucket", "--bucket", name]);
     }
+
+    /// Creates a CloudFront distribution whose one origin is `bucket` (S3, `origin_path`, e.g. `/site` or
+    /// empty) and whose alternate domain name is `alias`; returns its id.
+    pub fn create_distribution(&self, bucket: &str, origin_path: &str, alias: &str) -> String {
+        let conf = serde_json::json!({
+            "CallerReference": format!("staleguard-test-{alias}"), "Comment": "staleguard test", "Enabled": true,
+            "DefaultRootObject": "index.html",
+            "Aliases": {"Quantity": 1, "Items": [alias]},
+            "Origins": {"Quantity": 1, "Items": [{"Id": format!("s3-{bucket}"), "DomainName": format!("{bucket}.s3.amazonaws.com"),
+                "OriginPath": origin_path, "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+            "DefaultCacheBehavior": {"TargetOriginId": format!("s3-{bucket}"), "ViewerProtocolPolicy": "redirect-to-https",
+                "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"}
+        });
+        let out = self.aws_json(&[
+            "cloudfront",
+            "create-distribution",
+            "--distribution-config",
+            &conf.to_string(),
+        ]);
+        out["Distribution"]["Id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("create-distribution answered without an id: {out}"))
+            .to_string()
+    }
 }

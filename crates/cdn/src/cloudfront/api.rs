@@ -271,6 +271,14 @@ fn seg(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }
 
+/// One page of a listing: `base?Marker=…&MaxItems=…` (no marker on the first page).
+fn page(base: String, marker: Option<&str>, max_items: usize) -> String {
+    match marker {
+        Some(m) => format!("{base}?Marker={}&MaxItems={max_items}", seg(m)),
+        None => format!("{base}?MaxItems={max_items}"),
+    }
+}
+
 /// The `InvalidationBatch` document of `CreateInvalidation`.
 pub(super) fn invalidation_batch_xml(paths: &[String], reference: &str) -> String {
     let mut items = String::new();
@@ -368,17 +376,11 @@ impl Api {
         marker: Option<&str>,
         max_items: usize,
     ) -> Result<InvalidationList, CdnError> {
-        let mut path = format!(
-            "{VERSION}/distribution/{}/invalidation?MaxItems={max_items}",
-            seg(distribution)
+        let path = page(
+            format!("{VERSION}/distribution/{}/invalidation", seg(distribution)),
+            marker,
+            max_items,
         );
-        if let Some(m) = marker {
-            path = format!(
-                "{VERSION}/distribution/{}/invalidation?Marker={}&MaxItems={max_items}",
-                seg(distribution),
-                seg(m)
-            );
-        }
         self.call(label, "list-invalidations", Method::GET, &path, None)
             .await
     }
@@ -398,13 +400,7 @@ impl Api {
         marker: Option<&str>,
         max_items: usize,
     ) -> Result<DistributionList, CdnError> {
-        let path = match marker {
-            Some(m) => format!(
-                "{VERSION}/distribution?Marker={}&MaxItems={max_items}",
-                seg(m)
-            ),
-            None => format!("{VERSION}/distribution?MaxItems={max_items}"),
-        };
+        let path = page(format!("{VERSION}/distribution"), marker, max_items);
         self.call("cloudfront", "list-distributions", Method::GET, &path, None)
             .await
     }

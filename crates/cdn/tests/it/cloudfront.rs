@@ -890,35 +890,11 @@ impl object_store::CredentialProvider for NoCredentials {
     }
 }
 
-/// Creates a distribution on moto with `bucket` as its S3 origin and `alias` as its CNAME (awscli from
-/// the test venv); returns its id.
-fn create_distribution(moto: &Moto, bucket: &str, alias: &str) -> String {
-    let conf = json!({
-        "CallerReference": format!("staleguard-test-{alias}"), "Comment": "staleguard test", "Enabled": true,
-        "DefaultRootObject": "index.html",
-        "Aliases": {"Quantity": 1, "Items": [alias]},
-        "Origins": {"Quantity": 1, "Items": [{"Id": "s3-origin", "DomainName": format!("{bucket}.s3.amazonaws.com"),
-            "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
-        "DefaultCacheBehavior": {"TargetOriginId": "s3-origin", "ViewerProtocolPolicy": "redirect-to-https",
-            "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"}
-    });
-    let out = moto.aws_json(&[
-        "cloudfront",
-        "create-distribution",
-        "--distribution-config",
-        &conf.to_string(),
-    ]);
-    out["Distribution"]["Id"]
-        .as_str()
-        .expect("a distribution id")
-        .to_string()
-}
-
 #[tokio::test]
 async fn moto_happy_path_by_id_and_by_alias() {
     let moto = Moto::start();
-    let id = create_distribution(&moto, "site", "www.moto.example");
-    let other = create_distribution(&moto, "elsewhere", "other.moto.example");
+    let id = moto.create_distribution("site", "", "www.moto.example");
+    let other = moto.create_distribution("elsewhere", "", "other.moto.example");
     assert_ne!(id, other);
 
     // By id: the origin is the bucket, no origin path.

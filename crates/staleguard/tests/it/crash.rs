@@ -503,20 +503,7 @@ fn concurrent_invalidates_on_s3_lose_no_purge_mark() {
         "[build]\nsource = \"site\"\nout = \"out\"\n\n[deploy]\nstore = \"s3://web/site\"\n",
     );
     for n in names {
-        let dist = serde_json::json!({
-            "CallerReference": format!("sg-{n}"), "Comment": n, "Enabled": true,
-            "Aliases": {"Quantity": 1, "Items": [format!("{n}.example.test")]},
-            "Origins": {"Quantity": 1, "Items": [{"Id": "s3-web", "DomainName": "web.s3.amazonaws.com",
-                "OriginPath": "/site", "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
-            "DefaultCacheBehavior": {"TargetOriginId": "s3-web", "ViewerProtocolPolicy": "redirect-to-https",
-                "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"}
-        });
-        moto.aws_json(&[
-            "cloudfront",
-            "create-distribution",
-            "--distribution-config",
-            &dist.to_string(),
-        ]);
+        moto.create_distribution("web", "/site", &format!("{n}.example.test"));
         config.push_str(&format!(
             "\n[[cdn]]\nname = \"{n}\"\nprovider = \"cloudfront\"\ndistribution = \"auto\"\ndomain = \"{n}.example.test\"\n"
         ));

@@ -283,21 +283,7 @@ fn cloudfront_on_moto_deploy_purges_exact_paths() {
     use staleguard_testkit::moto::Moto;
     let moto = Moto::start();
     moto.create_bucket("web");
-    let dist = serde_json::json!({
-        "CallerReference": "sg-test", "Comment": "staleguard", "Enabled": true,
-        "Aliases": {"Quantity": 1, "Items": ["www.example.test"]},
-        "Origins": {"Quantity": 1, "Items": [{"Id": "s3-web", "DomainName": "web.s3.amazonaws.com",
-            "OriginPath": "/site", "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
-        "DefaultCacheBehavior": {"TargetOriginId": "s3-web", "ViewerProtocolPolicy": "redirect-to-https",
-            "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"}
-    });
-    let created = moto.aws_json(&[
-        "cloudfront",
-        "create-distribution",
-        "--distribution-config",
-        &dist.to_string(),
-    ]);
-    let id = created["Distribution"]["Id"].as_str().unwrap().to_string();
+    let id = moto.create_distribution("web", "/site", "www.example.test");
 
     let t = tempfile::tempdir().unwrap();
     let dir = t.path();
