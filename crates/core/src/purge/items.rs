@@ -163,6 +163,25 @@ pub fn usd(n: Nusd) -> f64 {
     n as f64 / NUSD_PER_USD
 }
 
+/// Nano-dollars as a dollar amount for people: `$0`, `$0.005`, `$10.00`, and small amounts with two
+/// significant digits (`$0.0000004`, `$0.000012`).
+pub fn format_usd(n: Nusd) -> String {
+    let x = usd(n);
+    if n == 0 {
+        "$0".into()
+    } else if x >= 1.0 {
+        format!("${x:.2}")
+    } else if x >= 0.001 {
+        format!("${x:.3}")
+    } else {
+        // two significant digits, trailing zeros dropped
+        let decimals = (-x.log10()).ceil() as usize + 1;
+        let s = format!("{x:.decimals$}");
+        let s = s.trim_end_matches('0');
+        format!("${s}")
+    }
+}
+
 /// The default price of one swept URL: the origin request its next visitor causes (a revalidation, a
 /// 304 or a small GET). S3 charges $0.0004 per 1,000 GET requests (us-east-1, standard): $0.0000004.
 pub const DEFAULT_SWEEP_PRICE_USD: f64 = 0.000_000_4;

@@ -36,7 +36,7 @@ mod tree;
 pub use crate::keys::{clean_key, key_tag, key_urls};
 pub use items::{
     Capabilities, DEFAULT_SWEEP_PRICE_USD, Item, ItemKind, NUSD_PER_USD, Nusd, PlanOptions,
-    PlannedItem, Pricing, PurgePlan, nusd, usd,
+    PlannedItem, Pricing, PurgePlan, format_usd, nusd, usd,
 };
 
 use emit::{emit, everything_item, examples, path_item, split_calls};
@@ -1046,6 +1046,14 @@ mod tests {
         assert_eq!(nusd(DEFAULT_SWEEP_PRICE_USD), 400);
         assert_eq!((nusd(-1.0), nusd(f64::NAN), nusd(f64::INFINITY)), (0, 0, u64::MAX));
         assert_eq!(usd(5_000_000), 0.005);
+        let shown: Vec<String> = [0, 400, 12_345, 5_000_000, 45_424_800, 10_000_000_000]
+            .into_iter()
+            .map(format_usd)
+            .collect();
+        assert_eq!(
+            shown,
+            ["$0", "$0.0000004", "$0.000012", "$0.005", "$0.045", "$10.00"]
+        );
     }
 
     #[test]
