@@ -398,7 +398,10 @@ const PER_PATH: Nusd = 5_000_000;
 const FREE_PER_MONTH: u64 = 1000;
 
 /// The two months a deploy is planned in: the free paths used up, and all 1,000 left.
-const TIERS: &[(u64, &str)] = &[(0, "past the free tier"), (FREE_PER_MONTH, "1,000 free left")];
+const TIERS: &[(u64, &str)] = &[
+    (0, "past the free tier"),
+    (FREE_PER_MONTH, "1,000 free left"),
+];
 
 /// A plan's cost under the same prices for every planner: paths past the free ones, and each swept
 /// URL at the default sweep price.
@@ -576,8 +579,19 @@ fn main() {
             let out = outcome(&Cover::of_plan(&p), p.billed, &changed_set, &live);
             assert_eq!(out.swept, p.swept, "{}: swept as reported", sc.name);
             assert_eq!(p.changed, changed_set.len());
-            assert_eq!(p.cost, cost(p.billed, p.swept, free, sweep), "{}: cost", sc.name);
-            rows.push(row(Who::Ours, format!("staleguard ({})", kinds(&p)), out, Some(t), Some(t2)));
+            assert_eq!(
+                p.cost,
+                cost(p.billed, p.swept, free, sweep),
+                "{}: cost",
+                sc.name
+            );
+            rows.push(row(
+                Who::Ours,
+                format!("staleguard ({})", kinds(&p)),
+                out,
+                Some(t),
+                Some(t2),
+            ));
         }
     }
 
@@ -608,7 +622,10 @@ fn main() {
     let mut last = (String::new(), 0);
     for (i, r) in rows.iter().enumerate() {
         let (vs_s3, vs_all) = if r.who == Who::Ours {
-            (ratio(r.cost, rows[i - 2].cost), ratio(r.cost, rows[i - 1].cost))
+            (
+                ratio(r.cost, rows[i - 2].cost),
+                ratio(r.cost, rows[i - 1].cost),
+            )
         } else {
             (String::new(), String::new())
         };
@@ -620,7 +637,13 @@ fn main() {
         };
         let month = if last == head { "" } else { r.tier };
         last = head;
-        let bold = |s: String| if r.who == Who::Ours { format!("**{s}**") } else { s };
+        let bold = |s: String| {
+            if r.who == Who::Ours {
+                format!("**{s}**")
+            } else {
+                s
+            }
+        };
         println!(
             "| {deploy} | {urls} | {month} | {} | {} | {} | {} | {} | {} | {} | {vs_s3} | {vs_all} |",
             r.planner,
@@ -728,7 +751,11 @@ fn kinds(p: &PurgePlan) -> String {
         .count();
     let exact = p.items.len() - wild;
     let n = |k: usize, what: &str| {
-        format!("{} {what}{}", thousands(k as u64), if k == 1 { "" } else { "s" })
+        format!(
+            "{} {what}{}",
+            thousands(k as u64),
+            if k == 1 { "" } else { "s" }
+        )
     };
     match (wild, exact) {
         (0, e) => n(e, "path"),

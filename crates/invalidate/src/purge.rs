@@ -485,7 +485,8 @@ pub async fn run(
                     all_ok = false;
                     let e = staleguard_store::StoreError::State {
                         key: staleguard_store::purged::PURGED_KEY.to_string(),
-                        reason: "other purges kept taking this month's free items; run again".into(),
+                        reason: "other purges kept taking this month's free items; run again"
+                            .into(),
                     };
                     reports.push(fail(p.name().to_string(), e.into()));
                     continue;

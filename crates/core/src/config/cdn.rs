@@ -539,7 +539,11 @@ mod tests {
             ),
             (
                 "[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\nsweep-price = 5.0\n",
-                &["line 1", "sweep-price must be US dollars per swept URL", "got 5"],
+                &[
+                    "line 1",
+                    "sweep-price must be US dollars per swept URL",
+                    "got 5",
+                ],
             ),
             (
                 "[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\nsweep-price = 1e-12\n",

@@ -155,7 +155,8 @@ struct Solution {
 impl Solution {
     /// Its cost with the first `free` items free: `per_item × max(0, items − free) + sweep × swept`.
     fn dollars(&self, per_item: Nusd, sweep: Nusd, free: u64) -> u128 {
-        per_item as u128 * self.items.saturating_sub(free) as u128 + sweep as u128 * self.swept as u128
+        per_item as u128 * self.items.saturating_sub(free) as u128
+            + sweep as u128 * self.swept as u128
     }
 
     /// The order plans are chosen in: dollars, then billed items, swept URLs, broad items.
@@ -1014,7 +1015,11 @@ mod tests {
         for c in cases {
             // (`check_invariants` is quadratic: too slow here in debug builds.)
             let p = plan(&changed, &site, &c.caps, &c.opts);
-            assert!(changed.iter().all(|u| p.items.iter().any(|i| i.item.covers(u))));
+            assert!(
+                changed
+                    .iter()
+                    .all(|u| p.items.iter().any(|i| i.item.covers(u)))
+            );
             assert_eq!(
                 (p.billed, p.swept, p.cost, p.item_price),
                 (c.billed, c.swept, c.cost, c.item_price),
@@ -1024,7 +1029,12 @@ mod tests {
             if c.billed == 1 {
                 assert_eq!(shown(&p), ["/docs/*"], "{}", c.name);
             }
-            assert_eq!(p.free_used, c.opts.free_items.min(p.billed as u64), "{}", c.name);
+            assert_eq!(
+                p.free_used,
+                c.opts.free_items.min(p.billed as u64),
+                "{}",
+                c.name
+            );
         }
         // Free items: a prefix where it sweeps nothing (one BAN, not 1,000 PURGEs).
         let all_docs = site[..2000].to_vec();
@@ -1044,7 +1054,10 @@ mod tests {
         // Dollars as the options state them.
         assert_eq!(nusd(0.005), 5_000_000);
         assert_eq!(nusd(DEFAULT_SWEEP_PRICE_USD), 400);
-        assert_eq!((nusd(-1.0), nusd(f64::NAN), nusd(f64::INFINITY)), (0, 0, u64::MAX));
+        assert_eq!(
+            (nusd(-1.0), nusd(f64::NAN), nusd(f64::INFINITY)),
+            (0, 0, u64::MAX)
+        );
         assert_eq!(usd(5_000_000), 0.005);
         let shown: Vec<String> = [0, 400, 12_345, 5_000_000, 45_424_800, 10_000_000_000]
             .into_iter()
@@ -1052,7 +1065,14 @@ mod tests {
             .collect();
         assert_eq!(
             shown,
-            ["$0", "$0.0000004", "$0.000012", "$0.005", "$0.045", "$10.00"]
+            [
+                "$0",
+                "$0.0000004",
+                "$0.000012",
+                "$0.005",
+                "$0.045",
+                "$10.00"
+            ]
         );
     }
 
@@ -1394,7 +1414,9 @@ mod tests {
             let min = plans.iter().map(l).min().unwrap();
             let ties = plans.iter().filter(|x| l(x) == min);
             let fewest = *ties.clone().min_by_key(|&&(n, s)| (n, s)).unwrap();
-            let most = *ties.max_by_key(|&&(n, s)| (n, std::cmp::Reverse(s))).unwrap();
+            let most = *ties
+                .max_by_key(|&&(n, s)| (n, std::cmp::Reverse(s)))
+                .unwrap();
             [fewest, most]
         };
         let zero = at(0, 1)[0];
@@ -1517,8 +1539,10 @@ mod tests {
         for _ in 0..CASES {
             let (site, picks, opts) = strategy.new_tree(&mut runner).unwrap().current();
             let live: Vec<String> = site.iter().cloned().collect();
-            let changed: Vec<String> =
-                picks.iter().map(|i| live[i.index(live.len())].clone()).collect();
+            let changed: Vec<String> = picks
+                .iter()
+                .map(|i| live[i.index(live.len())].clone())
+                .collect();
             let caps = Capabilities {
                 pricing: Pricing {
                     per_item_usd: 1e-6,

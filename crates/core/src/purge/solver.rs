@@ -205,12 +205,7 @@ fn files_cost(t: &Tree, lim: &Limits, w: Weights, v: usize, root_all: bool) -> C
 
 /// The tree solved without a prefix limit: one cost per node (the knapsack with budget 0 and
 /// weightless prefixes, without its bookkeeping).
-fn unlimited(
-    t: &Tree,
-    lim: &Limits,
-    allow: Allowance,
-    w: Weights,
-) -> Option<(Vec<Mark>, Cost)> {
+fn unlimited(t: &Tree, lim: &Limits, allow: Allowance, w: Weights) -> Option<(Vec<Mark>, Cost)> {
     let n = t.dir.len();
     let root_all = !lim.prefixes && lim.all;
     let mut best = vec![Cost::ZERO; n];

@@ -103,7 +103,9 @@ pub fn print(reports: &[CdnReport], explain: bool) {
                 let used = u.free_per_month.saturating_sub(u.free_left);
                 let paid = plan.billed as u64 - plan.free_used;
                 let priced = if paid > 0 {
-                    let per_item = plan.cost.saturating_sub(plan.swept as u64 * plan.sweep_price)
+                    let per_item = plan
+                        .cost
+                        .saturating_sub(plan.swept as u64 * plan.sweep_price)
                         / paid;
                     format!(", {paid} priced at {} each", format_usd(per_item))
                 } else {
@@ -111,12 +113,7 @@ pub fn print(reports: &[CdnReport], explain: bool) {
                 };
                 println!(
                     "  {} this month ({} UTC): {used} of {} free item(s) used before this purge, {} left; this purge bills {}: {} free{priced}",
-                    r.provider,
-                    u.month,
-                    u.free_per_month,
-                    u.free_left,
-                    plan.billed,
-                    plan.free_used,
+                    r.provider, u.month, u.free_per_month, u.free_left, plan.billed, plan.free_used,
                 );
             }
             for it in &plan.items {

@@ -332,7 +332,10 @@ fn cloudfront_on_moto_deploy_purges_exact_paths() {
     assert_eq!(p["usage"]["month"], "2026-11", "{first}");
     assert_eq!(p["usage"]["free_left"], 1000, "{first}");
     assert_eq!(p["usage"]["free_used"], first_billed, "{first}");
-    assert_eq!((p["plan"]["swept"].as_u64(), p["cost_usd"].as_f64()), (Some(0), Some(0.0)));
+    assert_eq!(
+        (p["plan"]["swept"].as_u64(), p["cost_usd"].as_f64()),
+        (Some(0), Some(0.0))
+    );
 
     // v2: one page and the stylesheet change; the CSS gets a new name and is not purged, but its
     // unhashed original `style.css` is a mutable URL that changed.
@@ -424,10 +427,16 @@ fn cloudfront_on_moto_deploy_purges_exact_paths() {
         1000 - used
     );
     assert!(out.contains(&want), "{want}\nnot in:\n{out}");
-    assert!(!out.contains("URL(s) swept"), "free paths: nothing swept\n{out}");
+    assert!(
+        !out.contains("URL(s) swept"),
+        "free paths: nothing swept\n{out}"
+    );
     for line in out.lines().filter(|l| l.contains("* ")) {
         // a wildcard here sweeps nothing: as cheap as its paths, and fewer items
-        assert!(out.contains("why: $0 (1 item at $0 + 0 swept"), "{line}\n{out}");
+        assert!(
+            out.contains("why: $0 (1 item at $0 + 0 swept"),
+            "{line}\n{out}"
+        );
     }
     // December: a new month starts at zero.
     let out = explain("1796083200");
