@@ -102,14 +102,14 @@ pub fn print(reports: &[CdnReport], explain: bool) {
             if let Some(u) = &r.usage {
                 let used = u.free_per_month.saturating_sub(u.free_left);
                 let paid = plan.billed as u64 - plan.free_used;
-                let priced = if paid > 0 {
-                    let per_item = plan
-                        .cost
-                        .saturating_sub(plan.swept as u64 * plan.sweep_price)
-                        / paid;
-                    format!(", {paid} priced at {} each", format_usd(per_item))
-                } else {
-                    String::new()
+                let items_cost = plan
+                    .cost
+                    .saturating_sub((plan.swept as u64).saturating_mul(plan.sweep_price));
+                let priced = match items_cost.checked_div(paid) {
+                    Some(per_item) => {
+                        format!(", {paid} priced at {} each", format_usd(per_item))
+                    }
+                    None => String::new(),
                 };
                 println!(
                     "  {} this month ({} UTC): {used} of {} free item(s) used before this purge, {} left; this purge bills {}: {} free{priced}",
