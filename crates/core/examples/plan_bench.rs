@@ -5,12 +5,11 @@
 //! cargo run --release -p staleguard-core --example plan_bench   # or bench/plan.sh
 //! ```
 //!
-//! For each scenario (which pages changed) it prints one row per planner: billed items, unchanged
-//! live URLs swept, changed URLs missed, and the median planning time. Our planner runs three times
-//! (see [`CONFIGS`]): with CloudFront's defaults as the CLI uses them (a prefix may sweep at most 50
-//! unchanged URLs, or 2 per changed URL it covers, whichever is larger), with the ceiling of 50 alone,
-//! and with a ceiling equal to the most that one of s3deploy's wildcards swept in that scenario (the
-//! same sweep allowance).
+//! For each scenario (which pages changed) and each of two months (the free paths used up, and all
+//! 1,000 left) it prints one row per plan: s3deploy's, every changed URL as a path, and ours with the
+//! CLI's defaults (no sweep cap, a swept URL at $0.0000004): billed items, unchanged live URLs swept,
+//! changed URLs missed, the cost in dollars under the same prices for all three (CloudFront's $0.005
+//! per path past the free ones, plus the swept URLs), and the median planning time.
 //!
 //! Options: `--runs N` (timed runs per planner and scenario, default 21), `--json` (one JSON object
 //! per row instead of the table), `--only TEXT` (only the deploys whose name contains TEXT, e.g. for
@@ -20,7 +19,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use staleguard_core::purge::{
-    Capabilities, ItemKind, PlanOptions, Pricing, PurgePlan, key_urls, plan,
+    Capabilities, ItemKind, Nusd, PlanOptions, Pricing, PurgePlan, format_usd, key_urls, plan, usd,
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -367,26 +366,6 @@ fn outcome(cover: &Cover, billed: usize, changed: &HashSet<&str>, live: &[String
     }
 }
 
-/// Most unchanged live URLs one prefix of `cover` sweeps.
-fn largest_sweep(cover: &Cover, changed: &HashSet<&str>, live: &[String]) -> usize {
-    if cover.everything {
-        return live
-            .iter()
-            .filter(|u| !changed.contains(u.as_str()))
-            .count();
-    }
-    cover
-        .prefixes
-        .iter()
-        .map(|p| {
-            live.iter()
-                .filter(|u| u.starts_with(p.as_str()) && !changed.contains(u.as_str()))
-                .count()
-        })
-        .max()
-        .unwrap_or(0)
-}
-
 fn check_calls(p: &PurgePlan, caps: &Capabilities) {
     let prefixes = p
         .items
@@ -412,42 +391,23 @@ fn check_calls(p: &PurgePlan, caps: &Capabilities) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Our planner's settings
+// Prices
 
-/// A sweep ceiling for one row of ours.
-#[derive(Clone, Copy, PartialEq)]
-enum Ceiling {
-    Fixed(usize),
-    /// The most unchanged URLs one of s3deploy's wildcards swept in the scenario.
-    S3deployLargest,
-}
+/// CloudFront's price per path past the free tier, and its free paths a month.
+const PER_PATH: Nusd = 5_000_000;
+const FREE_PER_MONTH: u64 = 1000;
 
-/// One setting of our planner: its ceiling, its ratio, and what it stands for.
-struct Config {
-    ceiling: Ceiling,
-    ratio: f64,
-    what: &'static str,
-}
-
-/// Our rows, in order. The first is what `staleguard purge` uses for CloudFront (a billed provider):
-/// `sweep-ceiling = 50`, `sweep-ratio = 2`.
-const CONFIGS: &[Config] = &[
-    Config {
-        ceiling: Ceiling::Fixed(50),
-        ratio: 2.0,
-        what: "CloudFront default",
-    },
-    Config {
-        ceiling: Ceiling::Fixed(50),
-        ratio: 0.0,
-        what: "the ceiling alone",
-    },
-    Config {
-        ceiling: Ceiling::S3deployLargest,
-        ratio: 0.0,
-        what: "s3deploy's largest sweep",
-    },
+/// The two months a deploy is planned in: the free paths used up, and all 1,000 left.
+const TIERS: &[(u64, &str)] = &[
+    (0, "past the free tier"),
+    (FREE_PER_MONTH, "1,000 free left"),
 ];
+
+/// A plan's cost under the same prices for every planner: paths past the free ones, and each swept
+/// URL at the default sweep price.
+fn cost(billed: usize, swept: usize, free: u64, sweep: Nusd) -> Nusd {
+    PER_PATH * (billed as u64).saturating_sub(free) + sweep * swept as u64
+}
 
 // ------------------------------------------------------------------------------------------------
 
@@ -477,7 +437,7 @@ fn ms(d: Duration) -> String {
     }
 }
 
-fn ratio(ours: usize, theirs: usize) -> String {
+fn ratio(ours: Nusd, theirs: Nusd) -> String {
     match (ours, theirs) {
         (0, 0) => "=".into(),
         (_, 0) => "∞".into(),
@@ -485,16 +445,25 @@ fn ratio(ours: usize, theirs: usize) -> String {
     }
 }
 
+/// Which planner a row is of.
+#[derive(Clone, Copy, PartialEq)]
+enum Who {
+    S3deploy,
+    AllPaths,
+    Ours,
+}
+
 struct Row {
     scenario: String,
     changed_urls: usize,
-    /// Index into [`CONFIGS`]; `None` for s3deploy.
-    config: Option<usize>,
+    free: u64,
+    tier: &'static str,
+    who: Who,
     planner: String,
     out: Outcome,
-    time: Duration,
+    cost: Nusd,
+    time: Option<Duration>,
     time_shuffled: Option<Duration>,
-    vs: Option<(usize, usize)>,
 }
 
 fn main() {
@@ -524,10 +493,11 @@ fn main() {
         max_prefixes_in_flight: Some(15),
         asynchronous: true,
         pricing: Pricing {
-            per_item_usd: 0.005,
-            free_items_per_month: 1000,
+            per_item_usd: usd(PER_PATH),
+            free_items_per_month: FREE_PER_MONTH,
         },
     };
+    let sweep = PlanOptions::default().sweep_price;
 
     let site = site();
     let live: Vec<String> = site
@@ -561,18 +531,44 @@ fn main() {
         let (s3, s3_time) = time(runs, || s3deploy_reduce(&sc.keys));
         let s3_cover = Cover::of_cloudfront_paths(&s3);
         let s3_out = outcome(&s3_cover, s3.len(), &changed_set, &live);
-        let s3_largest = largest_sweep(&s3_cover, &changed_set, &live);
-        let vs = (s3_out.billed, s3_out.swept);
-
-        let ours = |config: usize| {
-            let c = &CONFIGS[config];
-            let ceiling = match c.ceiling {
-                Ceiling::Fixed(n) => n,
-                Ceiling::S3deployLargest => s3_largest,
+        for &(free, tier) in TIERS {
+            let row = |who, planner: String, out: Outcome, time, time_shuffled| Row {
+                scenario: sc.name.clone(),
+                changed_urls: changed_set.len(),
+                free,
+                tier,
+                who,
+                planner,
+                cost: cost(out.billed, out.swept, free, sweep),
+                out,
+                time,
+                time_shuffled,
             };
+            rows.push(row(
+                Who::S3deploy,
+                format!("s3deploy ({})", summary(&s3)),
+                Outcome {
+                    billed: s3_out.billed,
+                    swept: s3_out.swept,
+                    missed: s3_out.missed,
+                },
+                Some(s3_time),
+                None,
+            ));
+            rows.push(row(
+                Who::AllPaths,
+                "all paths".into(),
+                Outcome {
+                    billed: changed_set.len(),
+                    swept: 0,
+                    missed: 0,
+                },
+                None,
+                None,
+            ));
             let opts = PlanOptions {
-                sweep_ceiling: ceiling,
-                sweep_ratio: c.ratio,
+                free_items: free,
+                ..PlanOptions::default()
             };
             let (p, t) = time(runs, || plan(&changed, &live, &caps, &opts));
             let (p2, t2) = time(runs, || {
@@ -583,47 +579,36 @@ fn main() {
             let out = outcome(&Cover::of_plan(&p), p.billed, &changed_set, &live);
             assert_eq!(out.swept, p.swept, "{}: swept as reported", sc.name);
             assert_eq!(p.changed, changed_set.len());
-            Row {
-                scenario: sc.name.clone(),
-                changed_urls: changed_set.len(),
-                config: Some(config),
-                planner: format!(
-                    "staleguard, ceiling {}, ratio {} ({})",
-                    thousands(ceiling as u64),
-                    c.ratio,
-                    c.what
-                ),
+            assert_eq!(
+                p.cost,
+                cost(p.billed, p.swept, free, sweep),
+                "{}: cost",
+                sc.name
+            );
+            rows.push(row(
+                Who::Ours,
+                format!("staleguard ({})", kinds(&p)),
                 out,
-                time: t,
-                time_shuffled: Some(t2),
-                vs: Some(vs),
-            }
-        };
-        let ours_rows: Vec<Row> = (0..CONFIGS.len()).map(ours).collect();
-        rows.push(Row {
-            scenario: sc.name.clone(),
-            changed_urls: changed_set.len(),
-            config: None,
-            planner: format!("s3deploy ({})", summary(&s3)),
-            out: s3_out,
-            time: s3_time,
-            time_shuffled: None,
-            vs: None,
-        });
-        rows.extend(ours_rows);
+                Some(t),
+                Some(t2),
+            ));
+        }
     }
 
     if json {
         for r in &rows {
             println!(
-                "{{\"scenario\":{:?},\"changed_urls\":{},\"planner\":{:?},\"billed\":{},\"swept\":{},\"missed\":{},\"time_us\":{:.1},\"time_shuffled_us\":{}}}",
+                "{{\"scenario\":{:?},\"changed_urls\":{},\"free_left\":{},\"planner\":{:?},\"billed\":{},\"swept\":{},\"missed\":{},\"cost_usd\":{},\"time_us\":{},\"time_shuffled_us\":{}}}",
                 r.scenario,
                 r.changed_urls,
+                r.free,
                 r.planner,
                 r.out.billed,
                 r.out.swept,
                 r.out.missed,
-                r.time.as_secs_f64() * 1e6,
+                usd(r.cost),
+                r.time
+                    .map_or("null".into(), |t| format!("{:.1}", t.as_secs_f64() * 1e6)),
                 r.time_shuffled
                     .map_or("null".into(), |t| format!("{:.1}", t.as_secs_f64() * 1e6)),
             );
@@ -631,52 +616,89 @@ fn main() {
         return;
     }
     println!(
-        "| deploy | changed URLs | planner | billed | swept | missed | cost past the free tier | time (median) | time, shuffled input | billed ÷ s3deploy | swept ÷ s3deploy |"
+        "| deploy | changed URLs | month | planner | billed | swept | missed | cost | time (median) | random order | cost ÷ s3deploy | cost ÷ all paths |"
     );
-    println!("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for r in &rows {
-        let (vb, vs) = match r.vs {
-            Some((b, s)) => (ratio(r.out.billed, b), ratio(r.out.swept, s)),
-            None => (String::new(), String::new()),
+    println!("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut last = (String::new(), 0);
+    for (i, r) in rows.iter().enumerate() {
+        let (vs_s3, vs_all) = if r.who == Who::Ours {
+            (
+                ratio(r.cost, rows[i - 2].cost),
+                ratio(r.cost, rows[i - 1].cost),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        let head = (r.scenario.clone(), r.free);
+        let (deploy, urls) = if last.0 == head.0 {
+            (String::new(), String::new())
+        } else {
+            (r.scenario.clone(), thousands(r.changed_urls as u64))
+        };
+        let month = if last == head { "" } else { r.tier };
+        last = head;
+        let bold = |s: String| {
+            if r.who == Who::Ours {
+                format!("**{s}**")
+            } else {
+                s
+            }
         };
         println!(
-            "| {} | {} | {} | {} | {} | {} | ${:.2} | {} | {} | {} | {} |",
-            r.scenario,
-            thousands(r.changed_urls as u64),
+            "| {deploy} | {urls} | {month} | {} | {} | {} | {} | {} | {} | {} | {vs_s3} | {vs_all} |",
             r.planner,
             thousands(r.out.billed as u64),
             thousands(r.out.swept as u64),
             r.out.missed,
-            r.out.billed as f64 * caps.pricing.per_item_usd,
-            ms(r.time),
+            bold(format_usd(r.cost)),
+            r.time.map_or("".into(), ms),
             r.time_shuffled.map_or("".into(), ms),
-            vb,
-            vs,
         );
     }
 
-    // Targets. Time: 50,000 changed URLs (DESIGN.md: "plan 50k changed paths"), and as a stretch the
-    // 100,000 of all 50,000 pages, in deploy order (the order the planner is given them); random
-    // order is shown for information.
-    let ours: Vec<&Row> = rows.iter().filter(|r| r.vs.is_some()).collect();
-    let missed: usize = ours.iter().map(|r| r.out.missed).sum();
+    // Targets.
+    let ours: Vec<(usize, &Row)> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.who == Who::Ours)
+        .collect();
+    let missed: usize = ours.iter().map(|(_, r)| r.out.missed).sum();
+    let dearer: Vec<String> = ours
+        .iter()
+        .filter(|(i, r)| r.cost > rows[i - 2].cost || r.cost > rows[i - 1].cost)
+        .map(|(_, r)| format!("{} ({})", r.scenario, r.tier))
+        .collect();
+    // Within the free tier: where the changed URLs fit in the free paths left, nothing may be swept.
+    let swept_free: Vec<String> = ours
+        .iter()
+        .filter(|(_, r)| r.changed_urls as u64 <= r.free && r.out.swept > 0)
+        .map(|(_, r)| r.scenario.clone())
+        .collect();
+    let fit = ours
+        .iter()
+        .filter(|(_, r)| r.changed_urls as u64 <= r.free)
+        .count();
     println!();
     println!("| target | measured | |");
     println!("| --- | --- | --- |");
     for (urls, what) in [(50_000, "target"), (100_000, "stretch")] {
-        let these: Vec<&&Row> = ours.iter().filter(|r| r.changed_urls == urls).collect();
-        let Some(slowest) = these.iter().map(|r| r.time).max() else {
+        let these: Vec<&&Row> = ours
+            .iter()
+            .map(|(_, r)| r)
+            .filter(|r| r.changed_urls == urls)
+            .collect();
+        let Some(slowest) = these.iter().filter_map(|r| r.time).max() else {
             continue;
         };
         let each: Vec<String> = these
             .iter()
             .map(|r| {
-                let n = r.out.billed;
                 format!(
-                    "{} ({} item{})",
-                    ms(r.time),
-                    thousands(n as u64),
-                    if n == 1 { "" } else { "s" }
+                    "{} ({}, {} item{})",
+                    r.time.map_or("".into(), ms),
+                    r.tier,
+                    thousands(r.out.billed as u64),
+                    if r.out.billed == 1 { "" } else { "s" }
                 )
             })
             .collect();
@@ -700,37 +722,57 @@ fn main() {
         "| no changed URL missed (ours) | {missed} missed | {} |",
         met(missed == 0)
     );
-    for (i, c) in CONFIGS.iter().enumerate() {
-        let worse: Vec<String> = ours
-            .iter()
-            .filter(|r| r.config == Some(i))
-            .filter(|r| r.out.billed > r.vs.map_or(0, |v| v.0))
-            .map(|r| r.scenario.clone())
-            .collect();
-        let label = match c.ceiling {
-            Ceiling::Fixed(n) => format!("ceiling {n}, ratio {} ({})", c.ratio, c.what),
-            Ceiling::S3deployLargest => format!("the same sweep allowance ({})", c.what),
-        };
-        println!(
-            "| never more billed items than s3deploy, {label} | {} | {} |",
-            if worse.is_empty() {
-                "never more".to_string()
-            } else {
-                format!("more in: {}", worse.join("; "))
-            },
-            met(worse.is_empty())
-        );
-    }
+    println!(
+        "| cost ≤ s3deploy's and ≤ all paths', every row | {} | {} |",
+        if dearer.is_empty() {
+            "never dearer".to_string()
+        } else {
+            format!("dearer in: {}", dearer.join("; "))
+        },
+        met(dearer.is_empty())
+    );
+    println!(
+        "| nothing swept where the changed URLs fit in the free paths left | {} of {fit} such rows swept | {} |",
+        swept_free.len(),
+        met(swept_free.is_empty())
+    );
 }
 
 fn met(ok: bool) -> &'static str {
     if ok { "met" } else { "**missed**" }
 }
 
+/// Our plan in a few words: `1 wildcard`, `15 wildcards, 1,970 paths`.
+fn kinds(p: &PurgePlan) -> String {
+    let wild = p
+        .items
+        .iter()
+        .filter(|i| i.item.kind != ItemKind::Path)
+        .count();
+    let exact = p.items.len() - wild;
+    let n = |k: usize, what: &str| {
+        format!(
+            "{} {what}{}",
+            thousands(k as u64),
+            if k == 1 { "" } else { "s" }
+        )
+    };
+    match (wild, exact) {
+        (0, e) => n(e, "path"),
+        (w, 0) if p.items[0].item.value == "/" => format!("`/*`{}", if w > 1 { "…" } else { "" }),
+        (1, 0) => format!("`{}`", p.items[0].item),
+        (w, 0) => n(w, "wildcard"),
+        (w, e) => format!("{}, {}", n(w, "wildcard"), n(e, "path")),
+    }
+}
+
 /// s3deploy's output in a few words: `3 wildcards, 2 paths`, `/*`.
 fn summary(paths: &[String]) -> String {
     if paths == ["/*"] {
         return "`/*`".into();
+    }
+    if paths.len() == 1 && paths[0].ends_with('*') {
+        return format!("`{}`", paths[0]);
     }
     let wild = paths.iter().filter(|p| p.ends_with('*')).count();
     let exact = paths.len() - wild;

@@ -144,7 +144,10 @@ impl Conclusion {
         ];
         for p in &self.purges {
             let cost = if p.cost_usd > 0.0 {
-                format!(", est. ${:.3}", p.cost_usd)
+                format!(
+                    ", est. {}",
+                    staleguard_core::purge::format_usd(staleguard_core::purge::nusd(p.cost_usd))
+                )
             } else {
                 String::new()
             };

@@ -51,7 +51,9 @@ pub fn plan(policy: &Policy, caps: &Capabilities, wanted: Wanted<'_>) -> Result<
                         provider: policy.provider.clone(),
                     });
                 }
-                return Ok(purge::tag_plan(&changes.tags(), caps));
+                let mut plan = purge::tag_plan(&changes.tags(), caps);
+                plan.price(&caps.pricing, opts);
+                return Ok(plan);
             }
             let (changed, live) = changes.urls(prefix, policy.clean_urls);
             return Ok(purge::plan(&changed, &live, caps, opts));
@@ -112,6 +114,7 @@ pub fn plan(policy: &Policy, caps: &Capabilities, wanted: Wanted<'_>) -> Result<
         });
         plan.billed += 1;
     }
+    plan.price(&caps.pricing, opts);
     Ok(plan)
 }
 
@@ -145,11 +148,8 @@ mod tests {
         Policy {
             provider: "cloudfront:E1".into(),
             purge_by,
-            // A generous allowance: a prefix would always be cheaper than many paths.
-            options: PlanOptions {
-                sweep_ceiling: 1_000_000,
-                sweep_ratio: 0.0,
-            },
+            // No cap: a prefix sweeping a few URLs is cheaper than many paths.
+            options: PlanOptions::default(),
             url_prefix: "/".into(),
             clean_urls: false,
         }

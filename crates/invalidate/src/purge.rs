@@ -14,8 +14,8 @@ use serde::Serialize;
 use staleguard_cdn::wrap::{self, Observer, RunOptions};
 use staleguard_cdn::{Batch, OpenContext, Provider};
 use staleguard_core::config::{CdnConfig, OnFailure};
-use staleguard_core::purge::{Item, PlanOptions, PurgePlan};
-use staleguard_store::{Pending, PurgeState};
+use staleguard_core::purge::{Item, PurgePlan};
+use staleguard_store::{Pending, PurgeState, Reserved, month_of};
 
 use crate::plan::{self, Policy, Wanted};
 use crate::{Error, Failure};
@@ -115,6 +115,19 @@ pub enum Outcome {
     Failed,
 }
 
+/// A provider target's free items this month, as the plan used them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    /// `2026-11` (UTC).
+    pub month: String,
+    /// The provider's free items a month (CloudFront: 1,000 paths).
+    pub free_per_month: u64,
+    /// Free items left before this purge (what the plan was made with).
+    pub free_left: u64,
+    /// Of this purge's billed items, the free ones.
+    pub free_used: u64,
+}
+
 /// One provider's purge, for the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct CdnReport {
@@ -133,8 +146,12 @@ pub struct CdnReport {
     pub url_prefix: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<PurgePlan>,
-    /// Estimated cost in US dollars once the month's free allowance is used up.
+    /// Estimated cost in US dollars: billed items past the month's free ones, and the swept URLs'
+    /// origin requests at `sweep-price` (the plan's `cost`).
     pub cost_usd: f64,
+    /// The month's free items, for providers that have some (CloudFront).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
     pub calls: usize,
     /// Ids of the provider's purges (CloudFront invalidation ids).
     pub ids: Vec<String>,
@@ -163,6 +180,7 @@ impl CdnReport {
             url_prefix: String::new(),
             plan: None,
             cost_usd: 0.0,
+            usage: None,
             calls: 0,
             ids: Vec::new(),
             error: error.map(Failure::from),
@@ -361,15 +379,31 @@ pub async fn run(
         };
         let mut all_ok = true;
         let mut ids = Vec::new();
+        let key = match source {
+            Source::Explicit { reference, .. } => reference.as_deref(),
+            _ => None,
+        };
+        let reference = reference(
+            pending.as_ref(),
+            key,
+            cfg.label(),
+            settings.now(),
+            std::process::id(),
+        );
+        let month = month_of(settings.now());
         for p in providers {
             let caps = p.capabilities();
-            let policy = Policy {
+            // Free items a month (CloudFront's 1,000 paths): what this target has left, as last read.
+            let free_per_month = if caps.pricing.per_item_usd > 0.0 {
+                caps.pricing.free_items_per_month
+            } else {
+                0
+            };
+            let mut free_left = state.free_left(p.name(), &month, free_per_month);
+            let mut policy = Policy {
                 provider: cfg.provider.as_str().to_string(),
                 purge_by: cfg.purge_by,
-                options: PlanOptions {
-                    sweep_ceiling: cfg.sweep_ceiling_for(caps.pricing.per_item_usd),
-                    sweep_ratio: cfg.sweep_ratio_for(caps.pricing.per_item_usd),
-                },
+                options: cfg.plan_options(free_left),
                 url_prefix: served_prefix(
                     &cfg.url_prefix,
                     p.url_prefix(),
@@ -390,14 +424,80 @@ pub async fn run(
                     inventory: None,
                 },
             };
-            let plan = match plan::plan(&policy, caps, wanted) {
-                Ok(plan) => plan,
-                Err(e) => {
+            // Plan, then count the plan's items in the month before sending (not in a dry run): when
+            // another purge took free items this plan counted on, plan again with what is left.
+            let mut planned = None;
+            for attempt in 0..8 {
+                if attempt == 7 {
+                    free_left = 0; // a plan using no free items is always counted
+                }
+                policy.options.free_items = free_left;
+                let plan = match plan::plan(&policy, caps, wanted) {
+                    Ok(plan) => plan,
+                    Err(e) => {
+                        planned = Some(Err(e));
+                        break;
+                    }
+                };
+                if free_per_month == 0 || settings.dry_run || plan.items.is_empty() {
+                    planned = Some(Ok(plan));
+                    break;
+                }
+                let reserved = state
+                    .reserve(
+                        p.name(),
+                        &month,
+                        &reference,
+                        free_per_month,
+                        free_left,
+                        plan.free_used,
+                        plan.billed as u64,
+                    )
+                    .await;
+                match reserved {
+                    Ok(Reserved::Done) => {}
+                    Ok(Reserved::Retry { free_left: was }) if was != free_left && attempt < 6 => {
+                        free_left = was;
+                        continue;
+                    }
+                    Ok(Reserved::Retry { .. }) => {}
+                    Ok(Reserved::Short { free_left: left }) => {
+                        free_left = left;
+                        continue;
+                    }
+                    Err(e) => {
+                        planned = Some(Err(e.into()));
+                        break;
+                    }
+                }
+                planned = Some(Ok(plan));
+                break;
+            }
+            let plan = match planned {
+                Some(Ok(plan)) => plan,
+                Some(Err(e)) => {
                     all_ok = false;
                     reports.push(fail(p.name().to_string(), e));
                     continue;
                 }
+                // Not reached: the last attempt uses no free items, which is always counted.
+                None => {
+                    all_ok = false;
+                    let e = staleguard_store::StoreError::State {
+                        key: staleguard_store::purged::PURGED_KEY.to_string(),
+                        reason: "other purges kept taking this month's free items; run again"
+                            .into(),
+                    };
+                    reports.push(fail(p.name().to_string(), e.into()));
+                    continue;
+                }
             };
+            let usage = (free_per_month > 0).then(|| Usage {
+                month: month.clone(),
+                free_per_month,
+                free_left,
+                free_used: plan.free_used,
+            });
             let mut report = CdnReport {
                 cdn: cfg.label().to_string(),
                 provider: p.name().to_string(),
@@ -406,7 +506,8 @@ pub async fn run(
                 since: pending.as_ref().and_then(|p| p.since.clone()),
                 changed_keys: pending.as_ref().map_or(0, |p| p.changes.changed.len()),
                 url_prefix: policy.url_prefix,
-                cost_usd: plan.cost_usd(&caps.pricing, u64::MAX),
+                cost_usd: staleguard_core::purge::usd(plan.cost),
+                usage,
                 plan: Some(plan),
                 calls: 0,
                 ids: Vec::new(),
@@ -424,18 +525,7 @@ pub async fn run(
                 } else {
                     p
                 };
-                let key = match source {
-                    Source::Explicit { reference, .. } => reference.as_deref(),
-                    _ => None,
-                };
-                let reference = reference(
-                    pending.as_ref(),
-                    key,
-                    cfg.label(),
-                    settings.now(),
-                    std::process::id(),
-                );
-                match send(settings, cfg, target, plan, reference).await {
+                match send(settings, cfg, target, plan, reference.clone()).await {
                     Ok(sent) => {
                         report.calls = sent.calls;
                         report.ids = if settings.dry_run {

@@ -18,7 +18,7 @@ pub mod wanted;
 use std::path::PathBuf;
 
 pub use deploy::{DeployOptions, DeployReport, Progress, deploy, history, rollback};
-pub use purged::{Pending, PurgeState};
+pub use purged::{Pending, PurgeState, Reserved, month_of};
 pub use store::Store;
 
 /// Everything that can stop a deploy, with the key or file it concerns. What to do about it is data,

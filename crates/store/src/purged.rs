@@ -3,7 +3,9 @@
 //! --pending`: the purge set is always "what changed since the edge was last made consistent", not only
 //! what the latest deploy changed.
 //!
-//! Kept in the store at `.staleguard/purged.json`: CDN label → the deploy it was purged up to.
+//! Kept in the store at `.staleguard/purged.json`: CDN label → the deploy it was purged up to; and per
+//! provider target (`cloudfront:E123`) the month's billed items, so the planner knows how many of the
+//! provider's free items a month are left ([`PurgeState::reserve`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,6 +38,61 @@ pub struct PurgedMark {
 pub struct Purged {
     #[serde(default)]
     pub cdns: BTreeMap<String, PurgedMark>,
+    /// Provider target (`cloudfront:E123`) → its billed items this month.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub usage: BTreeMap<String, MonthUsage>,
+}
+
+/// One provider target's billed items in one month (UTC).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthUsage {
+    /// `2026-11`.
+    pub month: String,
+    /// Items billed (reserved before sending) this month, free or not.
+    pub billed: u64,
+    /// The latest purges reserved this month (at most [`KEPT_RESERVATIONS`]), so that a retried purge
+    /// (the same reference) is planned with the same free items and counted once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub purges: Vec<Reservation>,
+}
+
+/// One purge's reservation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// The purge's reference (CloudFront `CallerReference`).
+    pub reference: String,
+    /// The free items the plan was made with.
+    pub free_left: u64,
+    /// The items it bills.
+    pub billed: u64,
+}
+
+/// Reservations kept per target and month.
+pub const KEPT_RESERVATIONS: usize = 256;
+
+/// The month (UTC) of a Unix time: `2026-11`.
+pub fn month_of(unix: i64) -> String {
+    staleguard_core::manifest::format_rfc3339(unix)[..7].to_string()
+}
+
+impl MonthUsage {
+    /// Billed items in `month` (0 when this record is of an earlier month: a new month starts at zero).
+    pub fn billed_in(&self, month: &str) -> u64 {
+        if self.month == month { self.billed } else { 0 }
+    }
+}
+
+/// What [`PurgeState::reserve`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserved {
+    /// Counted: the plan's billed items are the month's now.
+    Done,
+    /// This purge (its reference) was reserved before this month, planned with `free_left` free
+    /// items: plan it again with those (a retry must send the same items) and send; counted once.
+    Retry { free_left: u64 },
+    /// Fewer free items are left than the plan uses (another purge took them meanwhile): plan again
+    /// with `free_left`. Nothing was counted.
+    Short { free_left: u64 },
 }
 
 /// What a CDN must drop to serve `deploy`.
@@ -175,6 +232,72 @@ impl PurgeState {
             }
             None => self.changes(&current, None).await.map(Some),
         }
+    }
+
+    /// Free items left this month for `target`, as last read (see [`PurgeState::reserve`] for the
+    /// check that counts).
+    pub fn free_left(&self, target: &str, month: &str, free_per_month: u64) -> u64 {
+        let used = self
+            .purged
+            .usage
+            .get(target)
+            .map_or(0, |u| u.billed_in(month));
+        free_per_month.saturating_sub(used)
+    }
+
+    /// Before a purge is sent: counts its `billed` items in `target`'s month, atomically (a lock on
+    /// a folder store, a conditional write on an object store), if the free items it was planned with
+    /// are still there: `free_used` of them (at most `free_left`, what the plan assumed). Two purges
+    /// running at once never both spend the same free items: the second one finds fewer left and is
+    /// told to plan again ([`Reserved::Short`]). A purge with the same `reference` reserved before in
+    /// the month is counted once ([`Reserved::Retry`]).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn reserve(
+        &mut self,
+        target: &str,
+        month: &str,
+        reference: &str,
+        free_per_month: u64,
+        free_left: u64,
+        free_used: u64,
+        billed: u64,
+    ) -> Result<Reserved> {
+        let mut outcome = Reserved::Done;
+        let fresh = crate::lease::update_json(&self.store, PURGED_KEY, |mut p: Purged| {
+            let u = p.usage.entry(target.to_string()).or_default();
+            if u.month != month {
+                *u = MonthUsage {
+                    month: month.to_string(),
+                    ..MonthUsage::default()
+                };
+            }
+            if let Some(r) = u.purges.iter().find(|r| r.reference == reference) {
+                outcome = Reserved::Retry {
+                    free_left: r.free_left,
+                };
+                return p;
+            }
+            let left = free_per_month.saturating_sub(u.billed);
+            if free_used > left {
+                outcome = Reserved::Short { free_left: left };
+                return p;
+            }
+            outcome = Reserved::Done;
+            u.billed = u.billed.saturating_add(billed);
+            u.purges.push(Reservation {
+                reference: reference.to_string(),
+                free_left,
+                billed,
+            });
+            if u.purges.len() > KEPT_RESERVATIONS {
+                let extra = u.purges.len() - KEPT_RESERVATIONS;
+                u.purges.drain(..extra);
+            }
+            p
+        })
+        .await?;
+        self.purged = fresh;
+        Ok(outcome)
     }
 
     /// Records that `label` now serves `deploy` fresh.

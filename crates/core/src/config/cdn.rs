@@ -92,16 +92,19 @@ pub struct CdnConfig {
     /// CloudFront derived from the distribution's origin path.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub url_prefix: String,
-    /// A prefix item may drop at most this many unchanged mutable URLs. Default: 50 where items are
-    /// billed (CloudFront: a wildcard that saves paths is worth a few needless origin fetches), 0 where
-    /// they are free (Varnish, Cloudflare, Fastly: a prefix only where it covers exactly what changed).
+    /// A hard cap: a prefix item may drop at most this many unchanged mutable URLs (or `sweep-ratio`
+    /// times the changed URLs it covers, whichever is larger). Default: no cap; the planner weighs
+    /// each swept URL at `sweep-price` against the provider's price per item.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sweep_ceiling: Option<usize>,
-    /// …or this many times the changed URLs the prefix covers, whichever is larger. Default: 2 where
-    /// items are billed (a wildcard over a folder where at least a third of the pages changed is worth it:
-    /// a template-wide change is one `/docs/*`, not 40,000 billed paths), 0 where they are free.
+    /// Widens the cap: …or this many times the changed URLs the prefix covers. Alone, it is the cap
+    /// (with a ceiling of 0). Default: none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sweep_ratio: Option<f64>,
+    /// US dollars one swept URL costs (the origin request its next visitor causes). Default:
+    /// [`crate::purge::DEFAULT_SWEEP_PRICE_USD`], an S3 GET ($0.0004 per 1,000).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep_price: Option<f64>,
     pub purge_by: PurgeBy,
     /// Soft purge (Fastly, Varnish xkey): mark stale and revalidate instead of dropping.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -182,6 +185,7 @@ cdn_keys! {
     UrlPrefix = "url-prefix",
     SweepCeiling = "sweep-ceiling",
     SweepRatio = "sweep-ratio",
+    SweepPrice = "sweep-price",
     PurgeBy = "purge-by",
     Soft = "soft" [Varnish, Fastly],
     MaxItems = "max-items",
@@ -278,6 +282,7 @@ impl<'de> Visitor<'de> for EntryVisitor {
                 Key::UrlPrefix => c.url_prefix = map.next_value::<UrlPrefix>()?.0,
                 Key::SweepCeiling => c.sweep_ceiling = map.next_value()?,
                 Key::SweepRatio => c.sweep_ratio = map.next_value()?,
+                Key::SweepPrice => c.sweep_price = map.next_value()?,
                 Key::PurgeBy => c.purge_by = map.next_value()?,
                 Key::Soft => c.soft = map.next_value()?,
                 Key::MaxItems => c.max_items = map.next_value()?,
@@ -315,6 +320,7 @@ impl CdnConfig {
             url_prefix: String::new(),
             sweep_ceiling: None,
             sweep_ratio: None,
+            sweep_price: None,
             purge_by: PurgeBy::default(),
             soft: false,
             max_items: None,
@@ -340,16 +346,17 @@ impl CdnConfig {
         }
     }
 
-    /// The sweep ratio for a provider whose items cost `per_item_usd`.
-    pub fn sweep_ratio_for(&self, per_item_usd: f64) -> f64 {
-        self.sweep_ratio
-            .unwrap_or(if per_item_usd > 0.0 { 2.0 } else { 0.0 })
-    }
-
-    /// The sweep ceiling for a provider whose items cost `per_item_usd`.
-    pub fn sweep_ceiling_for(&self, per_item_usd: f64) -> usize {
-        self.sweep_ceiling
-            .unwrap_or(if per_item_usd > 0.0 { 50 } else { 0 })
+    /// The planner's options for this entry (the month's free items left: `free_items`).
+    pub fn plan_options(&self, free_items: u64) -> crate::purge::PlanOptions {
+        crate::purge::PlanOptions {
+            sweep_ceiling: self.sweep_ceiling,
+            sweep_ratio: self.sweep_ratio,
+            sweep_price: crate::purge::nusd(
+                self.sweep_price
+                    .unwrap_or(crate::purge::DEFAULT_SWEEP_PRICE_USD),
+            ),
+            free_items,
+        }
     }
 
     /// The token variable, defaulted per provider.
@@ -376,6 +383,14 @@ impl CdnConfig {
             && (!r.is_finite() || r < 0.0)
         {
             return Err(format!("sweep-ratio must be a number ≥ 0, got {r}"));
+        }
+        if let Some(p) = self.sweep_price
+            && (!p.is_finite() || p < 0.0 || (p > 0.0 && crate::purge::nusd(p) == 0) || p > 1.0)
+        {
+            return Err(format!(
+                "sweep-price must be US dollars per swept URL, 0 or from 0.000000001 to 1, got {p} \
+                 (an S3 GET is 0.0000004)"
+            ));
         }
         if self.max_items == Some(0) {
             return Err("max-items must be at least 1".into());
@@ -518,6 +533,22 @@ mod tests {
                 "[[cdn]]\nname = 'x'\n",
                 &["line 1", "missing field `provider`"],
             ),
+            (
+                "[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\nsweep-price = 0.0004\nsweep-ratio = -1.0\n",
+                &["line 1", "sweep-ratio must be a number ≥ 0"],
+            ),
+            (
+                "[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\nsweep-price = 5.0\n",
+                &[
+                    "line 1",
+                    "sweep-price must be US dollars per swept URL",
+                    "got 5",
+                ],
+            ),
+            (
+                "[[cdn]]\nprovider = 'varnish'\nnodes = ['http://a']\nsweep-price = 1e-12\n",
+                &["from 0.000000001 to 1"],
+            ),
         ] {
             let e = err(text);
             for n in needles {
@@ -528,7 +559,7 @@ mod tests {
 
     #[test]
     fn an_entry_reads_back_what_it_writes() {
-        let text = "[[cdn]]\nprovider = 'varnish'\nname = 'edge'\nnodes = ['http://a:6081']\nmode = 'xkey'\npurge-by = 'tags'\nsoft = true\ntimeout = '90s'\n\n[[cdn]]\nprovider = 'cloudfront'\ndistribution = ['E1', 'E2']\nsweep-ratio = 1.5\n";
+        let text = "[[cdn]]\nprovider = 'varnish'\nname = 'edge'\nnodes = ['http://a:6081']\nmode = 'xkey'\npurge-by = 'tags'\nsoft = true\ntimeout = '90s'\n\n[[cdn]]\nprovider = 'cloudfront'\ndistribution = ['E1', 'E2']\nsweep-ratio = 1.5\nsweep-price = 0.000001\n";
         let c = crate::Config::from_toml(text, "x.toml").unwrap();
         assert_eq!(c.cdn[0].timeout.get(), std::time::Duration::from_secs(90));
         assert_eq!(c.cdn[1].distribution, ["E1", "E2"]);

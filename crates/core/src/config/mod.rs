@@ -192,8 +192,12 @@ mod tests {
         .unwrap();
         assert_eq!(ok.cdn.len(), 2);
         assert_eq!(ok.cdn[0].distribution, ["auto"]);
-        assert_eq!(ok.cdn[0].sweep_ceiling_for(0.005), 50);
-        assert_eq!(ok.cdn[1].sweep_ceiling_for(0.0), 0);
+        // No cap by default; a swept URL at an S3 GET's price.
+        let o = ok.cdn[0].plan_options(7);
+        assert_eq!(
+            (o.sweep_ceiling, o.sweep_ratio, o.sweep_price, o.free_items),
+            (None, None, 400, 7)
+        );
         assert_eq!(ok.cdn[1].label(), "edge");
         assert_eq!(ok.cdn[1].on_failure, OnFailure::Warn);
         for (text, needle) in [

@@ -5,7 +5,8 @@ use super::Limits;
 use super::items::PlanOptions;
 use super::tree::Tree;
 
-/// How many unchanged URLs a broad item may sweep, as the solver uses it ([`PlanOptions`]).
+/// How many unchanged URLs a broad item may sweep, as the solver uses it ([`PlanOptions`]): the
+/// user's hard cap, or none.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Allowance {
     pub(super) ceiling: u64,
@@ -14,19 +15,21 @@ pub(super) struct Allowance {
 }
 
 impl Allowance {
-    /// No limit: the fallback when no plan stays within the options' allowance.
+    /// No limit: without a cap, and the fallback when no plan stays within the cap.
     pub(super) const ANY: Allowance = Allowance {
         ceiling: u64::MAX,
         ratio: 0.0,
     };
 
     pub(super) fn new(opts: &PlanOptions) -> Allowance {
+        if opts.sweep_ceiling.is_none() && opts.sweep_ratio.is_none() {
+            return Allowance::ANY;
+        }
         Allowance {
-            ceiling: opts.sweep_ceiling as u64,
-            ratio: if opts.sweep_ratio > 0.0 {
-                opts.sweep_ratio
-            } else {
-                0.0
+            ceiling: opts.sweep_ceiling.map_or(0, |c| c as u64),
+            ratio: match opts.sweep_ratio {
+                Some(r) if r > 0.0 => r,
+                _ => 0.0,
             },
         }
     }
@@ -42,6 +45,14 @@ impl Allowance {
     }
 }
 
+/// The prices the solver minimises with, in one exact unit: per item and per swept URL (nano-dollars,
+/// or both scaled by the same factor when the free tier is searched, see `super::plan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Weights {
+    pub(super) item: u64,
+    pub(super) sweep: u64,
+}
+
 /// What a broad item at node `v` covers and sweeps: the prefix of its directory, or everything
 /// (changed and unchanged URLs without a leading `/` included) at the root when `root_all`.
 fn broad_at(t: &Tree, v: usize, root_all: bool) -> (u64, u64) {
@@ -55,21 +66,80 @@ fn broad_at(t: &Tree, v: usize, root_all: bool) -> (u64, u64) {
     }
 }
 
-/// A partial plan's cost, ordered by (billed items, swept URLs, broad items): packed in one `u128`
-/// (32 | 64 | 32 bits) so that adding and comparing are one operation each.
+/// A partial plan's cost, ordered by (price, billed items, swept URLs, broad items): the price is
+/// `item × items + sweep × swept` under the [`Weights`], exact in a `u128`; the counts break ties.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Cost(pub(super) u128);
+pub(super) struct Cost {
+    pub(super) price: u128,
+    pub(super) items: u32,
+    pub(super) swept: u64,
+    pub(super) broad: u32,
+}
+
+/// The difference of two costs, signed per field (what one choice gains over another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Gain(i128, i64, i128, i64);
 
 impl Cost {
-    const ZERO: Cost = Cost(0);
-    const INF: Cost = Cost(u128::MAX);
+    const ZERO: Cost = Cost {
+        price: 0,
+        items: 0,
+        swept: 0,
+        broad: 0,
+    };
+    const INF: Cost = Cost {
+        price: u128::MAX,
+        items: u32::MAX,
+        swept: u64::MAX,
+        broad: u32::MAX,
+    };
 
-    pub(super) fn new(items: u64, swept: u64, broad: u64) -> Cost {
-        Cost(((items as u128) << 96) | ((swept as u128) << 32) | broad as u128)
+    pub(super) fn new(w: Weights, items: u64, swept: u64, broad: u64) -> Cost {
+        let price = (w.item as u128 * items as u128).checked_add(w.sweep as u128 * swept as u128);
+        match (price, u32::try_from(items), u32::try_from(broad)) {
+            (Some(price), Ok(items), Ok(broad)) => Cost {
+                price,
+                items,
+                swept,
+                broad,
+            },
+            _ => Cost::INF,
+        }
     }
 
     pub(super) fn add(self, other: Cost) -> Cost {
-        self.0.checked_add(other.0).map_or(Cost::INF, Cost)
+        if self == Cost::INF || other == Cost::INF {
+            return Cost::INF;
+        }
+        let sum = (|| {
+            Some(Cost {
+                price: self.price.checked_add(other.price)?,
+                items: self.items.checked_add(other.items)?,
+                swept: self.swept.checked_add(other.swept)?,
+                broad: self.broad.checked_add(other.broad)?,
+            })
+        })();
+        sum.filter(|c| *c != Cost::INF).unwrap_or(Cost::INF)
+    }
+
+    /// `self - other`, field by field (both finite).
+    fn gain_over(self, other: Cost) -> Gain {
+        Gain(
+            self.price as i128 - other.price as i128,
+            self.items as i64 - other.items as i64,
+            self.swept as i128 - other.swept as i128,
+            self.broad as i64 - other.broad as i64,
+        )
+    }
+
+    /// `self - g`, where `self` holds (field by field) the cost `g` was taken from.
+    fn less(self, g: Gain) -> Cost {
+        Cost {
+            price: (self.price as i128 - g.0) as u128,
+            items: (self.items as i64 - g.1) as u32,
+            swept: (self.swept as i128 - g.2) as u64,
+            broad: (self.broad as i64 - g.3) as u32,
+        }
     }
 }
 
@@ -88,43 +158,66 @@ pub(super) enum Mark {
 /// when no plan stays within the allowance. The tree is solved first without the prefix limit (one
 /// cost per node); only when that plan holds more prefixes than allowed is it solved again with a
 /// budget.
-pub(super) fn solve(t: &Tree, lim: &Limits, allow: Allowance) -> Option<Vec<Mark>> {
-    let marks = unlimited(t, lim, allow)?;
-    match lim.prefix_budget {
+///
+/// Returns the marks with the plan's cost (odd URLs, those without a leading `/`, included).
+pub(super) fn solve(
+    t: &Tree,
+    lim: &Limits,
+    allow: Allowance,
+    w: Weights,
+) -> Option<(Vec<Mark>, Cost)> {
+    let (marks, cost) = unlimited(t, lim, allow, w)?;
+    let solved = match lim.prefix_budget {
         Some(budget) if lim.prefixes => {
             let used = marks.iter().filter(|&&m| m == Mark::Broad).count();
             if used <= budget {
-                Some(marks)
+                (marks, cost)
             } else {
-                knapsack(t, lim, allow, budget, 1)
+                knapsack(t, lim, allow, w, budget, 1)?
             }
         }
-        _ => Some(marks),
+        _ => (marks, cost),
+    };
+    // Odd URLs are paths, unless everything is purged (`root_all`, counted at the root).
+    let root_all = !lim.prefixes && lim.all;
+    if root_all {
+        return Some(solved);
+    }
+    let odd = Cost::new(w, t.odd.len() as u64, 0, 0);
+    Some((solved.0, solved.1.add(odd)))
+}
+
+/// The cost of a node's own files as paths (infinite without path items), plus, at the root when
+/// everything is the broad item there, the odd URLs (which everything covers too).
+fn files_cost(t: &Tree, lim: &Limits, w: Weights, v: usize, root_all: bool) -> Cost {
+    let mut nf = t.nfiles[v] as u64;
+    if v == 0 && root_all {
+        nf += t.odd.len() as u64;
+    }
+    if nf == 0 {
+        Cost::ZERO
+    } else if lim.paths {
+        Cost::new(w, nf, 0, 0)
+    } else {
+        Cost::INF
     }
 }
 
 /// The tree solved without a prefix limit: one cost per node (the knapsack with budget 0 and
 /// weightless prefixes, without its bookkeeping).
-pub(super) fn unlimited(t: &Tree, lim: &Limits, allow: Allowance) -> Option<Vec<Mark>> {
+fn unlimited(t: &Tree, lim: &Limits, allow: Allowance, w: Weights) -> Option<(Vec<Mark>, Cost)> {
     let n = t.dir.len();
     let root_all = !lim.prefixes && lim.all;
     let mut best = vec![Cost::ZERO; n];
     let mut broad = vec![false; n];
     for v in (0..n).rev() {
-        let nf = t.nfiles[v] as u64;
-        let mut open = if nf == 0 {
-            Cost::ZERO
-        } else if lim.paths {
-            Cost::new(nf, 0, 0)
-        } else {
-            Cost::INF
-        };
+        let mut open = files_cost(t, lim, w, v, root_all);
         for &c in t.children_of(v as u32) {
             open = open.add(best[c as usize]);
         }
         let (covers, swept) = broad_at(t, v, root_all);
         let allowed = (lim.prefixes || (v == 0 && root_all)) && allow.allows(swept, covers);
-        let item = Cost::new(1, swept, 1);
+        let item = Cost::new(w, 1, swept, 1);
         broad[v] = allowed && item < open;
         best[v] = if broad[v] { item } else { open };
     }
@@ -139,7 +232,7 @@ pub(super) fn unlimited(t: &Tree, lim: &Limits, allow: Allowance) -> Option<Vec<
             marks[v] = Mark::Broad;
         }
     }
-    Some(marks)
+    Some((marks, best[0]))
 }
 
 /// How a child's vector joins its parent's.
@@ -165,9 +258,10 @@ fn knapsack(
     t: &Tree,
     lim: &Limits,
     allow: Allowance,
+    wt: Weights,
     kmax: usize,
     weight: usize,
-) -> Option<Vec<Mark>> {
+) -> Option<(Vec<Mark>, Cost)> {
     let n = t.dir.len();
     let root_all = !lim.prefixes && lim.all;
 
@@ -191,21 +285,14 @@ fn knapsack(
     let mut acc: Vec<Cost> = Vec::new();
     let mut tmp: Vec<Cost> = Vec::new();
     // (gain, position among the node's two-entry children, child)
-    let mut gains: Vec<(u128, u32, u32)> = Vec::new();
+    let mut gains: Vec<(Gain, u32, u32)> = Vec::new();
     for v in (0..n).rev() {
         let kids = t.children_of(v as u32);
-        let nf = t.nfiles[v] as u64;
-        let mut base = if nf == 0 {
-            Cost::ZERO
-        } else if lim.paths {
-            Cost::new(nf, 0, 0)
-        } else {
-            Cost::INF
-        };
+        let mut base = files_cost(t, lim, wt, v, root_all);
         let (covers, swept) = broad_at(t, v, root_all);
         let allowed = (lim.prefixes || (v == 0 && root_all)) && allow.allows(swept, covers);
         let w = if v == 0 && root_all { 0 } else { weight };
-        let broad = Cost::new(1, swept, 1);
+        let broad = Cost::new(wt, 1, swept, 1);
         if kids.is_empty() {
             // A leaf (most nodes): its files as paths, or one prefix from budget `w` on.
             best_at[v] = best.len() as u32;
@@ -232,7 +319,7 @@ fn knapsack(
                 }
                 2 if b[0] != Cost::INF => {
                     base = base.add(b[0]);
-                    gains.push((b[0].0 - b[1].0, gains.len() as u32, c));
+                    gains.push((b[0].gain_over(b[1]), gains.len() as u32, c));
                     Join::Pick
                 }
                 _ => Join::Merge,
@@ -246,7 +333,7 @@ fn knapsack(
             gains.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
             let take = gains.len().min(kmax);
             for &(g, _, c) in &gains[..take] {
-                acc.push(Cost(acc[acc.len() - 1].0 - g));
+                acc.push(acc[acc.len() - 1].less(g));
                 picks.push(c);
             }
         }
@@ -303,7 +390,8 @@ fn knapsack(
     }
 
     let root = &best[best_at[0] as usize..][..best_len[0] as usize];
-    if root[root.len() - 1] == Cost::INF {
+    let cost = root[root.len() - 1];
+    if cost == Cost::INF {
         return None;
     }
 
@@ -345,5 +433,5 @@ fn knapsack(
             budget[c as usize] = 1;
         }
     }
-    Some(marks)
+    Some((marks, cost))
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use staleguard_cdn::Event;
 use staleguard_cdn::wrap;
+use staleguard_core::purge::{ItemKind, PlannedItem, PurgePlan, format_usd};
 use staleguard_invalidate::{CdnReport, Outcome};
 
 /// Prints retries and splits on stderr, as they happen.
@@ -59,13 +60,17 @@ pub fn print(reports: &[CdnReport], explain: bool) {
             (Some(d), None) => format!(" (deploy {d})"),
             _ => String::new(),
         };
-        let cost = if r.cost_usd > 0.0 {
-            format!(
-                ", est. ${:.3} once the month's free allowance is used",
-                r.cost_usd
-            )
+        let cost = if plan.cost > 0 {
+            format!(", est. {}", format_usd(plan.cost))
         } else {
             String::new()
+        };
+        let free = match &r.usage {
+            Some(u) if plan.free_used > 0 => format!(
+                " ({} free of the {} left this month)",
+                plan.free_used, u.free_left
+            ),
+            _ => String::new(),
         };
         let swept = if plan.swept > 0 {
             format!(", {} unchanged URL(s) swept", plan.swept)
@@ -89,11 +94,28 @@ pub fn print(reports: &[CdnReport], explain: bool) {
             Outcome::UpToDate => "nothing to purge".into(),
         };
         println!(
-            "purge {head}{since}: {} changed URL(s) → {} item(s){swept}{cost}; {tail}",
+            "purge {head}{since}: {} changed URL(s) → {} item(s){free}{swept}{cost}; {tail}",
             plan.changed,
             plan.items.len(),
         );
         if explain {
+            if let Some(u) = &r.usage {
+                let used = u.free_per_month.saturating_sub(u.free_left);
+                let paid = plan.billed as u64 - plan.free_used;
+                let items_cost = plan
+                    .cost
+                    .saturating_sub((plan.swept as u64).saturating_mul(plan.sweep_price));
+                let priced = match items_cost.checked_div(paid) {
+                    Some(per_item) => {
+                        format!(", {paid} priced at {} each", format_usd(per_item))
+                    }
+                    None => String::new(),
+                };
+                println!(
+                    "  {} this month ({} UTC): {used} of {} free item(s) used before this purge, {} left; this purge bills {}: {} free{priced}",
+                    r.provider, u.month, u.free_per_month, u.free_left, plan.billed, plan.free_used,
+                );
+            }
             for it in &plan.items {
                 let what = if it.covers == 0 {
                     "as given".to_string()
@@ -116,9 +138,37 @@ pub fn print(reports: &[CdnReport], explain: bool) {
                     String::new()
                 };
                 println!("  {:<40} {what}{swept}", it.item.to_string());
+                if let Some(why) = why(plan, it) {
+                    println!("  {:<40} {why}", "");
+                }
             }
         }
     }
+}
+
+/// Why a broad item (a wildcard, everything) was chosen over listing its changed URLs: its dollars at
+/// the price per item the plan was chosen at, against theirs.
+fn why(plan: &PurgePlan, it: &PlannedItem) -> Option<String> {
+    if !matches!(it.item.kind, ItemKind::Prefix | ItemKind::All) || it.covers == 0 {
+        return None;
+    }
+    let (item, sweep) = (plan.item_price, plan.sweep_price);
+    let broad = item.saturating_add(sweep.saturating_mul(it.swept as u64));
+    let paths = item.saturating_mul(it.covers as u64);
+    let verdict = if broad < paths {
+        "cheaper"
+    } else {
+        "as cheap, and fewer items"
+    };
+    Some(format!(
+        "why: {} (1 item at {} + {} swept at {}) vs {} listing its {} path(s): {verdict}",
+        format_usd(broad),
+        format_usd(item),
+        it.swept,
+        format_usd(sweep),
+        format_usd(paths),
+        it.covers,
+    ))
 }
 
 fn ids_text(ids: &[String]) -> String {

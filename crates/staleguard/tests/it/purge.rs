@@ -294,9 +294,13 @@ fn cloudfront_on_moto_deploy_purges_exact_paths() {
     let config = "[build]\nsource = \"site\"\nout = \"out\"\ncompress = [\"br\"]\n\n[deploy]\nstore = \"s3://web/site\"\n\n[[cdn]]\nprovider = \"cloudfront\"\ndistribution = \"auto\"\ndomain = \"www.example.test\"\n";
     write_files(dir, &[("staleguard.toml", config)]);
     sg_ok(dir, &["build"]);
+    // The last day of November 2026, UTC.
+    const NOV: &str = "1796040000";
     let deploy = |dir: &Path| {
         let mut c = staleguard(dir);
-        moto.apply(&mut c).args(["--json", "deploy"]);
+        moto.apply(&mut c)
+            .env("STALEGUARD_NOW", NOV)
+            .args(["--json", "deploy"]);
         let o = run(c);
         assert!(o.status.success(), "{}", stderr(&o));
         serde_json::from_slice::<Value>(&o.stdout).unwrap()
@@ -309,6 +313,15 @@ fn cloudfront_on_moto_deploy_purges_exact_paths() {
         p["url_prefix"], "/",
         "origin path /site maps site/ to /: {first}"
     );
+    // The month's free paths: all 1,000 left, this purge's paths free, nothing swept, $0.
+    let first_billed = p["plan"]["billed"].as_u64().unwrap();
+    assert_eq!(p["usage"]["month"], "2026-11", "{first}");
+    assert_eq!(p["usage"]["free_left"], 1000, "{first}");
+    assert_eq!(p["usage"]["free_used"], first_billed, "{first}");
+    assert_eq!(
+        (p["plan"]["swept"].as_u64(), p["cost_usd"].as_f64()),
+        (Some(0), Some(0.0))
+    );
 
     // v2: one page and the stylesheet change; the CSS gets a new name and is not purged, but its
     // unhashed original `style.css` is a mutable URL that changed.
@@ -318,6 +331,9 @@ fn cloudfront_on_moto_deploy_purges_exact_paths() {
     let second = deploy(dir);
     let p = &second["purges"][0];
     assert_eq!(p["outcome"], "completed", "{second}");
+    // Counted in the store: the second purge had 1,000 − the first's paths left.
+    assert_eq!(p["usage"]["free_left"], 1000 - first_billed, "{second}");
+    let second_billed = p["plan"]["billed"].as_u64().unwrap();
     let inv = p["ids"][0].as_str().unwrap().to_string();
     let got = moto.aws_json(&[
         "cloudfront",
@@ -377,6 +393,45 @@ fn cloudfront_on_moto_deploy_purges_exact_paths() {
     );
     assert!(p["plan"]["billed"].as_u64().unwrap() <= want.len() as u64);
 
+    // `--explain` shows the month's usage and why each wildcard was chosen; a dry run counts nothing.
+    let explain = |now: &str| {
+        let mut c = staleguard(dir);
+        moto.apply(&mut c).env("STALEGUARD_NOW", now).args([
+            "invalidate",
+            "--deploy",
+            "--dry-run",
+            "--explain",
+        ]);
+        let o = run(c);
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let used = first_billed + second_billed;
+    let out = explain(NOV);
+    let want = format!(
+        "cloudfront:{id} this month (2026-11 UTC): {used} of 1000 free item(s) used before this purge, {} left",
+        1000 - used
+    );
+    assert!(out.contains(&want), "{want}\nnot in:\n{out}");
+    assert!(
+        !out.contains("URL(s) swept"),
+        "free paths: nothing swept\n{out}"
+    );
+    for line in out.lines().filter(|l| l.contains("* ")) {
+        // a wildcard here sweeps nothing: as cheap as its paths, and fewer items
+        assert!(
+            out.contains("why: $0 (1 item at $0 + 0 swept"),
+            "{line}\n{out}"
+        );
+    }
+    // December: a new month starts at zero.
+    let out = explain("1796083200");
+    assert!(
+        out.contains(&format!(
+            "cloudfront:{id} this month (2026-12 UTC): 0 of 1000 free item(s) used before this purge, 1000 left"
+        )),
+        "{out}"
+    );
     // The invalidation is listed, and its status read back.
     let mut c = staleguard(dir);
     moto.apply(&mut c).args(["--json", "invalidations", "list"]);

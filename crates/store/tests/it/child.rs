@@ -67,6 +67,7 @@ fn run_in_child() {
         "deploy_and_redeploy" => cases::deploy_and_redeploy(&t),
         "gc_collects_old_versions" => cases::gc_collects_old_versions(&mut t),
         "rollback_restores_the_previous_deploy" => cases::rollback_restores_the_previous_deploy(&t),
+        "free_items" => crate::usage::free_items_across_months_and_concurrent_purges(&t),
         other => match other.strip_prefix("crash_then_resume:") {
             Some(fault) => cases::crash_then_resume(&t, fault),
             None => panic!("no case `{other}` (see child::run_in_child)"),

@@ -44,3 +44,9 @@ fn a_deploy_killed_after_its_commit_is_recorded_once() {
     let (_work, t) = local();
     cases::crash_then_resume(&t, "commit-current");
 }
+
+#[test]
+fn free_items_across_months_and_concurrent_purges() {
+    let (_work, t) = local();
+    crate::usage::free_items_across_months_and_concurrent_purges(&t);
+}

@@ -12,3 +12,4 @@ mod local;
 mod s3;
 mod site;
 mod target;
+mod usage;

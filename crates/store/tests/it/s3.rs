@@ -43,3 +43,8 @@ fn s3_a_deploy_killed_mid_upload_resumes() {
 fn s3_a_deploy_killed_between_history_and_current_resumes() {
     on_moto("crash_then_resume:commit-history", "crash-history");
 }
+
+#[test]
+fn s3_free_items_across_months_and_concurrent_purges() {
+    on_moto("free_items", "usage");
+}
