@@ -247,6 +247,11 @@ step "Report"
 LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
 RATIO="$(div "$BASE_TOTAL" "${WALL[sg_ci]}" 1)"
 COLD_RATIO="$(div "${WALL[base_build]}" "${WALL[q11_build]}" 2)"
+cpu() { awk -v u="${USER_S[$1]:-0}" -v s="${SYS_S[$1]:-0}" 'BEGIN { printf "%.2f", u + s }'; }
+CPU_SG="$(cpu sg_ci)"
+CPU_BASE="$(awk -v a="$(cpu base_build)" -v b="$(cpu base_sync)" 'BEGIN { printf "%.2f", a + b }')"
+CPU_RATIO="$(div "$CPU_BASE" "$CPU_SG" 1)"
+COLD_CPU_RATIO="$(div "$(cpu base_build)" "$(cpu q11_build)" 2)"
 read -r -a RS <<<"${REQ[sg_ci]}"
 read -r -a RA <<<"${REQ[base_sync]}"
 {
@@ -257,22 +262,22 @@ read -r -a RA <<<"${REQ[base_sync]}"
   echo "- corpus: bench/build.sh's, $CORPUS_FILES files, $(human_bytes "$CORPUS_BYTES"), of which $MAP_FILES source maps ($(human_bytes "$MAP_BYTES")); the deployed output holds $BASE_OBJECTS objects"
   echo "- changed since the last deploy (fresh copy, every mtime new, no cache, no output): ${CHANGED[*]}"
   echo
-  echo "| run | seconds | requests | GET | HEAD | PUT | POST | DELETE | LIST | compressions | objects uploaded |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-  echo "| staleguard deploy (build reusing the store's sidecars + upload) | ${WALL[sg_ci]} | ${RS[0]} | ${RS[1]} | ${RS[2]} | ${RS[3]} | ${RS[4]} | ${RS[5]} | ${RS[6]} | $SG_COMPRESSED ($SG_REUSED reused) | $SG_UPLOADS |"
-  echo "| cold staleguard build | ${WALL[base_build]} | 0 | | | | | | | $BASE_COMPRESSED | |"
-  echo "| + aws s3 sync of the output | ${WALL[base_sync]} | ${RA[0]} | ${RA[1]} | ${RA[2]} | ${RA[3]} | ${RA[4]} | ${RA[5]} | ${RA[6]} | | $AWS_UPLOADS |"
+  echo "| run | seconds | CPU s (user+sys) | requests | GET | HEAD | PUT | POST | DELETE | LIST | compressions | objects uploaded |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| staleguard deploy (build reusing the store's sidecars + upload) | ${WALL[sg_ci]} | $CPU_SG | ${RS[0]} | ${RS[1]} | ${RS[2]} | ${RS[3]} | ${RS[4]} | ${RS[5]} | ${RS[6]} | $SG_COMPRESSED ($SG_REUSED reused) | $SG_UPLOADS |"
+  echo "| cold staleguard build | ${WALL[base_build]} | $(cpu base_build) | 0 | | | | | | | $BASE_COMPRESSED | |"
+  echo "| + aws s3 sync of the output | ${WALL[base_sync]} | $(cpu base_sync) | ${RA[0]} | ${RA[1]} | ${RA[2]} | ${RA[3]} | ${RA[4]} | ${RA[5]} | ${RA[6]} | | $AWS_UPLOADS |"
   echo
-  echo "Cold build + sync / staleguard: **${RATIO}x** (target >= 50: $(cmp_ok "$RATIO" '>=' 50))."
+  echo "Cold build + sync / staleguard: **${RATIO}x** in seconds (target >= 50: $(cmp_ok "$RATIO" '>=' 50)), ${CPU_RATIO}x in CPU seconds (moto's own CPU not counted)."
   echo
   echo "## Source maps at the cheap levels (same sources, cold builds)"
   echo
-  echo "| build | seconds | bytes browsers fetch (all but *.map and their sidecars) | source-map sidecar bytes |"
-  echo "| --- | ---: | ---: | ---: |"
-  echo "| every file at brotli 11 / gzip 9 (\`cheap-compress = []\`, before) | ${WALL[q11_build]} | $BYTES_Q11 | $MAPZ_Q11 |"
-  echo "| source maps at brotli 5 / gzip 6 (default, after) | ${WALL[base_build]} | $BYTES_CHEAP | $MAPZ_CHEAP |"
+  echo "| build | seconds | CPU s | bytes browsers fetch (all but *.map and their sidecars) | source-map sidecar bytes |"
+  echo "| --- | ---: | ---: | ---: | ---: |"
+  echo "| every file at brotli 11 / gzip 9 (\`cheap-compress = []\`, before) | ${WALL[q11_build]} | $(cpu q11_build) | $BYTES_Q11 | $MAPZ_Q11 |"
+  echo "| source maps at brotli 5 / gzip 6 (default, after) | ${WALL[base_build]} | $(cpu base_build) | $BYTES_CHEAP | $MAPZ_CHEAP |"
   echo
-  echo "After / before: **${COLD_RATIO}x** (target <= 0.75: $(cmp_ok "$COLD_RATIO" '<=' 0.75)); what browsers fetch is byte-identical: **$SAME_BYTES**."
+  echo "After / before: **${COLD_RATIO}x** in seconds (target <= 0.75: $(cmp_ok "$COLD_RATIO" '<=' 0.75)), ${COLD_CPU_RATIO}x in CPU seconds; what browsers fetch is byte-identical: **$SAME_BYTES**."
   if [ "${#WARNINGS[@]}" -gt 0 ]; then
     echo
     for w in "${WARNINGS[@]}"; do echo "- warning: $w"; done
