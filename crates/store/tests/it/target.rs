@@ -94,14 +94,14 @@ impl Target {
             .unwrap_or_else(|e| panic!("deploy to `{}`: {e}", self.url))
     }
 
-    /// Deploys `out/` at `now`, the error as its message.
+    /// Deploys `out/` at `now`, the error as its message and hint.
     pub fn try_deploy(&self, now: i64) -> Result<DeployReport, String> {
         self.rt
             .block_on(staleguard_store::deploy(
                 &self.options(now),
                 Arc::new(Quiet),
             ))
-            .map_err(|e| format!("{e}"))
+            .map_err(|e| format!("{e}\nhint: {}", e.hint().unwrap_or_default()))
     }
 
     /// The current deploy's record, as `build --reuse-from` reads it.
