@@ -26,6 +26,16 @@ impl Levels {
         }
     }
 
+    /// The levels of `cheap-compress` files (source maps): the cheap ones, the brotli window unchanged.
+    pub fn cheap_from_config(c: &BuildConfig) -> Levels {
+        Levels {
+            brotli_quality: c.cheap_brotli_quality,
+            brotli_window: c.brotli_window,
+            gzip_level: c.cheap_gzip_level,
+            zstd_level: c.cheap_zstd_level,
+        }
+    }
+
     /// A short tag naming a codec with its level, used in cache keys (`br11w22`, `gz9`, `zst19`).
     pub fn tag(&self, codec: Codec) -> String {
         match codec {

@@ -14,9 +14,11 @@ pub mod js;
 pub mod pipeline;
 pub mod prehashed;
 pub mod refs;
+pub mod reuse;
 pub mod source;
 
 pub use error::{BuildError, MissingRef};
 pub use pipeline::{
-    BuildOptions, BuildReport, GitInfo, NoProgress, Phase, Progress, Warning, build,
+    BuildOptions, BuildReport, GitInfo, NoProgress, Phase, Progress, Warning, build, build_reusing,
 };
+pub use reuse::Reuse;

@@ -22,6 +22,23 @@ pub const HISTORY_KEY: &str = ".staleguard/history.json";
 /// Gzipped: rewritten every second during a large first deploy.
 pub const JOURNAL_KEY: &str = ".staleguard/journal.json.gz";
 
+/// The build writes this hidden file at its output's root: the codec and level of every sidecar its
+/// manifest lists (`build --reuse-from` proves a stored sidecar by it). Never served nor deployed; the
+/// deploy copies it into the record's `encodings`.
+pub const ENCODINGS_FILE: &str = ".staleguard.encodings.json";
+
+/// What [`ENCODINGS_FILE`] holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncodingsFile {
+    pub format: u32,
+    /// Sidecar output path → blob tag (`br11w22`, `gz9`, `zst19`).
+    pub sidecars: BTreeMap<String, String>,
+    /// Sidecar names the build did not write because the compression saved too little
+    /// (`compress-min-saving`) → the tag it was compressed at.
+    #[serde(default)]
+    pub not_kept: BTreeMap<String, String>,
+}
+
 /// Key of a deploy's record (gzipped JSON: a 35,000-object record is about 2 MB).
 pub fn record_key(id: &str) -> String {
     format!("{STATE_DIR}/deploys/{id}.json.gz")
@@ -130,6 +147,16 @@ pub struct DeployRecord {
     /// the record is retained.
     #[serde(default)]
     pub copies: BTreeMap<String, CopyLoc>,
+    /// Sidecar key → the codec and level its bytes were compressed with (`br11w22`, `gz9`, `zst19`: the
+    /// build's blob tag), as the build that produced them said. What `build --reuse-from` needs to prove
+    /// that a stored sidecar is exactly what this build would compress; records written before it
+    /// (no such field) prove no level, and their sidecars are compressed again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub encodings: BTreeMap<String, String>,
+    /// Sidecar names (of objects in `objects`) that the build compressed at a level (the tag) and did not
+    /// keep, saving too little: `build --reuse-from` need not try again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_kept: BTreeMap<String, String>,
 }
 
 impl DeployRecord {
@@ -661,6 +688,8 @@ mod tests {
                 .map(|k| (k.to_string(), obj(k, false, "imm")))
                 .collect(),
             copies: BTreeMap::new(),
+            encodings: BTreeMap::new(),
+            not_kept: BTreeMap::new(),
         }
     }
 

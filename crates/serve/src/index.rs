@@ -138,6 +138,11 @@ impl Loader<'_> {
         let mut variants = Vec::new();
         for (codec, hash, len) in encoded {
             let side = format!("{rel}{}", codec.extension());
+            // A sidecar the manifest lists but the folder lacks (a build that reused it from a store,
+            // `--reuse-from`) is not negotiated: only what exists is served.
+            if !self.dir.join(&side).is_file() {
+                continue;
+            }
             variants.push(Variant {
                 codec: Some(codec),
                 etag: etag(&hash),

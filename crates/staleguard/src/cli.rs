@@ -231,6 +231,10 @@ pub struct DeployArgs {
     /// Also HEAD every object and repair those missing or changed by hand (costs a request per object)
     #[arg(long)]
     pub verify_remote: bool,
+    /// Compress every sidecar the local cache lacks, instead of reusing those the store's current deploy
+    /// holds (default: reuse, `deploy.reuse`)
+    #[arg(long)]
+    pub no_reuse: bool,
     /// Skip garbage collection of old objects
     #[arg(long)]
     pub no_gc: bool,
@@ -317,4 +321,8 @@ pub struct BuildArgs {
     /// Worker threads (0 = every core)
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
+    /// Take the sidecars this store's current deploy already holds instead of compressing them (a
+    /// fresh CI runner); they are listed in the manifest, not written (default: `build.reuse-from`)
+    #[arg(long, value_name = "URL")]
+    pub reuse_from: Option<String>,
 }

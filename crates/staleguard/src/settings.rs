@@ -187,6 +187,47 @@ pub fn build_options(loaded: &Loaded, args: &BuildArgs) -> Result<staleguard_ass
     })
 }
 
+/// Where a build reuses sidecars from: a store URL and the deploy settings to open it with.
+#[derive(Debug, Clone)]
+pub struct ReuseFrom {
+    pub url: String,
+    pub config: staleguard_core::DeployConfig,
+}
+
+/// `build`: `--reuse-from`, else `[build] reuse-from`, else none.
+pub fn build_reuse(loaded: &Loaded, args: &BuildArgs) -> Result<Option<ReuseFrom>> {
+    let url = match &args.reuse_from {
+        Some(u) => u.clone(),
+        None => loaded.config.build.reuse_from.clone(),
+    };
+    if url.is_empty() {
+        return Ok(None);
+    }
+    staleguard_core::config::check_store_url(&url)
+        .map_err(|e| anyhow::anyhow!("--reuse-from: {e}"))?;
+    let mut config = loaded.config.deploy.clone();
+    // The deploy state lives elsewhere only for the deploy's own store.
+    if url != config.store {
+        config.state.clear();
+    }
+    config.store = url.clone();
+    Ok(Some(ReuseFrom { url, config }))
+}
+
+/// `deploy`'s build reuses from the store it deploys to (`--store`, else `[deploy] store`) unless
+/// `--no-reuse` or `[deploy] reuse = false`: the deploy trusts that store's record for what it does not
+/// upload anyway, and only there are the sidecars the build leaves out.
+pub fn deploy_reuse(loaded: &Loaded, args: &DeployArgs) -> Result<Option<ReuseFrom>> {
+    if args.no_reuse || !loaded.config.deploy.reuse {
+        return Ok(None);
+    }
+    let config = deploy_config(loaded, &args.store)?;
+    Ok(Some(ReuseFrom {
+        url: config.store.clone(),
+        config,
+    }))
+}
+
 fn parse_codecs(list: &[String]) -> Result<Vec<Codec>> {
     if list.len() == 1 && list[0].trim().eq_ignore_ascii_case("none") {
         return Ok(Vec::new());

@@ -38,6 +38,10 @@ pub enum Source {
     Bytes(Bytes),
     /// Already in the store (a bundle of an earlier deploy); never uploaded from here.
     Stored,
+    /// A sidecar the build reused from the store (`build --reuse-from`): listed in the manifest, not in
+    /// the folder, and held by the store's current deploy with these bytes. Re-uploaded (with new
+    /// headers, or after `--verify-remote` found it changed) from the store's own copy.
+    InStore,
 }
 
 /// One wanted object.
@@ -65,6 +69,10 @@ pub struct Inputs<'a> {
     pub aliases: &'a BTreeMap<String, String>,
     pub metadata: &'a str,
     pub artifacts: &'a [String],
+    /// What the store holds (the current deploy, overlaid with an unfinished one's journal): a sidecar
+    /// the manifest lists and the folder lacks (`build --reuse-from`) is deployed from it when it holds
+    /// exactly the manifest's bytes.
+    pub stored: &'a BTreeMap<String, ObjectRecord>,
 }
 
 /// Where the build's manifest is kept in a store when it is not published: out of the site, with the
@@ -199,6 +207,12 @@ pub fn collect(inp: &Inputs<'_>) -> Result<(BTreeMap<String, Wanted>, Option<Man
                 path: path.clone(),
                 source: e,
             };
+            if let (Some(codec), Some((hash, size))) = (c.codec, &c.expect)
+                && std::fs::symlink_metadata(&path)
+                    .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+            {
+                return reused_sidecar(inp, &table, &c, codec, hash, *size, &path);
+            }
             let trusted = match (&c.expect, manifest_time) {
                 (Some((hash, size)), Some(mt)) => {
                     let meta = std::fs::metadata(&path).map_err(local)?;
@@ -248,6 +262,49 @@ pub fn collect(inp: &Inputs<'_>) -> Result<(BTreeMap<String, Wanted>, Option<Man
     }
     add_aliases(inp, &table, &mut wanted)?;
     Ok((wanted, manifest))
+}
+
+/// A sidecar the manifest lists but the folder lacks: the build reused it from a store. Deployed only
+/// when this store holds exactly those bytes under that key; anything else is refused by name.
+fn reused_sidecar(
+    inp: &Inputs<'_>,
+    table: &RoutePolicy,
+    c: &Candidate,
+    codec: Codec,
+    hash: &str,
+    size: u64,
+    path: &Path,
+) -> Result<(String, Wanted)> {
+    match inp.stored.get(&c.key) {
+        Some(o) if o.hash == hash && o.size == size => Ok((
+            c.key.clone(),
+            Wanted {
+                record: ObjectRecord {
+                    hash: hash.to_string(),
+                    size,
+                    mutable: !c.fingerprinted,
+                    headers: headers_for(
+                        table,
+                        inp.cors_fonts,
+                        &c.base,
+                        c.fingerprinted,
+                        Some(codec),
+                    ),
+                    rank: c.rank,
+                    etag: None,
+                },
+                source: Source::InStore,
+            },
+        )),
+        _ => Err(StoreError::Config(format!(
+            "`{}` is listed in the build's manifest but missing from the folder, and this store's current deploy does not hold it{}\nhint: a build with --reuse-from leaves out the sidecars that store already has: deploy to that store, or rebuild without --reuse-from (`[build] reuse-from = \"\"`, `deploy --no-reuse`)",
+            path.display(),
+            match inp.stored.get(&c.key) {
+                Some(_) => " with these bytes",
+                None => "",
+            }
+        ))),
+    }
 }
 
 /// Splits `app.css.br` into (`app.css`, br) when br is one of the entry's encodings.
@@ -347,7 +404,7 @@ fn add_aliases(
                 sha256_hex(&bytes)
             }
             Source::Bytes(b) => sha256_hex(b),
-            Source::Stored => continue,
+            Source::Stored | Source::InStore => continue,
         };
         artifacts.insert(
             key.clone(),

@@ -38,6 +38,7 @@ use crate::error::BuildError;
 use crate::graph;
 use crate::html;
 use crate::prehashed::Prehashed;
+use crate::reuse::{ENCODINGS_FILE, EncodingsFile, Reuse};
 use crate::source::{Lang, SourceFile, glob_set, walk};
 
 use name::edits_key;
@@ -130,6 +131,12 @@ pub struct BuildReport {
     /// Compressions run by this build (the rest came from the cache).
     pub compressed_now: usize,
     pub compressed_from_cache: usize,
+    /// Compressions not run because the store's current deploy already holds the sidecar
+    /// (`--reuse-from`); those sidecars are listed in the manifest but not written to the output.
+    pub reused: usize,
+    /// The deploy whose record the build reused sidecars from (`--reuse-from`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
     /// Sources read from disk (the rest were known by size and mtime).
     pub sources_read: usize,
     /// Output files written; the rest were already in place.
@@ -205,6 +212,15 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Runs a build.
 pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
+    build_reusing(opts, progress, None)
+}
+
+/// Runs a build that takes the sidecars `reuse` proves from the store instead of compressing them.
+pub fn build_reusing(
+    opts: &BuildOptions,
+    progress: &dyn Progress,
+    reuse: Option<&Reuse>,
+) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
     let cfg = &opts.config;
     let threads = if cfg.jobs == 0 {
@@ -216,7 +232,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         .num_threads(threads)
         .build()
         .map_err(|e| BuildError::Config(format!("cannot start {threads} worker threads: {e}")))?;
-    pool.install(|| Builder::new(opts, threads)?.run(progress, started))
+    pool.install(|| Builder::new(opts, threads, reuse)?.run(progress, started))
 }
 
 struct Builder<'a> {
@@ -227,13 +243,21 @@ struct Builder<'a> {
     cache: Cache,
     threads: usize,
     levels: Levels,
+    /// Levels of `cheap-compress` files, and those files.
+    cheap_levels: Levels,
+    cheap: globset::GlobSet,
+    reuse: Option<&'a Reuse>,
     /// `skip-compress` as lower-case suffixes with their dot (`.png`, `.wasm.gz`).
     skip_compress: Vec<String>,
     reserved: Vec<String>,
 }
 
 impl<'a> Builder<'a> {
-    fn new(opts: &'a BuildOptions, threads: usize) -> Result<Builder<'a>, BuildError> {
+    fn new(
+        opts: &'a BuildOptions,
+        threads: usize,
+        reuse: Option<&'a Reuse>,
+    ) -> Result<Builder<'a>, BuildError> {
         let source = std::fs::canonicalize(&opts.source).map_err(|e| {
             BuildError::Config(format!(
                 "source folder `{}` cannot be read: {e}\nhint: pass the folder to build (`staleguard build SRC`) or set `build.source`",
@@ -249,11 +273,12 @@ impl<'a> Builder<'a> {
             )));
         }
         let cfg = &opts.config;
-        let reserved: Vec<String> = [&cfg.manifest, &cfg.django_manifest, &cfg.build_info]
+        let mut reserved: Vec<String> = [&cfg.manifest, &cfg.django_manifest, &cfg.build_info]
             .into_iter()
             .filter(|n| !n.is_empty())
             .cloned()
             .collect();
+        reserved.push(ENCODINGS_FILE.to_string());
         Ok(Builder {
             opts,
             cfg,
@@ -262,6 +287,9 @@ impl<'a> Builder<'a> {
             cache: Cache::new(opts.cache_dir.clone()),
             threads,
             levels: Levels::from_config(cfg),
+            cheap_levels: Levels::cheap_from_config(cfg),
+            cheap: glob_set(&cfg.cheap_compress)?,
+            reuse,
             skip_compress: cfg
                 .skip_compress
                 .iter()
@@ -446,12 +474,34 @@ impl<'a> Builder<'a> {
         }
         report.references_rewritten = finals.iter().map(|f| f.edits.len()).sum();
 
-        // Phase 4: compress.
+        // Every output name of each file: its final path, and its logical one when the original is kept.
+        let out_names: Vec<Vec<(String, bool)>> = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let f = &finals[i];
+                let fingerprinted = f.path != n.file.logical;
+                let original =
+                    fingerprinted && (cfg.keep_originals || needs_original.contains_key(&i));
+                let mut names = vec![(f.path.clone(), !n.mutable)];
+                if original {
+                    names.push((n.file.logical.clone(), false));
+                }
+                names
+            })
+            .collect();
+
+        // Phase 4: compress (what the store does not already prove it holds, `--reuse-from`).
         let mut blobs_used: BTreeSet<String> = BTreeSet::new();
         let mut new_blobs: BTreeMap<String, BlobState> = BTreeMap::new();
-        let encodings = self.compress_all(
+        let precompress::Compressed {
+            encodings,
+            reused,
+            not_kept,
+        } = self.compress_all(
             &nodes,
             &mut finals,
+            &out_names,
             &old,
             &sidecars,
             progress,
@@ -459,6 +509,11 @@ impl<'a> Builder<'a> {
             &mut blobs_used,
             &mut new_blobs,
         )?;
+        report.reused_from = self.reuse.map(|r| r.deploy.clone());
+        let mut levels_file = EncodingsFile {
+            format: 1,
+            ..Default::default()
+        };
 
         // Phase 5: plan and write outputs.
         let mut entries: BTreeMap<String, ManifestEntry> = BTreeMap::new();
@@ -466,13 +521,9 @@ impl<'a> Builder<'a> {
         let mut outputs: BTreeMap<String, Output> = BTreeMap::new();
         for (i, n) in nodes.iter().enumerate() {
             let f = &finals[i];
-            let fingerprinted = f.path != n.file.logical;
-            let original = fingerprinted && (cfg.keep_originals || needs_original.contains_key(&i));
-            let mut names = vec![(f.path.clone(), !n.mutable)];
-            if original {
-                names.push((n.file.logical.clone(), false));
-            }
-            for (name, immutable) in &names {
+            let original = out_names[i].len() > 1;
+            let names = &out_names[i];
+            for (name, immutable) in names {
                 self.add_output(
                     &mut outputs,
                     name,
@@ -483,15 +534,29 @@ impl<'a> Builder<'a> {
                         immutable: *immutable,
                     },
                 )?;
+                for (codec, tag) in &not_kept[i] {
+                    levels_file
+                        .not_kept
+                        .insert(format!("{name}{}", codec.extension()), tag.clone());
+                }
                 for (codec, (blob, v)) in &encodings[i] {
                     let sidecar = format!("{name}{}", codec.extension());
+                    if let Some((_, tag)) = blob.split_once('.') {
+                        levels_file
+                            .sidecars
+                            .insert(sidecar.clone(), tag.to_string());
+                    }
                     self.add_output(
                         &mut outputs,
                         &sidecar,
                         Output {
                             hash: v.hash.clone(),
                             size: v.size,
-                            from: From::Blob(blob.clone()),
+                            from: if reused.contains(blob) {
+                                From::Stored
+                            } else {
+                                From::Blob(blob.clone())
+                            },
                             immutable: *immutable,
                         },
                     )?;
@@ -530,6 +595,8 @@ impl<'a> Builder<'a> {
         let mut new_outputs: BTreeMap<String, OutputState> = BTreeMap::new();
         let new_outputs_lock = Mutex::new(&mut new_outputs);
         let written = AtomicUsize::new(0);
+        // Reused sidecars left to the store.
+        let absent = AtomicUsize::new(0);
         progress.start(Phase::Write, outputs.len() as u64);
         // Immutable files first, so that no mutable file written after them references a missing one.
         for immutable_pass in [true, false] {
@@ -537,7 +604,11 @@ impl<'a> Builder<'a> {
                 .par_iter()
                 .filter(|(_, o)| o.immutable == immutable_pass)
                 .try_for_each(|(path, o)| {
-                    let state = self.write_output(path, o, &old, &nodes, &finals)?;
+                    let Some(state) = self.write_output(path, o, &old, &nodes, &finals)? else {
+                        absent.fetch_add(1, Ordering::Relaxed);
+                        progress.advance(1);
+                        return Ok(());
+                    };
                     if state.1 {
                         written.fetch_add(1, Ordering::Relaxed);
                     }
@@ -551,9 +622,12 @@ impl<'a> Builder<'a> {
         }
         progress.finish(Phase::Write);
         report.written = written.into_inner();
-        report.unchanged = outputs.len() - report.written;
+        report.unchanged = outputs.len() - report.written - absent.into_inner();
         report.bytes_out = outputs.values().map(|o| o.size).sum();
 
+        // The level of every sidecar the manifest lists, for the deploy's record (hidden: never served
+        // nor deployed).
+        report.bytes_out += self.write_json_if_changed(ENCODINGS_FILE, &levels_file)?;
         // Manifests last: ours is what a server watches to switch versions.
         if !cfg.build_info.is_empty() {
             let info = self.build_info(&manifest);

@@ -11,7 +11,7 @@ use staleguard_core::config::Codec;
 use staleguard_core::manifest::Variant;
 
 use crate::cache::{BlobState, State};
-use crate::compress::{compress, worth_keeping};
+use crate::compress::{Levels, compress, worth_keeping};
 use crate::error::BuildError;
 use crate::source::SourceFile;
 
@@ -33,24 +33,37 @@ impl<'a> Builder<'a> {
             .any(|suffix| name.ends_with(suffix.as_str()))
     }
 
-    /// Phase 4: every distinct (content, codec) compressed once, largest first, on every core.
+    /// The levels a file is compressed at: the cheap ones for `cheap-compress` files (source maps).
+    fn levels_for(&self, logical: &str) -> &Levels {
+        if self.cheap.is_match(logical) {
+            &self.cheap_levels
+        } else {
+            &self.levels
+        }
+    }
+
+    /// Phase 4: every distinct (content, codec) compressed once, largest first, on every core; what the
+    /// local cache has is taken from it, and what the store's current deploy proves it holds
+    /// (`--reuse-from`) is not compressed at all: its blob names are returned as reused.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn compress_all(
         &self,
         nodes: &[Node],
         finals: &mut [Final],
+        out_names: &[Vec<(String, bool)>],
         old: &State,
         sidecars: &SourceSidecars,
         progress: &dyn Progress,
         report: &mut BuildReport,
         blobs_used: &mut BTreeSet<String>,
         new_blobs: &mut BTreeMap<String, BlobState>,
-    ) -> Result<Vec<Encodings>, BuildError> {
+    ) -> Result<Compressed, BuildError> {
         let mut codecs = self.cfg.compress.clone();
         codecs.sort();
         codecs.dedup();
         // Blob name → (node that has the content, codec).
         let mut jobs: BTreeMap<String, (usize, Codec)> = BTreeMap::new();
+        let mut reused: HashSet<String> = HashSet::new();
         let mut known: HashMap<String, BlobState> = HashMap::new();
         let mut forced: HashSet<String> = HashSet::new();
         // Per node: the (codec, blob name) it wants, empty when it is not compressed.
@@ -64,7 +77,10 @@ impl<'a> Builder<'a> {
                 codecs
                     .iter()
                     .filter(|&&c| !sidecars.skipped.contains(&(n.file.logical.clone(), c)))
-                    .map(|&c| (c, format!("{}.{}", finals[i].hash, self.levels.tag(c))))
+                    .map(|&c| {
+                        let tag = self.levels_for(&n.file.logical).tag(c);
+                        (c, format!("{}.{}", finals[i].hash, tag))
+                    })
                     .collect()
             })
             .collect();
@@ -90,9 +106,16 @@ impl<'a> Builder<'a> {
                         known.insert(blob.clone(), s);
                         report.compressed_from_cache += 1;
                     }
-                    None => {
-                        jobs.insert(blob.clone(), (i, *codec));
-                    }
+                    None => match self.stored_sidecar(i, *codec, blob, force, finals, out_names) {
+                        Some(s) => {
+                            known.insert(blob.clone(), s);
+                            reused.insert(blob.clone());
+                            report.reused += 1;
+                        }
+                        None => {
+                            jobs.insert(blob.clone(), (i, *codec));
+                        }
+                    },
                 }
             }
         }
@@ -133,7 +156,8 @@ impl<'a> Builder<'a> {
                             break;
                         };
                         let data = finals_ref[*i].bytes.as_deref().unwrap_or_default();
-                        let result = compress(*codec, data, &self.levels)
+                        let levels = self.levels_for(&nodes[*i].file.logical);
+                        let result = compress(*codec, data, levels)
                             .map_err(|e| BuildError::Compress {
                                 path: nodes[*i].file.logical.clone(),
                                 source: e,
@@ -184,18 +208,69 @@ impl<'a> Builder<'a> {
             known.insert(b, s);
         }
         let mut out: Vec<Encodings> = vec![BTreeMap::new(); nodes.len()];
+        let mut not_kept: Vec<Vec<(Codec, String)>> = vec![Vec::new(); nodes.len()];
         for (i, want) in wanted.into_iter().enumerate() {
             for (codec, blob) in want {
                 if let Some(s) = known.get(&blob) {
-                    new_blobs.insert(blob.clone(), *s);
+                    if !reused.contains(&blob) {
+                        new_blobs.insert(blob.clone(), *s);
+                    }
                     if s.size > 0 {
                         let hash = blake3::Hash::from_bytes(s.hash).to_hex().to_string();
                         out[i].insert(codec, (blob, Variant { size: s.size, hash }));
+                    } else if let Some((_, tag)) = blob.split_once('.') {
+                        not_kept[i].push((codec, tag.to_string()));
                     }
                 }
             }
         }
-        Ok(out)
+        Ok(Compressed {
+            encodings: out,
+            reused,
+            not_kept,
+        })
+    }
+
+    /// The sidecar of node `i` in `codec` as the store's current deploy holds it, when its record proves
+    /// it for every output name of the file (see [`crate::reuse`]). A sidecar a full build would drop as
+    /// not worth keeping is "not worth keeping" here too (an empty blob state), so the manifest is the
+    /// same either way.
+    fn stored_sidecar(
+        &self,
+        i: usize,
+        codec: Codec,
+        blob: &str,
+        force: bool,
+        finals: &[Final],
+        out_names: &[Vec<(String, bool)>],
+    ) -> Option<BlobState> {
+        let reuse = self.reuse?;
+        let (_, tag) = blob.split_once('.')?;
+        let names: Vec<String> = out_names[i].iter().map(|(n, _)| n.clone()).collect();
+        let f = &finals[i];
+        let not_kept = BlobState {
+            size: 0,
+            hash: [0; 32],
+        };
+        let Some(v) = reuse.sidecar(&names, &f.hash, f.size, codec, tag)? else {
+            // A sidecar the source had is written whatever it saves: compressed again.
+            return (!force).then_some(not_kept);
+        };
+        let hash = blake3::Hash::from_hex(&v.hash).ok()?;
+        let keep = force
+            || worth_keeping(
+                f.size as usize,
+                v.size as usize,
+                self.cfg.compress_min_saving,
+            );
+        Some(if keep {
+            BlobState {
+                size: v.size,
+                hash: *hash.as_bytes(),
+            }
+        } else {
+            not_kept
+        })
     }
 
     /// A blob already in the cache: the memo when the file is there with its size, else the file itself.
@@ -257,4 +332,14 @@ pub(super) fn source_sidecars(
 }
 
 /// A file's compressed sidecars: codec → (blob name, variant).
-type Encodings = BTreeMap<Codec, (String, Variant)>;
+pub(super) type Encodings = BTreeMap<Codec, (String, Variant)>;
+
+/// What phase 4 produced.
+pub(super) struct Compressed {
+    /// Per node, its sidecars.
+    pub(super) encodings: Vec<Encodings>,
+    /// Blob names the store holds (`--reuse-from`): listed, not written.
+    pub(super) reused: HashSet<String>,
+    /// Per node, the codecs (with their level tags) compressed and not kept, saving too little.
+    pub(super) not_kept: Vec<Vec<(Codec, String)>>,
+}

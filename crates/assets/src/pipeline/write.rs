@@ -44,7 +44,9 @@ impl<'a> Builder<'a> {
         Ok(self.out.join(rel))
     }
 
-    /// Writes one output unless it is already in place. Returns its state and whether it was written.
+    /// Writes one output unless it is already in place. Returns its state and whether it was written;
+    /// `None` for a reused sidecar the output does not have (the store has it): a stale file under its
+    /// name is removed, so the folder never holds bytes the manifest does not list.
     pub(super) fn write_output(
         &self,
         rel: &str,
@@ -52,7 +54,7 @@ impl<'a> Builder<'a> {
         old: &State,
         nodes: &[Node],
         finals: &[Final],
-    ) -> Result<(OutputState, bool), BuildError> {
+    ) -> Result<Option<(OutputState, bool)>, BuildError> {
         let abs = self.out_path(rel)?;
         if let Some((size, mtime_ns)) = crate::cache::stat(&abs)
             && size == o.size
@@ -65,15 +67,23 @@ impl<'a> Builder<'a> {
                     .unwrap_or(false),
             };
             if same {
-                return Ok((
+                return Ok(Some((
                     OutputState {
                         hash: o.hash.clone(),
                         size,
                         mtime_ns,
                     },
                     false,
-                ));
+                )));
             }
+        }
+        if let From::Stored = o.from {
+            match std::fs::remove_file(&abs) {
+                Ok(()) => super::prune::remove_empty_parents(&abs, &self.out),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(BuildError::io(&abs, e)),
+            }
+            return Ok(None);
         }
         if let Some(parent) = abs.parent() {
             std::fs::create_dir_all(parent).map_err(|e| BuildError::io(parent, e))?;
@@ -90,16 +100,17 @@ impl<'a> Builder<'a> {
                 crate::cache::copy_atomic(&self.cache.blob_path(name), &abs)
                     .map_err(|e| BuildError::io(&abs, e))?;
             }
+            From::Stored => return Ok(None),
         }
         let (size, mtime_ns) = crate::cache::stat(&abs).unwrap_or((o.size, 0));
-        Ok((
+        Ok(Some((
             OutputState {
                 hash: o.hash.clone(),
                 size,
                 mtime_ns,
             },
             true,
-        ))
+        )))
     }
 
     /// build-info.json; the build time of an existing one is kept when nothing it describes changed, so a
@@ -160,4 +171,6 @@ pub(super) struct Output {
 pub(super) enum From {
     Final(usize),
     Blob(String),
+    /// A reused sidecar: the store's current deploy holds it; not written here (`--reuse-from`).
+    Stored,
 }

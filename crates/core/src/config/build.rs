@@ -90,6 +90,19 @@ pub struct BuildConfig {
     /// zstd level, 1 to 22.
     #[serde(deserialize_with = "de_zstd_level")]
     pub zstd_level: i32,
+    /// Globs (relative to the source folder) of files fetched only by developer tools (source maps): their
+    /// sidecars are compressed at the `cheap-*` levels, a fraction of the time at a few percent more bytes.
+    #[serde(deserialize_with = "de_globs")]
+    pub cheap_compress: Vec<String>,
+    /// Brotli quality for `cheap-compress` files, 0 to 11.
+    #[serde(deserialize_with = "de_brotli_quality")]
+    pub cheap_brotli_quality: u32,
+    /// gzip level for `cheap-compress` files, 1 to 9.
+    #[serde(deserialize_with = "de_gzip_level")]
+    pub cheap_gzip_level: u32,
+    /// zstd level for `cheap-compress` files, 1 to 22.
+    #[serde(deserialize_with = "de_zstd_level")]
+    pub cheap_zstd_level: i32,
     /// Keep a compressed variant only if it saves at least this percentage of the original size.
     #[serde(deserialize_with = "de_percent")]
     pub compress_min_saving: f64,
@@ -138,6 +151,11 @@ pub struct BuildConfig {
     /// File name of the build info (version, commit, time) inside the output; empty to not write it.
     #[serde(deserialize_with = "de_out_name_or_empty")]
     pub build_info: String,
+    /// A store (`file://…`, `s3://…`, as `[deploy] store`) whose current deploy's sidecars `build`
+    /// reuses instead of compressing them again; empty: none. `deploy` reuses its own store's unless
+    /// `[deploy] reuse = false`.
+    #[serde(deserialize_with = "super::deploy::de_store_url_or_empty")]
+    pub reuse_from: String,
     /// Worker threads; 0 uses every core.
     pub jobs: usize,
     /// A source file larger than this (bytes) is refused by name: a runaway file (a log, a dump) never
@@ -152,6 +170,9 @@ pub const DEFAULT_SKIP_COMPRESS: &[&str] = &[
     "avi", "m4v", "mov", "mp4", "mpeg", "mpg", "webm", "wmv", "mp3", "ogg", "oga", "opus", "m4a",
     "aac", "flac", "pdf", "dmg", "exe", "msi", "deb", "rpm", "apk", "jar", "wasm.gz",
 ];
+
+/// Files fetched only by developer tools, compressed at the cheap levels by default: source maps.
+pub const DEFAULT_CHEAP_COMPRESS: &[&str] = &["**/*.map"];
 
 /// Files fetched by a fixed name (by crawlers, feed readers, browsers or a service worker's scope), which
 /// therefore keep their names and stay mutable: pages, feeds, sitemaps, robots and other well-known text
@@ -220,6 +241,13 @@ impl Default for BuildConfig {
             brotli_window: 22,
             gzip_level: 9,
             zstd_level: 19,
+            cheap_compress: DEFAULT_CHEAP_COMPRESS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            cheap_brotli_quality: 5,
+            cheap_gzip_level: 6,
+            cheap_zstd_level: 9,
             compress_min_saving: 5.0,
             skip_compress: DEFAULT_SKIP_COMPRESS
                 .iter()
@@ -239,6 +267,7 @@ impl Default for BuildConfig {
             manifest: "staleguard.manifest.json".into(),
             django_manifest: "staticfiles.json".into(),
             build_info: "build-info.json".into(),
+            reuse_from: String::new(),
             jobs: 0,
             max_file_size: 2 * 1024 * 1024 * 1024,
         }

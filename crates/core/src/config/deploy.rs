@@ -58,6 +58,10 @@ pub struct DeployConfig {
     /// How long an object store's lease lives without renewal (renewed every third of it): a deploy
     /// killed while holding it blocks the next one this long at most.
     pub lock_ttl: HumanDuration,
+    /// The build `deploy` runs first reuses the sidecars this store's current deploy already holds (a
+    /// fresh CI runner compresses only what changed); `false` compresses everything the local cache
+    /// lacks.
+    pub reuse: bool,
 }
 
 impl Default for DeployConfig {
@@ -79,6 +83,7 @@ impl Default for DeployConfig {
             lock: true,
             lock_timeout: HumanDuration::from_secs(600),
             lock_ttl: HumanDuration::from_secs(120),
+            reuse: true,
         }
     }
 }
@@ -102,7 +107,7 @@ fn de_store_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(s)
 }
 
-fn de_store_url_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(super) fn de_store_url_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let s = String::deserialize(d)?;
     if !s.is_empty() {
         check_store_url(&s).map_err(serde::de::Error::custom)?;

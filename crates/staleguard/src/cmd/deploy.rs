@@ -21,7 +21,13 @@ pub fn run(global: &Global, args: &DeployArgs) -> Result<ExitCode> {
     // Never ship a stale output: the incremental build first (nearly free when nothing changed).
     let built = match settings::deploy_build(&loaded, args)? {
         Some(build_opts) => Some(
-            super::build::build(global, &loaded, &build_opts).context(
+            super::build::build(
+                global,
+                &loaded,
+                &build_opts,
+                settings::deploy_reuse(&loaded, args)?.as_ref(),
+            )
+            .context(
                 "nothing was deployed\nhint: fix the build, or deploy the output as it is with --no-build",
             )?,
         ),

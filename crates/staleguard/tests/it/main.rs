@@ -14,6 +14,7 @@ mod live;
 mod moto;
 mod prove;
 mod purge;
+mod reuse;
 mod secrets;
 mod serve;
 mod snapshot;

@@ -25,6 +25,37 @@ pub(super) fn entry_of(record: &DeployRecord, plan: &Plan) -> HistoryEntry {
     }
 }
 
+/// The record of the store's current deploy (what `build --reuse-from` proves sidecars by); `None`
+/// for a store without deploys, or a local folder that does not exist (it is not created).
+pub async fn current_record(
+    url: &str,
+    config: &DeployConfig,
+    base: &Path,
+) -> Result<Option<DeployRecord>> {
+    let local = |u: &str| u.strip_prefix("file://").map(|rest| base.join(rest));
+    let state_url = if config.state.is_empty() {
+        url
+    } else {
+        &config.state
+    };
+    if local(state_url).is_some_and(|p| !p.is_dir()) {
+        return Ok(None);
+    }
+    let store = Store::open(url, config, base)?;
+    let Some(c) = store.get_json::<Current>(d::CURRENT_KEY).await? else {
+        return Ok(None);
+    };
+    let key = d::record_key(&c.id);
+    store
+        .get_json::<DeployRecord>(&key)
+        .await?
+        .map(Some)
+        .ok_or_else(|| crate::StoreError::State {
+            key,
+            reason: format!("missing, but {} names deploy {}", d::CURRENT_KEY, c.id),
+        })
+}
+
 /// The deploy history, oldest first, and the current deploy's id.
 pub async fn history(
     url: &str,

@@ -12,7 +12,7 @@ mod history;
 mod rollback;
 mod upload;
 
-pub use history::history;
+pub use history::{current_record, history};
 pub use rollback::rollback;
 
 use std::collections::BTreeMap;
@@ -267,8 +267,15 @@ async fn deploy_leased(
 ) -> Result<DeployReport> {
     let started = Instant::now();
     let store = store.clone();
+    let mut state = load_state(&store).await?;
+    let mut tidied = tidy(&mut state);
+    if !opts.dry_run {
+        persist_tidy(&store, &state, &mut tidied).await?;
+    }
+    let base = base_of(&state);
     let dir = opts.dir.clone();
     let inputs = opts.clone();
+    let stored = base.clone();
     let (mut wanted, manifest) = tokio::task::spawn_blocking(move || {
         collect(&Inputs {
             dir: &dir,
@@ -282,6 +289,7 @@ async fn deploy_leased(
             aliases: &inputs.config.aliases,
             metadata: &inputs.config.metadata,
             artifacts: &inputs.config.artifacts,
+            stored: &stored,
         })
     })
     .await
@@ -296,12 +304,8 @@ async fn deploy_leased(
         .as_ref()
         .map(|m| m.version().to_string())
         .unwrap_or_default();
-    let mut state = load_state(&store).await?;
-    let mut tidied = tidy(&mut state);
-    if !opts.dry_run {
-        persist_tidy(&store, &state, &mut tidied).await?;
-    }
-    let base = base_of(&state);
+    fetch_reused(&store, &mut wanted, state.record.as_ref()).await?;
+    let (encodings, not_kept) = encodings_of(&opts.dir, &wanted);
     let site: BTreeMap<String, ObjectRecord> = wanted
         .iter()
         .map(|(k, w)| (k.clone(), w.record.clone()))
@@ -317,6 +321,12 @@ async fn deploy_leased(
         .map(|(k, w)| (k.clone(), w.record.clone()))
         .collect();
     let mut plan = d::diff(&base, &next);
+    let new_record = |id: &str, version: String, next, copies| {
+        let mut r = new_record(id, opts, DeployKind::Deploy, None, version, next, copies);
+        r.encodings = encodings.clone();
+        r.not_kept = not_kept.clone();
+        r
+    };
     if opts.verify_remote {
         verify_remote(&store, &next, &mut plan, opts.config.concurrency as usize).await?;
     }
@@ -356,7 +366,11 @@ async fn deploy_leased(
     let up_to_date = plan.uploads.is_empty()
         && state.journal.is_none()
         && state.record.as_ref().is_some_and(|r| {
-            r.objects.len() == next.len()
+            // A record without the build's levels (an older one) is written again, so that the next
+            // build can reuse what it holds.
+            r.encodings == encodings
+                && r.not_kept == not_kept
+                && r.objects.len() == next.len()
                 && r.objects
                     .iter()
                     .all(|(k, o)| next.get(k).is_some_and(|n| n.same_as(o)))
@@ -371,15 +385,7 @@ async fn deploy_leased(
         if opts.gc {
             report.gc = if opts.dry_run {
                 let record = state.record.clone().unwrap_or_else(|| {
-                    new_record(
-                        &id,
-                        opts,
-                        DeployKind::Deploy,
-                        None,
-                        version.clone(),
-                        next.clone(),
-                        copies.clone(),
-                    )
+                    new_record(&id, version.clone(), next.clone(), copies.clone())
                 });
                 preview_gc_of(&store, &state.history, &record, opts).await?
             } else {
@@ -394,7 +400,7 @@ async fn deploy_leased(
             state.record.as_ref().map(|r| &r.objects),
             &next,
         ));
-        let record = new_record(&id, opts, DeployKind::Deploy, None, version, next, copies);
+        let record = new_record(&id, version, next, copies);
         let mut history = state.history.clone();
         history.deploys.push(entry_of(&record, &Plan::default()));
         report.gc = preview_gc_of(&store, &history, &record, opts).await?;
@@ -410,7 +416,7 @@ async fn deploy_leased(
         progress.as_ref(),
     )
     .await?;
-    let mut record = new_record(&id, opts, DeployKind::Deploy, None, version, next, copies);
+    let mut record = new_record(&id, version, next, copies);
     for (k, etag) in uploaded {
         if let Some(o) = record.objects.get_mut(&k) {
             o.etag = etag;
@@ -436,6 +442,74 @@ async fn deploy_leased(
     Ok(report)
 }
 
+/// The codec and level of every sidecar the build listed (its encodings file), for the record: what a
+/// later `build --reuse-from` proves stored sidecars by. Without the file (a folder built by an older
+/// staleguard, or by another tool) the record names none, and nothing is reused from it.
+fn encodings_of(
+    dir: &std::path::Path,
+    wanted: &BTreeMap<String, crate::wanted::Wanted>,
+) -> (BTreeMap<String, String>, BTreeMap<String, String>) {
+    let Some(file) = std::fs::read(dir.join(d::ENCODINGS_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<d::EncodingsFile>(&b).ok())
+    else {
+        return Default::default();
+    };
+    let kept = file
+        .sidecars
+        .into_iter()
+        .filter(|(k, _)| {
+            wanted
+                .get(k)
+                .is_some_and(|w| w.record.headers.contains_key("content-encoding"))
+        })
+        .collect();
+    let not_kept = file
+        .not_kept
+        .into_iter()
+        .filter(|(k, _)| {
+            !wanted.contains_key(k)
+                && staleguard_core::config::Codec::split_sidecar(k)
+                    .is_some_and(|(base, _)| wanted.contains_key(base))
+        })
+        .collect();
+    (kept, not_kept)
+}
+
+/// Reused sidecars that are mutable (an HTML page's `.br`) need a rollback copy of their bytes unless
+/// the current deploy already keeps one (it does for every content it deployed): those few are read
+/// from the store, since the folder does not have them.
+async fn fetch_reused(
+    store: &Store,
+    wanted: &mut BTreeMap<String, crate::wanted::Wanted>,
+    current: Option<&DeployRecord>,
+) -> Result<()> {
+    use crate::wanted::Source;
+    let twins: std::collections::HashSet<String> = wanted
+        .values()
+        .filter(|w| !w.record.mutable)
+        .map(|w| w.record.hash.clone())
+        .collect();
+    for (key, w) in wanted.iter_mut() {
+        let covered = twins.contains(&w.record.hash)
+            || current.is_some_and(|r| {
+                r.copies
+                    .get(&w.record.hash)
+                    .is_some_and(|l| r.objects.contains_key(&l.bundle))
+            });
+        if !matches!(w.source, Source::InStore) || !w.record.mutable || covered {
+            continue;
+        }
+        let bytes = store.get(key).await?.ok_or_else(|| {
+            StoreError::Config(format!(
+                "`{key}` is not in the folder (the build reused it from the store) and no longer in the store either\nhint: rebuild without --reuse-from (`deploy --no-reuse`) and deploy again"
+            ))
+        })?;
+        w.source = Source::Bytes(bytes);
+    }
+    Ok(())
+}
+
 fn new_record(
     id: &str,
     opts: &DeployOptions,
@@ -456,5 +530,7 @@ fn new_record(
         git_commit: opts.git_commit.clone(),
         version,
         objects,
+        encodings: BTreeMap::new(),
+        not_kept: BTreeMap::new(),
     }
 }

@@ -53,7 +53,8 @@ pub(super) fn add_copies(
                 source: e,
             })?,
             Source::Bytes(b) => b.to_vec(),
-            Source::Stored => continue,
+            // Fetched by the deploy first when no earlier copy covers it (see `fetch_reused`).
+            Source::Stored | Source::InStore => continue,
         };
         copies.insert(
             h.clone(),
@@ -285,6 +286,14 @@ async fn rollback_leased(
         old.copies.clone(),
     );
     record.git_commit = old.git_commit.clone();
+    // The restored objects are the old deploy's, with the levels it recorded.
+    record.encodings = old
+        .encodings
+        .iter()
+        .filter(|(k, _)| record.objects.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    record.not_kept = old.not_kept.clone();
     if let Some(l) = lease {
         l.check()?;
     }

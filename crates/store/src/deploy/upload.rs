@@ -110,6 +110,23 @@ pub(super) async fn upload_all(
                             .await?
                     }
                     Source::Bytes(b) => store.put(&u.key, b.clone(), &w.record.headers).await?,
+                    Source::InStore => {
+                        let bytes = store.get(&u.key).await?.ok_or_else(|| {
+                            StoreError::Config(format!(
+                                "`{}` is not in the folder (the build reused it from the store) and no longer in the store either\nhint: rebuild without --reuse-from (`deploy --no-reuse`) and deploy again",
+                                u.key
+                            ))
+                        })?;
+                        if bytes.len() as u64 != w.record.size
+                            || blake3::hash(&bytes).to_hex().as_str() != w.record.hash
+                        {
+                            return Err(StoreError::Config(format!(
+                                "`{}` is not in the folder (the build reused it from the store), and the store's copy was changed since\nhint: rebuild without --reuse-from (`deploy --no-reuse`) and deploy again",
+                                u.key
+                            )));
+                        }
+                        store.put(&u.key, bytes, &w.record.headers).await?
+                    }
                     Source::Stored => {
                         return Err(StoreError::Rollback(format!(
                             "`{}` (rollback copies kept by an earlier deploy) is missing from the store; the site is fine, but earlier deploys cannot be rolled back to\nhint: remove `.staleguard/` from the store to start a new history",

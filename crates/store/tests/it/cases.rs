@@ -11,6 +11,75 @@ use crate::target::Target;
 
 const DAY: i64 = 86_400;
 
+/// A build on a fresh runner (`build --reuse-from`): the sidecars the current record proves are not in
+/// the output; the deploy keeps them in the store without uploading them, uploads what changed, and
+/// records every sidecar's level again. A deploy of that output to a store without them is refused.
+pub fn reused_sidecars_stay_in_the_store(t: &Target) {
+    site::write(&t.work);
+    site::build(&t.work);
+    let first = t.deploy(T0);
+    let r1 = t.current_record().expect("a current record");
+    assert_eq!(r1.id, first.id);
+    assert!(
+        !r1.encodings.is_empty(),
+        "the record names the sidecars' levels"
+    );
+
+    // Fresh runner: no cache, no output, sources rewritten, a new script.
+    std::fs::remove_dir_all(t.work.join("out")).unwrap();
+    site::write(&t.work);
+    std::fs::write(
+        t.work.join("site/js/new.js"),
+        "export const greeting = 'hello, world';\n".repeat(40),
+    )
+    .unwrap();
+    let reuse = staleguard_assets::Reuse::from_record(&r1);
+    let built = site::build_reusing(&t.work, &reuse);
+    assert!(built.reused > 0 && built.compressed_now > 0, "{built:?}");
+    // A page's sidecar: mutable, its rollback copy already in the store.
+    let js_br = "index.html.br".to_string();
+    assert!(r1.objects.contains_key(&js_br), "{js_br} was deployed");
+    assert!(
+        !t.work.join("out").join(&js_br).exists(),
+        "a reused sidecar is not written"
+    );
+
+    let second = t.deploy(T0 + 20);
+    let uploaded = Target::uploaded(&second);
+    assert!(
+        !uploaded.contains(&js_br),
+        "a reused sidecar is not uploaded"
+    );
+    let new = site::hashed(&t.work, "js/new.js");
+    assert!(uploaded.contains(&format!("{new}.br")), "{uploaded:?}");
+    let r2 = t.record(&second.id);
+    assert_eq!(r2.objects[&js_br], r1.objects[&js_br]);
+    assert_eq!(r2.encodings.get(&js_br), r1.encodings.get(&js_br));
+    t.assert_serves(&second.id);
+    assert_eq!(
+        t.get(&js_br).map(|b| blake3::hash(&b).to_hex().to_string()),
+        Some(r1.objects[&js_br].hash.clone())
+    );
+}
+
+/// A folder built reusing one store's sidecars cannot be deployed to another: refused by name.
+pub fn reused_output_to_another_store_is_refused(t: &Target, other: &Target) {
+    site::write(&t.work);
+    site::build(&t.work);
+    t.deploy(T0);
+    std::fs::remove_dir_all(t.work.join("out")).unwrap();
+    site::write(&t.work);
+    site::build_reusing(
+        &t.work,
+        &staleguard_assets::Reuse::from_record(&t.current_record().unwrap()),
+    );
+    let err = other
+        .try_deploy(T0 + 10)
+        .expect_err("the other store lacks the sidecars");
+    assert!(err.contains("missing from the folder"), "{err}");
+    assert!(err.contains("--reuse-from"), "{err}");
+}
+
 /// First deploy, the same build again (nothing to do), then a one-file change: only the objects
 /// whose content changed are uploaded, and the history and `current` follow.
 pub fn deploy_and_redeploy(t: &Target) {

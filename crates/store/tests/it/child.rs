@@ -65,6 +65,7 @@ fn run_in_child() {
             t.deploy(T0 + 10);
         }
         "deploy_and_redeploy" => cases::deploy_and_redeploy(&t),
+        "reused_sidecars_stay_in_the_store" => cases::reused_sidecars_stay_in_the_store(&t),
         "gc_collects_old_versions" => cases::gc_collects_old_versions(&mut t),
         "rollback_restores_the_previous_deploy" => cases::rollback_restores_the_previous_deploy(&t),
         "free_items" => crate::usage::free_items_across_months_and_concurrent_purges(&t),

@@ -16,6 +16,20 @@ fn deploy_and_redeploy_upload_only_what_changed() {
 }
 
 #[test]
+fn reused_sidecars_stay_in_the_store() {
+    let (_work, t) = local();
+    cases::reused_sidecars_stay_in_the_store(&t);
+}
+
+#[test]
+fn a_folder_reusing_one_store_is_refused_by_another() {
+    let (work, t) = local();
+    // The same work folder (its `out/`), another store.
+    let other = Target::new("file://other", work.path().to_path_buf());
+    cases::reused_output_to_another_store_is_refused(&t, &other);
+}
+
+#[test]
 fn gc_collects_old_versions_and_keeps_the_current_deploy() {
     let (_work, mut t) = local();
     cases::gc_collects_old_versions(&mut t);

@@ -25,6 +25,11 @@ fn s3_deploy_and_redeploy_upload_only_what_changed() {
 }
 
 #[test]
+fn s3_reused_sidecars_stay_in_the_store() {
+    on_moto("reused_sidecars_stay_in_the_store", "reuse");
+}
+
+#[test]
 fn s3_gc_collects_old_versions_and_keeps_the_current_deploy() {
     on_moto("gc_collects_old_versions", "gc-site");
 }

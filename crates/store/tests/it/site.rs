@@ -68,6 +68,27 @@ pub fn build(work: &Path) {
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
 }
 
+/// Builds `work/site` into `work/out` with a fresh cache, reusing what `reuse` proves; returns the
+/// report.
+pub fn build_reusing(
+    work: &Path,
+    reuse: &staleguard_assets::Reuse,
+) -> staleguard_assets::BuildReport {
+    let _ = std::fs::remove_dir_all(work.join("cache"));
+    let opts = BuildOptions {
+        source: work.join("site"),
+        out: work.join("out"),
+        cache_dir: work.join("cache"),
+        config: BuildConfig::default(),
+        git: None,
+        now_unix: T0,
+        builder: "staleguard-store-tests".into(),
+        clock_unix: T0,
+    };
+    staleguard_assets::build_reusing(&opts, &NoProgress, Some(reuse))
+        .unwrap_or_else(|e| panic!("building the test site: {e}"))
+}
+
 /// The logical path's output path in the build's manifest (`css/site.css` → `css/site.1a2b….css`).
 pub fn hashed(work: &Path, logical: &str) -> String {
     let m: serde_json::Value =

@@ -94,6 +94,27 @@ impl Target {
             .unwrap_or_else(|e| panic!("deploy to `{}`: {e}", self.url))
     }
 
+    /// Deploys `out/` at `now`, the error as its message and hint.
+    pub fn try_deploy(&self, now: i64) -> Result<DeployReport, String> {
+        self.rt
+            .block_on(staleguard_store::deploy(
+                &self.options(now),
+                Arc::new(Quiet),
+            ))
+            .map_err(|e| format!("{e}\nhint: {}", e.hint().unwrap_or_default()))
+    }
+
+    /// The current deploy's record, as `build --reuse-from` reads it.
+    pub fn current_record(&self) -> Option<DeployRecord> {
+        self.rt
+            .block_on(staleguard_store::deploy::current_record(
+                &self.url,
+                &self.config,
+                &self.work,
+            ))
+            .unwrap_or_else(|e| panic!("current record of `{}`: {e}", self.url))
+    }
+
     /// Rolls back to `to` (`None`: the deploy before the current one) at `now`.
     pub fn rollback(&self, now: i64, to: Option<&str>) -> DeployReport {
         self.rt
