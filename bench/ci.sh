@@ -14,7 +14,7 @@
 # them <= 0.75 x without.
 #
 # Environment:
-#   STALEGUARD_BIN=PATH   use this binary instead of `cargo build --release -p staleguard`
+#   STALEGUARD_BIN=PATH   use this binary instead of `cargo build --profile dist -p staleguard`
 #   STALEGUARD_VENV       Python venv with moto and awscli (scripts/pyenv.sh, scripts/peers/moto.sh)
 #   BENCH_WAIT_IDLE=N     first wait up to N s for the load average to drop below 0.5
 set -euo pipefail
