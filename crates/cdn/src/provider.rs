@@ -77,6 +77,13 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// The name under which the provider's free items a month are counted, when it is not the
+    /// provider's own [`Provider::name`]: CloudFront's 1,000 free paths are per AWS account, so every
+    /// distribution of one account shares one count (`cloudfront-account:123456789012`).
+    fn free_tier_scope(&self) -> Option<&str> {
+        None
+    }
+
     /// Sends one purge call. `batch` holds only item kinds the capabilities allow, items of one kind
     /// only, and no more items than `max_items_per_call` ([`crate::wrap::chunk`] makes such batches).
     async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError>;
@@ -137,6 +144,9 @@ impl<T: Provider + ?Sized> Provider for std::sync::Arc<T> {
     fn url_prefix(&self) -> Option<&str> {
         (**self).url_prefix()
     }
+    fn free_tier_scope(&self) -> Option<&str> {
+        (**self).free_tier_scope()
+    }
     fn retry_unit(&self) -> RetryUnit {
         (**self).retry_unit()
     }
@@ -165,6 +175,9 @@ impl<T: Provider + ?Sized> Provider for &T {
     }
     fn url_prefix(&self) -> Option<&str> {
         (**self).url_prefix()
+    }
+    fn free_tier_scope(&self) -> Option<&str> {
+        (**self).free_tier_scope()
     }
     fn retry_unit(&self) -> RetryUnit {
         (**self).retry_unit()

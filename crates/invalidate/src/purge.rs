@@ -118,6 +118,9 @@ pub enum Outcome {
 /// A provider target's free items this month, as the plan used them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Usage {
+    /// Where the free items are counted: `cloudfront-account:123456789012` (CloudFront's free paths
+    /// are per account, shared by its distributions), else the provider target's name.
+    pub counted_as: String,
     /// `2026-11` (UTC).
     pub month: String,
     /// The provider's free items a month (CloudFront: 1,000 paths).
@@ -399,7 +402,9 @@ pub async fn run(
             } else {
                 0
             };
-            let mut free_left = state.free_left(p.name(), &month, free_per_month);
+            // Counted where the provider's free items are: per CloudFront account, else per target.
+            let scope = p.free_tier_scope().unwrap_or(p.name()).to_string();
+            let mut free_left = state.free_left(&scope, &month, free_per_month);
             let mut policy = Policy {
                 provider: cfg.provider.as_str().to_string(),
                 purge_by: cfg.purge_by,
@@ -445,7 +450,7 @@ pub async fn run(
                 }
                 let reserved = state
                     .reserve(
-                        p.name(),
+                        &scope,
                         &month,
                         &reference,
                         free_per_month,
@@ -493,6 +498,7 @@ pub async fn run(
                 }
             };
             let usage = (free_per_month > 0).then(|| Usage {
+                counted_as: scope.clone(),
                 month: month.clone(),
                 free_per_month,
                 free_left,

@@ -107,6 +107,8 @@ impl InvalidationList {
 #[serde(rename_all = "PascalCase")]
 pub(super) struct Distribution {
     pub(super) id: String,
+    #[serde(rename = "ARN", default)]
+    pub(super) arn: String,
     #[serde(default)]
     pub(super) domain_name: String,
     #[serde(default)]
@@ -206,6 +208,8 @@ impl DistributionParts {
 #[serde(rename_all = "PascalCase")]
 pub(super) struct DistributionSummary {
     pub(super) id: String,
+    #[serde(rename = "ARN", default)]
+    pub(super) arn: String,
     #[serde(default)]
     pub(super) domain_name: String,
     #[serde(default)]
@@ -464,6 +468,7 @@ mod tests {
         assert_eq!(parts.aliases(), vec!["www.example.com"]);
         assert_eq!(parts.origins()[1].origin_path, "/site");
         assert_eq!(parts.default_origin().as_deref(), Some("s3"));
+        assert_eq!(d.arn, "arn");
 
         let l: DistributionList = quick_xml::de::from_str(
             "<DistributionList><Marker/><NextMarker>E2</NextMarker><MaxItems>1</MaxItems><IsTruncated>true</IsTruncated><Quantity>1</Quantity><Items><DistributionSummary><Id>E1</Id><DomainName>d1.cloudfront.net</DomainName><Aliases><Quantity>0</Quantity></Aliases><Origins><Quantity>1</Quantity><Items><Origin><Id>o</Id><DomainName>b.s3.amazonaws.com</DomainName></Origin></Items></Origins><DefaultCacheBehavior><TargetOriginId>o</TargetOriginId></DefaultCacheBehavior></DistributionSummary></Items></DistributionList>",

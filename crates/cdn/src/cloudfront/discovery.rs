@@ -10,6 +10,8 @@ use crate::{CdnError, ErrorKind};
 /// A distribution picked by [`resolve`], with what [`served_prefix`] needs.
 pub(super) struct Target {
     pub(super) id: String,
+    /// The AWS account that owns the distribution (from its ARN), when known.
+    pub(super) account: Option<String>,
     pub(super) domain_name: String,
     pub(super) origins: Vec<OriginInfo>,
     pub(super) default_origin: Option<String>,
@@ -61,11 +63,27 @@ async fn get_distribution(api: &Api, id: &str) -> Result<Target, CdnError> {
     let d = api.get_distribution(&label, id).await?;
     let parts = d.distribution_config.unwrap_or_default();
     Ok(Target {
+        account: account_of(&d.arn),
         id: d.id,
         domain_name: d.domain_name,
         origins: parts.origins(),
         default_origin: parts.default_origin(),
     })
+}
+
+/// The account id in a distribution's ARN: `arn:aws:cloudfront::123456789012:distribution/E…` (AWS: no
+/// region), or `arn:aws:cloudfront:123456789012:distribution/E…` (moto).
+pub(super) fn account_of(arn: &str) -> Option<String> {
+    let fields: Vec<&str> = arn.split(':').collect();
+    let is_account = |f: &&str| f.len() == 12 && f.bytes().all(|b| b.is_ascii_digit());
+    match fields.as_slice() {
+        ["arn", _, "cloudfront", "", account, ..] | ["arn", _, "cloudfront", account, ..]
+            if is_account(account) =>
+        {
+            Some(account.to_string())
+        }
+        _ => None,
+    }
 }
 
 /// The host part of a configured domain: lower case, no scheme, port, path or trailing dot.
@@ -135,6 +153,7 @@ async fn find_by_domain(api: &Api, domain: &str) -> Result<Vec<Target>, CdnError
                 hits.push((
                     m,
                     Target {
+                        account: account_of(&s.arn),
                         id: s.id.clone(),
                         domain_name: s.domain_name.clone(),
                         origins: parts.origins(),

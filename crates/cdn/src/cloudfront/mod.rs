@@ -67,6 +67,8 @@ pub struct CloudFront {
     api: Api,
     caps: Capabilities,
     url_prefix: Option<String>,
+    /// `cloudfront-account:<id>`: CloudFront's free paths are counted per account.
+    free_tier_scope: Option<String>,
 }
 
 impl fmt::Debug for CloudFront {
@@ -153,6 +155,7 @@ pub async fn open_with(
                 api: api.clone(),
                 caps: caps.clone(),
                 url_prefix,
+                free_tier_scope: t.account.map(|a| format!("cloudfront-account:{a}")),
             });
         }
         Ok(out)
@@ -238,6 +241,10 @@ impl Provider for CloudFront {
 
     fn url_prefix(&self) -> Option<&str> {
         self.url_prefix.as_deref()
+    }
+
+    fn free_tier_scope(&self) -> Option<&str> {
+        self.free_tier_scope.as_deref()
     }
 
     async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError> {
@@ -438,6 +445,22 @@ mod tests {
                 _ => panic!("{item:?}: want {want:?}, got {got:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_account_comes_from_the_arn() {
+        use discovery::account_of;
+        assert_eq!(
+            account_of("arn:aws:cloudfront::123456789012:distribution/E1").as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(
+            account_of("arn:aws:cloudfront:123456789012:distribution/E1").as_deref(),
+            Some("123456789012")
+        );
+        assert_eq!(account_of("arn:aws:s3:::bucket"), None);
+        assert_eq!(account_of(""), None);
+        assert_eq!(account_of("arn:aws:cloudfront::x:distribution/E1"), None);
     }
 
     #[test]

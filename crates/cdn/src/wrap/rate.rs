@@ -65,6 +65,9 @@ impl<P: Provider> Provider for RateLimited<P> {
     fn url_prefix(&self) -> Option<&str> {
         self.inner.url_prefix()
     }
+    fn free_tier_scope(&self) -> Option<&str> {
+        self.inner.free_tier_scope()
+    }
     fn retry_unit(&self) -> RetryUnit {
         self.inner.retry_unit()
     }

@@ -338,6 +338,9 @@ impl<P: Provider> Provider for Retry<P> {
     fn url_prefix(&self) -> Option<&str> {
         self.inner.url_prefix()
     }
+    fn free_tier_scope(&self) -> Option<&str> {
+        self.inner.free_tier_scope()
+    }
     async fn purge(&self, batch: &Batch) -> Result<Receipt, CdnError> {
         let unit = self.inner.retry_unit();
         let span = tracing::info_span!(

@@ -903,6 +903,8 @@ async fn moto_happy_path_by_id_and_by_alias() {
         &ctx(Some("site"), "app/"),
     )
     .await;
+    // CloudFront's free paths are counted per account: the distribution's ARN names it.
+    assert_eq!(p.free_tier_scope(), Some("cloudfront-account:123456789012"));
     assert_eq!(p.distribution(), id);
     assert_eq!(p.url_prefix(), Some("/app/"));
     assert!(

@@ -113,7 +113,12 @@ pub fn print(reports: &[CdnReport], explain: bool) {
                 };
                 println!(
                     "  {} this month ({} UTC): {used} of {} free item(s) used before this purge, {} left; this purge bills {}: {} free{priced}",
-                    r.provider, u.month, u.free_per_month, u.free_left, plan.billed, plan.free_used,
+                    u.counted_as,
+                    u.month,
+                    u.free_per_month,
+                    u.free_left,
+                    plan.billed,
+                    plan.free_used,
                 );
             }
             for it in &plan.items {

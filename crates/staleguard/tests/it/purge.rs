@@ -316,6 +316,11 @@ fn cloudfront_on_moto_deploy_purges_exact_paths() {
     // The month's free paths: all 1,000 left, this purge's paths free, nothing swept, $0.
     let first_billed = p["plan"]["billed"].as_u64().unwrap();
     assert_eq!(p["usage"]["month"], "2026-11", "{first}");
+    // Counted per AWS account (CloudFront's free paths are), not per distribution.
+    assert_eq!(
+        p["usage"]["counted_as"], "cloudfront-account:123456789012",
+        "{first}"
+    );
     assert_eq!(p["usage"]["free_left"], 1000, "{first}");
     assert_eq!(p["usage"]["free_used"], first_billed, "{first}");
     assert_eq!(
@@ -409,7 +414,7 @@ fn cloudfront_on_moto_deploy_purges_exact_paths() {
     let used = first_billed + second_billed;
     let out = explain(NOV);
     let want = format!(
-        "cloudfront:{id} this month (2026-11 UTC): {used} of 1000 free item(s) used before this purge, {} left",
+        "cloudfront-account:123456789012 this month (2026-11 UTC): {used} of 1000 free item(s) used before this purge, {} left",
         1000 - used
     );
     assert!(out.contains(&want), "{want}\nnot in:\n{out}");
@@ -427,9 +432,9 @@ fn cloudfront_on_moto_deploy_purges_exact_paths() {
     // December: a new month starts at zero.
     let out = explain("1796083200");
     assert!(
-        out.contains(&format!(
-            "cloudfront:{id} this month (2026-12 UTC): 0 of 1000 free item(s) used before this purge, 1000 left"
-        )),
+        out.contains(
+            "cloudfront-account:123456789012 this month (2026-12 UTC): 0 of 1000 free item(s) used before this purge, 1000 left"
+        ),
         "{out}"
     );
     // The invalidation is listed, and its status read back.
