@@ -148,29 +148,6 @@ export AWS_CONFIG_FILE="$CI/aws-config"
 : >"$AWS_CONFIG_FILE"
 "$AWS" s3 mb "s3://$B_SG" >/dev/null || die "aws s3 mb s3://$B_SG failed"
 "$AWS" s3 mb "s3://$B_AWS" >/dev/null || die "aws s3 mb s3://$B_AWS failed"
-
-log_lines() {
-  local a b
-  b="$(wc -l <"$MOTO_LOG")"
-  while :; do
-    sleep 0.2
-    a="$(wc -l <"$MOTO_LOG")"
-    [ "$a" = "$b" ] && break
-    b=$a
-  done
-  echo "$b"
-}
-# count_requests LOG -> "TOTAL GET HEAD PUT POST DELETE LIST"
-count_requests() {
-  awk 'match($0, /"[A-Z]+ [^ ]+ HTTP\/[0-9.]+" [0-9]+/) {
-      split(substr($0, RSTART + 1, RLENGTH - 1), f, " ")
-      m = f[1]; p = f[2]
-      sub(/\?.*/, "", p)
-      if (m == "GET" && (p ~ /^\/[^\/]+\/?$/ || p == "/")) m = "LIST"
-      n[m]++; t++
-    }
-    END { printf "%d %d %d %d %d %d %d\n", t, n["GET"], n["HEAD"], n["PUT"], n["POST"], n["DELETE"], n["LIST"] }' "$1"
-}
 declare -A REQ=()
 # timed NAME CWD STDOUT CMD...: run_timed in CWD (WALL[NAME]: the command alone), plus the requests moto
 # served meanwhile (REQ[NAME]).
@@ -184,7 +161,7 @@ timed() {
   after="$(log_lines)"
   sed -n "$((before + 1)),${after}p" "$MOTO_LOG" >"$RUNS/$name.requests.log"
   REQ[$name]="$(count_requests "$RUNS/$name.requests.log")"
-  info "$name: ${WALL[$name]} s; requests (total GET HEAD PUT POST DELETE LIST) ${REQ[$name]}"
+  info "$name: ${WALL[$name]} s; requests (total GET HEAD PUT POST DELETE LIST non-2xx other) ${REQ[$name]}"
 }
 json_field() { "$VPY" -c 'import json, sys
 r = json.load(open(sys.argv[1]))

@@ -308,32 +308,6 @@ eval "$("$MOTO_SH" env "$MOTO_URL")"
 "$AWS" s3 mb "s3://$B_AWS" >/dev/null || die "aws s3 mb s3://$B_AWS failed"
 info "buckets s3://$B_SG (staleguard) and s3://$B_AWS (aws s3 sync) on $MOTO_URL; log $MOTO_LOG"
 
-# The line count of moto's log once it has stopped growing (every request of the last command logged).
-log_lines() {
-  local a b
-  b="$(wc -l <"$MOTO_LOG")"
-  while :; do
-    sleep 0.2
-    a="$(wc -l <"$MOTO_LOG")"
-    [ "$a" = "$b" ] && break
-    b=$a
-  done
-  echo "$b"
-}
-# count_requests LOG -> "TOTAL GET HEAD PUT POST DELETE LIST NON2XX OTHER"
-# LIST: a GET of the bucket itself (`/bucket?list-type=2&prefix=...`), not of a key.
-count_requests() {
-  awk 'match($0, /"[A-Z]+ [^ ]+ HTTP\/[0-9.]+" [0-9]+/) {
-      split(substr($0, RSTART + 1, RLENGTH - 1), f, " ")
-      m = f[1]; p = f[2]; st = f[4]
-      sub(/\?.*/, "", p)
-      if (m == "GET" && (p ~ /^\/[^\/]+\/?$/ || p == "/")) m = "LIST"
-      if (m !~ /^(GET|HEAD|PUT|POST|DELETE|LIST)$/) m = "OTHER"
-      n[m]++; t++
-      if (st !~ /^2/) bad++
-    }
-    END { printf "%d %d %d %d %d %d %d %d %d\n", t, n["GET"], n["HEAD"], n["PUT"], n["POST"], n["DELETE"], n["LIST"], bad, n["OTHER"] }' "$1"
-}
 REQ_FIELDS=(total GET HEAD PUT POST DELETE LIST non2xx other)
 declare -A REQ=()   # REQ[name/field]
 # measure NAME STDOUT CMD...: run_timed plus the requests moto served meanwhile (REQ[NAME/...]).

@@ -113,3 +113,31 @@ staleguard_bin() {
   fi
   [ -x "$SG" ] || die "staleguard binary not found or not executable: $SG (set STALEGUARD_BIN, or BENCH_SKIP_STALEGUARD=1)"
 }
+
+# For the benches that count what moto served (deploy.sh, ci.sh); both need MOTO_LOG.
+# The line count of moto's log once it has stopped growing (every request of the last command logged).
+log_lines() {
+  local a b
+  b="$(wc -l <"$MOTO_LOG")"
+  while :; do
+    sleep 0.2
+    a="$(wc -l <"$MOTO_LOG")"
+    [ "$a" = "$b" ] && break
+    b=$a
+  done
+  echo "$b"
+}
+# count_requests LOG -> "TOTAL GET HEAD PUT POST DELETE LIST NON2XX OTHER"
+# LIST: a GET of the bucket itself (`/bucket?list-type=2&prefix=...`), not of a key.
+count_requests() {
+  awk 'match($0, /"[A-Z]+ [^ ]+ HTTP\/[0-9.]+" [0-9]+/) {
+      split(substr($0, RSTART + 1, RLENGTH - 1), f, " ")
+      m = f[1]; p = f[2]; st = f[4]
+      sub(/\?.*/, "", p)
+      if (m == "GET" && (p ~ /^\/[^\/]+\/?$/ || p == "/")) m = "LIST"
+      if (m !~ /^(GET|HEAD|PUT|POST|DELETE|LIST)$/) m = "OTHER"
+      n[m]++; t++
+      if (st !~ /^2/) bad++
+    }
+    END { printf "%d %d %d %d %d %d %d %d %d\n", t, n["GET"], n["HEAD"], n["PUT"], n["POST"], n["DELETE"], n["LIST"], bad, n["OTHER"] }' "$1"
+}
