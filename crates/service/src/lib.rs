@@ -1,12 +1,15 @@
 //! The invalidation service for runtime edits (issue 15, `../shared/SERVICE.md`).
 //!
-//! This crate starts with its heart, [`model`]: a pure, clock-free state machine of scopes, committed
+//! This crate starts with its heart, [`model`], and the events apps send ([`event`]: validation with the
+//! field and reason of every 400 and 413). [`model`] is a pure, clock-free state machine of scopes, committed
 //! events, per-provider cursors and batches (debounce with a max-wait cap, union coalescing with a size
 //! cap, follow-up batches for events that arrive while a batch runs, retries with backoff that new events
 //! never reset, dead letters, restarts that rebuild from the log). The durable log (SQLite, PostgreSQL),
 //! the HTTP API and the workers that drive it through `staleguard-invalidate` come next; they only feed
 //! it committed events and outcomes and send the batches it hands out.
 
+pub mod event;
 pub mod model;
 
+pub use event::{EventBody, Limits, Mode, Refused, check_scope, validate};
 pub use model::{Batch, Dead, Outcome, Policy, Seq, Service};
