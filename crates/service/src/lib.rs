@@ -4,11 +4,13 @@
 //! field and reason of every 400 and 413). [`model`] is a pure, clock-free state machine of scopes, committed
 //! events, per-provider cursors and batches (debounce with a max-wait cap, union coalescing with a size
 //! cap, follow-up batches for events that arrive while a batch runs, retries with backoff that new events
-//! never reset, dead letters, restarts that rebuild from the log). The durable log (SQLite, PostgreSQL),
+//! never reset, dead letters, restarts that rebuild from the log). [`log`] is the durable log on SQLite
+//! (group commit by one writer thread; the model is rebuilt from it with [`Service::restore`]). PostgreSQL,
 //! the HTTP API and the workers that drive it through `staleguard-invalidate` come next; they only feed
 //! it committed events and outcomes and send the batches it hands out.
 
 pub mod event;
+pub mod log;
 pub mod model;
 
 pub use event::{EventBody, Limits, Mode, Refused, check_scope, validate};

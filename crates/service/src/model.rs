@@ -168,10 +168,50 @@ impl Service {
         }
     }
 
-    /// Records a committed event at time `now` (ms); returns its `seq`.
+    /// The state a restart rebuilds from the durable log: its events above the cursors (`(seq, scope,
+    /// committed at, items)`, in `seq` order), the cursors, and the last `seq` ever committed. A
+    /// provider without a cursor row in a scope has purged none of the scope's events still held.
+    pub fn restore(
+        providers: Vec<String>,
+        policy: Policy,
+        events: impl IntoIterator<Item = (Seq, String, u64, Vec<Item>)>,
+        cursors: &[(String, String, Seq)],
+        last_seq: Seq,
+    ) -> Service {
+        let mut svc = Service::new(providers.clone(), policy);
+        for (seq, scope, at, items) in events {
+            let s = svc.scopes.entry(scope.clone()).or_default();
+            for p in &providers {
+                s.cursors.entry(p.clone()).or_insert_with(|| Cursor {
+                    purged_through: cursors
+                        .iter()
+                        .find(|(cs, cp, _)| cs == &scope && cp == p)
+                        .map_or(seq - 1, |c| c.2),
+                    state: State::Idle,
+                });
+            }
+            s.log.push(Logged { seq, at, items });
+            svc.last_seq = svc.last_seq.max(seq);
+        }
+        svc.last_seq = svc.last_seq.max(last_seq);
+        let names: Vec<String> = svc.scopes.keys().cloned().collect();
+        for n in names {
+            svc.compact(&n);
+        }
+        svc
+    }
+
+    /// Records a committed event at time `now` (ms); returns its `seq` (the next one).
     pub fn accept(&mut self, scope: &str, items: Vec<Item>, now: u64) -> Seq {
-        self.last_seq += 1;
-        let seq = self.last_seq;
+        let seq = self.last_seq + 1;
+        self.accept_committed(seq, scope, items, now);
+        seq
+    }
+
+    /// Records an event the durable log committed as `seq` (greater than every `seq` before it).
+    pub fn accept_committed(&mut self, seq: Seq, scope: &str, items: Vec<Item>, now: u64) {
+        debug_assert!(seq > self.last_seq, "seq {seq} after {}", self.last_seq);
+        self.last_seq = self.last_seq.max(seq);
         let providers = self.providers.clone();
         let s = self.scopes.entry(scope.to_string()).or_default();
         for p in providers {
@@ -185,7 +225,6 @@ impl Service {
             at: now,
             items,
         });
-        seq
     }
 
     fn pending<'a>(s: &'a Scope, c: &Cursor) -> impl Iterator<Item = &'a Logged> {

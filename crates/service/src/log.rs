@@ -1,0 +1,352 @@
+//! The durable log on SQLite: committed events and cursors, written by one thread with group commit.
+//!
+//! - WAL, `synchronous=FULL`: a commit is on disk before anyone hears of it, power loss included.
+//! - One writer thread owns the connection. Callers hand it jobs over a bounded channel and wait for the
+//!   reply; the writer blocks for the first job, takes whatever else is queued (up to [`GROUP_MAX`]
+//!   events), commits them in one transaction and then answers them all. No timer: the next group
+//!   forms while the fsync runs. A full queue is back-pressure ([`LogError::Busy`]: the API's 429),
+//!   never an acknowledgement before the commit.
+//! - Events are append-only rows; a cursor only moves forward (`max`); rows every provider's cursor has
+//!   passed are deleted.
+//! - [`Log::open`] returns what a restart needs to rebuild the model: the events above the cursors and
+//!   the cursors ([`Recovered`], [`crate::Service::restore`]).
+
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, params};
+use staleguard_core::purge::Item;
+
+use crate::Seq;
+
+/// Events committed in one transaction at most.
+pub const GROUP_MAX: usize = 4096;
+
+/// An event to commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub scope: String,
+    pub items: Vec<Item>,
+}
+
+/// A committed event as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub seq: Seq,
+    pub scope: String,
+    pub at_ms: u64,
+    pub items: Vec<Item>,
+}
+
+/// What a restart rebuilds the model from.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Events some cursor has not passed, in `seq` order.
+    pub events: Vec<Stored>,
+    /// `(scope, provider, purged_through)`.
+    pub cursors: Vec<(String, String, Seq)>,
+    /// The highest `seq` ever committed (0: none).
+    pub last_seq: Seq,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogError {
+    /// The writer's queue is full: try again shortly (429 with `Retry-After`).
+    Busy,
+    /// The writer stopped (the service is shutting down, or the disk failed: see the message).
+    Closed(String),
+    /// The database could not be opened or read.
+    Open(String),
+}
+
+impl std::fmt::Display for LogError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogError::Busy => f.write_str("the event log's queue is full; retry shortly"),
+            LogError::Closed(m) => write!(f, "the event log is closed: {m}"),
+            LogError::Open(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for LogError {}
+
+type Reply<T> = mpsc::Sender<Result<T, String>>;
+
+enum Job {
+    Append {
+        events: Vec<NewEvent>,
+        at_ms: u64,
+        reply: Reply<Vec<Seq>>,
+    },
+    Cursor {
+        scope: String,
+        provider: String,
+        through: Seq,
+        reply: Reply<()>,
+    },
+}
+
+impl Job {
+    fn weight(&self) -> usize {
+        match self {
+            Job::Append { events, .. } => events.len().max(1),
+            Job::Cursor { .. } => 1,
+        }
+    }
+}
+
+/// The log: a handle to the writer thread. Dropping it stops the writer after the queued jobs.
+#[derive(Debug)]
+pub struct Log {
+    tx: Option<SyncSender<Job>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  scope TEXT NOT NULL,
+  at_ms INTEGER NOT NULL,
+  items TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_scope ON events (scope, seq);
+CREATE TABLE IF NOT EXISTS cursors (
+  scope TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  purged_through INTEGER NOT NULL,
+  PRIMARY KEY (scope, provider)
+);
+";
+
+fn open_db(path: &Path) -> Result<Connection, LogError> {
+    let shown = path.display();
+    let conn = Connection::open(path)
+        .map_err(|e| LogError::Open(format!("cannot open the event log {shown}: {e}")))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;",
+    )
+    .and_then(|_| conn.execute_batch(SCHEMA))
+    .map_err(|e| LogError::Open(format!("cannot set up the event log {shown}: {e}")))?;
+    Ok(conn)
+}
+
+fn recover(conn: &Connection) -> rusqlite::Result<Recovered> {
+    let mut out = Recovered::default();
+    let mut q = conn.prepare("SELECT scope, provider, purged_through FROM cursors")?;
+    for r in q.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as Seq))
+    })? {
+        out.cursors.push(r?);
+    }
+    let mut q = conn.prepare("SELECT seq, scope, at_ms, items FROM events ORDER BY seq")?;
+    let rows = q.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)? as Seq,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)? as u64,
+            r.get::<_, String>(3)?,
+        ))
+    })?;
+    for r in rows {
+        let (seq, scope, at_ms, items) = r?;
+        // A row this version cannot read is kept pending as "everything": never dropped.
+        let items = serde_json::from_str(&items).unwrap_or_else(|_| vec![Item::all()]);
+        out.events.push(Stored {
+            seq,
+            scope,
+            at_ms,
+            items,
+        });
+    }
+    out.last_seq = conn
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|s| s as Seq)
+        .unwrap_or(0)
+        .max(out.events.last().map_or(0, |e| e.seq));
+    Ok(out)
+}
+
+impl Log {
+    /// Opens (or creates) the log at `path`; `queue` is the number of jobs that may wait for the
+    /// writer. `providers` is how many cursors a scope has: rows are deleted only once all of them
+    /// passed them.
+    pub fn open(path: &Path, queue: usize, providers: usize) -> Result<(Log, Recovered), LogError> {
+        let conn = open_db(path)?;
+        let recovered = recover(&conn).map_err(|e| {
+            LogError::Open(format!("cannot read the event log {}: {e}", path.display()))
+        })?;
+        let (tx, rx) = mpsc::sync_channel(queue.max(1));
+        let writer = std::thread::Builder::new()
+            .name("staleguard-log".into())
+            .spawn(move || writer(conn, rx, providers))
+            .map_err(|e| LogError::Open(format!("cannot start the log writer: {e}")))?;
+        Ok((
+            Log {
+                tx: Some(tx),
+                writer: Some(writer),
+            },
+            recovered,
+        ))
+    }
+
+    fn send<T>(
+        &self,
+        job: Job,
+        wait: bool,
+        rx: mpsc::Receiver<Result<T, String>>,
+    ) -> Result<T, LogError> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| LogError::Closed("shut down".into()))?;
+        if wait {
+            tx.send(job)
+                .map_err(|_| LogError::Closed("the writer stopped".into()))?;
+        } else {
+            tx.try_send(job).map_err(|e| match e {
+                TrySendError::Full(_) => LogError::Busy,
+                TrySendError::Disconnected(_) => LogError::Closed("the writer stopped".into()),
+            })?;
+        }
+        rx.recv()
+            .map_err(|_| LogError::Closed("the writer stopped before answering".into()))?
+            .map_err(LogError::Closed)
+    }
+
+    /// Commits `events` (stamped `at_ms`); returns their `seq`s once they are on disk. With
+    /// `wait = false` a full queue is [`LogError::Busy`] instead of a wait.
+    pub fn append(
+        &self,
+        events: Vec<NewEvent>,
+        at_ms: u64,
+        wait: bool,
+    ) -> Result<Vec<Seq>, LogError> {
+        let (reply, rx) = mpsc::channel();
+        self.send(
+            Job::Append {
+                events,
+                at_ms,
+                reply,
+            },
+            wait,
+            rx,
+        )
+    }
+
+    /// Moves `scope`'s cursor for `provider` to `through` (never back), durably.
+    pub fn set_cursor(&self, scope: &str, provider: &str, through: Seq) -> Result<(), LogError> {
+        let (reply, rx) = mpsc::channel();
+        let job = Job::Cursor {
+            scope: scope.into(),
+            provider: provider.into(),
+            through,
+            reply,
+        };
+        self.send(job, true, rx)
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+fn writer(mut conn: Connection, rx: Receiver<Job>, providers: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let mut weight = jobs[0].weight();
+        while weight < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(j) => {
+                    weight += j.weight();
+                    jobs.push(j);
+                }
+                Err(_) => break,
+            }
+        }
+        match commit(&mut conn, &jobs, providers) {
+            Ok(mut seqs) => {
+                for j in jobs {
+                    match j {
+                        Job::Append { reply, .. } => {
+                            let _ = reply.send(Ok(seqs.remove(0)));
+                        }
+                        Job::Cursor { reply, .. } => {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                let m = format!("commit failed: {e}");
+                for j in jobs {
+                    match j {
+                        Job::Append { reply, .. } => {
+                            let _ = reply.send(Err(m.clone()));
+                        }
+                        Job::Cursor { reply, .. } => {
+                            let _ = reply.send(Err(m.clone()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for a group: the appends' rows (their seqs, per append job, in order) and the
+/// cursor moves, then the rows every cursor of a moved scope has passed.
+fn commit(
+    conn: &mut Connection,
+    jobs: &[Job],
+    providers: usize,
+) -> rusqlite::Result<Vec<Vec<Seq>>> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut out = Vec::new();
+    {
+        let mut insert =
+            tx.prepare_cached("INSERT INTO events (scope, at_ms, items) VALUES (?1, ?2, ?3)")?;
+        let mut cursor = tx.prepare_cached(
+            "INSERT INTO cursors (scope, provider, purged_through) VALUES (?1, ?2, ?3)
+             ON CONFLICT (scope, provider) DO UPDATE SET purged_through = max(purged_through, excluded.purged_through)",
+        )?;
+        let mut compact = tx.prepare_cached(
+            "DELETE FROM events WHERE scope = ?1 AND (SELECT count(*) FROM cursors WHERE scope = ?1) >= ?2
+               AND seq <= (SELECT min(purged_through) FROM cursors WHERE scope = ?1)",
+        )?;
+        for j in jobs {
+            match j {
+                Job::Append { events, at_ms, .. } => {
+                    let mut seqs = Vec::with_capacity(events.len());
+                    for e in events {
+                        let items = serde_json::to_string(&e.items).unwrap_or_else(|_| "[]".into());
+                        insert.execute(params![e.scope, *at_ms as i64, items])?;
+                        seqs.push(tx.last_insert_rowid() as Seq);
+                    }
+                    out.push(seqs);
+                }
+                Job::Cursor {
+                    scope,
+                    provider,
+                    through,
+                    ..
+                } => {
+                    cursor.execute(params![scope, provider, *through as i64])?;
+                    compact.execute(params![scope, providers as i64])?;
+                }
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(out)
+}
