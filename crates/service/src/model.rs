@@ -301,13 +301,7 @@ impl Service {
                     _ => (last, 1),
                 };
                 let from = c.purged_through;
-                let items = coalesce(
-                    s.log
-                        .iter()
-                        .filter(|e| e.seq > from && e.seq <= through)
-                        .flat_map(|e| e.items.iter().cloned()),
-                    self.policy.max_items,
-                );
+                let items = batch_items(&s.log, from, through, self.policy.max_items);
                 out.push(Batch {
                     reference: format!("{name}:{p}:{through}"),
                     scope: name.clone(),
@@ -367,13 +361,7 @@ impl Service {
                 }
                 if attempt >= policy.max_attempts {
                     let from = c.purged_through;
-                    let items = coalesce(
-                        s.log
-                            .iter()
-                            .filter(|e| e.seq > from && e.seq <= through)
-                            .flat_map(|e| e.items.iter().cloned()),
-                        policy.max_items,
-                    );
+                    let items = batch_items(&s.log, from, through, policy.max_items);
                     self.dead.push(Dead {
                         scope: scope.to_string(),
                         provider: provider.to_string(),
@@ -441,6 +429,16 @@ impl Service {
     pub fn held(&self) -> usize {
         self.scopes.values().map(|s| s.log.len()).sum()
     }
+}
+
+/// The items of a scope's logged events in `(from, through]`, coalesced to at most `max`.
+fn batch_items(log: &[Logged], from: Seq, through: Seq, max: usize) -> Vec<Item> {
+    coalesce(
+        log.iter()
+            .filter(|e| e.seq > from && e.seq <= through)
+            .flat_map(|e| e.items.iter().cloned()),
+        max,
+    )
 }
 
 /// The union of `items`, at most `max` of them: everything absorbs all; past the cap, paths collapse
