@@ -97,6 +97,10 @@ impl Job {
     }
 }
 
+/// Called by the writer with each group's committed events, in `seq` order, before anyone is answered:
+/// the service applies them to its model there, so the model sees events in commit order.
+pub type OnCommit = Box<dyn FnMut(&[Stored]) + Send>;
+
 /// The log: a handle to the writer thread. Dropping it stops the writer after the queued jobs.
 #[derive(Debug)]
 pub struct Log {
@@ -177,6 +181,16 @@ impl Log {
     /// writer. `providers` is how many cursors a scope has: rows are deleted only once all of them
     /// passed them.
     pub fn open(path: &Path, queue: usize, providers: usize) -> Result<(Log, Recovered), LogError> {
+        Log::open_with(path, queue, providers, Box::new(|_| {}))
+    }
+
+    /// [`Log::open`] with a callback that sees every group's committed events ([`OnCommit`]).
+    pub fn open_with(
+        path: &Path,
+        queue: usize,
+        providers: usize,
+        on_commit: OnCommit,
+    ) -> Result<(Log, Recovered), LogError> {
         let conn = open_db(path)?;
         let recovered = recover(&conn).map_err(|e| {
             LogError::Open(format!("cannot read the event log {}: {e}", path.display()))
@@ -184,7 +198,7 @@ impl Log {
         let (tx, rx) = mpsc::sync_channel(queue.max(1));
         let writer = std::thread::Builder::new()
             .name("staleguard-log".into())
-            .spawn(move || writer(conn, rx, providers))
+            .spawn(move || writer(conn, rx, providers, on_commit))
             .map_err(|e| LogError::Open(format!("cannot start the log writer: {e}")))?;
         Ok((
             Log {
@@ -261,7 +275,7 @@ impl Drop for Log {
     }
 }
 
-fn writer(mut conn: Connection, rx: Receiver<Job>, providers: usize) {
+fn writer(mut conn: Connection, rx: Receiver<Job>, providers: usize, mut on_commit: OnCommit) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         let mut weight = jobs[0].weight();
@@ -276,6 +290,24 @@ fn writer(mut conn: Connection, rx: Receiver<Job>, providers: usize) {
         }
         match commit(&mut conn, &jobs, providers) {
             Ok(mut seqs) => {
+                let mut stored = Vec::new();
+                let mut k = 0;
+                for j in &jobs {
+                    if let Job::Append { events, at_ms, .. } = j {
+                        for (e, seq) in events.iter().zip(&seqs[k]) {
+                            stored.push(Stored {
+                                seq: *seq,
+                                scope: e.scope.clone(),
+                                at_ms: *at_ms,
+                                items: e.items.clone(),
+                            });
+                        }
+                        k += 1;
+                    }
+                }
+                if !stored.is_empty() {
+                    on_commit(&stored);
+                }
                 for j in jobs {
                     match j {
                         Job::Append { reply, .. } => {
