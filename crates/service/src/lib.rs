@@ -6,13 +6,15 @@
 //! cap, follow-up batches for events that arrive while a batch runs, retries with backoff that new events
 //! never reset, dead letters, restarts that rebuild from the log). [`log`] is the durable log on SQLite
 //! (group commit by one writer thread; the model is rebuilt from it with [`Service::restore`]). [`api`] is the
-//! first part of the HTTP API (accept, show, flush, health). PostgreSQL, the rest of the API and the workers that drive it through `staleguard-invalidate` come next; they only feed
+//! first part of the HTTP API (accept, show, flush, health); [`worker`] sends due batches through a
+//! [`worker::Sender`] and records their outcome. PostgreSQL, the rest of the API and the workers that drive it through `staleguard-invalidate` come next; they only feed
 //! it committed events and outcomes and send the batches it hands out.
 
 pub mod api;
 pub mod event;
 pub mod log;
 pub mod model;
+pub mod worker;
 
 pub use event::{EventBody, Limits, Mode, Refused, check_scope, validate};
 pub use model::{Batch, Dead, Outcome, Policy, Seq, Service};
