@@ -8,6 +8,7 @@
 //!   `{seqs}`; all or nothing: one bad event refuses the batch, naming `events[i].field`
 //! - `GET /v1/scopes/{scope}` → `{scope, pending: {provider: n}, due_at_ms}`
 //! - `POST /v1/scopes/{scope}:flush` → 200 `{flushed}`: the scope is due now
+//! - `GET /metrics` → the Prometheus text exposition ([`crate::metrics`]; token required, as everywhere)
 //! - `GET /healthz` → 200 `ok`
 //!
 //! The workers that send due batches, metrics, the event-status and dead-letter routes come next.
@@ -43,6 +44,7 @@ pub struct Api {
     pub providers: Arc<Vec<String>>,
     pub tokens: Arc<Vec<String>>,
     pub limits: Limits,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Api {
@@ -138,13 +140,48 @@ fn due(api: &Api, scope: &str) -> Option<u64> {
         .min()
 }
 
-/// Commits `events` (blocking the caller's task only); 202 with their seqs.
+/// Commits `events` (blocking the caller's task only); their seqs, counted as accepted.
 async fn commit(api: &Api, events: Vec<NewEvent>) -> Result<Vec<u64>, Response> {
     let log = api.log.clone();
-    tokio::task::spawn_blocking(move || log.append(events, now_ms(), false))
+    let seqs = tokio::task::spawn_blocking(move || log.append(events, now_ms(), false))
         .await
         .map_err(|e| log_error(LogError::Closed(e.to_string())))?
-        .map_err(log_error)
+        .map_err(log_error)?;
+    api.metrics.accepted.inc_by(seqs.len() as u64);
+    Ok(seqs)
+}
+
+/// Counts the event routes' refusals by status (401 is not an event's fault: not counted).
+async fn count_refusals(
+    State(api): State<Api>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let r = next.run(req).await;
+    let status = r.status().as_u16();
+    if status >= 400 && status != 401 {
+        api.metrics.reject(status);
+    }
+    r
+}
+
+async fn get_metrics(State(api): State<Api>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorised(&api, &headers) {
+        return r;
+    }
+    let stats = api
+        .model
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .stats(now_ms());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        api.metrics.render(&stats),
+    )
+        .into_response()
 }
 
 async fn post_event(
@@ -306,11 +343,18 @@ async fn post_scope_action(
 
 /// The routes.
 pub fn router(api: Api) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+    let events = Router::new()
         .route("/v1/scopes/{scope}/invalidations", post(post_event))
         .route("/v1/invalidations:batch", post(post_batch))
+        .route_layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            count_refusals,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(get_metrics))
         .route("/v1/scopes/{scope}", get(get_scope).post(post_scope_action))
+        .merge(events)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(api)
 }
@@ -355,5 +399,6 @@ pub fn open(
         providers: Arc::new(providers),
         tokens: Arc::new(tokens),
         limits: Limits::default(),
+        metrics: Arc::default(),
     })
 }

@@ -13,6 +13,7 @@
 pub mod api;
 pub mod event;
 pub mod log;
+pub mod metrics;
 pub mod model;
 pub mod worker;
 

@@ -100,6 +100,16 @@ pub struct Dead {
     pub reason: String,
 }
 
+/// A summary for the metrics ([`Service::stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub scopes_pending: usize,
+    pub events_pending: usize,
+    /// Age of the oldest event some provider has not purged (the alert: above the scope's max-wait).
+    pub oldest_pending_ms: Option<u64>,
+    pub dead_letters: usize,
+}
+
 /// How a send ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -409,6 +419,28 @@ impl Service {
                 c.state = State::Idle;
             }
         }
+    }
+
+    /// What the metrics show: scopes with events some provider has not purged, those events (counted
+    /// once per scope, for the provider furthest behind), and the age of the oldest one at `now`.
+    pub fn stats(&self, now: u64) -> Stats {
+        let mut st = Stats {
+            dead_letters: self.dead.len(),
+            ..Stats::default()
+        };
+        for s in self.scopes.values() {
+            let Some(low) = s.cursors.values().map(|c| c.purged_through).min() else {
+                continue;
+            };
+            let pending: Vec<&Logged> = s.log.iter().filter(|e| e.seq > low).collect();
+            if let Some(first) = pending.first() {
+                st.scopes_pending += 1;
+                st.events_pending += pending.len();
+                let age = now.saturating_sub(first.at);
+                st.oldest_pending_ms = Some(st.oldest_pending_ms.map_or(age, |a| a.max(age)));
+            }
+        }
+        st
     }
 
     /// The dead letters.

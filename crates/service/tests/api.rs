@@ -136,6 +136,39 @@ async fn events_are_acknowledged_after_commit_and_survive_a_restart() {
         "{scope}"
     );
 
+    // The metrics: counted as answered; the gauges from the model; a token needed here too.
+    assert_eq!(
+        reqwest::get(format!("{url}/metrics"))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let text = client
+        .get(format!("{url}/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "staleguard_events_accepted_total 3",
+        "staleguard_events_rejected_total{status=\"400\"} 4",
+        "staleguard_events_rejected_total{status=\"413\"} 1",
+        "staleguard_scopes_pending 2",
+        "staleguard_events_pending 3",
+        "staleguard_dead_letters 0",
+    ] {
+        assert!(text.contains(want), "{want} not in:\n{text}");
+    }
+    assert!(
+        text.contains("staleguard_oldest_pending_event_age_seconds "),
+        "{text}"
+    );
+    assert!(!text.contains("ws:42"), "no scope labels: {text}");
+
     // A restart: what was acknowledged is pending again, and seqs go on.
     server.abort();
     let _ = server.await;
