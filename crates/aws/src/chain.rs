@@ -107,6 +107,16 @@ impl Credentials {
         object_store_chain()
     }
 
+    /// The shared profile's credentials when the chain would use them: no keys in the environment, and
+    /// `AWS_PROFILE` set or a `default` profile present. For clients that read the rest of the chain
+    /// themselves (object_store's S3 builder), so nothing else is set up here.
+    pub fn profile_from_env() -> Result<Option<Credentials>, Error> {
+        if env_keys()?.is_some() {
+            return Ok(None);
+        }
+        profile::from_env()
+    }
+
     /// Profile `name` from the given shared files (either may be missing), as the chain would
     /// resolve it from `AWS_CONFIG_FILE` / `AWS_SHARED_CREDENTIALS_FILE`.
     pub fn profile(

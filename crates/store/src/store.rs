@@ -541,11 +541,11 @@ fn open_s3(url: &str, config: &DeployConfig) -> Result<Arc<dyn ObjectStore>, Str
     // object_store reads the environment's keys, web identity, ECS/EKS and instance metadata itself;
     // a shared profile (`AWS_PROFILE`, `~/.aws/credentials`) it does not, so that one comes from
     // staleguard-aws's chain, the same one the CloudFront provider uses.
-    let credentials = staleguard_aws::Credentials::from_env().map_err(|e| match e.hint() {
+    let profile = staleguard_aws::Credentials::profile_from_env().map_err(|e| match e.hint() {
         Some(h) => format!("{e}\nhint: {h}"),
         None => e.to_string(),
     })?;
-    if matches!(credentials.source(), staleguard_aws::Source::Profile { .. }) {
+    if let Some(credentials) = profile {
         b = b.with_credentials(credentials.provider());
     }
     b.build()
