@@ -288,52 +288,48 @@ fn writer(mut conn: Connection, rx: Receiver<Job>, providers: usize, mut on_comm
                 Err(_) => break,
             }
         }
-        match commit(&mut conn, &jobs, providers) {
-            Ok(mut seqs) => {
-                let mut stored = Vec::new();
-                let mut k = 0;
-                for j in &jobs {
-                    if let Job::Append { events, at_ms, .. } = j {
-                        for (e, seq) in events.iter().zip(&seqs[k]) {
-                            stored.push(Stored {
-                                seq: *seq,
-                                scope: e.scope.clone(),
-                                at_ms: *at_ms,
-                                items: e.items.clone(),
-                            });
-                        }
-                        k += 1;
-                    }
-                }
-                if !stored.is_empty() {
-                    on_commit(&stored);
-                }
-                for j in jobs {
-                    match j {
-                        Job::Append { reply, .. } => {
-                            let _ = reply.send(Ok(seqs.remove(0)));
-                        }
-                        Job::Cursor { reply, .. } => {
-                            let _ = reply.send(Ok(()));
-                        }
-                    }
-                }
+        let result = commit(&mut conn, &jobs, providers).map_err(|e| format!("commit failed: {e}"));
+        if let Ok(seqs) = &result {
+            let stored = committed(&jobs, seqs);
+            if !stored.is_empty() {
+                on_commit(&stored);
             }
-            Err(e) => {
-                let m = format!("commit failed: {e}");
-                for j in jobs {
-                    match j {
-                        Job::Append { reply, .. } => {
-                            let _ = reply.send(Err(m.clone()));
-                        }
-                        Job::Cursor { reply, .. } => {
-                            let _ = reply.send(Err(m.clone()));
-                        }
-                    }
+        }
+        let mut seqs = result.map(Vec::into_iter);
+        for j in jobs {
+            match j {
+                Job::Append { reply, .. } => {
+                    let r = match &mut seqs {
+                        Ok(it) => Ok(it.next().unwrap_or_default()),
+                        Err(m) => Err(m.clone()),
+                    };
+                    let _ = reply.send(r);
+                }
+                Job::Cursor { reply, .. } => {
+                    let _ = reply.send(seqs.as_ref().map(|_| ()).map_err(Clone::clone));
                 }
             }
         }
     }
+}
+
+/// The events a group committed, in `seq` order: each append job's events with its seqs.
+fn committed(jobs: &[Job], seqs: &[Vec<Seq>]) -> Vec<Stored> {
+    let appends = jobs.iter().filter_map(|j| match j {
+        Job::Append { events, at_ms, .. } => Some((events, *at_ms)),
+        Job::Cursor { .. } => None,
+    });
+    appends
+        .zip(seqs)
+        .flat_map(|((events, at_ms), seqs)| {
+            events.iter().zip(seqs).map(move |(e, seq)| Stored {
+                seq: *seq,
+                scope: e.scope.clone(),
+                at_ms,
+                items: e.items.clone(),
+            })
+        })
+        .collect()
 }
 
 /// One transaction for a group: the appends' rows (their seqs, per append job, in order) and the

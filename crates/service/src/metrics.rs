@@ -32,14 +32,15 @@ impl Default for Metrics {
     fn default() -> Metrics {
         let mut registry = Registry::with_prefix("staleguard");
         let m = Metrics {
+            registry: Registry::default(),
             accepted: Counter::default(),
             rejected: Family::default(),
             scopes_pending: Gauge::default(),
             events_pending: Gauge::default(),
             oldest_pending: Gauge::default(),
             dead_letters: Gauge::default(),
-            registry: Registry::default(),
         };
+        // Registered clones share their value with the fields.
         registry.register(
             "events_accepted",
             "Events committed and acknowledged",

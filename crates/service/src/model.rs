@@ -125,6 +125,10 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq)]
 enum State {
     Idle,
+    /// Made due at `at` by a flush, whatever the debounce.
+    Flushed {
+        at: u64,
+    },
     Running {
         through: Seq,
         attempt: u32,
@@ -246,6 +250,7 @@ impl Service {
         match c.state {
             State::Running { .. } => None,
             State::Waiting { until, .. } => Some(until),
+            State::Flushed { at } => Some(at),
             State::Idle => {
                 let mut pending = Service::pending(s, c);
                 let first = pending.next()?;
@@ -279,11 +284,7 @@ impl Service {
         let mut any = false;
         for c in s.cursors.values_mut() {
             if c.state == State::Idle && s.log.iter().any(|e| e.seq > c.purged_through) {
-                c.state = State::Waiting {
-                    through: 0,
-                    attempt: 0,
-                    until: now,
-                };
+                c.state = State::Flushed { at: now };
                 any = true;
             }
         }
@@ -304,10 +305,10 @@ impl Service {
                 }
                 let last = s.log.last().map_or(0, |e| e.seq);
                 let (through, attempt) = match c.state {
-                    // A retry: the same batch (a flush marks an idle cursor with through 0).
+                    // A retry: the same batch.
                     State::Waiting {
                         through, attempt, ..
-                    } if through > 0 => (through, attempt + 1),
+                    } => (through, attempt + 1),
                     _ => (last, 1),
                 };
                 let from = c.purged_through;

@@ -40,24 +40,22 @@ pub async fn run(api: Api, sender: Arc<dyn Sender>, stop: impl std::future::Futu
             tasks.spawn(async move {
                 let outcome = sender.send(&b).await;
                 let outcome = match outcome {
-                    Outcome::Done => match tokio::task::spawn_blocking({
+                    Outcome::Done => {
                         let log = api.log.clone();
                         let (s, p, t) = (b.scope.clone(), b.provider.clone(), b.through);
-                        move || log.set_cursor(&s, &p, t)
-                    })
-                    .await
-                    {
-                        Ok(Ok(())) => Outcome::Done,
-                        // Purged but not recorded: retried (the provider sees the same reference).
-                        Ok(Err(e)) => Outcome::Failed {
-                            reason: format!("cursor not saved: {e}"),
-                            retry_after: None,
-                        },
-                        Err(e) => Outcome::Failed {
-                            reason: format!("cursor not saved: {e}"),
-                            retry_after: None,
-                        },
-                    },
+                        let saved = tokio::task::spawn_blocking(move || log.set_cursor(&s, &p, t))
+                            .await
+                            .map_err(|e| e.to_string())
+                            .and_then(|r| r.map_err(|e| e.to_string()));
+                        match saved {
+                            Ok(()) => Outcome::Done,
+                            // Purged but not recorded: retried (the provider sees the same reference).
+                            Err(e) => Outcome::Failed {
+                                reason: format!("cursor not saved: {e}"),
+                                retry_after: None,
+                            },
+                        }
+                    }
                     failed => failed,
                 };
                 let draw = (now_ms() % 1000) as f64 / 1000.0;

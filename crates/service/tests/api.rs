@@ -35,6 +35,18 @@ async fn post(url: &str, token: Option<&str>, body: Value) -> (u16, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
+/// The body of a GET with the token.
+async fn get(url: &str) -> String {
+    let res = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "GET {url}: {}", res.status());
+    res.text().await.unwrap()
+}
+
 #[tokio::test]
 async fn events_are_acknowledged_after_commit_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -104,16 +116,7 @@ async fn events_are_acknowledged_after_commit_and_survive_a_restart() {
     assert_eq!((s, &b["seqs"]), (202, &json!([2, 3])), "{b}");
 
     // The scope: two events pending for each provider; flush makes it due now.
-    let client = reqwest::Client::new();
-    let scope: Value = client
-        .get(format!("{url}/v1/scopes/ws:42"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let scope: Value = serde_json::from_str(&get(&format!("{url}/v1/scopes/ws:42")).await).unwrap();
     assert_eq!(scope["pending"], json!({"cf": 2, "varnish": 2}), "{scope}");
     let (s, b) = post(
         &format!("{url}/v1/scopes/ws:42:flush"),
@@ -122,15 +125,7 @@ async fn events_are_acknowledged_after_commit_and_survive_a_restart() {
     )
     .await;
     assert_eq!((s, &b["flushed"]), (200, &json!(true)), "{b}");
-    let scope: Value = client
-        .get(format!("{url}/v1/scopes/ws:42"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let scope: Value = serde_json::from_str(&get(&format!("{url}/v1/scopes/ws:42")).await).unwrap();
     assert!(
         scope["due_at_ms"].as_u64().unwrap() <= api::now_ms(),
         "{scope}"
@@ -144,15 +139,7 @@ async fn events_are_acknowledged_after_commit_and_survive_a_restart() {
             .status(),
         401
     );
-    let text = client
-        .get(format!("{url}/metrics"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get(&format!("{url}/metrics")).await;
     for want in [
         "staleguard_events_accepted_total 3",
         "staleguard_events_rejected_total{status=\"400\"} 4",
@@ -174,15 +161,7 @@ async fn events_are_acknowledged_after_commit_and_survive_a_restart() {
     let _ = server.await;
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let (url, _server) = start(&db).await;
-    let scope: Value = client
-        .get(format!("{url}/v1/scopes/ws:42"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let scope: Value = serde_json::from_str(&get(&format!("{url}/v1/scopes/ws:42")).await).unwrap();
     assert_eq!(scope["pending"], json!({"cf": 2, "varnish": 2}), "{scope}");
     let (s, b) = post(
         &format!("{url}/v1/scopes/ws:1/invalidations"),
