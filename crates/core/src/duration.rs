@@ -1,4 +1,4 @@
-//! Durations as people write them: `90s`, `30m`, `12h`, `1d`, `2w`, or plain seconds (`"90"`).
+//! Durations as people write them: `250ms`, `90s`, `30m`, `12h`, `1d`, `2w`, or plain seconds (`"90"`).
 //!
 //! Parsed once, where they are read (a config key, a command-line flag), so a bad value fails there with
 //! the key's line or the flag's name; callers get a [`std::time::Duration`] and never re-parse. The
@@ -13,17 +13,30 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// A duration as written in `staleguard.toml` or on the command line.
 #[derive(Debug, Clone)]
 pub struct HumanDuration {
-    secs: u64,
+    millis: u64,
     text: String,
 }
 
 impl HumanDuration {
-    /// Parses `90s`, `30m`, `12h`, `1d`, `2w` or plain seconds; the error says what to write instead.
+    /// Parses `250ms`, `90s`, `30m`, `12h`, `1d`, `2w` or plain seconds; the error says what to write
+    /// instead.
     pub fn parse(s: &str) -> Result<HumanDuration, String> {
+        if let Some(num) = s.trim().strip_suffix("ms") {
+            let millis: u64 = num.trim().parse().map_err(|_| {
+                format!("`{s}` is not a duration; write e.g. 250ms, 90s, 30m, 12h, 1d or 2w")
+            })?;
+            return Ok(HumanDuration {
+                millis,
+                text: s.to_string(),
+            });
+        }
         let secs = crate::deploy::parse_age(s)?;
         Ok(HumanDuration {
             // `parse_age` reads digits only: never negative.
-            secs: secs.unsigned_abs(),
+            millis: secs
+                .unsigned_abs()
+                .checked_mul(1000)
+                .ok_or_else(|| format!("`{s}` is too large"))?,
             text: s.to_string(),
         })
     }
@@ -35,21 +48,21 @@ impl HumanDuration {
             .find(|&(u, _)| secs != 0 && secs.is_multiple_of(u))
             .map_or((secs, "s"), |(u, name)| (secs / u, name));
         HumanDuration {
-            secs,
+            millis: secs.saturating_mul(1000),
             text: format!("{n}{unit}"),
         }
     }
 
     /// The duration.
     pub fn get(&self) -> Duration {
-        Duration::from_secs(self.secs)
+        Duration::from_millis(self.millis)
     }
 
     /// Whole seconds, signed, for arithmetic on Unix times (retention, GC).
     pub fn as_secs_i64(&self) -> i64 {
         // A parsed duration fits (it was an `i64`); only `from_secs` past `i64::MAX` saturates, and
         // that is still "forever".
-        i64::try_from(self.secs).unwrap_or(i64::MAX)
+        i64::try_from(self.millis / 1000).unwrap_or(i64::MAX)
     }
 
     /// The duration as written (`"1d"`).
@@ -61,7 +74,7 @@ impl HumanDuration {
 impl PartialEq for HumanDuration {
     /// Equal when they last as long, however spelled (`60s` = `1m`).
     fn eq(&self, other: &HumanDuration) -> bool {
-        self.secs == other.secs
+        self.millis == other.millis
     }
 }
 
@@ -113,6 +126,14 @@ mod tests {
             assert_eq!(d.get(), Duration::from_secs(secs), "{text}");
             assert_eq!(d.to_string(), text);
         }
+        let d = HumanDuration::parse("250ms").unwrap();
+        assert_eq!(d.get(), Duration::from_millis(250));
+        assert_eq!(d.as_secs_i64(), 0);
+        assert_eq!(
+            HumanDuration::parse("1500ms").unwrap(),
+            HumanDuration::parse("1500ms").unwrap()
+        );
+        assert!(HumanDuration::parse("ms").unwrap_err().contains("250ms"));
     }
 
     #[test]

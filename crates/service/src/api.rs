@@ -1,26 +1,30 @@
-//! The HTTP API (first part): accept events, show a scope, flush it; health. Every route but
-//! `/healthz` needs a bearer token (compared in constant time). An event is answered 202 only once
-//! the log committed it; a full log queue is 429 with `Retry-After`; a bad event is 400 and a too large
-//! one 413, both naming the field.
+//! The HTTP API. Every route but `/healthz` and `/readyz` needs a bearer token (compared in constant
+//! time). An event is answered 202 only once the log committed it; a full log queue is 429 with
+//! `Retry-After`; a bad event is 400 and a too large one 413, both naming the field. The OpenAPI
+//! document is `crates/service/openapi.yaml` (tested against this router).
 //!
 //! - `POST /v1/scopes/{scope}/invalidations` with an [`EventBody`] → 202 `{seq, scope, due_at_ms}`
 //! - `POST /v1/invalidations:batch` with `{"events": [{"scope": …, …}]}` (at most [`MAX_BATCH`]) → 202
 //!   `{seqs}`; all or nothing: one bad event refuses the batch, naming `events[i].field`
 //! - `GET /v1/scopes/{scope}` → `{scope, pending: {provider: n}, due_at_ms}`
 //! - `POST /v1/scopes/{scope}:flush` → 200 `{flushed}`: the scope is due now
-//! - `GET /metrics` → the Prometheus text exposition ([`crate::metrics`]; token required, as everywhere)
-//! - `GET /healthz` → 200 `ok`
-//!
-//! The workers that send due batches, metrics, the event-status and dead-letter routes come next.
+//! - `GET /v1/events/{seq}[?wait=30s]` → `{seq, scope, state, providers: [{provider, state, ids}]}`;
+//!   with `wait`, answers when the event is purged or dead everywhere, or when the wait is over
+//! - `GET /v1/dead-letters` → `{dead_letters: [...]}`; `POST /v1/dead-letters/{id}:retry` → 202
+//!   `{seq}`: its items are committed again as a new event of its scope, then the letter is deleted
+//! - `GET /metrics` → the Prometheus text exposition ([`crate::metrics`]; token required)
+//! - `GET /healthz` → 200 `ok` (the process answers); `GET /readyz` → 200 once the workers run, 503
+//!   while starting or shutting down
 
 // The helpers' error is the handler's early answer, an axum `Response`, built at most once per request.
 #![allow(clippy::result_large_err)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,7 +33,7 @@ use serde_json::{Value, json};
 
 use crate::event::{EventBody, Limits, Refused, check_scope, validate};
 use crate::log::{Log, LogError, NewEvent};
-use crate::model::Service;
+use crate::model::{EventState, Routing, Service};
 
 /// Events in one batch request at most.
 pub const MAX_BATCH: usize = 1000;
@@ -45,6 +49,10 @@ pub struct Api {
     pub tokens: Arc<Vec<String>>,
     pub limits: Limits,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Woken whenever a batch finishes (the event long-polls wait on it).
+    pub changed: Arc<tokio::sync::Notify>,
+    /// The workers run (`/readyz`).
+    pub ready: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Api {
@@ -134,7 +142,7 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
 /// The earliest due time of `scope` over its providers.
 fn due(api: &Api, scope: &str) -> Option<u64> {
     let m = api.model.lock().unwrap_or_else(|p| p.into_inner());
-    api.providers
+    m.providers_of(scope)
         .iter()
         .filter_map(|p| m.due_at(scope, p))
         .min()
@@ -142,12 +150,16 @@ fn due(api: &Api, scope: &str) -> Option<u64> {
 
 /// Commits `events` (blocking the caller's task only); their seqs, counted as accepted.
 async fn commit(api: &Api, events: Vec<NewEvent>) -> Result<Vec<u64>, Response> {
+    let started = Instant::now();
     let log = api.log.clone();
     let seqs = tokio::task::spawn_blocking(move || log.append(events, now_ms(), false))
         .await
         .map_err(|e| log_error(LogError::Closed(e.to_string())))?
         .map_err(log_error)?;
     api.metrics.accepted.inc_by(seqs.len() as u64);
+    api.metrics
+        .accept_latency
+        .observe(started.elapsed().as_secs_f64());
     Ok(seqs)
 }
 
@@ -308,7 +320,7 @@ async fn get_scope(
     }
     let pending: serde_json::Map<String, Value> = {
         let m = api.model.lock().unwrap_or_else(|p| p.into_inner());
-        api.providers
+        m.providers_of(&scope)
             .iter()
             .map(|p| (p.clone(), json!(m.pending_count(&scope, p))))
             .collect()
@@ -341,6 +353,155 @@ async fn post_scope_action(
     axum::Json(json!({"scope": scope, "flushed": flushed})).into_response()
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitQuery {
+    /// `30s`, `500ms`: how long to wait for the event to be purged (at most [`MAX_WAIT`]).
+    wait: Option<String>,
+}
+
+/// The longest `?wait=` of an event's status.
+pub const MAX_WAIT: Duration = Duration::from_secs(300);
+
+fn not_found(what: String) -> Response {
+    (StatusCode::NOT_FOUND, axum::Json(json!({"error": what}))).into_response()
+}
+
+async fn get_event(
+    State(api): State<Api>,
+    Path(seq): Path<String>,
+    Query(q): Query<WaitQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorised(&api, &headers) {
+        return r;
+    }
+    let Ok(seq) = seq.parse::<u64>() else {
+        return refused(Refused {
+            status: 400,
+            field: "seq".into(),
+            reason: format!("`{seq}` is not an event's sequence number (the `seq` of a 202)"),
+        });
+    };
+    let wait = match q
+        .wait
+        .as_deref()
+        .map(staleguard_core::duration::HumanDuration::parse)
+    {
+        None => Duration::ZERO,
+        Some(Ok(d)) => d.get().min(MAX_WAIT),
+        Some(Err(e)) => {
+            return refused(Refused {
+                status: 400,
+                field: "wait".into(),
+                reason: e,
+            });
+        }
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        // Registered before the state is read, so a finish in between is not missed.
+        let changed = api.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let status = api
+            .model
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .event_status(seq);
+        let Some(status) = status else {
+            return not_found(format!("no event {seq} was ever acknowledged here"));
+        };
+        let settled = matches!(status.state, EventState::Purged | EventState::Dead);
+        if settled || tokio::time::Instant::now() >= deadline {
+            return axum::Json(status).into_response();
+        }
+        tokio::select! {
+            _ = changed => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+async fn get_dead(State(api): State<Api>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorised(&api, &headers) {
+        return r;
+    }
+    let dead = api
+        .model
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .dead()
+        .to_vec();
+    axum::Json(json!({"dead_letters": dead})).into_response()
+}
+
+/// `POST /v1/dead-letters/{id}:retry`: the letter's items are committed again as a new event (so the
+/// guarantee covers them like any event), then the letter is deleted. A crash in between leaves the
+/// letter listed and the new event committed: retried twice at worst, never lost.
+async fn post_dead_action(
+    State(api): State<Api>,
+    Path(segment): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorised(&api, &headers) {
+        return r;
+    }
+    let Some(id) = segment
+        .strip_suffix(":retry")
+        .and_then(|i| i.parse::<u64>().ok())
+    else {
+        return not_found("unknown action; POST /v1/dead-letters/{id}:retry".into());
+    };
+    let dead = api
+        .model
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take_dead(id);
+    let Some(dead) = dead else {
+        return not_found(format!(
+            "no dead letter {id}; GET /v1/dead-letters lists them"
+        ));
+    };
+    let event = NewEvent {
+        scope: dead.scope.clone(),
+        items: dead.items.clone(),
+    };
+    let seqs = match commit(&api, vec![event]).await {
+        Ok(s) => s,
+        Err(r) => {
+            // Not committed: the letter stays.
+            let mut m = api.model.lock().unwrap_or_else(|p| p.into_inner());
+            m.restore_dead(dead);
+            return r;
+        }
+    };
+    let log = api.log.clone();
+    let dropped = tokio::task::spawn_blocking(move || log.drop_dead(id)).await;
+    if !matches!(dropped, Ok(Ok(()))) {
+        return (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({"seq": seqs[0], "scope": dead.scope, "warning": "the dead letter could not be deleted from the log; it may be listed again after a restart"})),
+        )
+            .into_response();
+    }
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(
+            json!({"seq": seqs[0], "scope": dead.scope, "due_at_ms": due(&api, &dead.scope)}),
+        ),
+    )
+        .into_response()
+}
+
+async fn get_ready(State(api): State<Api>) -> Response {
+    if api.ready.load(Ordering::SeqCst) {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
 /// The routes.
 pub fn router(api: Api) -> Router {
     let events = Router::new()
@@ -352,15 +513,18 @@ pub fn router(api: Api) -> Router {
         ));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(get_ready))
         .route("/metrics", get(get_metrics))
+        .route("/v1/events/{seq}", get(get_event))
+        .route("/v1/dead-letters", get(get_dead))
+        .route("/v1/dead-letters/{id}", post(post_dead_action))
         .route("/v1/scopes/{scope}", get(get_scope).post(post_scope_action))
         .merge(events)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(api)
 }
 
-/// Opens the log at `path`, rebuilds the model from it, and wires the two: every committed group is
-/// applied to the model by the log's writer, in `seq` order, before the requests are answered.
+/// Opens the log at `path`, every scope purged through `providers` with `policy` (see [`open_routed`]).
 pub fn open(
     path: &std::path::Path,
     providers: Vec<String>,
@@ -368,13 +532,29 @@ pub fn open(
     tokens: Vec<String>,
     queue: usize,
 ) -> Result<Api, LogError> {
-    let model = Arc::new(Mutex::new(Service::new(providers.clone(), policy.clone())));
+    open_routed(path, Routing::single(providers, policy), tokens, queue)
+}
+
+/// Opens the log at `path`, rebuilds the model from it, and wires the two: every committed group is
+/// applied to the model by the log's writer, in `seq` order, before the requests are answered.
+pub fn open_routed(
+    path: &std::path::Path,
+    routing: Routing,
+    tokens: Vec<String>,
+    queue: usize,
+) -> Result<Api, LogError> {
+    let providers = routing.providers();
+    let model = Arc::new(Mutex::new(Service::with_routing(routing.clone())));
+    let metrics: Arc<crate::metrics::Metrics> = Arc::default();
     let sink = model.clone();
+    let counted = metrics.clone();
+    let counts = routing.clone();
     let (log, rec) = Log::open_with(
         path,
         queue,
-        providers.len(),
+        Box::new(move |scope| counts.rule(counts.find(scope)).providers.len()),
         Box::new(move |events| {
+            counted.commit_events.observe(events.len() as f64);
             let mut m = sink.lock().unwrap_or_else(|p| p.into_inner());
             for e in events {
                 m.accept_committed(e.seq, &e.scope, e.items.clone(), e.at_ms);
@@ -384,13 +564,13 @@ pub fn open(
     {
         let mut m = model.lock().unwrap_or_else(|p| p.into_inner());
         *m = Service::restore(
-            providers.clone(),
-            policy,
+            routing,
             rec.events
                 .into_iter()
                 .map(|e| (e.seq, e.scope, e.at_ms, e.items)),
             &rec.cursors,
             rec.last_seq,
+            rec.dead,
         );
     }
     Ok(Api {
@@ -399,6 +579,8 @@ pub fn open(
         providers: Arc::new(providers),
         tokens: Arc::new(tokens),
         limits: Limits::default(),
-        metrics: Arc::default(),
+        metrics,
+        changed: Arc::default(),
+        ready: Arc::default(),
     })
 }

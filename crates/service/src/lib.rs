@@ -15,7 +15,12 @@ pub mod event;
 pub mod log;
 pub mod metrics;
 pub mod model;
+pub mod purge;
 pub mod worker;
 
 pub use event::{EventBody, Limits, Mode, Refused, check_scope, validate};
-pub use model::{Batch, Dead, Outcome, Policy, Seq, Service};
+pub use model::{
+    Batch, Dead, EventState, EventStatus, Outcome, Policy, ProviderState, Routing, Rule, Seq,
+    Service,
+};
+pub use worker::{Sender, Sent};

@@ -19,6 +19,7 @@ use rusqlite::{Connection, params};
 use staleguard_core::purge::Item;
 
 use crate::Seq;
+use crate::model::Dead;
 
 /// Events committed in one transaction at most.
 pub const GROUP_MAX: usize = 4096;
@@ -48,6 +49,8 @@ pub struct Recovered {
     pub cursors: Vec<(String, String, Seq)>,
     /// The highest `seq` ever committed (0: none).
     pub last_seq: Seq,
+    /// Dead letters not retried yet, by id.
+    pub dead: Vec<Dead>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,16 +89,23 @@ enum Job {
         through: Seq,
         reply: Reply<()>,
     },
+    /// A batch given up: its dead letter, and the cursor moved past it, in one transaction.
+    Dead { dead: Box<Dead>, reply: Reply<()> },
+    /// A dead letter retried (its items were appended as a new event first).
+    Undead { id: u64, reply: Reply<()> },
 }
 
 impl Job {
     fn weight(&self) -> usize {
         match self {
             Job::Append { events, .. } => events.len().max(1),
-            Job::Cursor { .. } => 1,
+            _ => 1,
         }
     }
 }
+
+/// How many providers a scope has (its rows are deleted once that many cursors passed them).
+pub type ProviderCount = Box<dyn Fn(&str) -> usize + Send>;
 
 /// Called by the writer with each group's committed events, in `seq` order, before anyone is answered:
 /// the service applies them to its model there, so the model sees events in commit order.
@@ -121,6 +131,10 @@ CREATE TABLE IF NOT EXISTS cursors (
   provider TEXT NOT NULL,
   purged_through INTEGER NOT NULL,
   PRIMARY KEY (scope, provider)
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id INTEGER PRIMARY KEY,
+  body TEXT NOT NULL
 );
 ";
 
@@ -164,6 +178,25 @@ fn recover(conn: &Connection) -> rusqlite::Result<Recovered> {
             items,
         });
     }
+    let mut q = conn.prepare("SELECT id, body FROM dead_letters ORDER BY id")?;
+    for r in q.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
+        let (id, body) = r?;
+        match serde_json::from_str::<Dead>(&body) {
+            Ok(d) => out.dead.push(Dead { id: id as u64, ..d }),
+            // Unreadable by this version: shown as such, never dropped.
+            Err(e) => out.dead.push(Dead {
+                id: id as u64,
+                scope: String::new(),
+                provider: String::new(),
+                from: 0,
+                through: 0,
+                items: Vec::new(),
+                reason: format!("this version cannot read the dead letter: {e}"),
+                seqs: Vec::new(),
+                at_ms: 0,
+            }),
+        }
+    }
     out.last_seq = conn
         .query_row(
             "SELECT seq FROM sqlite_sequence WHERE name = 'events'",
@@ -181,14 +214,15 @@ impl Log {
     /// writer. `providers` is how many cursors a scope has: rows are deleted only once all of them
     /// passed them.
     pub fn open(path: &Path, queue: usize, providers: usize) -> Result<(Log, Recovered), LogError> {
-        Log::open_with(path, queue, providers, Box::new(|_| {}))
+        Log::open_with(path, queue, Box::new(move |_| providers), Box::new(|_| {}))
     }
 
-    /// [`Log::open`] with a callback that sees every group's committed events ([`OnCommit`]).
+    /// [`Log::open`] with each scope's number of providers ([`ProviderCount`]) and a callback that
+    /// sees every group's committed events ([`OnCommit`]).
     pub fn open_with(
         path: &Path,
         queue: usize,
-        providers: usize,
+        providers: ProviderCount,
         on_commit: OnCommit,
     ) -> Result<(Log, Recovered), LogError> {
         let conn = open_db(path)?;
@@ -264,6 +298,22 @@ impl Log {
         };
         self.send(job, true, rx)
     }
+
+    /// Records a dead letter and moves its scope's cursor past it, durably.
+    pub fn dead_letter(&self, dead: &Dead) -> Result<(), LogError> {
+        let (reply, rx) = mpsc::channel();
+        let job = Job::Dead {
+            dead: Box::new(dead.clone()),
+            reply,
+        };
+        self.send(job, true, rx)
+    }
+
+    /// Deletes dead letter `id` (once its items were appended again).
+    pub fn drop_dead(&self, id: u64) -> Result<(), LogError> {
+        let (reply, rx) = mpsc::channel();
+        self.send(Job::Undead { id, reply }, true, rx)
+    }
 }
 
 impl Drop for Log {
@@ -275,7 +325,12 @@ impl Drop for Log {
     }
 }
 
-fn writer(mut conn: Connection, rx: Receiver<Job>, providers: usize, mut on_commit: OnCommit) {
+fn writer(
+    mut conn: Connection,
+    rx: Receiver<Job>,
+    providers: ProviderCount,
+    mut on_commit: OnCommit,
+) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         let mut weight = jobs[0].weight();
@@ -288,7 +343,8 @@ fn writer(mut conn: Connection, rx: Receiver<Job>, providers: usize, mut on_comm
                 Err(_) => break,
             }
         }
-        let result = commit(&mut conn, &jobs, providers).map_err(|e| format!("commit failed: {e}"));
+        let result =
+            commit(&mut conn, &jobs, &providers).map_err(|e| format!("commit failed: {e}"));
         if let Ok(seqs) = &result {
             let stored = committed(&jobs, seqs);
             if !stored.is_empty() {
@@ -305,7 +361,7 @@ fn writer(mut conn: Connection, rx: Receiver<Job>, providers: usize, mut on_comm
                     };
                     let _ = reply.send(r);
                 }
-                Job::Cursor { reply, .. } => {
+                Job::Cursor { reply, .. } | Job::Dead { reply, .. } | Job::Undead { reply, .. } => {
                     let _ = reply.send(seqs.as_ref().map(|_| ()).map_err(Clone::clone));
                 }
             }
@@ -317,7 +373,7 @@ fn writer(mut conn: Connection, rx: Receiver<Job>, providers: usize, mut on_comm
 fn committed(jobs: &[Job], seqs: &[Vec<Seq>]) -> Vec<Stored> {
     let appends = jobs.iter().filter_map(|j| match j {
         Job::Append { events, at_ms, .. } => Some((events, *at_ms)),
-        Job::Cursor { .. } => None,
+        _ => None,
     });
     appends
         .zip(seqs)
@@ -337,7 +393,7 @@ fn committed(jobs: &[Job], seqs: &[Vec<Seq>]) -> Vec<Stored> {
 fn commit(
     conn: &mut Connection,
     jobs: &[Job],
-    providers: usize,
+    providers: &ProviderCount,
 ) -> rusqlite::Result<Vec<Vec<Seq>>> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut out = Vec::new();
@@ -370,7 +426,22 @@ fn commit(
                     ..
                 } => {
                     cursor.execute(params![scope, provider, *through as i64])?;
-                    compact.execute(params![scope, providers as i64])?;
+                    compact.execute(params![scope, providers(scope) as i64])?;
+                }
+                Job::Dead { dead, .. } => {
+                    let body = serde_json::to_string(dead.as_ref()).unwrap_or_default();
+                    tx.execute(
+                        "INSERT OR REPLACE INTO dead_letters (id, body) VALUES (?1, ?2)",
+                        params![dead.id as i64, body],
+                    )?;
+                    cursor.execute(params![dead.scope, dead.provider, dead.through as i64])?;
+                    compact.execute(params![dead.scope, providers(&dead.scope) as i64])?;
+                }
+                Job::Undead { id, .. } => {
+                    tx.execute(
+                        "DELETE FROM dead_letters WHERE id = ?1",
+                        params![*id as i64],
+                    )?;
                 }
             }
         }

@@ -5,6 +5,14 @@
 //! - `staleguard_scopes_pending`, `staleguard_events_pending`
 //! - `staleguard_oldest_pending_event_age_seconds`: the alert (above the scope's max-wait: stuck)
 //! - `staleguard_dead_letters`
+//! - `staleguard_accept_latency_seconds` (request → acknowledged, the commit included),
+//!   `staleguard_commit_events` (events per group commit)
+//! - `staleguard_events_coalesced_total` (events that shared a batch with another),
+//!   `staleguard_follow_up_batches_total` (batches for events that arrived while one ran)
+//! - `staleguard_purges_total{provider, outcome}`, `staleguard_purge_items_total{provider}`,
+//!   `staleguard_purge_duration_seconds{provider}`: providers are the `[[cdn]]` names (bounded)
+//! - `staleguard_invalidation_lag_seconds`: from an event's commit to its provider's confirmation,
+//!   per event and provider (the SLI)
 
 use std::sync::atomic::AtomicU64;
 
@@ -12,6 +20,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::model::Stats;
@@ -26,6 +35,19 @@ pub struct Metrics {
     events_pending: Gauge,
     oldest_pending: Gauge<f64, AtomicU64>,
     dead_letters: Gauge,
+    pub accept_latency: Histogram,
+    pub commit_events: Histogram,
+    pub coalesced: Counter,
+    pub follow_ups: Counter,
+    pub purges: Family<Vec<(String, String)>, Counter>,
+    pub purge_items: Family<Vec<(String, String)>, Counter>,
+    pub purge_duration: Family<Vec<(String, String)>, Histogram, fn() -> Histogram>,
+    pub lag: Histogram,
+}
+
+fn seconds_buckets() -> Histogram {
+    // 1 ms … ~33 min.
+    Histogram::new(exponential_buckets(0.001, 2.0, 22))
 }
 
 impl Default for Metrics {
@@ -39,6 +61,15 @@ impl Default for Metrics {
             events_pending: Gauge::default(),
             oldest_pending: Gauge::default(),
             dead_letters: Gauge::default(),
+            // 50 µs … ~3 s.
+            accept_latency: Histogram::new(exponential_buckets(0.000_05, 2.0, 16)),
+            commit_events: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
+            coalesced: Counter::default(),
+            follow_ups: Counter::default(),
+            purges: Family::default(),
+            purge_items: Family::default(),
+            purge_duration: Family::new_with_constructor(seconds_buckets),
+            lag: seconds_buckets(),
         };
         // Registered clones share their value with the fields.
         registry.register(
@@ -71,6 +102,46 @@ impl Default for Metrics {
             "Batches that used up their attempts",
             m.dead_letters.clone(),
         );
+        registry.register(
+            "accept_latency_seconds",
+            "From a request to its acknowledgement, the commit included",
+            m.accept_latency.clone(),
+        );
+        registry.register(
+            "commit_events",
+            "Events committed per group commit",
+            m.commit_events.clone(),
+        );
+        registry.register(
+            "events_coalesced",
+            "Events that shared a batch with another event",
+            m.coalesced.clone(),
+        );
+        registry.register(
+            "follow_up_batches",
+            "Batches for events that arrived while a batch of their scope ran",
+            m.follow_ups.clone(),
+        );
+        registry.register(
+            "purges",
+            "Purge sends, by provider and outcome (done, failed, dead)",
+            m.purges.clone(),
+        );
+        registry.register(
+            "purge_items",
+            "Items sent in purges, by provider",
+            m.purge_items.clone(),
+        );
+        registry.register(
+            "purge_duration_seconds",
+            "How long one purge send took, by provider",
+            m.purge_duration.clone(),
+        );
+        registry.register(
+            "invalidation_lag_seconds",
+            "From an event's commit to its provider's confirmation (per event and provider)",
+            m.lag.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -81,6 +152,25 @@ impl Metrics {
         self.rejected
             .get_or_create(&vec![("status".to_string(), status.to_string())])
             .inc();
+    }
+
+    /// Counts one send of a batch: its outcome, items, duration, and on success each event's lag.
+    pub fn purged(&self, batch: &crate::Batch, outcome: &str, seconds: f64, now_ms: u64) {
+        let provider = vec![("provider".to_string(), batch.provider.clone())];
+        let mut labelled = provider.clone();
+        labelled.push(("outcome".to_string(), outcome.to_string()));
+        self.purges.get_or_create(&labelled).inc();
+        self.purge_items
+            .get_or_create(&provider)
+            .inc_by(batch.items.len() as u64);
+        self.purge_duration
+            .get_or_create(&provider)
+            .observe(seconds);
+        if outcome == "done" {
+            for at in &batch.events_at {
+                self.lag.observe(now_ms.saturating_sub(*at) as f64 / 1000.0);
+            }
+        }
     }
 
     /// The text exposition, with the gauges set from `stats`.

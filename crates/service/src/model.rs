@@ -87,18 +87,68 @@ pub struct Batch {
     pub reference: String,
     /// 1 for the first send.
     pub attempt: u32,
+    /// When each of its events was committed (ms), for the invalidation lag.
+    pub events_at: Vec<u64>,
+    /// It follows a batch of the same scope and provider that ran while its events arrived.
+    pub follow_up: bool,
 }
 
 /// A batch that used up its attempts: the cursor moved past it; it stays here until retried.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Dead {
+    /// Its number, from 1 (kept by the durable log across restarts).
+    pub id: u64,
     pub scope: String,
     pub provider: String,
     pub from: Seq,
     pub through: Seq,
     pub items: Vec<Item>,
     pub reason: String,
+    /// The events it covered (so an event's status can say `dead`).
+    pub seqs: Vec<Seq>,
+    /// When it was given up (ms).
+    pub at_ms: u64,
 }
+
+/// Where an event is, for one provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventState {
+    /// Waiting for its batch (debounce, or behind a running batch).
+    Pending,
+    /// In a batch being sent, or waiting to be retried.
+    Purging,
+    /// Covered by a purge the provider confirmed.
+    Purged,
+    /// Its batch used up its attempts: see the dead letters.
+    Dead,
+}
+
+/// An event's status for one provider, with the provider's ids of the purge that covered it when
+/// still known (the last few purges of each scope are remembered).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProviderState {
+    pub provider: String,
+    pub state: EventState,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<u64>,
+}
+
+/// An event's status: its scope and each provider's state (`scope` is `None` and `providers` empty
+/// for an event every provider passed long ago: its row is compacted, it was purged).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EventStatus {
+    pub seq: Seq,
+    pub scope: Option<String>,
+    /// The least advanced state over the providers.
+    pub state: EventState,
+    pub providers: Vec<ProviderState>,
+}
+
+/// Purges remembered per scope and provider for [`Service::event_status`]'s ids.
+const HISTORY: usize = 16;
 
 /// A summary for the metrics ([`Service::stats`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -144,6 +194,21 @@ enum State {
 struct Cursor {
     purged_through: Seq,
     state: State,
+    /// The last purges confirmed: `(through, provider ids)`, oldest first.
+    history: Vec<(Seq, Vec<String>)>,
+    /// Events arrived while a batch ran: the next batch is their follow-up.
+    follow_up: bool,
+}
+
+impl Cursor {
+    fn at(purged_through: Seq) -> Cursor {
+        Cursor {
+            purged_through,
+            state: State::Idle,
+            history: Vec::new(),
+            follow_up: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -158,50 +223,147 @@ struct Scope {
     /// Committed events above the lowest cursor, in `seq` order.
     log: Vec<Logged>,
     cursors: BTreeMap<String, Cursor>,
+    /// Its rule in [`Routing::rules`] (the default when past the end), found once.
+    rule: usize,
+}
+
+/// How scopes are debounced and which providers they purge: rules by scope pattern, first match
+/// wins, then a default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routing {
+    pub rules: Vec<Rule>,
+    pub default: Rule,
+}
+
+/// One scope rule: the policy and the providers of the scopes it matches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// `ws:*` (see [`staleguard_core::config::scope_matches`]); unused on the default rule.
+    pub pattern: String,
+    pub policy: Policy,
+    pub providers: Vec<String>,
+}
+
+impl Routing {
+    /// Every scope with `policy`, purged through `providers`.
+    pub fn single(providers: Vec<String>, policy: Policy) -> Routing {
+        Routing {
+            rules: Vec::new(),
+            default: Rule {
+                pattern: "*".into(),
+                policy,
+                providers,
+            },
+        }
+    }
+
+    /// The index of the first rule matching `scope` (`rules.len()`: the default).
+    pub fn find(&self, scope: &str) -> usize {
+        self.rules
+            .iter()
+            .position(|r| staleguard_core::config::scope_matches(&r.pattern, scope))
+            .unwrap_or(self.rules.len())
+    }
+
+    pub fn rule(&self, i: usize) -> &Rule {
+        self.rules.get(i).unwrap_or(&self.default)
+    }
+
+    /// Every provider some rule purges, each once.
+    pub fn providers(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in self.rules.iter().chain([&self.default]) {
+            for p in &r.providers {
+                if !out.contains(p) {
+                    out.push(p.clone());
+                }
+            }
+        }
+        out
+    }
 }
 
 /// The service's state: every scope's log above its cursors, and the cursors.
 #[derive(Debug, Clone)]
 pub struct Service {
-    providers: Vec<String>,
-    policy: Policy,
+    routing: Routing,
     scopes: BTreeMap<String, Scope>,
     last_seq: Seq,
     dead: Vec<Dead>,
+    /// The last dead letter's id.
+    last_dead: u64,
 }
 
 impl Service {
     /// A service purging through `providers` (names), every scope with `policy`.
     pub fn new(providers: Vec<String>, policy: Policy) -> Service {
+        Service::with_routing(Routing::single(providers, policy))
+    }
+
+    /// A service whose scopes follow `routing`'s rules.
+    pub fn with_routing(routing: Routing) -> Service {
         Service {
-            providers,
-            policy,
+            routing,
             scopes: BTreeMap::new(),
             last_seq: 0,
             dead: Vec::new(),
+            last_dead: 0,
         }
+    }
+
+    /// The scope's record, created with its rule found.
+    fn scope_mut(&mut self, scope: &str) -> &mut Scope {
+        if !self.scopes.contains_key(scope) {
+            let rule = self.routing.find(scope);
+            self.scopes.insert(
+                scope.to_string(),
+                Scope {
+                    rule,
+                    ..Scope::default()
+                },
+            );
+        }
+        self.scopes.get_mut(scope).expect("just inserted")
+    }
+
+    fn policy_of(&self, s: &Scope) -> &Policy {
+        &self.routing.rule(s.rule).policy
+    }
+
+    /// The providers `scope` purges (its rule's).
+    pub fn providers_of(&self, scope: &str) -> &[String] {
+        &self.routing.rule(self.routing.find(scope)).providers
+    }
+
+    /// The rules this service runs with.
+    pub fn routing(&self) -> &Routing {
+        &self.routing
     }
 
     /// The state a restart rebuilds from the durable log: its events above the cursors (`(seq, scope,
     /// committed at, items)`, in `seq` order), the cursors, and the last `seq` ever committed. A
     /// provider without a cursor row in a scope has purged none of the scope's events still held.
     pub fn restore(
-        providers: Vec<String>,
-        policy: Policy,
+        routing: Routing,
         events: impl IntoIterator<Item = (Seq, String, u64, Vec<Item>)>,
         cursors: &[(String, String, Seq)],
         last_seq: Seq,
+        dead: Vec<Dead>,
     ) -> Service {
-        let mut svc = Service::new(providers.clone(), policy);
+        let mut svc = Service::with_routing(routing);
+        svc.last_dead = dead.iter().map(|d| d.id).max().unwrap_or(0);
+        svc.dead = dead;
         for (seq, scope, at, items) in events {
-            let s = svc.scopes.entry(scope.clone()).or_default();
+            let providers = svc.providers_of(&scope).to_vec();
+            let s = svc.scope_mut(&scope);
             for p in &providers {
-                s.cursors.entry(p.clone()).or_insert_with(|| Cursor {
-                    purged_through: cursors
-                        .iter()
-                        .find(|(cs, cp, _)| cs == &scope && cp == p)
-                        .map_or(seq - 1, |c| c.2),
-                    state: State::Idle,
+                s.cursors.entry(p.clone()).or_insert_with(|| {
+                    Cursor::at(
+                        cursors
+                            .iter()
+                            .find(|(cs, cp, _)| cs == &scope && cp == p)
+                            .map_or(seq - 1, |c| c.2),
+                    )
                 });
             }
             s.log.push(Logged { seq, at, items });
@@ -226,13 +388,10 @@ impl Service {
     pub fn accept_committed(&mut self, seq: Seq, scope: &str, items: Vec<Item>, now: u64) {
         debug_assert!(seq > self.last_seq, "seq {seq} after {}", self.last_seq);
         self.last_seq = self.last_seq.max(seq);
-        let providers = self.providers.clone();
-        let s = self.scopes.entry(scope.to_string()).or_default();
+        let providers = self.providers_of(scope).to_vec();
+        let s = self.scope_mut(scope);
         for p in providers {
-            s.cursors.entry(p).or_insert(Cursor {
-                purged_through: seq - 1,
-                state: State::Idle,
-            });
+            s.cursors.entry(p).or_insert_with(|| Cursor::at(seq - 1));
         }
         s.log.push(Logged {
             seq,
@@ -256,7 +415,8 @@ impl Service {
                 let first = pending.next()?;
                 let last = pending.last().unwrap_or(first);
                 let ms = |d: Duration| d.as_millis() as u64;
-                Some((last.at + ms(self.policy.debounce)).min(first.at + ms(self.policy.max_wait)))
+                let policy = self.policy_of(s);
+                Some((last.at + ms(policy.debounce)).min(first.at + ms(policy.max_wait)))
             }
         }
     }
@@ -312,8 +472,17 @@ impl Service {
                     _ => (last, 1),
                 };
                 let from = c.purged_through;
-                let items = batch_items(&s.log, from, through, self.policy.max_items);
+                let items = batch_items(&s.log, from, through, self.policy_of(s).max_items);
+                let events_at = s
+                    .log
+                    .iter()
+                    .filter(|e| e.seq > from && e.seq <= through)
+                    .map(|e| e.at)
+                    .collect();
+                let follow_up = c.follow_up;
                 out.push(Batch {
+                    events_at,
+                    follow_up,
                     reference: format!("{name}:{p}:{through}"),
                     scope: name.clone(),
                     provider: p.clone(),
@@ -328,6 +497,7 @@ impl Service {
                     .and_then(|s| s.cursors.get_mut(&p))
                     .expect("the cursor just read");
                 c.state = State::Running { through, attempt };
+                c.follow_up = false;
             }
         }
         out
@@ -344,20 +514,19 @@ impl Service {
         outcome: Outcome,
         now: u64,
         draw: f64,
-    ) {
-        let policy = self.policy.clone();
-        let Some(s) = self.scopes.get_mut(scope) else {
-            return;
-        };
-        let Some(c) = s.cursors.get_mut(provider) else {
-            return;
-        };
+    ) -> Option<Dead> {
+        let rule = self.scopes.get(scope).map(|s| s.rule)?;
+        let policy = self.routing.rule(rule).policy.clone();
+        let s = self.scopes.get_mut(scope)?;
+        let c = s.cursors.get_mut(provider)?;
+        let mut gave_up = None;
         let running = matches!(c.state, State::Running { through: t, .. } if t == through);
         match outcome {
             Outcome::Done => {
                 c.purged_through = c.purged_through.max(through);
                 if running {
                     c.state = State::Idle;
+                    c.follow_up = s.log.last().is_some_and(|e| e.seq > through);
                 }
             }
             Outcome::Failed {
@@ -365,22 +534,33 @@ impl Service {
                 retry_after,
             } => {
                 let State::Running { attempt, .. } = c.state else {
-                    return;
+                    return None;
                 };
                 if !running {
-                    return;
+                    return None;
                 }
                 if attempt >= policy.max_attempts {
                     let from = c.purged_through;
                     let items = batch_items(&s.log, from, through, policy.max_items);
-                    self.dead.push(Dead {
+                    self.last_dead += 1;
+                    let dead = Dead {
+                        id: self.last_dead,
                         scope: scope.to_string(),
                         provider: provider.to_string(),
                         from,
                         through,
                         items,
                         reason,
-                    });
+                        seqs: s
+                            .log
+                            .iter()
+                            .filter(|e| e.seq > from && e.seq <= through)
+                            .map(|e| e.seq)
+                            .collect(),
+                        at_ms: now,
+                    };
+                    self.dead.push(dead.clone());
+                    gave_up = Some(dead);
                     c.purged_through = c.purged_through.max(through);
                     c.state = State::Idle;
                 } else {
@@ -397,6 +577,124 @@ impl Service {
             }
         }
         self.compact(scope);
+        gave_up
+    }
+
+    /// Remembers the provider's ids of the purge that covered `scope` through `through` (shown by
+    /// [`Service::event_status`]).
+    pub fn note_ids(&mut self, scope: &str, provider: &str, through: Seq, ids: Vec<String>) {
+        if let Some(c) = self
+            .scopes
+            .get_mut(scope)
+            .and_then(|s| s.cursors.get_mut(provider))
+        {
+            if c.history.len() == HISTORY {
+                c.history.remove(0);
+            }
+            c.history.push((through, ids));
+        }
+    }
+
+    /// Takes dead letter `id` out, to be sent again as a new event (its items) by the caller.
+    pub fn take_dead(&mut self, id: u64) -> Option<Dead> {
+        let i = self.dead.iter().position(|d| d.id == id)?;
+        Some(self.dead.remove(i))
+    }
+
+    /// Puts back a dead letter taken by [`Service::take_dead`] whose retry could not be committed.
+    pub fn restore_dead(&mut self, dead: Dead) {
+        self.dead.push(dead);
+        self.dead.sort_by_key(|d| d.id);
+    }
+
+    /// The highest `seq` committed so far.
+    pub fn last_seq(&self) -> Seq {
+        self.last_seq
+    }
+
+    /// Where event `seq` is, per provider (`None`: no such event was ever committed).
+    pub fn event_status(&self, seq: Seq) -> Option<EventStatus> {
+        if seq == 0 || seq > self.last_seq {
+            return None;
+        }
+        let dead_for = |scope: &str, provider: &str| {
+            self.dead
+                .iter()
+                .find(|d| d.scope == scope && d.provider == provider && d.seqs.contains(&seq))
+                .map(|d| d.id)
+        };
+        let held = self
+            .scopes
+            .iter()
+            .find(|(_, s)| s.log.binary_search_by_key(&seq, |e| e.seq).is_ok());
+        let scope_name = match held {
+            Some((name, _)) => Some(name.clone()),
+            None => self
+                .dead
+                .iter()
+                .find(|d| d.seqs.contains(&seq))
+                .map(|d| d.scope.clone()),
+        };
+        let Some(name) = scope_name else {
+            return Some(EventStatus {
+                seq,
+                scope: None,
+                state: EventState::Purged,
+                providers: Vec::new(),
+            });
+        };
+        let mut providers = Vec::new();
+        if let Some(s) = self.scopes.get(&name) {
+            for (p, c) in &s.cursors {
+                let dead = dead_for(&name, p);
+                let state = if dead.is_some() {
+                    EventState::Dead
+                } else if seq <= c.purged_through {
+                    EventState::Purged
+                } else {
+                    match c.state {
+                        State::Running { through, .. } | State::Waiting { through, .. }
+                            if seq <= through =>
+                        {
+                            EventState::Purging
+                        }
+                        _ => EventState::Pending,
+                    }
+                };
+                let ids = if state == EventState::Purged {
+                    c.history
+                        .iter()
+                        .find(|(t, _)| *t >= seq)
+                        .map(|(_, ids)| ids.clone())
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                providers.push(ProviderState {
+                    provider: p.clone(),
+                    state,
+                    ids,
+                    dead_letter: dead,
+                });
+            }
+        }
+        let rank = |s: EventState| match s {
+            EventState::Pending => 0,
+            EventState::Purging => 1,
+            EventState::Dead => 2,
+            EventState::Purged => 3,
+        };
+        let state = providers
+            .iter()
+            .map(|p| p.state)
+            .min_by_key(|s| rank(*s))
+            .unwrap_or(EventState::Purged);
+        Some(EventStatus {
+            seq,
+            scope: Some(name),
+            state,
+            providers,
+        })
     }
 
     /// Drops the log entries every cursor of `scope` has passed.

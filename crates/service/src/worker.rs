@@ -1,31 +1,65 @@
-//! The worker: hands the model's due batches to a [`Sender`] (one task per batch), records a success
-//! durably (the log's cursor first, then the model) and a failure in the model (which schedules the
-//! retry), and sleeps until the next due time or a short poll, whichever is first.
+//! The worker: hands the model's due batches to a [`Sender`] (one task per batch, at most
+//! `concurrency` in flight per provider across all scopes: a CDN's budget is per account or
+//! distribution), records a success durably (the log's cursor first, then the model), a failure in
+//! the model (which schedules the retry) and a batch given up as a durable dead letter, and sleeps
+//! until the next due time or a short poll, whichever is first.
 //!
-//! The sender is a trait so that the purge path (`staleguard-invalidate`'s run, with the batch's
-//! reference as the idempotency key) and a scripted one in tests plug in the same way.
+//! The sender is a trait so that the purge path ([`crate::purge::PurgeSender`]: `staleguard-invalidate`'s
+//! run, with the batch's reference as the idempotency key) and a scripted one in tests plug in the same
+//! way.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tokio::sync::Semaphore;
 
 use crate::api::{Api, now_ms};
 use crate::model::{Batch, Outcome};
 
+/// How one send ended, with the provider's ids of what it created (CloudFront invalidation ids).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    pub outcome: Outcome,
+    pub ids: Vec<String>,
+}
+
+impl From<Outcome> for Sent {
+    fn from(outcome: Outcome) -> Sent {
+        Sent {
+            outcome,
+            ids: Vec::new(),
+        }
+    }
+}
+
 /// Sends one batch to its provider; one attempt, the model decides about retries.
 #[async_trait]
 pub trait Sender: Send + Sync + 'static {
-    async fn send(&self, batch: &Batch) -> Outcome;
+    async fn send(&self, batch: &Batch) -> Sent;
 }
 
 /// How often the worker looks for due work when nothing is due sooner (new events make work due no
 /// earlier than their debounce, so this bounds the extra delay of a flush).
 pub const POLL: Duration = Duration::from_millis(100);
 
-/// Runs until `stop` resolves; batches already sent are finished before it returns.
-pub async fn run(api: Api, sender: Arc<dyn Sender>, stop: impl std::future::Future<Output = ()>) {
+/// Runs until `stop` resolves, with at most `concurrency` batches in flight per provider. On stop,
+/// no new batch starts; batches already sent are finished (and recorded) before it returns.
+pub async fn run(
+    api: Api,
+    sender: Arc<dyn Sender>,
+    concurrency: usize,
+    stop: impl std::future::Future<Output = ()>,
+) {
     let mut tasks = tokio::task::JoinSet::new();
+    let permits: BTreeMap<String, Arc<Semaphore>> = api
+        .providers
+        .iter()
+        .map(|p| (p.clone(), Arc::new(Semaphore::new(concurrency.max(1)))))
+        .collect();
+    api.ready.store(true, Ordering::SeqCst);
     tokio::pin!(stop);
     loop {
         let now = now_ms();
@@ -35,38 +69,23 @@ pub async fn run(api: Api, sender: Arc<dyn Sender>, stop: impl std::future::Futu
             (b, m.next_due())
         };
         for b in batches {
+            if b.attempt == 1 {
+                if b.events_at.len() > 1 {
+                    api.metrics.coalesced.inc_by(b.events_at.len() as u64);
+                }
+                if b.follow_up {
+                    api.metrics.follow_ups.inc();
+                }
+            }
             let api = api.clone();
             let sender = sender.clone();
+            let permit = permits.get(&b.provider).cloned();
             tasks.spawn(async move {
-                let outcome = sender.send(&b).await;
-                let outcome = match outcome {
-                    Outcome::Done => {
-                        let log = api.log.clone();
-                        let (s, p, t) = (b.scope.clone(), b.provider.clone(), b.through);
-                        let saved = tokio::task::spawn_blocking(move || log.set_cursor(&s, &p, t))
-                            .await
-                            .map_err(|e| e.to_string())
-                            .and_then(|r| r.map_err(|e| e.to_string()));
-                        match saved {
-                            Ok(()) => Outcome::Done,
-                            // Purged but not recorded: retried (the provider sees the same reference).
-                            Err(e) => Outcome::Failed {
-                                reason: format!("cursor not saved: {e}"),
-                                retry_after: None,
-                            },
-                        }
-                    }
-                    failed => failed,
+                let _held = match permit {
+                    Some(s) => s.acquire_owned().await.ok(),
+                    None => None,
                 };
-                let draw = (now_ms() % 1000) as f64 / 1000.0;
-                api.model.lock().unwrap_or_else(|p| p.into_inner()).finish(
-                    &b.scope,
-                    &b.provider,
-                    b.through,
-                    outcome,
-                    now_ms(),
-                    draw,
-                );
+                send_one(&api, sender.as_ref(), b).await;
             });
         }
         let wait = next
@@ -79,5 +98,61 @@ pub async fn run(api: Api, sender: Arc<dyn Sender>, stop: impl std::future::Futu
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
+    api.ready.store(false, Ordering::SeqCst);
     while tasks.join_next().await.is_some() {}
+}
+
+/// Sends one batch and records how it ended (durably first), then wakes the event long-polls.
+async fn send_one(api: &Api, sender: &dyn Sender, b: Batch) {
+    let started = Instant::now();
+    let sent = sender.send(&b).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let outcome = match sent.outcome {
+        Outcome::Done => {
+            let log = api.log.clone();
+            let (s, p, t) = (b.scope.clone(), b.provider.clone(), b.through);
+            match blocking(move || log.set_cursor(&s, &p, t)).await {
+                Ok(()) => Outcome::Done,
+                // Purged but not recorded: retried (the provider sees the same reference).
+                Err(e) => Outcome::Failed {
+                    reason: format!("cursor not saved: {e}"),
+                    retry_after: None,
+                },
+            }
+        }
+        failed => failed,
+    };
+    let label = if outcome == Outcome::Done {
+        "done"
+    } else {
+        "failed"
+    };
+    let draw = (now_ms() % 1000) as f64 / 1000.0;
+    let dead = {
+        let mut m = api.model.lock().unwrap_or_else(|p| p.into_inner());
+        let done = outcome == Outcome::Done;
+        let dead = m.finish(&b.scope, &b.provider, b.through, outcome, now_ms(), draw);
+        if done {
+            m.note_ids(&b.scope, &b.provider, b.through, sent.ids);
+        }
+        dead
+    };
+    api.metrics.purged(&b, label, seconds, now_ms());
+    if let Some(d) = dead {
+        api.metrics.purged(&b, "dead", 0.0, now_ms());
+        let log = api.log.clone();
+        // Not recorded (the disk failed): the durable cursor did not move, so a restart sends the
+        // events again; the dead letter is shown until then.
+        let _ = blocking(move || log.dead_letter(&d)).await;
+    }
+    api.changed.notify_waiters();
+}
+
+async fn blocking(
+    f: impl FnOnce() -> Result<(), crate::log::LogError> + Send + 'static,
+) -> Result<(), String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
 }

@@ -132,13 +132,16 @@ fn cursors_only_move_forward_and_passed_rows_are_deleted() {
     assert_eq!(rec.last_seq, 3);
     // The model rebuilt from it: a's varnish cursor has event 2 pending, cf none; b's both.
     let svc = staleguard_service::Service::restore(
-        vec!["cf".into(), "varnish".into()],
-        Default::default(),
+        staleguard_service::Routing::single(
+            vec!["cf".into(), "varnish".into()],
+            Default::default(),
+        ),
         rec.events
             .iter()
             .map(|e| (e.seq, e.scope.clone(), e.at_ms, e.items.clone())),
         &rec.cursors,
         rec.last_seq,
+        rec.dead,
     );
     assert_eq!(svc.pending_count("a", "cf"), 0);
     assert_eq!(svc.pending_count("a", "varnish"), 1);

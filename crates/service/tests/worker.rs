@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use staleguard_core::backoff::Backoff;
 use staleguard_core::purge::Item;
 use staleguard_service::log::{Log, NewEvent};
-use staleguard_service::worker::{self, Sender};
+use staleguard_service::worker::{self, Sender, Sent};
 use staleguard_service::{Batch, Outcome, Policy, api};
 
 #[derive(Default)]
@@ -21,7 +21,7 @@ struct Scripted {
 
 #[async_trait]
 impl Sender for Scripted {
-    async fn send(&self, b: &Batch) -> Outcome {
+    async fn send(&self, b: &Batch) -> Sent {
         self.sent.lock().unwrap().push(b.clone());
         let hold = self.hold.lock().unwrap().clone();
         if let Some(n) = hold {
@@ -33,9 +33,13 @@ impl Sender for Scripted {
             return Outcome::Failed {
                 reason: "503".into(),
                 retry_after: None,
-            };
+            }
+            .into();
         }
-        Outcome::Done
+        Sent {
+            outcome: Outcome::Done,
+            ids: vec![format!("I{}", b.through)],
+        }
     }
 }
 
@@ -63,7 +67,7 @@ async fn due_batches_are_sent_retried_recorded_and_followed_up() {
     let sender = Arc::new(Scripted::default());
     *sender.fail_first.lock().unwrap() = 1;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let w = tokio::spawn(worker::run(api.clone(), sender.clone(), async {
+    let w = tokio::spawn(worker::run(api.clone(), sender.clone(), 4, async {
         let _ = stop_rx.await;
     }));
     let ev = |p: &str| NewEvent {
@@ -103,6 +107,7 @@ async fn due_batches_are_sent_retried_recorded_and_followed_up() {
         assert_eq!(sent[2].items, vec![Item::path("/c")]);
         assert_eq!(sent[3].items, vec![Item::path("/d")]);
         assert!(sent[3].from >= sent[2].through);
+        assert!(sent[3].follow_up && !sent[2].follow_up);
     }
     wait_for("drained", || {
         api.model.lock().unwrap().pending_count("ws:1", "cf") == 0

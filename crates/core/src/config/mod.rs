@@ -3,13 +3,14 @@
 //! Unknown keys are rejected (`deny_unknown_fields`); values that need checking (globs, regexes, levels)
 //! are checked inside their deserializers, so `toml` reports the failure with its line and column.
 //! Durations are [`HumanDuration`](crate::duration::HumanDuration)s, parsed once here. One file per
-//! section (`build.rs`, `serve.rs`, `deploy.rs`, `cdn.rs`, `verify.rs`); the value checks shared by
+//! section (`build.rs`, `serve.rs`, `deploy.rs`, `cdn.rs`, `verify.rs`, `service.rs`); the value checks shared by
 //! several sections are here.
 
 mod build;
 mod cdn;
 mod deploy;
 mod serve;
+mod service;
 mod verify;
 
 pub use build::{
@@ -19,6 +20,7 @@ pub use build::{
 pub use cdn::{CdnConfig, CdnProvider, OnFailure, PurgeBy, VarnishMode};
 pub use deploy::{DeployConfig, check_store_url};
 pub use serve::{DEFAULT_HEADERS, ServeConfig};
+pub use service::{ScopeRule, ScopeSettings, ServiceConfig, scope_matches};
 pub use verify::{AssertRule, VerifyConfig};
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -41,6 +43,9 @@ pub struct Config {
     pub cdn: Vec<CdnConfig>,
     #[serde(default)]
     pub verify: VerifyConfig,
+    /// `staleguard service`: the invalidation service for runtime edits.
+    #[serde(default)]
+    pub service: ServiceConfig,
 }
 
 /// A configuration that could not be read or is invalid.
@@ -71,6 +76,14 @@ impl Config {
                 });
             }
         }
+        let names: Vec<&str> = config.cdn.iter().map(|c| c.label()).collect();
+        config
+            .service
+            .check(&names)
+            .map_err(|message| ConfigError::Invalid {
+                path: path.to_string(),
+                message,
+            })?;
         Ok(config)
     }
 }
