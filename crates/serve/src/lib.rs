@@ -5,6 +5,7 @@
 //! `Accept-Encoding` picks a precompressed sidecar; `Range` works on the chosen representation. A new
 //! manifest in the folder switches versions atomically, without a restart.
 
+pub mod accept;
 pub mod conditional;
 pub mod conn;
 pub mod handler;
@@ -19,9 +20,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use staleguard_core::config::ServeConfig;
 use staleguard_core::routes::{RoutePolicy, RouteRule};
 use tokio::net::TcpListener;
@@ -124,50 +122,18 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
         let state = self.state.clone();
         let watcher = tokio::spawn(watch(state.clone()));
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let idle_timeout = Duration::from_secs(state.opts.config.idle_timeout_secs.max(1));
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = self.listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let progress = Arc::new(conn::Progress::default());
-                    let state = state.clone();
-                    let seen = progress.clone();
-                    let svc = service_fn(move |req| {
-                        seen.bump();
-                        let state = state.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handler::handle(&state, req, peer).await) }
-                    });
-                    // writev off: hyper copies head and small bodies into one buffer and sends it with a
-                    // single write, which is cheaper than a vectored write for the small responses that
-                    // dominate. No hyper timer: the watchdog in `conn` closes stalled connections.
-                    let io = conn::Watched::new(TokioIo::new(stream), progress.clone());
-                    let connection = graceful.watch(http1::Builder::new().writev(false).serve_connection(io, svc));
-                    let served = async move {
-                        if let Err(e) = connection.await {
-                            tracing::debug!(error = %e, "connection ended with an error");
-                        }
-                    };
-                    tokio::spawn(conn::supervise(served, progress, idle_timeout));
-                }
-                () = &mut shutdown => break,
-            }
-        }
+        accept::serve(
+            self.listener,
+            move |req, peer| {
+                let state = state.clone();
+                async move { handler::handle(&state, req, peer).await }
+            },
+            idle_timeout,
+            shutdown,
+        )
+        .await;
         watcher.abort();
-        drop(self.listener);
-        tokio::select! {
-            () = graceful.shutdown() => {}
-            () = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("open connections did not finish within 10 s"),
-        }
         Ok(())
     }
 }

@@ -98,7 +98,7 @@ fn authorised(api: &Api, headers: &HeaderMap) -> Result<(), Response> {
         Err((
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
-            axum::Json(json!({"error": "a bearer token is required (Authorization: Bearer …)"})),
+            axum::Json(json!({"error": "a bearer token is required: an Authorization header with one of the service's tokens"})),
         )
             .into_response())
     }

@@ -30,7 +30,7 @@ impl Default for Limits {
 }
 
 /// Hard purge (drop) or soft (mark stale, where the provider can).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     #[default]
@@ -39,7 +39,7 @@ pub enum Mode {
 }
 
 /// The body of `POST /v1/scopes/{scope}/invalidations`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct EventBody {

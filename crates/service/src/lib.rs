@@ -11,11 +11,13 @@
 //! it committed events and outcomes and send the batches it hands out.
 
 pub mod api;
+pub mod client;
 pub mod event;
 pub mod log;
 pub mod metrics;
 pub mod model;
 pub mod purge;
+pub mod server;
 pub mod worker;
 
 pub use event::{EventBody, Limits, Mode, Refused, check_scope, validate};

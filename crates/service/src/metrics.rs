@@ -25,12 +25,15 @@ use prometheus_client::registry::Registry;
 
 use crate::model::Stats;
 
+/// A metric's labels (`provider`, `outcome`, `status`): bounded sets only.
+pub type Labels = Vec<(String, String)>;
+
 /// The service's metrics and their registry.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     pub accepted: Counter,
-    pub rejected: Family<Vec<(String, String)>, Counter>,
+    pub rejected: Family<Labels, Counter>,
     scopes_pending: Gauge,
     events_pending: Gauge,
     oldest_pending: Gauge<f64, AtomicU64>,
@@ -39,9 +42,9 @@ pub struct Metrics {
     pub commit_events: Histogram,
     pub coalesced: Counter,
     pub follow_ups: Counter,
-    pub purges: Family<Vec<(String, String)>, Counter>,
-    pub purge_items: Family<Vec<(String, String)>, Counter>,
-    pub purge_duration: Family<Vec<(String, String)>, Histogram, fn() -> Histogram>,
+    pub purges: Family<Labels, Counter>,
+    pub purge_items: Family<Labels, Counter>,
+    pub purge_duration: Family<Labels, Histogram, fn() -> Histogram>,
     pub lag: Histogram,
 }
 

@@ -150,6 +150,10 @@ pub struct EventStatus {
 /// Purges remembered per scope and provider for [`Service::event_status`]'s ids.
 const HISTORY: usize = 16;
 
+/// Purged events whose scope is remembered after their log entry is dropped, for
+/// [`Service::event_status`] (older ones are reported purged, without their scope).
+const RECENT: usize = 16_384;
+
 /// A summary for the metrics ([`Service::stats`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -292,6 +296,8 @@ pub struct Service {
     dead: Vec<Dead>,
     /// The last dead letter's id.
     last_dead: u64,
+    /// The newest [`RECENT`] events dropped from the log, with their scope.
+    recent: BTreeMap<Seq, String>,
 }
 
 impl Service {
@@ -308,6 +314,7 @@ impl Service {
             last_seq: 0,
             dead: Vec::new(),
             last_dead: 0,
+            recent: BTreeMap::new(),
         }
     }
 
@@ -633,7 +640,8 @@ impl Service {
                 .dead
                 .iter()
                 .find(|d| d.seqs.contains(&seq))
-                .map(|d| d.scope.clone()),
+                .map(|d| d.scope.clone())
+                .or_else(|| self.recent.get(&seq).cloned()),
         };
         let Some(name) = scope_name else {
             return Some(EventStatus {
@@ -706,7 +714,13 @@ impl Service {
                 .map(|c| c.purged_through)
                 .min()
                 .unwrap_or(0);
-            s.log.retain(|e| e.seq > low);
+            let passed = s.log.partition_point(|e| e.seq <= low);
+            for e in s.log.drain(..passed) {
+                self.recent.insert(e.seq, scope.to_string());
+                if self.recent.len() > RECENT {
+                    self.recent.pop_first();
+                }
+            }
         }
     }
 

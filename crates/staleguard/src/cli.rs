@@ -64,6 +64,56 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Request URLs through the CDN so the first visitor hits a warm edge
     Warm(WarmArgs),
+    /// Run the invalidation service for content edits (API + workers); `status`, `dead`, `retry ID`
+    /// ask a running one
+    Service(ServiceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// Listen here (default: `[service] listen`, `127.0.0.1:7070`; port 0 picks a free one)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The event log, a SQLite file (default: `[service] db`)
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub client: ServiceClientArgs,
+    #[command(subcommand)]
+    pub action: Option<ServiceCommand>,
+}
+
+/// Where a running service is (for the commands that ask it).
+#[derive(Debug, Args, Default, Clone)]
+pub struct ServiceClientArgs {
+    /// The running service (default: `http://` + `[service] listen`); its token comes from
+    /// `STALEGUARD_SERVICE_TOKEN` (or the `[service] token-env` variable)
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "STALEGUARD_SERVICE_URL",
+        global = true
+    )]
+    pub service_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// A scope's pending events per CDN and when its batch is due; or one event's status (--seq)
+    Status {
+        /// The scope (`ws:42`)
+        #[arg(long)]
+        scope: Option<String>,
+        /// An event's sequence number (the `seq` `invalidate --scope` printed)
+        #[arg(long)]
+        seq: Option<u64>,
+    },
+    /// The dead letters: batches that used up their attempts
+    Dead,
+    /// Send a dead letter's items again, as a new event of its scope
+    Retry { id: u64 },
+    /// Make a scope's pending events due now, whatever the debounce
+    Flush { scope: String },
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +220,24 @@ pub struct InvalidateArgs {
     /// Show the plan; send nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Send the paths, prefixes, tags or --all as an event of this scope to a running `staleguard
+    /// service` (debounced and coalesced there) instead of purging now; with --wait, wait until it
+    /// is purged
+    #[arg(long, value_name = "SCOPE")]
+    pub scope: Option<String>,
+    /// With --scope: the event's idempotency key (the same key in a scope is one event)
+    #[arg(long, requires = "scope", value_name = "KEY")]
+    pub key: Option<String>,
+    /// With --scope --wait: give up waiting after this long (exit 3: acknowledged, not yet purged)
+    #[arg(
+        long,
+        requires = "scope",
+        value_name = "DURATION",
+        default_value = "5m"
+    )]
+    pub wait_timeout: HumanDuration,
+    #[command(flatten)]
+    pub service: ServiceClientArgs,
     #[command(flatten)]
     pub purge: PurgeArgs,
     #[command(flatten)]

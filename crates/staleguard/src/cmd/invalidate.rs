@@ -12,6 +12,9 @@ use crate::cmd::runtime;
 use crate::settings;
 
 pub fn run(global: &Global, args: &InvalidateArgs) -> Result<ExitCode> {
+    if args.scope.is_some() {
+        return crate::cmd::service::send_event(global, args);
+    }
     let loaded = settings::load(global)?;
     if loaded.config.cdn.is_empty() {
         bail!(

@@ -6,6 +6,7 @@ mod init;
 mod invalidate;
 mod purge;
 mod serve;
+mod service;
 mod verify;
 
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Invalidations(cmd) => invalidate::invalidations(&cli.global, cmd),
         Command::Verify(args) => verify::run_verify(&cli.global, args),
         Command::Warm(args) => verify::run_warm(&cli.global, args),
+        Command::Service(args) => service::run(&cli.global, args),
     }
 }
 

@@ -56,7 +56,7 @@ pub fn run(global: &Global, args: &ServeArgs) -> Result<ExitCode> {
 }
 
 /// Resolves on ctrl-c or SIGTERM. The handlers are installed when this returns, not when first polled.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let ctrl_c = tokio::signal::ctrl_c();

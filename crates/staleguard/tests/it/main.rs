@@ -17,6 +17,7 @@ mod purge;
 mod reuse;
 mod secrets;
 mod serve;
+mod service;
 mod snapshot;
 mod stacks;
 mod support;
