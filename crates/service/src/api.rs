@@ -221,6 +221,8 @@ async fn post_event(
         vec![NewEvent {
             scope: scope.clone(),
             items,
+            soft: ev.mode == crate::Mode::Soft,
+            key: ev.key.clone(),
         }],
     )
     .await
@@ -300,7 +302,12 @@ async fn post_batch(
             }
         };
         match validate(&ev, &api.limits) {
-            Ok(items) => events.push(NewEvent { scope, items }),
+            Ok(items) => events.push(NewEvent {
+                scope,
+                items,
+                soft: ev.mode == crate::Mode::Soft,
+                key: ev.key,
+            }),
             Err(r) => return refused(at(r)),
         }
     }
@@ -466,6 +473,7 @@ async fn post_dead_action(
     let event = NewEvent {
         scope: dead.scope.clone(),
         items: dead.items.clone(),
+        ..NewEvent::default()
     };
     let seqs = match commit(&api, vec![event]).await {
         Ok(s) => s,
@@ -557,7 +565,7 @@ pub fn open_routed(
             counted.commit_events.observe(events.len() as f64);
             let mut m = sink.lock().unwrap_or_else(|p| p.into_inner());
             for e in events {
-                m.accept_committed(e.seq, &e.scope, e.items.clone(), e.at_ms);
+                m.accept_event(e.seq, &e.scope, e.items.clone(), e.soft, e.at_ms);
             }
         }),
     )?;
@@ -567,7 +575,7 @@ pub fn open_routed(
             routing,
             rec.events
                 .into_iter()
-                .map(|e| (e.seq, e.scope, e.at_ms, e.items)),
+                .map(|e| (e.seq, e.scope, e.at_ms, e.items, e.soft)),
             &rec.cursors,
             rec.last_seq,
             rec.dead,

@@ -25,11 +25,19 @@ use crate::model::Dead;
 pub const GROUP_MAX: usize = 4096;
 
 /// An event to commit.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct NewEvent {
     pub scope: String,
     pub items: Vec<Item>,
+    /// Soft purge (mark stale) where the provider can; a batch is soft only if all its events are.
+    pub soft: bool,
+    /// The client's idempotency key: an event whose (scope, key) was committed in the last
+    /// [`KEY_TTL_MS`] is not committed again; its first `seq` is answered.
+    pub key: Option<String>,
 }
+
+/// How long an idempotency key is remembered (24 h, as payment APIs do).
+pub const KEY_TTL_MS: u64 = 24 * 3600 * 1000;
 
 /// A committed event as read back.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +46,7 @@ pub struct Stored {
     pub scope: String,
     pub at_ms: u64,
     pub items: Vec<Item>,
+    pub soft: bool,
 }
 
 /// What a restart rebuilds the model from.
@@ -123,7 +132,8 @@ CREATE TABLE IF NOT EXISTS events (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   scope TEXT NOT NULL,
   at_ms INTEGER NOT NULL,
-  items TEXT NOT NULL
+  items TEXT NOT NULL,
+  soft INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_scope ON events (scope, seq);
 CREATE TABLE IF NOT EXISTS cursors (
@@ -132,6 +142,14 @@ CREATE TABLE IF NOT EXISTS cursors (
   purged_through INTEGER NOT NULL,
   PRIMARY KEY (scope, provider)
 );
+CREATE TABLE IF NOT EXISTS keys (
+  scope TEXT NOT NULL,
+  key TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  at_ms INTEGER NOT NULL,
+  PRIMARY KEY (scope, key)
+);
+CREATE INDEX IF NOT EXISTS keys_at ON keys (at_ms);
 CREATE TABLE IF NOT EXISTS dead_letters (
   id INTEGER PRIMARY KEY,
   body TEXT NOT NULL
@@ -158,17 +176,18 @@ fn recover(conn: &Connection) -> rusqlite::Result<Recovered> {
     })? {
         out.cursors.push(r?);
     }
-    let mut q = conn.prepare("SELECT seq, scope, at_ms, items FROM events ORDER BY seq")?;
+    let mut q = conn.prepare("SELECT seq, scope, at_ms, items, soft FROM events ORDER BY seq")?;
     let rows = q.query_map([], |r| {
         Ok((
             r.get::<_, i64>(0)? as Seq,
             r.get::<_, String>(1)?,
             r.get::<_, i64>(2)? as u64,
             r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)? != 0,
         ))
     })?;
     for r in rows {
-        let (seq, scope, at_ms, items) = r?;
+        let (seq, scope, at_ms, items, soft) = r?;
         // A row this version cannot read is kept pending as "everything": never dropped.
         let items = serde_json::from_str(&items).unwrap_or_else(|_| vec![Item::all()]);
         out.events.push(Stored {
@@ -176,6 +195,7 @@ fn recover(conn: &Connection) -> rusqlite::Result<Recovered> {
             scope,
             at_ms,
             items,
+            soft,
         });
     }
     let mut q = conn.prepare("SELECT id, body FROM dead_letters ORDER BY id")?;
@@ -351,7 +371,13 @@ fn writer(
                 on_commit(&stored);
             }
         }
-        let mut seqs = result.map(Vec::into_iter);
+        let mut seqs = result.map(|groups| {
+            groups
+                .into_iter()
+                .map(|g| g.into_iter().map(|(seq, _)| seq).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+                .into_iter()
+        });
         for j in jobs {
             match j {
                 Job::Append { reply, .. } => {
@@ -369,8 +395,9 @@ fn writer(
     }
 }
 
-/// The events a group committed, in `seq` order: each append job's events with its seqs.
-fn committed(jobs: &[Job], seqs: &[Vec<Seq>]) -> Vec<Stored> {
+/// The events a group committed, in `seq` order: each append job's new events (not those an
+/// idempotency key answered with an earlier seq) with their seqs.
+fn committed(jobs: &[Job], seqs: &[Vec<(Seq, bool)>]) -> Vec<Stored> {
     let appends = jobs.iter().filter_map(|j| match j {
         Job::Append { events, at_ms, .. } => Some((events, *at_ms)),
         _ => None,
@@ -378,12 +405,17 @@ fn committed(jobs: &[Job], seqs: &[Vec<Seq>]) -> Vec<Stored> {
     appends
         .zip(seqs)
         .flat_map(|((events, at_ms), seqs)| {
-            events.iter().zip(seqs).map(move |(e, seq)| Stored {
-                seq: *seq,
-                scope: e.scope.clone(),
-                at_ms,
-                items: e.items.clone(),
-            })
+            events
+                .iter()
+                .zip(seqs)
+                .filter(|(_, (_, new))| *new)
+                .map(move |(e, (seq, _))| Stored {
+                    seq: *seq,
+                    scope: e.scope.clone(),
+                    at_ms,
+                    items: e.items.clone(),
+                    soft: e.soft,
+                })
         })
         .collect()
 }
@@ -394,12 +426,18 @@ fn commit(
     conn: &mut Connection,
     jobs: &[Job],
     providers: &ProviderCount,
-) -> rusqlite::Result<Vec<Vec<Seq>>> {
+) -> rusqlite::Result<Vec<Vec<(Seq, bool)>>> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut out = Vec::new();
     {
-        let mut insert =
-            tx.prepare_cached("INSERT INTO events (scope, at_ms, items) VALUES (?1, ?2, ?3)")?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO events (scope, at_ms, items, soft) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        let mut known = tx
+            .prepare_cached("SELECT seq FROM keys WHERE scope = ?1 AND key = ?2 AND at_ms >= ?3")?;
+        let mut remember = tx.prepare_cached(
+            "INSERT OR REPLACE INTO keys (scope, key, seq, at_ms) VALUES (?1, ?2, ?3, ?4)",
+        )?;
         let mut cursor = tx.prepare_cached(
             "INSERT INTO cursors (scope, provider, purged_through) VALUES (?1, ?2, ?3)
              ON CONFLICT (scope, provider) DO UPDATE SET purged_through = max(purged_through, excluded.purged_through)",
@@ -413,9 +451,33 @@ fn commit(
                 Job::Append { events, at_ms, .. } => {
                     let mut seqs = Vec::with_capacity(events.len());
                     for e in events {
+                        if let Some(k) = &e.key {
+                            let since = at_ms.saturating_sub(KEY_TTL_MS) as i64;
+                            let earlier: Option<i64> = known
+                                .query_row(params![e.scope, k, since], |r| r.get(0))
+                                .map(Some)
+                                .or_else(|e| match e {
+                                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                                    other => Err(other),
+                                })?;
+                            if let Some(seq) = earlier {
+                                seqs.push((seq as Seq, false));
+                                continue;
+                            }
+                        }
                         let items = serde_json::to_string(&e.items).unwrap_or_else(|_| "[]".into());
-                        insert.execute(params![e.scope, *at_ms as i64, items])?;
-                        seqs.push(tx.last_insert_rowid() as Seq);
+                        insert.execute(params![e.scope, *at_ms as i64, items, e.soft as i64])?;
+                        let seq = tx.last_insert_rowid();
+                        if let Some(k) = &e.key {
+                            remember.execute(params![e.scope, k, seq, *at_ms as i64])?;
+                        }
+                        seqs.push((seq as Seq, true));
+                    }
+                    if events.iter().any(|e| e.key.is_some()) {
+                        tx.execute(
+                            "DELETE FROM keys WHERE at_ms < ?1",
+                            params![at_ms.saturating_sub(KEY_TTL_MS) as i64],
+                        )?;
                     }
                     out.push(seqs);
                 }

@@ -91,6 +91,8 @@ pub struct Batch {
     pub events_at: Vec<u64>,
     /// It follows a batch of the same scope and provider that ran while its events arrived.
     pub follow_up: bool,
+    /// Every event in it asked for a soft purge (mark stale); one hard event makes it hard.
+    pub soft: bool,
 }
 
 /// A batch that used up its attempts: the cursor moved past it; it stays here until retried.
@@ -220,6 +222,7 @@ struct Logged {
     seq: Seq,
     at: u64,
     items: Vec<Item>,
+    soft: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -352,7 +355,7 @@ impl Service {
     /// provider without a cursor row in a scope has purged none of the scope's events still held.
     pub fn restore(
         routing: Routing,
-        events: impl IntoIterator<Item = (Seq, String, u64, Vec<Item>)>,
+        events: impl IntoIterator<Item = (Seq, String, u64, Vec<Item>, bool)>,
         cursors: &[(String, String, Seq)],
         last_seq: Seq,
         dead: Vec<Dead>,
@@ -360,7 +363,7 @@ impl Service {
         let mut svc = Service::with_routing(routing);
         svc.last_dead = dead.iter().map(|d| d.id).max().unwrap_or(0);
         svc.dead = dead;
-        for (seq, scope, at, items) in events {
+        for (seq, scope, at, items, soft) in events {
             let providers = svc.providers_of(&scope).to_vec();
             let s = svc.scope_mut(&scope);
             for p in &providers {
@@ -373,7 +376,12 @@ impl Service {
                     )
                 });
             }
-            s.log.push(Logged { seq, at, items });
+            s.log.push(Logged {
+                seq,
+                at,
+                items,
+                soft,
+            });
             svc.last_seq = svc.last_seq.max(seq);
         }
         svc.last_seq = svc.last_seq.max(last_seq);
@@ -391,8 +399,14 @@ impl Service {
         seq
     }
 
-    /// Records an event the durable log committed as `seq` (greater than every `seq` before it).
+    /// Records a hard event the durable log committed as `seq` (greater than every `seq` before it).
     pub fn accept_committed(&mut self, seq: Seq, scope: &str, items: Vec<Item>, now: u64) {
+        self.accept_event(seq, scope, items, false, now);
+    }
+
+    /// Records an event the durable log committed as `seq`; `soft`: mark stale rather than drop,
+    /// where the provider can (a batch is soft only if every event in it is).
+    pub fn accept_event(&mut self, seq: Seq, scope: &str, items: Vec<Item>, soft: bool, now: u64) {
         debug_assert!(seq > self.last_seq, "seq {seq} after {}", self.last_seq);
         self.last_seq = self.last_seq.max(seq);
         let providers = self.providers_of(scope).to_vec();
@@ -404,6 +418,7 @@ impl Service {
             seq,
             at: now,
             items,
+            soft,
         });
     }
 
@@ -487,7 +502,13 @@ impl Service {
                     .map(|e| e.at)
                     .collect();
                 let follow_up = c.follow_up;
+                let soft = s
+                    .log
+                    .iter()
+                    .filter(|e| e.seq > from && e.seq <= through)
+                    .all(|e| e.soft);
                 out.push(Batch {
+                    soft,
                     events_at,
                     follow_up,
                     reference: format!("{name}:{p}:{through}"),
@@ -882,6 +903,50 @@ mod tests {
                 ..Policy::default()
             },
         )
+    }
+
+    #[test]
+    fn scopes_follow_their_rule_for_debounce_and_providers() {
+        let fast = Policy {
+            debounce: Duration::from_millis(10),
+            max_wait: Duration::from_millis(20),
+            ..Policy::default()
+        };
+        let mut svc = Service::with_routing(Routing {
+            rules: vec![Rule {
+                pattern: "ws:*".into(),
+                policy: fast,
+                providers: vec!["edge".into()],
+            }],
+            default: Rule {
+                pattern: "*".into(),
+                policy: Policy::default(),
+                providers: vec!["edge".into(), "cf".into()],
+            },
+        });
+        svc.accept_committed(1, "ws:1", vec![Item::path("/a")], 0);
+        svc.accept_committed(2, "shop", vec![Item::path("/b")], 0);
+        assert_eq!(svc.due_at("ws:1", "edge"), Some(10));
+        assert_eq!(svc.due_at("ws:1", "cf"), None, "ws:* purges edge only");
+        assert_eq!(svc.due_at("shop", "cf"), Some(5000));
+        let started = svc.start_due(10);
+        assert_eq!(started.len(), 1);
+        assert_eq!(
+            (started[0].scope.as_str(), started[0].provider.as_str()),
+            ("ws:1", "edge")
+        );
+        // Purged: its status says so, with the ids, also once its log entry is dropped.
+        svc.finish("ws:1", "edge", 1, Outcome::Done, 11, 0.0);
+        svc.note_ids("ws:1", "edge", 1, vec!["I1".into()]);
+        assert_eq!(svc.held(), 1, "ws:1's entry is dropped, shop's kept");
+        let st = svc.event_status(1).unwrap();
+        assert_eq!(st.scope.as_deref(), Some("ws:1"));
+        assert_eq!(st.state, EventState::Purged);
+        assert_eq!(st.providers[0].ids, vec!["I1".to_string()]);
+        let st = svc.event_status(2).unwrap();
+        assert_eq!(st.state, EventState::Pending);
+        assert_eq!(st.providers.len(), 2);
+        assert!(svc.event_status(3).is_none());
     }
 
     #[test]

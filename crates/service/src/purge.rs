@@ -61,8 +61,14 @@ impl PurgeSender {
             }
             .into();
         };
+        let mut cfg = cfg.clone();
+        // A batch of soft events marks stale where the provider can (Fastly; Varnish in xkey mode);
+        // elsewhere, and for any batch with a hard event, the entry's own `soft` setting holds.
+        if batch.soft && soft_capable(&cfg) {
+            cfg.soft = true;
+        }
         let settings = PurgeSettings {
-            cdns: vec![cfg.clone()],
+            cdns: vec![cfg],
             ..self.settings.clone()
         };
         let (paths, items): (Vec<&Item>, Vec<&Item>) =
@@ -117,6 +123,16 @@ impl PurgeSender {
             outcome: Outcome::Done,
             ids,
         }
+    }
+}
+
+/// Whether a `[[cdn]]` entry can purge softly (mark stale rather than drop).
+pub fn soft_capable(cfg: &staleguard_core::config::CdnConfig) -> bool {
+    use staleguard_core::config::{CdnProvider, VarnishMode};
+    match cfg.provider {
+        CdnProvider::Fastly => true,
+        CdnProvider::Varnish => cfg.mode == Some(VarnishMode::Xkey),
+        _ => false,
     }
 }
 

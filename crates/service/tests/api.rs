@@ -171,3 +171,203 @@ async fn events_are_acknowledged_after_commit_and_survive_a_restart() {
     .await;
     assert_eq!((s, b["seq"].as_u64()), (202, Some(4)), "{b}");
 }
+
+/// A sender that records batches and fails every send to `fails`.
+struct Recording {
+    sent: std::sync::Mutex<Vec<staleguard_service::Batch>>,
+    fails: &'static str,
+}
+
+#[async_trait::async_trait]
+impl staleguard_service::Sender for Recording {
+    async fn send(&self, b: &staleguard_service::Batch) -> staleguard_service::Sent {
+        self.sent.lock().unwrap().push(b.clone());
+        if b.provider == self.fails {
+            return staleguard_service::Outcome::Failed {
+                reason: "HTTP 503 from the node".into(),
+                retry_after: None,
+            }
+            .into();
+        }
+        staleguard_service::Sent {
+            outcome: staleguard_service::Outcome::Done,
+            ids: vec![format!("{}-{}", b.provider, b.through)],
+        }
+    }
+}
+
+async fn get_json(url: &str) -> Value {
+    serde_json::from_str(&get(url).await).unwrap()
+}
+
+#[tokio::test]
+async fn event_status_long_polls_dead_letters_retry_keys_soft_and_readiness() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = Policy {
+        debounce: std::time::Duration::from_millis(50),
+        max_wait: std::time::Duration::from_millis(200),
+        max_attempts: 2,
+        backoff: staleguard_core::backoff::Backoff::new(
+            std::time::Duration::from_millis(20),
+            2.0,
+            std::time::Duration::from_millis(50),
+        ),
+        ..Policy::default()
+    };
+    let api = api::open(
+        &dir.path().join("events.db"),
+        vec!["cf".into(), "varnish".into()],
+        policy,
+        vec![TOKEN.into()],
+        64,
+    )
+    .unwrap();
+    let sender = std::sync::Arc::new(Recording {
+        sent: Default::default(),
+        fails: "varnish",
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // Not ready before the workers run (503 from the router alone).
+    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let probe_url = format!("http://{}", probe.local_addr().unwrap());
+    let router_only = tokio::spawn(axum::serve(probe, api::router(api.clone())).into_future());
+    let r = reqwest::get(format!("{probe_url}/readyz")).await.unwrap();
+    assert_eq!(r.status(), 503);
+    router_only.abort();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(staleguard_service::server::run(
+        api.clone(),
+        sender.clone(),
+        listener,
+        2,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let mut ok = false;
+    for _ in 0..100 {
+        if reqwest::get(format!("{url}/readyz"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(ok, "/readyz never answered 200");
+
+    // The same idempotency key in a scope is one event; in another scope, another.
+    let ev = |s: &str| format!("{url}/v1/scopes/{s}/invalidations");
+    let body = json!({"paths": ["/p.html"], "key": "save-77", "mode": "soft"});
+    let (st, a) = post(&ev("ws:1"), Some(TOKEN), body.clone()).await;
+    assert_eq!(st, 202);
+    let (_, b) = post(&ev("ws:1"), Some(TOKEN), body.clone()).await;
+    let (_, c) = post(&ev("ws:2"), Some(TOKEN), body).await;
+    assert_eq!(a["seq"], b["seq"], "one event for one key");
+    assert_ne!(a["seq"], c["seq"]);
+    let seq = a["seq"].as_u64().unwrap();
+
+    // A long poll answers once the event is settled on every provider: purged on cf (with its id),
+    // dead on varnish (two failed attempts), without waiting out the whole wait.
+    let started = std::time::Instant::now();
+    let st = get_json(&format!("{url}/v1/events/{seq}?wait=20s")).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    assert_eq!(st["state"], "dead", "{st}");
+    assert_eq!(st["scope"], "ws:1");
+    let by = |p: &str| {
+        st["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["provider"] == p)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by("cf")["state"], "purged", "{st}");
+    assert_eq!(by("cf")["ids"], json!([format!("cf-{seq}")]), "{st}");
+    assert_eq!(by("varnish")["state"], "dead", "{st}");
+    // The soft mode reached the batch; one event was sent once, not twice.
+    {
+        let sent = sender.sent.lock().unwrap();
+        let first = sent.iter().find(|b| b.scope == "ws:1").unwrap();
+        assert!(first.soft);
+        assert_eq!(first.events_at.len(), 1);
+    }
+
+    // Dead letters: listed with the reason; a retry is a new event; an unknown id is 404.
+    let dead = get_json(&format!("{url}/v1/dead-letters")).await;
+    let letters = dead["dead_letters"].as_array().unwrap().clone();
+    assert_eq!(letters.len(), 2, "ws:1 and ws:2 on varnish: {dead}");
+    assert!(letters[0]["reason"].as_str().unwrap().contains("503"));
+    let id = letters[0]["id"].as_u64().unwrap();
+    let (st, r) = post(
+        &format!("{url}/v1/dead-letters/{id}:retry"),
+        Some(TOKEN),
+        json!(null),
+    )
+    .await;
+    assert_eq!(st, 202, "{r}");
+    assert!(r["seq"].as_u64().unwrap() > seq);
+    let (st, _) = post(
+        &format!("{url}/v1/dead-letters/999:retry"),
+        Some(TOKEN),
+        json!(null),
+    )
+    .await;
+    assert_eq!(st, 404);
+    let dead = get_json(&format!("{url}/v1/dead-letters")).await;
+    assert!(
+        dead["dead_letters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["id"] != id),
+        "{dead}"
+    );
+    // Status of an event never acknowledged: 404; a bad wait: 400 naming it.
+    let res = reqwest::Client::new()
+        .get(format!("{url}/v1/events/99999"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = reqwest::Client::new()
+        .get(format!("{url}/v1/events/1?wait=soon"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["field"], "wait");
+
+    // The purge metrics, by provider and outcome.
+    let m = get(&format!("{url}/metrics")).await;
+    for line in [
+        "staleguard_purges_total{provider=\"varnish\",outcome=\"dead\"}",
+        "staleguard_purges_total{provider=\"cf\",outcome=\"done\"}",
+        "staleguard_invalidation_lag_seconds_count",
+        "staleguard_accept_latency_seconds_count",
+    ] {
+        assert!(m.contains(line), "{line} in\n{m}");
+    }
+
+    let _ = stop.send(());
+    server.await.unwrap();
+    // The dead letters survive a restart (the one not retried).
+    drop(api);
+    let api = api::open(
+        &dir.path().join("events.db"),
+        vec!["cf".into(), "varnish".into()],
+        Policy::default(),
+        vec![TOKEN.into()],
+        64,
+    )
+    .unwrap();
+    let m = api.model.lock().unwrap();
+    assert!(m.dead().iter().all(|d| d.id != id));
+    assert!(!m.dead().is_empty(), "the other dead letter is still there");
+}

@@ -22,6 +22,7 @@ fn child(path: &str) -> ! {
                     let events = vec![NewEvent {
                         scope: format!("ws:{}", (t * 13 + i) % 100),
                         items: vec![Item::path(format!("/p/{t}/{i}"))],
+                        ..Default::default()
                     }];
                     let seqs = log.append(events, i, true).expect("append");
                     println!("ack {}", seqs[0]);
@@ -105,6 +106,7 @@ fn cursors_only_move_forward_and_passed_rows_are_deleted() {
         let ev = |s: &str| NewEvent {
             scope: s.into(),
             items: vec![Item::tag("t")],
+            ..Default::default()
         };
         let seqs = log
             .append(vec![ev("a"), ev("a"), ev("b")], 10, false)
@@ -138,7 +140,7 @@ fn cursors_only_move_forward_and_passed_rows_are_deleted() {
         ),
         rec.events
             .iter()
-            .map(|e| (e.seq, e.scope.clone(), e.at_ms, e.items.clone())),
+            .map(|e| (e.seq, e.scope.clone(), e.at_ms, e.items.clone(), e.soft)),
         &rec.cursors,
         rec.last_seq,
         rec.dead,
@@ -152,6 +154,7 @@ fn cursors_only_move_forward_and_passed_rows_are_deleted() {
             vec![NewEvent {
                 scope: "a".into(),
                 items: vec![],
+                ..Default::default()
             }],
             20,
             true,

@@ -73,6 +73,7 @@ async fn due_batches_are_sent_retried_recorded_and_followed_up() {
     let ev = |p: &str| NewEvent {
         scope: "ws:1".into(),
         items: vec![Item::path(p)],
+        ..Default::default()
     };
     api.log
         .append(vec![ev("/a"), ev("/b")], api::now_ms(), true)
