@@ -56,6 +56,9 @@ scripts/peers/moto.sh install
 python -c 'import moto; print("moto", moto.__version__)'
 "$(scripts/peers/moto.sh aws-bin)" --version 2>&1
 
+step "promtool: the service's example alert rules load and fire as tested"
+scripts/peers/promtool.sh check
+
 # A CI run compiles from nothing once: incremental artifacts would only cost time and disk.
 if [ "${CI:-}" = "true" ]; then export CARGO_INCREMENTAL=0; fi
 
