@@ -65,6 +65,14 @@ impl std::fmt::Debug for Api {
     }
 }
 
+impl Api {
+    /// The model, locked (a panic elsewhere while it was held leaves it usable: every change to it is
+    /// one method call that leaves it consistent).
+    pub fn model(&self) -> std::sync::MutexGuard<'_, Service> {
+        self.model.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Milliseconds since the Unix epoch: the one clock of events and due times (it survives restarts).
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -141,7 +149,7 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
 
 /// The earliest due time of `scope` over its providers.
 fn due(api: &Api, scope: &str) -> Option<u64> {
-    let m = api.model.lock().unwrap_or_else(|p| p.into_inner());
+    let m = api.model();
     m.providers_of(scope)
         .iter()
         .filter_map(|p| m.due_at(scope, p))
@@ -181,11 +189,7 @@ async fn get_metrics(State(api): State<Api>, headers: HeaderMap) -> Response {
     if let Err(r) = authorised(&api, &headers) {
         return r;
     }
-    let stats = api
-        .model
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .stats(now_ms());
+    let stats = api.model().stats(now_ms());
     (
         [(
             header::CONTENT_TYPE,
@@ -326,7 +330,7 @@ async fn get_scope(
         return r;
     }
     let pending: serde_json::Map<String, Value> = {
-        let m = api.model.lock().unwrap_or_else(|p| p.into_inner());
+        let m = api.model();
         m.providers_of(&scope)
             .iter()
             .map(|p| (p.clone(), json!(m.pending_count(&scope, p))))
@@ -352,11 +356,7 @@ async fn post_scope_action(
         )
             .into_response();
     };
-    let flushed = api
-        .model
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .flush(scope, now_ms());
+    let flushed = api.model().flush(scope, now_ms());
     axum::Json(json!({"scope": scope, "flushed": flushed})).into_response()
 }
 
@@ -411,11 +411,7 @@ async fn get_event(
         let changed = api.changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
-        let status = api
-            .model
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .event_status(seq);
+        let status = api.model().event_status(seq);
         let Some(status) = status else {
             return not_found(format!("no event {seq} was ever acknowledged here"));
         };
@@ -434,12 +430,7 @@ async fn get_dead(State(api): State<Api>, headers: HeaderMap) -> Response {
     if let Err(r) = authorised(&api, &headers) {
         return r;
     }
-    let dead = api
-        .model
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .dead()
-        .to_vec();
+    let dead = api.model().dead().to_vec();
     axum::Json(json!({"dead_letters": dead})).into_response()
 }
 
@@ -460,11 +451,7 @@ async fn post_dead_action(
     else {
         return not_found("unknown action; POST /v1/dead-letters/{id}:retry".into());
     };
-    let dead = api
-        .model
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take_dead(id);
+    let dead = api.model().take_dead(id);
     let Some(dead) = dead else {
         return not_found(format!(
             "no dead letter {id}; GET /v1/dead-letters lists them"
@@ -479,7 +466,7 @@ async fn post_dead_action(
         Ok(s) => s,
         Err(r) => {
             // Not committed: the letter stays.
-            let mut m = api.model.lock().unwrap_or_else(|p| p.into_inner());
+            let mut m = api.model();
             m.restore_dead(dead);
             return r;
         }

@@ -64,7 +64,7 @@ pub async fn run(
     loop {
         let now = now_ms();
         let (batches, next) = {
-            let mut m = api.model.lock().unwrap_or_else(|p| p.into_inner());
+            let mut m = api.model();
             let b = m.start_due(now);
             (b, m.next_due())
         };
@@ -129,7 +129,7 @@ async fn send_one(api: &Api, sender: &dyn Sender, b: Batch) {
     };
     let draw = (now_ms() % 1000) as f64 / 1000.0;
     let dead = {
-        let mut m = api.model.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = api.model();
         let done = outcome == Outcome::Done;
         let dead = m.finish(&b.scope, &b.provider, b.through, outcome, now_ms(), draw);
         if done {

@@ -27,23 +27,9 @@ impl Drop for Served {
 
 pub fn serve(cwd: &Path, args: &[&str]) -> Served {
     let mut c = staleguard(cwd);
-    c.args(["serve", "--port", "0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let mut child = c.spawn().expect("cannot start staleguard serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    Served {
-        child,
-        base: addr.to_string(),
-    }
+    c.args(["serve", "--port", "0"]).args(args);
+    let (child, base) = spawn_listening(c);
+    Served { child, base }
 }
 
 fn client() -> Client {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -45,19 +45,8 @@ impl Drop for Service {
 fn start_service(dir: &Path, listen: &str) -> Service {
     let mut c = staleguard(dir);
     c.args(["service", "--listen", listen])
-        .env("STALEGUARD_SERVICE_TOKEN", TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    let mut child = c.spawn().expect("cannot start staleguard service");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+        .env("STALEGUARD_SERVICE_TOKEN", TOKEN);
+    let (child, base) = spawn_listening(c);
     Service { child, base }
 }
 

@@ -35,6 +35,25 @@ pub fn build(dir: &Path, src: &str, out: &str, extra: &[&str]) -> Value {
     serde_json::from_slice(&o.stdout).expect("--json prints JSON")
 }
 
+/// Starts `c` with stdout piped and returns the child and the first `http://…` word of its first
+/// line (what `serve` and `service` print once they listen).
+pub fn spawn_listening(mut c: Command) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    c.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit());
+    let mut child = c.spawn().expect("cannot start staleguard");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (child, base)
+}
+
 /// Copies a folder recursively.
 pub fn copy_dir(from: &Path, to: &Path) {
     for entry in walk(from) {
