@@ -495,7 +495,7 @@ fn the_cli_sends_waits_reports_dead_letters_and_retries_them() {
         dir,
         &rec.url,
         &format!(
-            "max-attempts = 2\n\n[[service.scope]]\nmatch = \"slow:*\"\ndebounce = \"5s\"\nmax-wait = \"10s\"\n\n[[cdn]]\nprovider = \"varnish\"\nname = \"gone\"\nnodes = [\"http://127.0.0.1:{dead_port}\"]\ntimeout = \"2s\"\n"
+            "max-attempts = 2\n\n[service.rebound]\nedge = \"300ms\"\n\n[[service.scope]]\nmatch = \"slow:*\"\ndebounce = \"5s\"\nmax-wait = \"10s\"\n\n[[cdn]]\nprovider = \"varnish\"\nname = \"gone\"\nnodes = [\"http://127.0.0.1:{dead_port}\"]\ntimeout = \"2s\"\n"
         ),
     );
     let svc = start_service(dir, "127.0.0.1:0");
@@ -594,6 +594,24 @@ fn the_cli_sends_waits_reports_dead_letters_and_retries_them() {
         assert!(Instant::now() < deadline, "flush did not send the batch");
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The rebound purge: the same batch again, 300 ms later.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let times = loop {
+        let t: Vec<Instant> = rec
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == "/s.html")
+            .map(|r| r.at)
+            .collect();
+        if t.len() >= 2 {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "no rebound purge");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(times[1] - times[0] >= Duration::from_millis(300));
     let o = sg(&["--json", "service", "status", "--seq", &seq.to_string()]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["scope"], "slow:1", "{v}");
