@@ -68,6 +68,8 @@ fn help_of_the_binary_and_of_every_subcommand() {
         "invalidate",
         "invalidations status",
         "verify",
+        "service",
+        "service status",
     ] {
         assert!(seen.iter().any(|s| s == want), "no `{want}` in {seen:?}");
     }
