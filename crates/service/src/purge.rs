@@ -5,8 +5,11 @@
 //! (CloudFront's `CallerReference`).
 //!
 //! Then, when configured: a second "rebound" purge after a delay (two-tier caches: a shield refills
-//! an edge from what it still holds), and a warm-up of the batch's paths through `[verify] cdn-url`.
-//! A batch counts as done only when its purge (and its rebound) was confirmed.
+//! an edge from what it still holds), a warm-up of the batch's paths through `[verify] cdn-url`, and a
+//! proof on a sample of them: each page fetched through the CDN must be the origin's current bytes
+//! (`staleguard-check`'s verify, retried until its deadline). A batch counts as done only when its
+//! purge (and its rebound) was confirmed and, with the proof on, the sample matched: a page still
+//! stale through the CDN fails the batch, which is purged again with backoff.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,6 +33,19 @@ pub struct Warm {
     pub host: Option<String>,
 }
 
+/// The proof after a purge: a sample of the batch's paths, through `bases`, against `origin`.
+#[derive(Debug, Clone)]
+pub struct Prove {
+    pub bases: Vec<String>,
+    /// The origin the CDN pulls from (`[verify] origin-url`).
+    pub origin: String,
+    /// Paths checked per batch at most.
+    pub sample: usize,
+    /// How long edges may take to converge.
+    pub timeout: Duration,
+    pub host: Option<String>,
+}
+
 /// Purges batches through the `[[cdn]]` entries of `settings`.
 #[derive(Debug)]
 pub struct PurgeSender {
@@ -42,6 +58,7 @@ pub struct PurgeSender {
     /// A second purge this long after the first, per `[[cdn]]` name.
     pub rebound: BTreeMap<String, Duration>,
     pub warm: Option<Warm>,
+    pub prove: Option<Prove>,
 }
 
 impl PurgeSender {
@@ -177,6 +194,89 @@ impl Sender for PurgeSender {
                 staleguard_check::warm::warm(&paths, &opts).await;
             }
         }
+        if let Some(p) = &self.prove
+            && let Err(reason) = prove(p, batch).await
+        {
+            return Sent {
+                outcome: Outcome::Failed {
+                    reason,
+                    retry_after: None,
+                },
+                ids: sent.ids,
+            };
+        }
         sent
     }
+}
+
+/// Fetches a sample of the batch's paths at the origin, then checks that the CDN serves the same
+/// bytes. `Err`: what is still stale (or could not be read at the origin), for the batch's reason.
+async fn prove(p: &Prove, batch: &Batch) -> Result<(), String> {
+    use staleguard_check::verify::{Expect, Target, VerifyOptions, verify};
+    let paths: Vec<&str> = batch
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Path)
+        .map(|i| i.value.as_str())
+        .take(p.sample)
+        .collect();
+    if paths.is_empty() {
+        return Ok(());
+    }
+    let client = staleguard_check::client::client_builder(Duration::from_secs(15))
+        .build()
+        .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
+    let mut targets = Vec::new();
+    for path in paths {
+        let url = format!("{}{path}", p.origin.trim_end_matches('/'));
+        let body = client
+            .get(&url)
+            .header("accept-encoding", "identity")
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| {
+                format!(
+                    "the proof could not read {} at the origin: {}",
+                    staleguard_check::client::redact_url(&url),
+                    staleguard_check::client::transport_error(&e)
+                )
+            })?
+            .bytes()
+            .await
+            .map_err(|e| format!("the proof could not read {url} at the origin: {e}"))?;
+        targets.push(Target::new(
+            path,
+            Expect::Blake3(blake3::hash(&body).to_hex().to_string()),
+        ));
+    }
+    let deadline = tokio::time::Instant::now() + p.timeout;
+    let mut opts =
+        VerifyOptions::new(p.bases.clone(), deadline).with_encodings(vec!["identity".into()]);
+    if let Some(h) = &p.host {
+        opts = opts.with_host(h.clone());
+    }
+    let report = verify(&targets, &opts).await;
+    if report.ok {
+        return Ok(());
+    }
+    let stale: Vec<String> = report
+        .stale_checks()
+        .take(5)
+        .map(|c| {
+            format!(
+                "{}{} ({})",
+                c.base,
+                c.path,
+                c.error
+                    .clone()
+                    .unwrap_or_else(|| "other content than the origin's".into())
+            )
+        })
+        .collect();
+    Err(format!(
+        "purged, but still stale through the CDN after {} s: {}",
+        p.timeout.as_secs(),
+        stale.join(", ")
+    ))
 }

@@ -45,6 +45,11 @@ pub struct ServiceConfig {
     /// After a batch is purged, request its paths through `[verify] cdn-url` (bounded by
     /// `[verify] warm-concurrency`) so the first visitor hits a warm edge.
     pub warm: bool,
+    /// After a batch is purged, check this many of its paths through `[verify] cdn-url` against
+    /// `[verify] origin-url` (the same bytes, within `[verify] timeout`); a page still stale fails the
+    /// batch, which is purged again. 0: no check. For pages whose bytes are stable between two
+    /// requests (no per-request token or timestamp).
+    pub verify_sample: usize,
     /// Per-scope rules, first match wins: `[[service.scope]] match = "ws:*"`.
     #[serde(rename = "scope")]
     pub scopes: Vec<ScopeRule>,
@@ -68,6 +73,7 @@ impl Default for ServiceConfig {
             queue: 65_536,
             rebound: BTreeMap::new(),
             warm: false,
+            verify_sample: 0,
             scopes: Vec::new(),
         }
     }

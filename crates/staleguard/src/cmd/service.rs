@@ -148,7 +148,26 @@ fn serve(global: &Global, loaded: &Loaded, args: &ServiceArgs) -> Result<ExitCod
     if svc.warm && warm.as_ref().is_some_and(|w| w.bases.is_empty()) {
         bail!("[service] warm = true needs [verify] cdn-url: the site as users reach it");
     }
+    let prove = (svc.verify_sample > 0).then(|| {
+        let v = &c.verify;
+        staleguard_service::purge::Prove {
+            bases: staleguard_invalidate::prove::bases(v, &[]),
+            origin: v.origin_url.clone(),
+            sample: svc.verify_sample,
+            timeout: v.timeout.get(),
+            host: (!v.host.is_empty()).then(|| v.host.clone()),
+        }
+    });
+    if prove
+        .as_ref()
+        .is_some_and(|p| p.bases.is_empty() || p.origin.is_empty())
+    {
+        bail!(
+            "[service] verify-sample needs [verify] cdn-url (the site as users reach it) and [verify] origin-url (what the CDN pulls from)"
+        );
+    }
     let sender = PurgeSender {
+        prove,
         settings: purge,
         store,
         base: loaded.base.clone(),

@@ -382,8 +382,8 @@ fn through_real_varnish_every_page_is_the_newest_once_the_service_drains() {
         &[(
             "staleguard.toml",
             &format!(
-                "{SITE_CONFIG}\n[service]\ndb = \"svc/events.db\"\ndebounce = \"300ms\"\nmax-wait = \"2s\"\n\n[[cdn]]\nprovider = \"varnish\"\nname = \"edge\"\nnodes = [\"{}\"]\n",
-                varnish.url
+                "{SITE_CONFIG}\n[service]\ndb = \"svc/events.db\"\ndebounce = \"300ms\"\nmax-wait = \"2s\"\nverify-sample = 2\n\n[verify]\ncdn-url = \"{}\"\norigin-url = \"{}\"\ntimeout = \"10s\"\n\n[[cdn]]\nprovider = \"varnish\"\nname = \"edge\"\nnodes = [\"{}\"]\n",
+                varnish.url, origin.base, varnish.url
             ),
         )],
     );
@@ -652,5 +652,60 @@ fn the_service_refuses_to_start_without_a_token_or_with_a_bad_scope_rule() {
         stderr(&o).contains("match = \"ws:*\": max-wait (1s) is shorter than debounce (2m)"),
         "{}",
         stderr(&o)
+    );
+}
+
+#[test]
+fn a_page_still_stale_through_the_cdn_fails_its_batch() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    write_files(dir, &[("out/p.html", "<p>new</p>\n")]);
+    let origin = serve(dir, &["out"]);
+    // The "CDN" answers every GET with an empty body: never the origin's page.
+    let rec = recorder();
+    service_config(
+        dir,
+        &rec.url,
+        &format!(
+            "max-attempts = 1\nverify-sample = 1\n\n[verify]\ncdn-url = \"{}\"\norigin-url = \"{}\"\ntimeout = \"1s\"\n",
+            rec.url, origin.base
+        ),
+    );
+    let svc = start_service(dir, "127.0.0.1:0");
+    let mut c = staleguard(dir);
+    c.args([
+        "--json",
+        "invalidate",
+        "--scope",
+        "ws:1",
+        "--paths",
+        "/p.html",
+        "--wait",
+    ])
+    .env("STALEGUARD_SERVICE_TOKEN", TOKEN)
+    .env("STALEGUARD_SERVICE_URL", &svc.base);
+    let o = run(c);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["state"], "dead", "{v}");
+    let dead: Value = authed(
+        &Client::new(),
+        reqwest::Method::GET,
+        &format!("{}/v1/dead-letters", svc.base),
+    )
+    .send()
+    .unwrap()
+    .json()
+    .unwrap();
+    let reason = dead["dead_letters"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason.contains("still stale through the CDN") && reason.contains("/p.html"),
+        "{reason}"
+    );
+    assert!(
+        rec.log.lock().unwrap().iter().any(|r| r.method == "PURGE"),
+        "it was purged first"
     );
 }
