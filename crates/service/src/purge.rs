@@ -155,6 +155,40 @@ pub fn soft_capable(cfg: &staleguard_core::config::CdnConfig) -> bool {
 
 #[async_trait]
 impl Sender for PurgeSender {
+    /// Several scopes due together for one `[[cdn]]` entry are one purge run: one planned purge (one
+    /// CloudFront invalidation, one Cloudflare call where it fits) instead of one per scope, so the
+    /// provider's budget is spent per moment, not per scope. Its reference is made from the batches'
+    /// references, so a retry of the same group is the same purge.
+    async fn send_group(&self, batches: &[Batch]) -> Vec<Sent> {
+        let Some(first) = batches.first() else {
+            return Vec::new();
+        };
+        let refs: Vec<&str> = batches.iter().map(|b| b.reference.as_str()).collect();
+        let reference = format!(
+            "{}:group-{}",
+            first.provider,
+            &blake3::hash(refs.join("\n").as_bytes()).to_hex()[..16]
+        );
+        let mut items: Vec<Item> = Vec::new();
+        for b in batches {
+            for i in &b.items {
+                if !items.contains(i) {
+                    items.push(i.clone());
+                }
+            }
+        }
+        let merged = Batch {
+            scope: format!("{} scopes", batches.len()),
+            items,
+            reference,
+            soft: batches.iter().all(|b| b.soft),
+            events_at: Vec::new(),
+            ..first.clone()
+        };
+        let sent = self.send(&merged).await;
+        vec![sent; batches.len()]
+    }
+
     async fn send(&self, batch: &Batch) -> Sent {
         let mut sent = self.purge_once(batch, batch.reference.clone()).await;
         if sent.outcome != Outcome::Done {

@@ -39,6 +39,38 @@ impl From<Outcome> for Sent {
 #[async_trait]
 pub trait Sender: Send + Sync + 'static {
     async fn send(&self, batch: &Batch) -> Sent;
+
+    /// Sends batches of several scopes that are due together for one provider, one answer per
+    /// batch in order. The default sends them one by one; a sender whose provider bills or limits
+    /// calls (CloudFront's invalidations in flight, Cloudflare's token bucket) sends them as one.
+    async fn send_group(&self, batches: &[Batch]) -> Vec<Sent> {
+        let mut out = Vec::with_capacity(batches.len());
+        for b in batches {
+            out.push(self.send(b).await);
+        }
+        out
+    }
+}
+
+/// Items in one group of batches sent together at most (a group of one batch may hold more: its own
+/// cap applies).
+pub const GROUP_ITEMS: usize = 1000;
+
+/// Batches due together, grouped per provider, each group under [`GROUP_ITEMS`] items.
+pub fn groups(batches: Vec<Batch>) -> Vec<Vec<Batch>> {
+    let mut by: BTreeMap<String, Vec<Vec<Batch>>> = BTreeMap::new();
+    for b in batches {
+        let gs = by.entry(b.provider.clone()).or_default();
+        let fits = gs.last().is_some_and(|g| {
+            g.iter().map(|x| x.items.len()).sum::<usize>() + b.items.len() <= GROUP_ITEMS
+        });
+        if fits {
+            gs.last_mut().expect("just checked").push(b);
+        } else {
+            gs.push(vec![b]);
+        }
+    }
+    by.into_values().flatten().collect()
 }
 
 /// How often the worker looks for due work when nothing is due sooner (new events make work due no
@@ -68,24 +100,34 @@ pub async fn run(
             let b = m.start_due(now);
             (b, m.next_due())
         };
-        for b in batches {
-            if b.attempt == 1 {
-                if b.events_at.len() > 1 {
-                    api.metrics.coalesced.inc_by(b.events_at.len() as u64);
-                }
-                if b.follow_up {
-                    api.metrics.follow_ups.inc();
-                }
+        for b in batches.iter().filter(|b| b.attempt == 1) {
+            if b.events_at.len() > 1 {
+                api.metrics.coalesced.inc_by(b.events_at.len() as u64);
             }
+            if b.follow_up {
+                api.metrics.follow_ups.inc();
+            }
+        }
+        for group in groups(batches) {
             let api = api.clone();
             let sender = sender.clone();
-            let permit = permits.get(&b.provider).cloned();
+            let permit = permits.get(&group[0].provider).cloned();
             tasks.spawn(async move {
                 let _held = match permit {
                     Some(s) => s.acquire_owned().await.ok(),
                     None => None,
                 };
-                send_one(&api, sender.as_ref(), b).await;
+                let started = Instant::now();
+                let sent = if group.len() == 1 {
+                    vec![sender.send(&group[0]).await]
+                } else {
+                    sender.send_group(&group).await
+                };
+                let seconds = started.elapsed().as_secs_f64();
+                for (b, s) in group.into_iter().zip(sent) {
+                    record(&api, b, s, seconds).await;
+                }
+                api.changed.notify_waiters();
             });
         }
         let wait = next
@@ -102,11 +144,8 @@ pub async fn run(
     while tasks.join_next().await.is_some() {}
 }
 
-/// Sends one batch and records how it ended (durably first), then wakes the event long-polls.
-async fn send_one(api: &Api, sender: &dyn Sender, b: Batch) {
-    let started = Instant::now();
-    let sent = sender.send(&b).await;
-    let seconds = started.elapsed().as_secs_f64();
+/// Records how one batch's send ended: durably first, then in the model and the metrics.
+async fn record(api: &Api, b: Batch, sent: Sent, seconds: f64) {
     let outcome = match sent.outcome {
         Outcome::Done => {
             let log = api.log.clone();
@@ -145,7 +184,6 @@ async fn send_one(api: &Api, sender: &dyn Sender, b: Batch) {
         // events again; the dead letter is shown until then.
         let _ = blocking(move || log.dead_letter(&d)).await;
     }
-    api.changed.notify_waiters();
 }
 
 async fn blocking(

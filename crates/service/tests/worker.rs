@@ -123,3 +123,49 @@ async fn due_batches_are_sent_retried_recorded_and_followed_up() {
     assert_eq!(rec.cursors, vec![("ws:1".to_string(), "cf".to_string(), 4)]);
     assert!(rec.events.is_empty(), "every row passed: deleted");
 }
+
+fn batch(scope: &str, provider: &str, items: usize) -> Batch {
+    Batch {
+        scope: scope.into(),
+        provider: provider.into(),
+        from: 0,
+        through: 1,
+        items: (0..items)
+            .map(|i| Item::path(format!("/{scope}/{i}")))
+            .collect(),
+        reference: format!("{scope}:{provider}:1"),
+        attempt: 1,
+        events_at: vec![0],
+        follow_up: false,
+        soft: false,
+    }
+}
+
+#[test]
+fn batches_due_together_are_grouped_per_provider_under_the_item_cap() {
+    let gs = worker::groups(vec![
+        batch("a", "cf", 400),
+        batch("b", "edge", 10),
+        batch("c", "cf", 500),
+        batch("d", "cf", 200),
+        batch("e", "edge", 10),
+    ]);
+    let shape: Vec<Vec<(&str, &str)>> = gs
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(|b| (b.scope.as_str(), b.provider.as_str()))
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            vec![("a", "cf"), ("c", "cf")],
+            vec![("d", "cf")],
+            vec![("b", "edge"), ("e", "edge")],
+        ]
+    );
+    // A batch over the cap on its own is still sent (alone).
+    assert_eq!(worker::groups(vec![batch("big", "cf", 1500)]).len(), 1);
+}
