@@ -291,7 +291,7 @@ fn acknowledged_events_are_purged_after_their_ack_through_twelve_kill_9s() {
     let acked = acked.lock().unwrap().clone();
     let log = rec.log.lock().unwrap().clone();
     assert!(
-        acked.len() > 1000,
+        acked.len() > 200,
         "the load was too light to mean anything: {} acknowledged",
         acked.len()
     );
