@@ -62,12 +62,43 @@ impl Client {
         })
     }
 
+    /// One call, tried again when the service is briefly unavailable: a refused connection (it is
+    /// restarting) up to 3 times over about 1.5 s, a 429 or 503 up to 5 times after its `Retry-After`
+    /// (at most 5 s each). Events carry an idempotency key, so a request retried after a lost answer
+    /// is still one event.
     async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, ClientError> {
+        let (mut refused, mut busy) = (0u32, 0u32);
+        loop {
+            match self.call_once(method.clone(), path, body.clone()).await {
+                Err((e, _)) if e.status.is_none() && refused < 3 => {
+                    refused += 1;
+                    tokio::time::sleep(Duration::from_millis(200 << refused)).await;
+                }
+                Err((e, after)) if matches!(e.status, Some(429 | 503)) && busy < 5 => {
+                    busy += 1;
+                    tokio::time::sleep(
+                        after
+                            .unwrap_or(Duration::from_secs(1))
+                            .min(Duration::from_secs(5)),
+                    )
+                    .await;
+                }
+                other => return other.map_err(|(e, _)| e),
+            }
+        }
+    }
+
+    async fn call_once(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, (ClientError, Option<Duration>)> {
         let url = format!("{}{path}", self.base);
         let mut req = self
             .http
@@ -76,14 +107,26 @@ impl Client {
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp = req.send().await.map_err(|e| ClientError {
-            message: format!("cannot reach the service at {url}: {}", root(&e)),
-            hint: Some(
-                "start it with `staleguard service`, or point at it with --service-url".into(),
-            ),
-            status: None,
+        let resp = req.send().await.map_err(|e| {
+            (
+                ClientError {
+                    message: format!("cannot reach the service at {url}: {}", root(&e)),
+                    hint: Some(
+                        "start it with `staleguard service`, or point at it with --service-url"
+                            .into(),
+                    ),
+                    status: None,
+                },
+                None,
+            )
         })?;
         let status = resp.status();
+        let after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let text = resp.text().await.unwrap_or_default();
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status.is_success() {
@@ -103,14 +146,17 @@ impl Client {
             429 => Some("the service's queue is full: retry shortly".to_string()),
             _ => None,
         };
-        Err(ClientError {
-            message: match field {
-                Some(f) => format!("{method} {url}: {status}: {f}: {said}"),
-                None => format!("{method} {url}: {status}: {said}"),
+        Err((
+            ClientError {
+                message: match field {
+                    Some(f) => format!("{method} {url}: {status}: {f}: {said}"),
+                    None => format!("{method} {url}: {status}: {said}"),
+                },
+                hint,
+                status: Some(status.as_u16()),
             },
-            hint,
-            status: Some(status.as_u16()),
-        })
+            after,
+        ))
     }
 
     /// Sends one event; the service's answer (`{seq, scope, due_at_ms}`).

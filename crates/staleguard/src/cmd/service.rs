@@ -367,7 +367,14 @@ pub fn send_event(global: &Global, args: &InvalidateArgs) -> Result<ExitCode> {
     event.prefixes = args.prefixes.clone();
     event.tags = args.tags.clone();
     event.everything = args.all;
-    event.key = args.key.clone();
+    // Without a key of the caller's, one of this invocation's: a request retried after a lost answer
+    // (the client retries a restarting service) is still one event.
+    event.key = Some(args.key.clone().unwrap_or_else(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("cli-{}-{nanos:x}", std::process::id())
+    }));
     // The service's own checks, here first: the error names the flag's value before any request.
     staleguard_service::check_scope(scope)
         .map_err(|r| anyhow::anyhow!("--scope `{scope}`: {}", r.reason))?;
