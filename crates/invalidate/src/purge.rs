@@ -81,6 +81,38 @@ pub struct PurgeSettings {
     pub now: Option<i64>,
     /// Receives every retry, split and throttle of the wrappers.
     pub observer: Option<Observer>,
+    /// Providers kept open across runs (a long-running caller: the service), so their rate limiter,
+    /// HTTP connections and CloudFront's discovery are shared by every purge; `None`: each run opens
+    /// its own.
+    pub opened: Option<Opened>,
+}
+
+/// Providers opened for one `[[cdn]]` entry, by its label and `soft`.
+type OpenedMap = std::collections::HashMap<(String, bool), Vec<Arc<dyn Provider>>>;
+
+/// Opened providers by `[[cdn]]` entry (its label and `soft`), shared by the runs that hold a clone.
+#[derive(Clone, Default)]
+pub struct Opened(Arc<std::sync::Mutex<OpenedMap>>);
+
+impl Opened {
+    /// The entry's providers: the ones opened before, else opened now and kept.
+    pub async fn get(
+        &self,
+        cfg: &CdnConfig,
+        ctx: &OpenContext,
+    ) -> Result<Vec<Arc<dyn Provider>>, staleguard_cdn::CdnError> {
+        let key = (cfg.label().to_string(), cfg.soft);
+        if let Some(p) = self.0.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(p.clone());
+        }
+        let p = staleguard_cdn::open(cfg, ctx).await?;
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_insert(p.clone());
+        Ok(p)
+    }
 }
 
 impl std::fmt::Debug for PurgeSettings {
@@ -373,7 +405,11 @@ pub async fn run(
             });
             continue;
         }
-        let providers = match staleguard_cdn::open(cfg, &ctx).await {
+        let opened = match &settings.opened {
+            Some(o) => o.get(cfg, &ctx).await,
+            None => staleguard_cdn::open(cfg, &ctx).await,
+        };
+        let providers = match opened {
             Ok(p) => p,
             Err(e) => {
                 reports.push(fail(cfg.label().to_string(), e.into()));

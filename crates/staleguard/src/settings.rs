@@ -517,6 +517,7 @@ pub fn purge_settings(
         origin,
         now: fixed_now()?,
         observer,
+        opened: None,
     })
 }
 

@@ -136,6 +136,8 @@ fn serve(global: &Global, loaded: &Loaded, args: &ServiceArgs) -> Result<ExitCod
     purge
         .cdns
         .retain(|x| routing.providers().iter().any(|p| p == x.label()));
+    // Opened once for the process: one rate limiter and one connection pool per CDN across scopes.
+    purge.opened = Some(staleguard_invalidate::purge::Opened::default());
     let warm = svc.warm.then(|| {
         let v = &c.verify;
         Warm {
