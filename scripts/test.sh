@@ -14,7 +14,9 @@
 # own moto_server on a free loopback port with scripts/peers/moto.sh and stops it by PID). Varnish is also the
 # real edge of the purge and verify tests (PURGE, BAN, xkey; a node that ignores purges). Cloudflare, Fastly
 # and CloudFront's limits, throttling and InProgress states have no local peer: in-process mocks that check
-# the documented request shapes stand in (crates/cdn/tests/it).
+# the documented request shapes stand in (crates/cdn/tests/it). PostgreSQL (Debian's, scripts/peers/postgres.sh:
+# initdb into a temp dir, as the user staleguard-pg when run as root) and promtool (extracted from Debian's
+# prometheus package, scripts/peers/promtool.sh: the service's alert rules) too.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -55,6 +57,10 @@ step "moto (peer for the S3 deploy tests)"
 scripts/peers/moto.sh install
 python -c 'import moto; print("moto", moto.__version__)'
 "$(scripts/peers/moto.sh aws-bin)" --version 2>&1
+
+step "PostgreSQL (peer: the service's store for several instances)"
+scripts/peers/postgres.sh install
+psql --version
 
 step "promtool: the service's example alert rules load and fire as tested"
 scripts/peers/promtool.sh check
