@@ -17,7 +17,9 @@
 #       Stops the postmaster recorded in STATE_DIR (fast shutdown, then SIGKILL after 10 s), waits for
 #       it to exit and removes STATE_DIR when `start` made it. Kills nothing else.
 #
-# Environment (start): POSTGRES_START_TIMEOUT=SECONDS (default 30).
+# Environment (start): POSTGRES_START_TIMEOUT=SECONDS (default 30); POSTGRES_WATCH_PID=PID: a watchdog
+# stops the server once that process exits (a test binary sharing one server, or killed without
+# cleaning up).
 set -euo pipefail
 
 PROG="scripts/peers/postgres.sh"
@@ -84,6 +86,16 @@ CONF
   as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U staleguard staleguard >/dev/null \
     || die "cannot create the database staleguard"
   pid="$(head -1 "$state/data/postmaster.pid")"
+  local watch="${POSTGRES_WATCH_PID:-}" here
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+  if [ -n "$watch" ]; then
+    [[ "$watch" =~ ^[0-9]+$ ]] || die "POSTGRES_WATCH_PID must be a PID, got '$watch'"
+    (
+      trap '' HUP INT
+      while kill -0 "$watch" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
+      if kill -0 "$pid" 2>/dev/null; then "$here/postgres.sh" stop "$state"; fi
+    ) </dev/null >/dev/null 2>&1 &
+  fi
   printf 'POSTGRES_URL=postgres://staleguard@127.0.0.1:%s/staleguard\nPOSTGRES_PID=%s\nPOSTGRES_STATE=%s\n' "$port" "$pid" "$state"
 }
 

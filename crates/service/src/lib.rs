@@ -16,6 +16,7 @@ pub mod event;
 pub mod log;
 pub mod metrics;
 pub mod model;
+pub mod pg;
 pub mod purge;
 pub mod server;
 pub mod worker;

@@ -22,9 +22,13 @@ pub struct Postgres {
 }
 
 impl Postgres {
+    /// One server, stopped when dropped or, if this process dies first (SIGKILL, a shared server in a
+    /// `static`), by the script's watchdog within a second.
     pub fn start() -> Postgres {
         let mut start = KIND.command();
-        start.arg("start");
+        start
+            .arg("start")
+            .env("POSTGRES_WATCH_PID", std::process::id().to_string());
         let peer = Peer::start(&KIND, start);
         Postgres {
             url: peer.url.clone(),
