@@ -53,6 +53,8 @@ CREATE TABLE IF NOT EXISTS sg_cursors (
   lease_owner text,
   lease_until timestamptz,
   lease_through bigint,
+  debounce_ms double precision NOT NULL DEFAULT 0,
+  max_wait_ms double precision NOT NULL DEFAULT 0,
   PRIMARY KEY (scope, provider)
 );
 CREATE INDEX IF NOT EXISTS sg_cursors_due ON sg_cursors (due_at);
@@ -129,10 +131,10 @@ impl PgQueue {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        // Two instances creating the tables at once: serialised by one advisory lock.
+        // Two instances creating the tables at once: serialised by a lock held until the commit.
         client
             .batch_execute(&format!(
-                "SELECT pg_advisory_lock(815001); {SCHEMA} SELECT pg_advisory_unlock(815001);"
+                "BEGIN; SELECT pg_advisory_xact_lock(815001); {SCHEMA} COMMIT;"
             ))
             .await
             .map_err(err("creating the tables"))?;
@@ -192,31 +194,48 @@ impl PgQueue {
             r.0 = r.0.min(*s);
             r.1 = r.1.max(*s);
         }
+        // One upsert for every (scope, provider) of the group.
+        let (mut cs, mut cp, mut clo, mut chi, mut cdeb, mut cmax) = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
         for (scope, (lo, hi)) in span {
             let rule = self.routing.rule(self.routing.find(scope));
-            let (debounce, max_wait) = (ms(rule.policy.debounce), ms(rule.policy.max_wait));
             for p in &rule.providers {
-                tx.execute(
-                    "INSERT INTO sg_cursors (scope, provider, purged_through, max_seq, first_pending, last_event, due_at)
-                     VALUES ($1, $2, $3::bigint - 1, $4::bigint, now(), now(), now() + make_interval(secs => least($5::float8, $6::float8) / 1000.0))
-                     ON CONFLICT (scope, provider) DO UPDATE SET
-                       max_seq = greatest(sg_cursors.max_seq, excluded.max_seq),
-                       first_pending = CASE WHEN sg_cursors.max_seq <= sg_cursors.purged_through
-                                            OR sg_cursors.first_pending IS NULL
-                                       THEN now() ELSE sg_cursors.first_pending END,
-                       last_event = now(),
-                       due_at = CASE WHEN sg_cursors.retry_at IS NOT NULL THEN sg_cursors.retry_at
-                                ELSE least(now() + make_interval(secs => $5::float8 / 1000.0),
-                                           (CASE WHEN sg_cursors.max_seq <= sg_cursors.purged_through
-                                                   OR sg_cursors.first_pending IS NULL
-                                                 THEN now() ELSE sg_cursors.first_pending END)
-                                           + make_interval(secs => $6::float8 / 1000.0)) END",
-                    &[&scope, p, &lo, &hi, &debounce, &max_wait],
-                )
-                .await
-                .map_err(err("updating a scope's cursor"))?;
+                cs.push(scope);
+                cp.push(p.as_str());
+                clo.push(lo);
+                chi.push(hi);
+                cdeb.push(ms(rule.policy.debounce));
+                cmax.push(ms(rule.policy.max_wait));
             }
         }
+        tx.execute(
+            "INSERT INTO sg_cursors AS c (scope, provider, purged_through, max_seq, first_pending, last_event,
+                                           due_at, debounce_ms, max_wait_ms)
+             SELECT s, p, lo - 1, hi, now(), now(), now() + make_interval(secs => least(d, m) / 1000.0), d, m
+             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::float8[], $6::float8[])
+                  AS u(s, p, lo, hi, d, m)
+             ON CONFLICT (scope, provider) DO UPDATE SET
+               max_seq = greatest(c.max_seq, excluded.max_seq),
+               first_pending = CASE WHEN c.max_seq <= c.purged_through OR c.first_pending IS NULL
+                               THEN now() ELSE c.first_pending END,
+               last_event = now(),
+               debounce_ms = excluded.debounce_ms,
+               max_wait_ms = excluded.max_wait_ms,
+               due_at = CASE WHEN c.retry_at IS NOT NULL THEN c.retry_at
+                        ELSE least(now() + make_interval(secs => excluded.debounce_ms / 1000.0),
+                                   (CASE WHEN c.max_seq <= c.purged_through OR c.first_pending IS NULL
+                                         THEN now() ELSE c.first_pending END)
+                                   + make_interval(secs => excluded.max_wait_ms / 1000.0)) END",
+            &[&cs, &cp, &clo, &chi, &cdeb, &cmax],
+        )
+        .await
+        .map_err(err("updating the scopes' cursors"))?;
         tx.execute("NOTIFY sg_due", &[])
             .await
             .map_err(err("notifying"))?;
@@ -543,4 +562,90 @@ pub async fn run_worker(
         }
     }
     queue.release().await
+}
+
+/// Group commit for one instance: callers hand their events to one writer task, which appends
+/// whatever is queued (up to [`GROUP_MAX`] events) in one transaction and answers each caller with
+/// its seqs once it is committed. A full queue is `Busy` (the API's 429), never an early ack.
+#[derive(Clone, Debug)]
+pub struct PgWriter {
+    tx: tokio::sync::mpsc::Sender<Job>,
+}
+
+type Job = (
+    Vec<(String, Vec<Item>, bool)>,
+    tokio::sync::oneshot::Sender<Result<Vec<Seq>, PgError>>,
+);
+
+/// Events committed in one transaction at most.
+pub const GROUP_MAX: usize = 4096;
+
+/// Why an append through [`PgWriter`] was not acknowledged.
+#[derive(Debug)]
+pub enum AppendError {
+    /// The queue is full: retry shortly.
+    Busy,
+    /// The writer stopped, or the database refused the transaction.
+    Failed(PgError),
+}
+
+impl PgWriter {
+    /// Starts the writer on `queue`'s connection, with room for `depth` waiting calls.
+    pub fn spawn(mut queue: PgQueue, depth: usize) -> PgWriter {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Job>(depth.max(1));
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut jobs = vec![first];
+                let mut n = jobs[0].0.len();
+                while n < GROUP_MAX {
+                    match rx.try_recv() {
+                        Ok(j) => {
+                            n += j.0.len();
+                            jobs.push(j);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let all: Vec<(String, Vec<Item>, bool)> =
+                    jobs.iter().flat_map(|j| j.0.iter().cloned()).collect();
+                match queue.append(&all).await {
+                    Ok(seqs) => {
+                        let mut it = seqs.into_iter();
+                        for (events, reply) in jobs {
+                            let mine: Vec<Seq> = it.by_ref().take(events.len()).collect();
+                            let _ = reply.send(Ok(mine));
+                        }
+                    }
+                    Err(e) => {
+                        for (_, reply) in jobs {
+                            let _ = reply.send(Err(PgError(e.0.clone())));
+                        }
+                    }
+                }
+            }
+        });
+        PgWriter { tx }
+    }
+
+    /// Commits `events` (in a group with whatever else is queued); their seqs once committed.
+    pub async fn append(
+        &self,
+        events: Vec<(String, Vec<Item>, bool)>,
+    ) -> Result<Vec<Seq>, AppendError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx.try_send((events, reply)).map_err(|e| match e {
+            tokio::sync::mpsc::error::TrySendError::Full(_) => AppendError::Busy,
+            tokio::sync::mpsc::error::TrySendError::Closed(_) => {
+                AppendError::Failed(PgError("the PostgreSQL writer stopped".into()))
+            }
+        })?;
+        answer
+            .await
+            .map_err(|_| {
+                AppendError::Failed(PgError(
+                    "the PostgreSQL writer stopped before answering".into(),
+                ))
+            })?
+            .map_err(AppendError::Failed)
+    }
 }
