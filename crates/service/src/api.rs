@@ -171,6 +171,18 @@ async fn commit(api: &Api, events: Vec<NewEvent>) -> Result<Vec<u64>, Response> 
     Ok(seqs)
 }
 
+/// Every route but `/healthz` and `/readyz`: no token, no access (401 before anything else runs).
+async fn require_token(
+    State(api): State<Api>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Err(r) = authorised(&api, req.headers()) {
+        return r;
+    }
+    next.run(req).await
+}
+
 /// Counts the event routes' refusals by status (401 is not an event's fault: not counted).
 async fn count_refusals(
     State(api): State<Api>,
@@ -185,10 +197,7 @@ async fn count_refusals(
     r
 }
 
-async fn get_metrics(State(api): State<Api>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorised(&api, &headers) {
-        return r;
-    }
+async fn get_metrics(State(api): State<Api>) -> Response {
     let stats = api.model().stats(now_ms());
     (
         [(
@@ -203,12 +212,8 @@ async fn get_metrics(State(api): State<Api>, headers: HeaderMap) -> Response {
 async fn post_event(
     State(api): State<Api>,
     Path(scope): Path<String>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = authorised(&api, &headers) {
-        return r;
-    }
     if let Err(r) = check_scope(&scope) {
         return refused(r);
     }
@@ -251,14 +256,7 @@ struct Scoped {
     scope: String,
 }
 
-async fn post_batch(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    if let Err(r) = authorised(&api, &headers) {
-        return r;
-    }
+async fn post_batch(State(api): State<Api>, body: axum::body::Bytes) -> Response {
     let b: BatchBody = match parse(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -321,14 +319,7 @@ async fn post_batch(
     }
 }
 
-async fn get_scope(
-    State(api): State<Api>,
-    Path(scope): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = authorised(&api, &headers) {
-        return r;
-    }
+async fn get_scope(State(api): State<Api>, Path(scope): Path<String>) -> Response {
     let pending: serde_json::Map<String, Value> = {
         let m = api.model();
         m.providers_of(&scope)
@@ -341,14 +332,7 @@ async fn get_scope(
 }
 
 /// `POST /v1/scopes/{scope}:flush` (the action is the segment's suffix).
-async fn post_scope_action(
-    State(api): State<Api>,
-    Path(segment): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = authorised(&api, &headers) {
-        return r;
-    }
+async fn post_scope_action(State(api): State<Api>, Path(segment): Path<String>) -> Response {
     let Some(scope) = segment.strip_suffix(":flush") else {
         return (
             StatusCode::NOT_FOUND,
@@ -378,11 +362,7 @@ async fn get_event(
     State(api): State<Api>,
     Path(seq): Path<String>,
     Query(q): Query<WaitQuery>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorised(&api, &headers) {
-        return r;
-    }
     let Ok(seq) = seq.parse::<u64>() else {
         return refused(Refused {
             status: 400,
@@ -426,10 +406,7 @@ async fn get_event(
     }
 }
 
-async fn get_dead(State(api): State<Api>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorised(&api, &headers) {
-        return r;
-    }
+async fn get_dead(State(api): State<Api>) -> Response {
     let dead = api.model().dead().to_vec();
     axum::Json(json!({"dead_letters": dead})).into_response()
 }
@@ -437,14 +414,7 @@ async fn get_dead(State(api): State<Api>, headers: HeaderMap) -> Response {
 /// `POST /v1/dead-letters/{id}:retry`: the letter's items are committed again as a new event (so the
 /// guarantee covers them like any event), then the letter is deleted. A crash in between leaves the
 /// letter listed and the new event committed: retried twice at worst, never lost.
-async fn post_dead_action(
-    State(api): State<Api>,
-    Path(segment): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(r) = authorised(&api, &headers) {
-        return r;
-    }
+async fn post_dead_action(State(api): State<Api>, Path(segment): Path<String>) -> Response {
     let Some(id) = segment
         .strip_suffix(":retry")
         .and_then(|i| i.parse::<u64>().ok())
@@ -506,15 +476,21 @@ pub fn router(api: Api) -> Router {
             api.clone(),
             count_refusals,
         ));
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(get_ready))
+    let tokened = Router::new()
         .route("/metrics", get(get_metrics))
         .route("/v1/events/{seq}", get(get_event))
         .route("/v1/dead-letters", get(get_dead))
         .route("/v1/dead-letters/{id}", post(post_dead_action))
         .route("/v1/scopes/{scope}", get(get_scope).post(post_scope_action))
         .merge(events)
+        .route_layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(get_ready))
+        .merge(tokened)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(api)
 }
