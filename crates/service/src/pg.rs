@@ -131,13 +131,22 @@ impl PgQueue {
         tokio::spawn(async move {
             let _ = conn.await;
         });
-        // Two instances creating the tables at once: serialised by a lock held until the commit.
-        client
-            .batch_execute(&format!(
-                "BEGIN; SELECT pg_advisory_xact_lock(815001); {SCHEMA} COMMIT;"
-            ))
+        // No DDL once the tables exist: even `CREATE INDEX IF NOT EXISTS` locks its table, which would
+        // stall (or deadlock with) other instances' appends. Two instances creating the tables at once
+        // are serialised by a lock held until the commit.
+        let ready: bool = client
+            .query_one("SELECT to_regclass('sg_dead') IS NOT NULL", &[])
             .await
-            .map_err(err("creating the tables"))?;
+            .map_err(err("looking for the tables"))?
+            .get(0);
+        if !ready {
+            client
+                .batch_execute(&format!(
+                    "BEGIN; SELECT pg_advisory_xact_lock(815001); {SCHEMA} COMMIT;"
+                ))
+                .await
+                .map_err(err("creating the tables"))?;
+        }
         Ok(PgQueue {
             client,
             routing,
