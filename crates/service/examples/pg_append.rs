@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use staleguard_core::purge::Item;
+use staleguard_service::log::NewEvent;
 use staleguard_service::model::{Policy, Routing};
 use staleguard_service::pg::{AppendError, PgQueue, PgWriter};
 
@@ -35,11 +36,11 @@ async fn main() {
             let mut i = 0u64;
             while Instant::now() < end {
                 i += 1;
-                let ev = (
-                    format!("ws:{}", (p * 31 + i) % 100),
-                    vec![Item::path(format!("/ws/{p}/{i}"))],
-                    false,
-                );
+                let ev = NewEvent {
+                    scope: format!("ws:{}", (p * 31 + i) % 100),
+                    items: vec![Item::path(format!("/ws/{p}/{i}"))],
+                    ..NewEvent::default()
+                };
                 match w.append(vec![ev]).await {
                     Ok(_) => {
                         done.fetch_add(1, Ordering::Relaxed);

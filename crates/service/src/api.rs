@@ -33,18 +33,56 @@ use serde_json::{Value, json};
 
 use crate::event::{EventBody, Limits, Refused, check_scope, validate};
 use crate::log::{Log, LogError, NewEvent};
-use crate::model::{EventState, Routing, Service};
+use crate::model::{Dead, EventState, EventStatus, Routing, Service, Stats};
+use crate::pg::{AppendError, PgError, PgQueue, PgWriter};
 
 /// Events in one batch request at most.
 pub const MAX_BATCH: usize = 1000;
 /// Request bodies larger than this are refused (413).
 pub const MAX_BODY: usize = 4 << 20;
 
+/// Where events are kept: one process's SQLite log and in-memory model, or PostgreSQL shared by
+/// any number of instances.
+#[derive(Clone)]
+pub enum Store {
+    Local(Local),
+    Pg(Arc<PgStore>),
+}
+
+/// The SQLite log and the model it feeds (one instance).
+#[derive(Clone)]
+pub struct Local {
+    pub log: Arc<Log>,
+    pub model: Arc<Mutex<Service>>,
+}
+
+impl Local {
+    /// The model, locked (a panic elsewhere while it was held leaves it usable: every change to it is
+    /// one method call that leaves it consistent).
+    pub fn model(&self) -> std::sync::MutexGuard<'_, Service> {
+        self.model.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// PostgreSQL: this instance's group-commit writer and a connection for reads, flushes and retries;
+/// the workers connect on their own ([`crate::pg::run_worker`]).
+pub struct PgStore {
+    pub writer: PgWriter,
+    pub reader: tokio::sync::Mutex<PgQueue>,
+    /// The database's URL (may hold a password: never shown).
+    pub url: String,
+    pub routing: Routing,
+    /// This instance's name in leases (host, pid and start time).
+    pub owner: String,
+    /// A claim's lease (renewed while its batch runs; a killed instance's claims are taken over
+    /// this long after its last renewal).
+    pub lease: Duration,
+}
+
 /// What the routes share.
 #[derive(Clone)]
 pub struct Api {
-    pub log: Arc<Log>,
-    pub model: Arc<Mutex<Service>>,
+    pub store: Store,
     pub providers: Arc<Vec<String>>,
     pub tokens: Arc<Vec<String>>,
     pub limits: Limits,
@@ -66,10 +104,12 @@ impl std::fmt::Debug for Api {
 }
 
 impl Api {
-    /// The model, locked (a panic elsewhere while it was held leaves it usable: every change to it is
-    /// one method call that leaves it consistent).
-    pub fn model(&self) -> std::sync::MutexGuard<'_, Service> {
-        self.model.lock().unwrap_or_else(|p| p.into_inner())
+    /// The SQLite log and model, when that is the store.
+    pub fn local(&self) -> Option<&Local> {
+        match &self.store {
+            Store::Local(l) => Some(l),
+            Store::Pg(_) => None,
+        }
     }
 }
 
@@ -147,23 +187,57 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
     })
 }
 
-/// The earliest due time of `scope` over its providers.
-fn due(api: &Api, scope: &str) -> Option<u64> {
-    let m = api.model();
-    m.providers_of(scope)
-        .iter()
-        .filter_map(|p| m.due_at(scope, p))
-        .min()
+fn pg_error(e: PgError) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        axum::Json(json!({"error": e.to_string()})),
+    )
+        .into_response()
+}
+
+/// A scope's pending events per provider and its earliest due time over its providers.
+async fn scope_state(
+    api: &Api,
+    scope: &str,
+) -> Result<(Vec<(String, usize)>, Option<u64>), Response> {
+    match &api.store {
+        Store::Local(l) => {
+            let m = l.model();
+            let providers = m.providers_of(scope);
+            Ok((
+                providers
+                    .iter()
+                    .map(|p| (p.clone(), m.pending_count(scope, p)))
+                    .collect(),
+                providers.iter().filter_map(|p| m.due_at(scope, p)).min(),
+            ))
+        }
+        Store::Pg(pg) => pg.reader.lock().await.scope(scope).await.map_err(pg_error),
+    }
+}
+
+/// The earliest due time of `scope` (none when it cannot be read: the event is committed anyway).
+async fn due(api: &Api, scope: &str) -> Option<u64> {
+    scope_state(api, scope).await.ok().and_then(|s| s.1)
 }
 
 /// Commits `events` (blocking the caller's task only); their seqs, counted as accepted.
 async fn commit(api: &Api, events: Vec<NewEvent>) -> Result<Vec<u64>, Response> {
     let started = Instant::now();
-    let log = api.log.clone();
-    let seqs = tokio::task::spawn_blocking(move || log.append(events, now_ms(), false))
-        .await
-        .map_err(|e| log_error(LogError::Closed(e.to_string())))?
-        .map_err(log_error)?;
+    let seqs = match &api.store {
+        Store::Local(l) => {
+            let log = l.log.clone();
+            tokio::task::spawn_blocking(move || log.append(events, now_ms(), false))
+                .await
+                .map_err(|e| log_error(LogError::Closed(e.to_string())))?
+                .map_err(log_error)?
+        }
+        Store::Pg(pg) => pg.writer.append(events).await.map_err(|e| match e {
+            AppendError::Busy => log_error(LogError::Busy),
+            AppendError::Failed(e) => pg_error(e),
+        })?,
+    };
     api.metrics.accepted.inc_by(seqs.len() as u64);
     api.metrics
         .accept_latency
@@ -197,8 +271,18 @@ async fn count_refusals(
     r
 }
 
+async fn stats(api: &Api) -> Result<Stats, Response> {
+    match &api.store {
+        Store::Local(l) => Ok(l.model().stats(now_ms())),
+        Store::Pg(pg) => pg.reader.lock().await.stats().await.map_err(pg_error),
+    }
+}
+
 async fn get_metrics(State(api): State<Api>) -> Response {
-    let stats = api.model().stats(now_ms());
+    let stats = match stats(&api).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
     (
         [(
             header::CONTENT_TYPE,
@@ -238,7 +322,9 @@ async fn post_event(
     {
         Ok(seqs) => (
             StatusCode::ACCEPTED,
-            axum::Json(json!({"seq": seqs[0], "scope": scope, "due_at_ms": due(&api, &scope)})),
+            axum::Json(
+                json!({"seq": seqs[0], "scope": scope, "due_at_ms": due(&api, &scope).await}),
+            ),
         )
             .into_response(),
         Err(r) => r,
@@ -320,15 +406,13 @@ async fn post_batch(State(api): State<Api>, body: axum::body::Bytes) -> Response
 }
 
 async fn get_scope(State(api): State<Api>, Path(scope): Path<String>) -> Response {
-    let pending: serde_json::Map<String, Value> = {
-        let m = api.model();
-        m.providers_of(&scope)
-            .iter()
-            .map(|p| (p.clone(), json!(m.pending_count(&scope, p))))
-            .collect()
+    let (pending, due) = match scope_state(&api, &scope).await {
+        Ok(s) => s,
+        Err(r) => return r,
     };
-    axum::Json(json!({"scope": scope, "pending": pending, "due_at_ms": due(&api, &scope)}))
-        .into_response()
+    let pending: serde_json::Map<String, Value> =
+        pending.into_iter().map(|(p, n)| (p, json!(n))).collect();
+    axum::Json(json!({"scope": scope, "pending": pending, "due_at_ms": due})).into_response()
 }
 
 /// `POST /v1/scopes/{scope}:flush` (the action is the segment's suffix).
@@ -340,7 +424,13 @@ async fn post_scope_action(State(api): State<Api>, Path(segment): Path<String>) 
         )
             .into_response();
     };
-    let flushed = api.model().flush(scope, now_ms());
+    let flushed = match &api.store {
+        Store::Local(l) => l.model().flush(scope, now_ms()),
+        Store::Pg(pg) => match pg.reader.lock().await.flush(scope).await {
+            Ok(f) => f,
+            Err(e) => return pg_error(e),
+        },
+    };
     axum::Json(json!({"scope": scope, "flushed": flushed})).into_response()
 }
 
@@ -391,7 +481,10 @@ async fn get_event(
         let changed = api.changed.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
-        let status = api.model().event_status(seq);
+        let status = match event_status(&api, seq).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
         let Some(status) = status else {
             return not_found(format!("no event {seq} was ever acknowledged here"));
         };
@@ -399,15 +492,51 @@ async fn get_event(
         if settled || tokio::time::Instant::now() >= deadline {
             return axum::Json(status).into_response();
         }
+        // Another instance may purge it: PostgreSQL is asked again at least every 200 ms.
+        let poll = match api.store {
+            Store::Local(_) => deadline,
+            Store::Pg(_) => {
+                (tokio::time::Instant::now() + Duration::from_millis(200)).min(deadline)
+            }
+        };
         tokio::select! {
             _ = changed => {}
-            _ = tokio::time::sleep_until(deadline) => {}
+            _ = tokio::time::sleep_until(poll) => {}
         }
     }
 }
 
+async fn event_status(api: &Api, seq: u64) -> Result<Option<EventStatus>, Response> {
+    match &api.store {
+        Store::Local(l) => Ok(l.model().event_status(seq)),
+        Store::Pg(pg) => pg
+            .reader
+            .lock()
+            .await
+            .event_status(seq)
+            .await
+            .map_err(pg_error),
+    }
+}
+
+async fn dead_letters(api: &Api) -> Result<Vec<Dead>, Response> {
+    match &api.store {
+        Store::Local(l) => Ok(l.model().dead().to_vec()),
+        Store::Pg(pg) => pg
+            .reader
+            .lock()
+            .await
+            .dead_letters()
+            .await
+            .map_err(pg_error),
+    }
+}
+
 async fn get_dead(State(api): State<Api>) -> Response {
-    let dead = api.model().dead().to_vec();
+    let dead = match dead_letters(&api).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
     axum::Json(json!({"dead_letters": dead})).into_response()
 }
 
@@ -421,7 +550,28 @@ async fn post_dead_action(State(api): State<Api>, Path(segment): Path<String>) -
     else {
         return not_found("unknown action; POST /v1/dead-letters/{id}:retry".into());
     };
-    let dead = api.model().take_dead(id);
+    let local = match &api.store {
+        Store::Local(l) => l.clone(),
+        // One transaction: the letter deleted and its items committed as a new event, or neither.
+        Store::Pg(pg) => {
+            let retried = pg.reader.lock().await.retry_dead(id).await;
+            return match retried {
+                Ok(Some((seq, scope))) => {
+                    api.metrics.accepted.inc();
+                    (
+                        StatusCode::ACCEPTED,
+                        axum::Json(json!({"seq": seq, "scope": scope, "due_at_ms": due(&api, &scope).await})),
+                    )
+                        .into_response()
+                }
+                Ok(None) => not_found(format!(
+                    "no dead letter {id}; GET /v1/dead-letters lists them"
+                )),
+                Err(e) => pg_error(e),
+            };
+        }
+    };
+    let dead = local.model().take_dead(id);
     let Some(dead) = dead else {
         return not_found(format!(
             "no dead letter {id}; GET /v1/dead-letters lists them"
@@ -436,12 +586,11 @@ async fn post_dead_action(State(api): State<Api>, Path(segment): Path<String>) -
         Ok(s) => s,
         Err(r) => {
             // Not committed: the letter stays.
-            let mut m = api.model();
-            m.restore_dead(dead);
+            local.model().restore_dead(dead);
             return r;
         }
     };
-    let log = api.log.clone();
+    let log = local.log.clone();
     let dropped = tokio::task::spawn_blocking(move || log.drop_dead(id)).await;
     if !matches!(dropped, Ok(Ok(()))) {
         return (
@@ -453,7 +602,7 @@ async fn post_dead_action(State(api): State<Api>, Path(segment): Path<String>) -
     (
         StatusCode::ACCEPTED,
         axum::Json(
-            json!({"seq": seqs[0], "scope": dead.scope, "due_at_ms": due(&api, &dead.scope)}),
+            json!({"seq": seqs[0], "scope": dead.scope, "due_at_ms": due(&api, &dead.scope).await}),
         ),
     )
         .into_response()
@@ -545,8 +694,49 @@ pub fn open_routed(
         );
     }
     Ok(Api {
-        log: Arc::new(log),
-        model,
+        store: Store::Local(Local {
+            log: Arc::new(log),
+            model,
+        }),
+        providers: Arc::new(providers),
+        tokens: Arc::new(tokens),
+        limits: Limits::default(),
+        metrics,
+        changed: Arc::default(),
+        ready: Arc::default(),
+    })
+}
+
+/// Connects to PostgreSQL at `url` (creating the tables when missing) as instance `owner`: the API
+/// appends through one group-commit writer and reads through one more connection; the workers are
+/// started by [`crate::server::run`].
+pub async fn open_pg(
+    url: &str,
+    routing: Routing,
+    tokens: Vec<String>,
+    queue: usize,
+    owner: &str,
+    lease: Duration,
+) -> Result<Api, PgError> {
+    let providers = routing.providers();
+    let metrics: Arc<crate::metrics::Metrics> = Arc::default();
+    let writes = PgQueue::connect(url, routing.clone(), owner).await?;
+    let reads = PgQueue::connect(url, routing.clone(), owner).await?;
+    let counted = metrics.clone();
+    let writer = PgWriter::spawn_observed(
+        writes,
+        queue,
+        Box::new(move |n| counted.commit_events.observe(n as f64)),
+    );
+    Ok(Api {
+        store: Store::Pg(Arc::new(PgStore {
+            writer,
+            reader: tokio::sync::Mutex::new(reads),
+            url: url.to_string(),
+            routing,
+            owner: owner.to_string(),
+            lease,
+        })),
         providers: Arc::new(providers),
         tokens: Arc::new(tokens),
         limits: Limits::default(),

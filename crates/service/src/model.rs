@@ -138,6 +138,24 @@ pub struct ProviderState {
     pub dead_letter: Option<u64>,
 }
 
+impl EventState {
+    /// The least advanced state over `providers` (pending, then purging, then dead, then purged);
+    /// purged when there is none.
+    pub fn least(providers: &[ProviderState]) -> EventState {
+        let rank = |s: EventState| match s {
+            EventState::Pending => 0,
+            EventState::Purging => 1,
+            EventState::Dead => 2,
+            EventState::Purged => 3,
+        };
+        providers
+            .iter()
+            .map(|p| p.state)
+            .min_by_key(|s| rank(*s))
+            .unwrap_or(EventState::Purged)
+    }
+}
+
 /// An event's status: its scope and each provider's state (`scope` is `None` and `providers` empty
 /// for an event every provider passed long ago: its row is compacted, it was purged).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -707,17 +725,7 @@ impl Service {
                 });
             }
         }
-        let rank = |s: EventState| match s {
-            EventState::Pending => 0,
-            EventState::Purging => 1,
-            EventState::Dead => 2,
-            EventState::Purged => 3,
-        };
-        let state = providers
-            .iter()
-            .map(|p| p.state)
-            .min_by_key(|s| rank(*s))
-            .unwrap_or(EventState::Purged);
+        let state = EventState::least(&providers);
         Some(EventStatus {
             seq,
             scope: Some(name),

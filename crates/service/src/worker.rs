@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::Semaphore;
 
-use crate::api::{Api, now_ms};
+use crate::api::{Api, Local, Store, now_ms};
 use crate::model::{Batch, Outcome};
 
 /// How one send ended, with the provider's ids of what it created (CloudFront invalidation ids).
@@ -85,6 +85,10 @@ pub async fn run(
     concurrency: usize,
     stop: impl std::future::Future<Output = ()>,
 ) {
+    let local = match &api.store {
+        Store::Local(l) => l.clone(),
+        Store::Pg(pg) => return run_pg(&api, pg, sender, concurrency, stop).await,
+    };
     let mut tasks = tokio::task::JoinSet::new();
     let permits: BTreeMap<String, Arc<Semaphore>> = api
         .providers
@@ -96,7 +100,7 @@ pub async fn run(
     loop {
         let now = now_ms();
         let (batches, next) = {
-            let mut m = api.model();
+            let mut m = local.model();
             let b = m.start_due(now);
             (b, m.next_due())
         };
@@ -109,7 +113,7 @@ pub async fn run(
             }
         }
         for group in groups(batches) {
-            let api = api.clone();
+            let (api, local) = (api.clone(), local.clone());
             let sender = sender.clone();
             let permit = permits.get(&group[0].provider).cloned();
             tasks.spawn(async move {
@@ -125,7 +129,7 @@ pub async fn run(
                 };
                 let seconds = started.elapsed().as_secs_f64();
                 for (b, s) in group.into_iter().zip(sent) {
-                    record(&api, b, s, seconds).await;
+                    record(&api, &local, b, s, seconds).await;
                 }
                 api.changed.notify_waiters();
             });
@@ -145,10 +149,10 @@ pub async fn run(
 }
 
 /// Records how one batch's send ended: durably first, then in the model and the metrics.
-async fn record(api: &Api, b: Batch, sent: Sent, seconds: f64) {
+async fn record(api: &Api, local: &Local, b: Batch, sent: Sent, seconds: f64) {
     let outcome = match sent.outcome {
         Outcome::Done => {
-            let log = api.log.clone();
+            let log = local.log.clone();
             let (s, p, t) = (b.scope.clone(), b.provider.clone(), b.through);
             match blocking(move || log.set_cursor(&s, &p, t)).await {
                 Ok(()) => Outcome::Done,
@@ -168,7 +172,7 @@ async fn record(api: &Api, b: Batch, sent: Sent, seconds: f64) {
     };
     let draw = (now_ms() % 1000) as f64 / 1000.0;
     let dead = {
-        let mut m = api.model();
+        let mut m = local.model();
         let done = outcome == Outcome::Done;
         let dead = m.finish(&b.scope, &b.provider, b.through, outcome, now_ms(), draw);
         if done {
@@ -179,10 +183,57 @@ async fn record(api: &Api, b: Batch, sent: Sent, seconds: f64) {
     api.metrics.purged(&b, label, seconds, now_ms());
     if let Some(d) = dead {
         api.metrics.purged(&b, "dead", 0.0, now_ms());
-        let log = api.log.clone();
+        let log = local.log.clone();
         // Not recorded (the disk failed): the durable cursor did not move, so a restart sends the
         // events again; the dead letter is shown until then.
         let _ = blocking(move || log.dead_letter(&d)).await;
+    }
+}
+
+/// The workers on PostgreSQL: connects (retrying every second until the database answers or `stop`),
+/// then [`crate::pg::run_worker`] with the API's metrics, long-polls and readiness.
+async fn run_pg(
+    api: &Api,
+    pg: &crate::api::PgStore,
+    sender: Arc<dyn Sender>,
+    concurrency: usize,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    use crate::pg::{Hooks, PgQueue, WorkerSettings, listen, run_worker};
+    tokio::pin!(stop);
+    let mut reported = false;
+    let (queue, (_listening, wake)) = loop {
+        let connected = async {
+            let q = PgQueue::connect(&pg.url, pg.routing.clone(), &pg.owner).await?;
+            Ok::<_, crate::pg::PgError>((q, listen(&pg.url).await?))
+        };
+        match connected.await {
+            Ok(c) => break c,
+            Err(e) => {
+                if !reported {
+                    eprintln!("staleguard service: {e} (retrying every second)");
+                    reported = true;
+                }
+                tokio::select! {
+                    _ = &mut stop => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    let hooks = Hooks {
+        metrics: api.metrics.clone(),
+        changed: api.changed.clone(),
+        ready: api.ready.clone(),
+    };
+    let settings = WorkerSettings {
+        lease: pg.lease,
+        concurrency,
+        ..WorkerSettings::default()
+    };
+    if let Err(e) = run_worker(queue, wake, sender, settings, hooks, stop).await {
+        // The leases not released expire on their own: other instances take them over.
+        eprintln!("staleguard service: {e} (leases not released; they expire)");
     }
 }
 

@@ -368,7 +368,7 @@ async fn event_status_long_polls_dead_letters_retry_keys_soft_and_readiness() {
         64,
     )
     .unwrap();
-    let m = api.model.lock().unwrap();
+    let m = api.local().unwrap().model();
     assert!(m.dead().iter().all(|d| d.id != id));
     assert!(!m.dead().is_empty(), "the other dead letter is still there");
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use staleguard_core::backoff::Backoff;
 use staleguard_core::purge::Item;
-use staleguard_service::model::{Outcome, Policy, Routing, covers};
+use staleguard_service::log::NewEvent;
+use staleguard_service::model::{EventState, Outcome, Policy, Routing, covers};
 use staleguard_service::pg::PgQueue;
 use staleguard_testkit::postgres::Postgres;
 
@@ -47,8 +48,23 @@ fn routing(debounce_ms: u64, max_wait_ms: u64, attempts: u32) -> Routing {
     )
 }
 
-fn ev(scope: &str, path: &str) -> (String, Vec<Item>, bool) {
-    (scope.into(), vec![Item::path(path)], false)
+fn ev(scope: &str, path: &str) -> NewEvent {
+    NewEvent {
+        scope: scope.into(),
+        items: vec![Item::path(path)],
+        ..NewEvent::default()
+    }
+}
+
+async fn rows(url: &str) -> i64 {
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    c.query_one("SELECT count(*) FROM sg_events", &[])
+        .await
+        .unwrap()
+        .get(0)
 }
 
 async fn claim_soon(q: &mut PgQueue, lease: Duration) -> Vec<staleguard_service::pg::Claim> {
@@ -66,8 +82,14 @@ async fn claim_soon(q: &mut PgQueue, lease: Duration) -> Vec<staleguard_service:
 async fn claims_follow_ups_fencing_retries_dead_letters_and_compaction() {
     let url = fresh_db("sg_basic").await;
     let r = routing(0, 1000, 2);
-    let mut a = PgQueue::connect(&url, r.clone(), "a").await.unwrap();
-    let mut b = PgQueue::connect(&url, r.clone(), "b").await.unwrap();
+    let mut a = PgQueue::connect(&url, r.clone(), "a")
+        .await
+        .unwrap()
+        .keep(Duration::ZERO);
+    let mut b = PgQueue::connect(&url, r.clone(), "b")
+        .await
+        .unwrap()
+        .keep(Duration::ZERO);
     let lease = Duration::from_millis(300);
 
     let seqs = a
@@ -161,6 +183,7 @@ async fn claims_follow_ups_fencing_retries_dead_letters_and_compaction() {
 
     // Every cursor passed every event: the rows are gone; a new connection sees the same state.
     assert_eq!(a.held().await.unwrap(), 0);
+    assert_eq!(rows(&url).await, 0, "compacted (keep = 0)");
     let c = PgQueue::connect(&url, r, "c").await.unwrap();
     assert_eq!(c.cursors("ws:3").await.unwrap()[0].1, s + 1);
 }
@@ -307,7 +330,13 @@ async fn two_workers_one_killed_mid_run_nothing_is_lost() {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let h = tokio::spawn(async move {
             let q = PgQueue::connect(&url, r, name).await.unwrap();
-            staleguard_service::pg::run_worker(q, rec, lease, Duration::from_millis(20), async {
+            let (_listening, wake) = staleguard_service::pg::listen(&url).await.unwrap();
+            let settings = staleguard_service::pg::WorkerSettings {
+                lease,
+                concurrency: 2,
+                poll: Duration::from_millis(50),
+            };
+            staleguard_service::pg::run_worker(q, wake, rec, settings, Default::default(), async {
                 let _ = stopped.await;
             })
             .await
@@ -353,4 +382,92 @@ async fn two_workers_one_killed_mid_run_nothing_is_lost() {
         })
         .collect();
     assert!(lost.is_empty(), "lost: {lost:?}");
+}
+
+#[tokio::test]
+async fn keys_status_flush_scope_state_and_a_dead_letter_retried_in_one_transaction() {
+    let url = fresh_db("sg_api").await;
+    // A long debounce: only a flush makes the scope due.
+    let r = routing(60_000, 120_000, 1);
+    let mut q = PgQueue::connect(&url, r.clone(), "a").await.unwrap();
+    let keyed = |path: &str, key: &str| NewEvent {
+        key: Some(key.into()),
+        ..ev("ws:1", path)
+    };
+    // A retried request (same scope and key) is one event, in the same group or a later one; the
+    // same key in another scope is another event.
+    let first = q
+        .append(&[keyed("/a", "k1"), keyed("/a", "k1"), ev("ws:1", "/b")])
+        .await
+        .unwrap();
+    assert_eq!(first[0], first[1]);
+    let again = q.append(&[keyed("/a", "k1")]).await.unwrap();
+    assert_eq!(again, vec![first[0]]);
+    let other = q
+        .append(&[NewEvent {
+            key: Some("k1".into()),
+            ..ev("ws:2", "/a")
+        }])
+        .await
+        .unwrap();
+    assert_ne!(other[0], first[0]);
+
+    let st = q.event_status(first[0]).await.unwrap().unwrap();
+    assert_eq!(
+        (st.scope.as_deref(), st.state),
+        (Some("ws:1"), EventState::Pending)
+    );
+    assert!(q.event_status(other[0] + 1000).await.unwrap().is_none());
+    let (pending, due) = q.scope("ws:1").await.unwrap();
+    assert_eq!(pending, vec![("edge".to_string(), 2)]);
+    assert!(due.is_some());
+    assert!(
+        q.claim(Duration::from_secs(5), 16)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // flush: due now; claimed: purging; confirmed with the provider's ids: purged, ids shown.
+    assert!(q.flush("ws:1").await.unwrap());
+    assert!(!q.flush("ws:9").await.unwrap(), "nothing pending there");
+    let c = claim_soon(&mut q, Duration::from_secs(5)).await;
+    assert_eq!(c.len(), 1);
+    assert_eq!(
+        q.event_status(first[0]).await.unwrap().unwrap().state,
+        EventState::Purging
+    );
+    let sent = staleguard_service::Sent {
+        outcome: Outcome::Done,
+        ids: vec!["I2J0".into()],
+    };
+    assert!(!q.finish_sent(&c[0], &sent, 0.5).await.unwrap());
+    let st = q.event_status(first[0]).await.unwrap().unwrap();
+    assert_eq!(st.state, EventState::Purged);
+    assert_eq!(st.providers[0].ids, vec!["I2J0".to_string()]);
+
+    // One attempt only: a failure is a dead letter, shown in the event's status and the list;
+    // retried, its items are a new event of its scope and the letter is gone.
+    q.flush("ws:2").await.unwrap();
+    let c = claim_soon(&mut q, Duration::from_secs(5)).await;
+    let failed = Outcome::Failed {
+        reason: "HTTP 403: the token lacks Cache Purge".into(),
+        retry_after: None,
+    };
+    assert!(q.finish(&c[0], &failed, 0.5).await.unwrap(), "dead");
+    let st = q.event_status(other[0]).await.unwrap().unwrap();
+    assert_eq!(st.state, EventState::Dead);
+    let dead = q.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].seqs, vec![other[0]]);
+    assert_eq!(dead[0].items, vec![Item::path("/a")]);
+    assert_eq!(q.stats().await.unwrap().dead_letters, 1);
+    let (seq, scope) = q.retry_dead(dead[0].id).await.unwrap().unwrap();
+    assert_eq!(scope, "ws:2");
+    assert!(seq > other[0]);
+    assert!(q.dead_letters().await.unwrap().is_empty());
+    assert!(q.retry_dead(dead[0].id).await.unwrap().is_none());
+    let stats = q.stats().await.unwrap();
+    assert_eq!((stats.scopes_pending, stats.events_pending), (1, 1));
+    assert!(stats.oldest_pending_ms.is_some());
 }

@@ -75,7 +75,9 @@ async fn due_batches_are_sent_retried_recorded_and_followed_up() {
         items: vec![Item::path(p)],
         ..Default::default()
     };
-    api.log
+    api.local()
+        .unwrap()
+        .log
         .append(vec![ev("/a"), ev("/b")], api::now_ms(), true)
         .unwrap();
 
@@ -90,16 +92,24 @@ async fn due_batches_are_sent_retried_recorded_and_followed_up() {
         );
     }
     wait_for("the cursor", || {
-        api.model.lock().unwrap().pending_count("ws:1", "cf") == 0
+        api.local().unwrap().model().pending_count("ws:1", "cf") == 0
     })
     .await;
 
     // An event while a batch is held in flight: not merged; its own batch follows.
     let gate = Arc::new(tokio::sync::Notify::new());
     *sender.hold.lock().unwrap() = Some(gate.clone());
-    api.log.append(vec![ev("/c")], api::now_ms(), true).unwrap();
+    api.local()
+        .unwrap()
+        .log
+        .append(vec![ev("/c")], api::now_ms(), true)
+        .unwrap();
     wait_for("the third send", || sender.sent.lock().unwrap().len() >= 3).await;
-    api.log.append(vec![ev("/d")], api::now_ms(), true).unwrap();
+    api.local()
+        .unwrap()
+        .log
+        .append(vec![ev("/d")], api::now_ms(), true)
+        .unwrap();
     *sender.hold.lock().unwrap() = None;
     gate.notify_one();
     wait_for("the follow-up", || sender.sent.lock().unwrap().len() >= 4).await;
@@ -111,7 +121,7 @@ async fn due_batches_are_sent_retried_recorded_and_followed_up() {
         assert!(sent[3].follow_up && !sent[2].follow_up);
     }
     wait_for("drained", || {
-        api.model.lock().unwrap().pending_count("ws:1", "cf") == 0
+        api.local().unwrap().model().pending_count("ws:1", "cf") == 0
     })
     .await;
     let _ = stop_tx.send(());
