@@ -161,15 +161,45 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Whether `db` names PostgreSQL rather than a SQLite file.
+pub fn is_url(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// Connects to `url`; a URL without a password takes `$PGPASSWORD` (libpq's convention, so the
+/// password stays out of config files). Plain TCP or a Unix socket: TLS is not built in (use a
+/// private network, or a local pooler that speaks TLS upstream).
+async fn open(
+    url: &str,
+) -> Result<
+    (
+        Client,
+        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    ),
+    PgError,
+> {
+    let shown = staleguard_core::secret::redact_url(url);
+    let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+        PgError(format!(
+            "`{shown}` is not a PostgreSQL URL: {e}\nhint: postgres://USER@HOST:PORT/DATABASE"
+        ))
+    })?;
+    if config.get_password().is_none()
+        && let Ok(p) = std::env::var("PGPASSWORD")
+    {
+        config.password(p);
+    }
+    config.connect(NoTls).await.map_err(|e| {
+        PgError(format!(
+            "cannot connect to PostgreSQL at {shown}: {e}\nhint: is the server running and does it accept this user (pg_hba.conf)? a password goes in $PGPASSWORD"
+        ))
+    })
+}
+
 impl PgQueue {
     /// Connects (`postgres://user@host:port/db`), creates the tables when missing, and acts as `owner`.
     pub async fn connect(url: &str, routing: Routing, owner: &str) -> Result<PgQueue, PgError> {
-        let (client, conn) = tokio_postgres::connect(url, NoTls).await.map_err(|e| {
-            PgError(format!(
-                "cannot connect to PostgreSQL at {}: {e}",
-                staleguard_core::secret::redact_url(url)
-            ))
-        })?;
+        let (client, conn) = open(url).await?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -992,12 +1022,7 @@ async fn append_in(
 /// A connection that `LISTEN`s to `sg_due`: the returned [`tokio::sync::Notify`] is woken on every
 /// notification (and once more if the connection drops, so the waiter notices).
 pub async fn listen(url: &str) -> Result<(Client, Arc<tokio::sync::Notify>), PgError> {
-    let (client, mut conn) = tokio_postgres::connect(url, NoTls).await.map_err(|e| {
-        PgError(format!(
-            "cannot connect to PostgreSQL at {}: {e}",
-            staleguard_core::secret::redact_url(url)
-        ))
-    })?;
+    let (client, mut conn) = open(url).await?;
     let wake = Arc::new(tokio::sync::Notify::new());
     let woken = wake.clone();
     tokio::spawn(async move {

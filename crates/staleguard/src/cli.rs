@@ -74,9 +74,10 @@ pub struct ServiceArgs {
     /// Listen here (default: `[service] listen`, `127.0.0.1:7070`; port 0 picks a free one)
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// The event log, a SQLite file (default: `[service] db`)
-    #[arg(long, value_name = "FILE")]
-    pub db: Option<PathBuf>,
+    /// The event log: a SQLite file, or a PostgreSQL URL (`postgres://user@host/db`, password from
+    /// $PGPASSWORD) shared by several instances (default: `[service] db`)
+    #[arg(long, value_name = "FILE|URL")]
+    pub db: Option<String>,
     #[command(flatten)]
     pub client: ServiceClientArgs,
     #[command(subcommand)]

@@ -13,8 +13,15 @@ use crate::duration::HumanDuration;
 pub struct ServiceConfig {
     /// Address of the API (`127.0.0.1:7070`); loopback unless told otherwise.
     pub listen: String,
-    /// The durable log: a SQLite file (relative to the config's folder).
+    /// The durable log: a SQLite file (relative to the config's folder), or a PostgreSQL URL
+    /// (`postgres://staleguard@db.internal/staleguard`) for several instances on one database. The
+    /// password comes from `$PGPASSWORD` (never the config file); `$STALEGUARD_SERVICE_DB`, when set,
+    /// replaces this value.
     pub db: String,
+    /// On PostgreSQL, how long a batch claimed by an instance stays its own without a renewal (renewed
+    /// every third of it while the batch runs): a killed instance's batches are taken over this long
+    /// after its last renewal.
+    pub lease: HumanDuration,
     /// Environment variable holding the API's bearer tokens (comma-separated, so a token can be
     /// rotated without downtime). Tokens are secrets: never in the config file.
     pub token_env: String,
@@ -60,6 +67,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             listen: "127.0.0.1:7070".into(),
             db: ".staleguard/service.db".into(),
+            lease: HumanDuration::from_secs(15),
             token_env: "STALEGUARD_SERVICE_TOKEN".into(),
             token_file: String::new(),
             debounce: HumanDuration::from_secs(5),
@@ -180,6 +188,12 @@ impl ServiceConfig {
                     cdn_names.join(", ")
                 ));
             }
+        }
+        if self.lease.get() < std::time::Duration::from_millis(300) {
+            return Err(format!(
+                "[service] lease = \"{}\" is too short to be renewed in time: at least 300ms (15s is the default)",
+                self.lease
+            ));
         }
         if self.concurrency == 0 || self.queue == 0 {
             return Err("[service]: concurrency and queue must be at least 1".into());

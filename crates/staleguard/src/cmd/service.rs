@@ -116,13 +116,25 @@ fn serve(global: &Global, loaded: &Loaded, args: &ServiceArgs) -> Result<ExitCod
         svc.cdns.clone()
     };
     let routing = routing(svc, &all);
-    let db = match &args.db {
-        Some(p) => std::env::current_dir()
-            .context("cannot read the current folder")?
-            .join(p),
-        None => loaded.base.join(&svc.db),
+    // `--db`, else $STALEGUARD_SERVICE_DB, else `[service] db`: a PostgreSQL URL or a SQLite file.
+    let given = args.db.clone().or_else(|| {
+        std::env::var("STALEGUARD_SERVICE_DB")
+            .ok()
+            .filter(|v| !v.is_empty())
+    });
+    let db = match given {
+        Some(d) if staleguard_service::pg::is_url(&d) => Db::Pg(d),
+        Some(d) => Db::File(
+            std::env::current_dir()
+                .context("cannot read the current folder")?
+                .join(d),
+        ),
+        None if staleguard_service::pg::is_url(&svc.db) => Db::Pg(svc.db.clone()),
+        None => Db::File(loaded.base.join(&svc.db)),
     };
-    if let Some(dir) = db.parent() {
+    if let Db::File(db) = &db
+        && let Some(dir) = db.parent()
+    {
         std::fs::create_dir_all(dir).with_context(|| {
             format!(
                 "cannot create the folder of the event log `{}`",
@@ -181,13 +193,25 @@ fn serve(global: &Global, loaded: &Loaded, args: &ServiceArgs) -> Result<ExitCod
         warm,
     };
     let listen = args.listen.clone().unwrap_or_else(|| svc.listen.clone());
-    let api = staleguard_service::api::open_routed(&db, routing, tokens, svc.queue)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("cannot open the event log `{}`", db.display()))?;
     let concurrency = svc.concurrency;
     let (json, quiet) = (global.json, global.quiet);
+    let (queue, lease) = (svc.queue, svc.lease.get());
     let rt = runtime()?;
     rt.block_on(async move {
+        let (api, shown) = match &db {
+            Db::File(path) => (
+                staleguard_service::api::open_routed(path, routing, tokens, queue)
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .with_context(|| format!("cannot open the event log `{}`", path.display()))?,
+                path.display().to_string(),
+            ),
+            Db::Pg(url) => (
+                staleguard_service::api::open_pg(url, routing, tokens, queue, &instance(), lease)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                staleguard_core::secret::redact_url(url).into_owned(),
+            ),
+        };
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
             .with_context(|| {
@@ -198,10 +222,10 @@ fn serve(global: &Global, loaded: &Loaded, args: &ServiceArgs) -> Result<ExitCod
         if json {
             println!(
                 "{}",
-                serde_json::json!({"listening": format!("http://{addr}"), "db": db})
+                serde_json::json!({"listening": format!("http://{addr}"), "db": shown})
             );
         } else if !quiet {
-            println!("service listening on http://{addr} (event log {})", db.display());
+            println!("service listening on http://{addr} (event log {shown})");
         }
         let _ = std::io::stdout().flush();
         staleguard_service::server::run(api, Arc::new(sender), listener, concurrency, shutdown).await;
@@ -211,6 +235,26 @@ fn serve(global: &Global, loaded: &Loaded, args: &ServiceArgs) -> Result<ExitCod
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where the events are kept.
+enum Db {
+    File(std::path::PathBuf),
+    Pg(String),
+}
+
+/// This instance's name in PostgreSQL leases: host, process and start time (unique per start).
+fn instance() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{host}-{}-{nanos:x}", std::process::id())
 }
 
 /// A client of the running service: its URL (`--service-url`, else `[service] listen`) and token.
