@@ -131,7 +131,7 @@ nodes = ["http://127.0.0.1:$CDN_PORT"]
 TOML
   local port
   port="$(free_port)"
-  (cd "$dir" && STALEGUARD_SERVICE_TOKEN="$TOKEN" exec taskset -c 1 "$SG" service --listen "127.0.0.1:$port") >"$dir/service.log" 2>&1 &
+  (cd "$dir" && STALEGUARD_SERVICE_TOKEN="$TOKEN" STALEGUARD_SERVICE_DB="${SVC_DB:-}" exec taskset -c 1 "$SG" service --listen "127.0.0.1:$port") >"$dir/service.log" 2>&1 &
   SVC_PID=$!
   PIDS+=($SVC_PID)
   SVC_URL="http://127.0.0.1:$port"
@@ -189,6 +189,30 @@ info "pending: $HELD, RSS $H_RSS MB (peak $H_HWM MB)"
 cleanup; PIDS=()
 
 # ---------------------------------------------------------------------------------------------
+step "staleguard service on PostgreSQL (one instance; the server shares CPU 1 with it)"
+scripts/peers/postgres.sh install >>"$LOGS/apt.log" 2>&1 || die "scripts/peers/postgres.sh install failed"
+eval "$(POSTGRES_WATCH_PID=$$ scripts/peers/postgres.sh start)"
+PG_PIDS=("$POSTGRES_PID")
+taskset -pc 1 "$POSTGRES_PID" >/dev/null 2>&1 || true
+export SVC_DB="$POSTGRES_URL"
+start_recorder "$WORK/pg-cdn.log"
+run_service "$WORK/pg" 5s 60s
+taskset -c 0 python3 "$S/produce_http.py" "$SVC_URL" "$TOKEN" "$WORK/events.txt" "$WORK/pg-acks.txt" >"$WORK/pg-produce.txt"
+P_RATE="$(sed -n 's/.*per_second=\([0-9]*\).*/\1/p' "$WORK/pg-produce.txt")"
+sleep 5
+for _ in $(seq 1 1200); do [ "$(pending)" = 0 ] && break; sleep 0.1; done
+[ "$(pending)" = 0 ] || die "the service on PostgreSQL did not drain"
+read -r P_STALE P_PURGES < <(python3 "$S/judge.py" "$WORK/pg-acks.txt" "$WORK/pg-cdn.log" | sed 's/stale=\([0-9]*\) scopes=[0-9]* purges=\([0-9]*\)/\1 \2/')
+info "stale workspaces: $P_STALE/100, purge requests: $P_PURGES, one-client POSTs: $P_RATE/s"
+P_SINGLE="$(wrk_rate 64 "$S/single.lua")"
+P_BATCH_REQ="$(wrk_rate 8 "$S/batch.lua")"
+P_BATCH="$(awk -v r="$P_BATCH_REQ" 'BEGIN { printf "%.0f", r * 1000 }')"
+info "single-event POSTs: $P_SINGLE/s; batch: $P_BATCH events/s"
+cleanup; PIDS=()
+scripts/peers/postgres.sh stop "$POSTGRES_STATE" >/dev/null 2>&1 || true
+unset SVC_DB
+
+# ---------------------------------------------------------------------------------------------
 CPU="$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 printf '\n%s, %s cores (%s), %s saves over 100 workspaces\n\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" "$CPU" "$EVENTS"
 printf '| | Celery + Redis lock (anchor) | staleguard service | ratio |\n|---|---|---|---|\n'
@@ -199,4 +223,7 @@ printf '| peak RSS (worker / service) | %s MB | %s MB | %s× |\n' "$C_RSS" "$G_R
 printf '| durable single-event POSTs/s (wrk, 64 connections) | | %s | %s× the anchor |\n' "$SINGLE" "$(div "$SINGLE" "$C_RATE" 1)"
 printf '| durable events/s through the batch endpoint (wrk, 8 × 1,000) | | %s | %s× the anchor |\n' "$BATCH" "$(div "$BATCH" "$C_RATE" 1)"
 printf '| RSS holding %s pending events over 100 workspaces | | %s MB (peak %s MB) | |\n' "$HELD" "$H_RSS" "$H_HWM"
+printf '| on PostgreSQL: workspaces stale at the end | %s / 100 | %s / 100 | |\n' "$C_STALE" "$P_STALE"
+printf '| on PostgreSQL: durable single-event POSTs/s (wrk, 64 connections) | | %s | %s× the anchor |\n' "$P_SINGLE" "$(div "$P_SINGLE" "$C_RATE" 1)"
+printf '| on PostgreSQL: durable events/s through the batch endpoint (wrk, 8 × 1,000) | | %s | %s× the anchor |\n' "$P_BATCH" "$(div "$P_BATCH" "$C_RATE" 1)"
 for w in "${WARNINGS[@]}"; do printf 'warning: %s\n' "$w"; done
