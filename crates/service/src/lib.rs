@@ -5,10 +5,11 @@
 //! events, per-provider cursors and batches (debounce with a max-wait cap, union coalescing with a size
 //! cap, follow-up batches for events that arrive while a batch runs, retries with backoff that new events
 //! never reset, dead letters, restarts that rebuild from the log). [`log`] is the durable log on SQLite
-//! (group commit by one writer thread; the model is rebuilt from it with [`Service::restore`]). [`api`] is the
-//! first part of the HTTP API (accept, show, flush, health); [`worker`] sends due batches through a
-//! [`worker::Sender`] and records their outcome. PostgreSQL, the rest of the API and the workers that drive it through `staleguard-invalidate` come next; they only feed
-//! it committed events and outcomes and send the batches it hands out.
+//! (group commit by one writer thread; the model is rebuilt from it with [`Service::restore`]); [`pg`] is
+//! the same semantics on PostgreSQL for several instances (the state in the database, leases, fencing).
+//! [`api`] is the HTTP API on either store; [`worker`] sends due batches through a [`worker::Sender`]
+//! ([`purge::PurgeSender`]: `staleguard-invalidate`'s purge run) and records their outcome;
+//! [`server`] runs both on the `serve` crate's accept loop.
 
 pub mod api;
 pub mod client;

@@ -485,7 +485,7 @@ fn through_varnish(pg: Option<&str>) {
                 // With two instances, every other event goes to the first while it lives.
                 sent += 1;
                 let to = match &first {
-                    Some(f) if sent % 2 == 0 => &f.base,
+                    Some(f) if sent.is_multiple_of(2) => &f.base,
                     _ => &svc.base,
                 };
                 let r = authed(
