@@ -62,6 +62,12 @@ step "PostgreSQL (peer: the service's store for several instances)"
 scripts/peers/postgres.sh install
 psql --version
 
+step "Redis and memcached (peers: the app-cache targets, and the service bench's Celery broker)"
+scripts/peers/redis.sh install
+redis-server --version
+scripts/peers/memcached.sh install
+memcached -V
+
 step "promtool: the service's example alert rules load and fire as tested"
 scripts/peers/promtool.sh check
 

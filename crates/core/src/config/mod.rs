@@ -6,6 +6,7 @@
 //! section (`build.rs`, `serve.rs`, `deploy.rs`, `cdn.rs`, `verify.rs`, `service.rs`); the value checks shared by
 //! several sections are here.
 
+mod appcache;
 mod build;
 mod cdn;
 mod deploy;
@@ -13,6 +14,7 @@ mod serve;
 mod service;
 mod verify;
 
+pub use appcache::{AppCacheConfig, AppCacheKind, AppCacheStrategy, check_namespace};
 pub use build::{
     BuildConfig, Codec, DEFAULT_EXCLUDE, DEFAULT_FIXED_NAMES, DEFAULT_PREHASHED_DIRS,
     DEFAULT_SKIP_COMPRESS,
@@ -46,6 +48,9 @@ pub struct Config {
     /// `staleguard service`: the invalidation service for runtime edits.
     #[serde(default)]
     pub service: ServiceConfig,
+    /// Application caches bumped before the CDNs are purged (`[[app-cache]]`, any number).
+    #[serde(default, rename = "app-cache")]
+    pub app_cache: Vec<AppCacheConfig>,
 }
 
 /// A configuration that could not be read or is invalid.
@@ -74,6 +79,20 @@ impl Config {
                         cdn.label()
                     ),
                 });
+            }
+        }
+        let mut caches = std::collections::BTreeSet::new();
+        for a in &config.app_cache {
+            let invalid = |message: String| ConfigError::Invalid {
+                path: path.to_string(),
+                message,
+            };
+            a.check().map_err(invalid)?;
+            if !caches.insert(a.label()) {
+                return Err(invalid(format!(
+                    "two [[app-cache]] entries are named `{}`: give each a distinct `name`",
+                    a.label()
+                )));
             }
         }
         let names: Vec<&str> = config.cdn.iter().map(|c| c.label()).collect();
