@@ -707,6 +707,9 @@ pub fn open_routed(
     })
 }
 
+/// Transactions of events one instance has in flight on PostgreSQL at most (one connection each).
+pub const WRITERS: usize = 4;
+
 /// Connects to PostgreSQL at `url` (creating the tables when missing) as instance `owner`: the API
 /// appends through one group-commit writer and reads through one more connection; the workers are
 /// started by [`crate::server::run`].
@@ -720,13 +723,16 @@ pub async fn open_pg(
 ) -> Result<Api, PgError> {
     let providers = routing.providers();
     let metrics: Arc<crate::metrics::Metrics> = Arc::default();
-    let writes = PgQueue::connect(url, routing.clone(), owner).await?;
+    let mut writes = Vec::with_capacity(WRITERS);
+    for _ in 0..WRITERS {
+        writes.push(PgQueue::connect(url, routing.clone(), owner).await?);
+    }
     let reads = PgQueue::connect(url, routing.clone(), owner).await?;
     let counted = metrics.clone();
     let writer = PgWriter::spawn_observed(
         writes,
         queue,
-        Box::new(move |n| counted.commit_events.observe(n as f64)),
+        Arc::new(move |n| counted.commit_events.observe(n as f64)),
     );
     Ok(Api {
         store: Store::Pg(Arc::new(PgStore {

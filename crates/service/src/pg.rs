@@ -1275,51 +1275,66 @@ pub enum AppendError {
 impl PgWriter {
     /// Starts the writer on `queue`'s connection, with room for `depth` waiting calls.
     pub fn spawn(queue: PgQueue, depth: usize) -> PgWriter {
-        PgWriter::spawn_observed(queue, depth, Box::new(|_| {}))
+        PgWriter::spawn_observed(vec![queue], depth, Arc::new(|_| {}))
     }
 
-    /// [`PgWriter::spawn`], calling `committed` with the size of each group committed.
+    /// Starts one writer per connection of `queues`, all taking groups from one queue with room for
+    /// `depth` waiting calls (several transactions in flight: a commit's round trips and fsync
+    /// overlap; scopes shared by two groups are serialised by their advisory locks), calling
+    /// `committed` with the size of each group committed.
     pub fn spawn_observed(
-        mut queue: PgQueue,
+        queues: Vec<PgQueue>,
         depth: usize,
-        committed: Box<dyn Fn(usize) + Send>,
+        committed: Arc<dyn Fn(usize) + Send + Sync>,
     ) -> PgWriter {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Job>(depth.max(1));
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut jobs = vec![first];
-                let mut n = jobs[0].0.len();
-                while n < GROUP_MAX {
-                    match rx.try_recv() {
-                        Ok(j) => {
-                            n += j.0.len();
-                            jobs.push(j);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Job>(depth.max(1));
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for mut queue in queues {
+            let (rx, committed) = (rx.clone(), committed.clone());
+            tokio::spawn(async move {
+                loop {
+                    let jobs = {
+                        let mut rx = rx.lock().await;
+                        let Some(first) = rx.recv().await else {
+                            return;
+                        };
+                        let mut jobs = vec![first];
+                        let mut n = jobs[0].0.len();
+                        while n < GROUP_MAX {
+                            match rx.try_recv() {
+                                Ok(j) => {
+                                    n += j.0.len();
+                                    jobs.push(j);
+                                }
+                                Err(_) => break,
+                            }
                         }
-                        Err(_) => break,
+                        jobs
+                    };
+                    let all: Vec<NewEvent> =
+                        jobs.iter().flat_map(|j| j.0.iter().cloned()).collect();
+                    if queue.is_closed() {
+                        // The server went away: one attempt to reconnect, else this group fails.
+                        let _ = queue.reconnect().await;
+                    }
+                    match queue.append(&all).await {
+                        Ok(seqs) => {
+                            committed(all.len());
+                            let mut it = seqs.into_iter();
+                            for (events, reply) in jobs {
+                                let mine: Vec<Seq> = it.by_ref().take(events.len()).collect();
+                                let _ = reply.send(Ok(mine));
+                            }
+                        }
+                        Err(e) => {
+                            for (_, reply) in jobs {
+                                let _ = reply.send(Err(PgError(e.0.clone())));
+                            }
+                        }
                     }
                 }
-                let all: Vec<NewEvent> = jobs.iter().flat_map(|j| j.0.iter().cloned()).collect();
-                if queue.is_closed() {
-                    // The server went away: one attempt to reconnect, else this group fails.
-                    let _ = queue.reconnect().await;
-                }
-                match queue.append(&all).await {
-                    Ok(seqs) => {
-                        committed(all.len());
-                        let mut it = seqs.into_iter();
-                        for (events, reply) in jobs {
-                            let mine: Vec<Seq> = it.by_ref().take(events.len()).collect();
-                            let _ = reply.send(Ok(mine));
-                        }
-                    }
-                    Err(e) => {
-                        for (_, reply) in jobs {
-                            let _ = reply.send(Err(PgError(e.0.clone())));
-                        }
-                    }
-                }
-            }
-        });
+            });
+        }
         PgWriter { tx }
     }
 
