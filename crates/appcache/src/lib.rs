@@ -1,3 +1,4 @@
+#![cfg_attr(not(any(feature = "redis", feature = "memcached")), allow(dead_code))]
 //! Application caches as staleguard targets (issue 16): a CDN purge is useless if the origin answers the
 //! refetch from a stale Redis or memcached entry, so these are bumped first, in the order new origin
 //! content live → app caches bumped → CDNs purged → warm → verify.
@@ -107,6 +108,36 @@ pub struct Bumped {
     pub dry_run: bool,
 }
 
+impl Bumped {
+    /// `global → version 1733250000124`, `ws:42: 2,500 key(s) deleted`, `flushed` (dry run: what
+    /// would be done).
+    pub fn describe(&self) -> String {
+        match (self.strategy, self.dry_run) {
+            (AppCacheStrategy::Namespace, false) => format!(
+                "{} → version {}",
+                self.namespace,
+                self.version.map_or("?".into(), |v| v.to_string())
+            ),
+            (AppCacheStrategy::Namespace, true) => format!(
+                "{}: would bump version {}",
+                self.namespace,
+                self.version
+                    .map_or("(not set yet)".into(), |v| v.to_string())
+            ),
+            (AppCacheStrategy::DeletePrefix, false) => format!(
+                "{}: {} key(s) deleted",
+                self.namespace,
+                self.deleted.unwrap_or(0)
+            ),
+            (AppCacheStrategy::DeletePrefix, true) => {
+                format!("{}: would delete its keys", self.namespace)
+            }
+            (AppCacheStrategy::Flush, false) => "flushed (every key)".into(),
+            (AppCacheStrategy::Flush, true) => "would flush every key".into(),
+        }
+    }
+}
+
 /// A namespace's counter on one target.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Version {
@@ -153,32 +184,12 @@ impl Target {
                 cause,
                 hint: None,
             };
-            let backend: Box<dyn Backend> = match config.kind {
-                #[cfg(feature = "redis")]
-                AppCacheKind::Redis => {
-                    Box::new(redis::Redis::open(&url, password.clone(), timeout).map_err(fail)?)
-                }
-                #[cfg(feature = "memcached")]
-                AppCacheKind::Memcached => {
-                    Box::new(memcached::Memcached::open(&url, timeout).map_err(fail)?)
-                }
-                #[allow(unreachable_patterns)]
-                other => {
-                    return Err(AppCacheError {
-                        hint: Some(format!(
-                            "build staleguard with the `{}` feature",
-                            if other == AppCacheKind::Redis {
-                                "redis"
-                            } else {
-                                "memcached"
-                            }
-                        )),
-                        ..fail(format!(
-                            "this staleguard was built without {other:?} support"
-                        ))
-                    });
-                }
-            };
+            let backend = backend(config.kind, &url, password.clone(), timeout).map_err(
+                |(cause, hint)| AppCacheError {
+                    hint,
+                    ..fail(cause)
+                },
+            )?;
             servers.push((shown, backend));
         }
         Ok(Target {
@@ -331,6 +342,38 @@ impl Target {
             });
         }
         Ok(out)
+    }
+}
+
+/// The server's backend, if this build has its kind (else the cause and the feature to enable).
+#[allow(unused_variables)]
+fn backend(
+    kind: AppCacheKind,
+    url: &str,
+    password: Option<String>,
+    timeout: Duration,
+) -> Result<Box<dyn Backend>, (String, Option<String>)> {
+    match kind {
+        #[cfg(feature = "redis")]
+        AppCacheKind::Redis => Ok(Box::new(
+            redis::Redis::open(url, password, timeout).map_err(|e| (e, None))?,
+        )),
+        #[cfg(feature = "memcached")]
+        AppCacheKind::Memcached => Ok(Box::new(
+            memcached::Memcached::open(url, timeout).map_err(|e| (e, None))?,
+        )),
+        #[allow(unreachable_patterns)]
+        other => {
+            let feature = if other == AppCacheKind::Redis {
+                "redis"
+            } else {
+                "memcached"
+            };
+            Err((
+                format!("this staleguard was built without {feature} support"),
+                Some(format!("build it with the `{feature}` feature")),
+            ))
+        }
     }
 }
 

@@ -28,6 +28,8 @@ pub struct ConcludeSettings {
 /// What the steps did.
 #[derive(Debug, Clone, Default)]
 pub struct Conclusion {
+    /// What the app caches did (bumped before any CDN), when there are any.
+    pub app_caches: Option<purge::AppCacheOutcome>,
     pub purges: Vec<CdnReport>,
     /// `None`: not verified.
     pub proof: Option<Result<ProveReport, Failure>>,
@@ -98,7 +100,16 @@ pub async fn conclude(
             Some(prove::prove(p, &scope, &state).await.map_err(Failure::from))
         }
     };
-    Ok(Conclusion { purges, proof })
+    let app_caches = settings
+        .purge
+        .as_ref()
+        .and_then(|p| p.app_caches.as_ref())
+        .map(|a| a.outcome());
+    Ok(Conclusion {
+        app_caches,
+        purges,
+        proof,
+    })
 }
 
 impl Conclusion {
@@ -142,6 +153,14 @@ impl Conclusion {
                 format!("{} uploaded, {} kept", r.plan.uploads.len(), r.plan.kept),
             ),
         ];
+        if let Some(a) = &self.app_caches {
+            for b in &a.bumped {
+                fields.push((format!("App cache {}", b.target), b.describe()));
+            }
+            if let Some(e) = &a.error {
+                fields.push(("App cache".to_string(), format!("FAILED: {e}")));
+            }
+        }
         for p in &self.purges {
             let cost = if p.cost_usd > 0.0 {
                 format!(

@@ -42,6 +42,10 @@ pub enum Error {
         "nothing to check through: set [verify] cdn-url (the site as users reach it), or pass --cdn-url"
     )]
     NoBases,
+    /// An app cache could not be bumped, so the CDN was not purged (a purge first would let the CDN
+    /// refetch the old page from the app cache and keep it): both stay pending.
+    #[error("not purged: the app caches must be bumped first, and {0}")]
+    AppCache(Arc<staleguard_appcache::AppCacheError>),
     /// The deploy to verify has no record any more.
     #[error("the record of deploy {0} is gone (collected by GC); verify a newer deploy")]
     RecordGone(String),

@@ -85,6 +85,66 @@ pub struct PurgeSettings {
     /// HTTP connections and CloudFront's discovery are shared by every purge; `None`: each run opens
     /// its own.
     pub opened: Option<Opened>,
+    /// App caches bumped after the origin switched and before any CDN is purged (`None`: none).
+    pub app_caches: Option<AppCacheStep>,
+}
+
+/// The `[[app-cache]]` targets a purge run bumps first, and what the bump did (read after the run).
+#[derive(Clone, Debug, Default)]
+pub struct AppCacheStep {
+    pub targets: Arc<Vec<staleguard_appcache::Target>>,
+    /// The namespaces to bump; `None`: each target's own (`[[app-cache]] namespaces`).
+    pub namespaces: Option<Vec<String>>,
+    /// Filled by the run: what was bumped, and the failure that stopped it.
+    pub outcome: Arc<std::sync::Mutex<AppCacheOutcome>>,
+}
+
+/// What the app-cache step of a run did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct AppCacheOutcome {
+    /// False when nothing was pending, so nothing was bumped.
+    pub ran: bool,
+    pub bumped: Vec<staleguard_appcache::Bumped>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl AppCacheStep {
+    /// The targets of `configs` (nothing connects yet); `None` when there are none.
+    pub fn open(
+        configs: &[staleguard_core::config::AppCacheConfig],
+        namespaces: Option<Vec<String>>,
+    ) -> Result<Option<AppCacheStep>, staleguard_appcache::AppCacheError> {
+        if configs.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(AppCacheStep {
+            targets: Arc::new(staleguard_appcache::open_all(configs)?),
+            namespaces,
+            outcome: Arc::default(),
+        }))
+    }
+
+    /// What the last run's bump did.
+    pub fn outcome(&self) -> AppCacheOutcome {
+        self.outcome
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Bumps (a dry run: reads) every target, recording the outcome; the failure, if any.
+    pub async fn run(&self, dry_run: bool) -> Option<Arc<staleguard_appcache::AppCacheError>> {
+        let (bumped, error) =
+            staleguard_appcache::bump_all(&self.targets, self.namespaces.as_deref(), dry_run).await;
+        let error = error.map(Arc::new);
+        *self.outcome.lock().unwrap_or_else(|p| p.into_inner()) = AppCacheOutcome {
+            ran: true,
+            bumped,
+            error: error.as_ref().map(|e| e.to_string()),
+        };
+        error
+    }
 }
 
 /// Providers opened for one `[[cdn]]` entry, by its label and `soft`.
@@ -339,7 +399,7 @@ pub async fn run(
     state: &mut PurgeState,
 ) -> Result<Vec<CdnReport>, Error> {
     let cdns = &settings.cdns;
-    if cdns.is_empty() {
+    if cdns.is_empty() && settings.app_caches.is_none() {
         return Ok(Vec::new());
     }
     if let (Some(want), Some(origin), false) = (
@@ -378,24 +438,55 @@ pub async fn run(
         }
         _ => None,
     };
+    // What each CDN must drop, read once (the app-cache step needs to know whether any must).
+    let mut pendings: Vec<Option<Result<Option<Pending>, Error>>> = Vec::with_capacity(cdns.len());
+    for cfg in cdns {
+        pendings.push(match source {
+            Source::Pending => Some(state.pending(cfg.label()).await.map_err(Error::from)),
+            _ => None,
+        });
+    }
+    // The app caches, after the origin switched and before any CDN: a CDN that refetches must not
+    // get the old page back from the app's cache. A failed bump purges nothing (both stay pending).
+    if let Some(step) = &settings.app_caches {
+        let needed = match source {
+            // Nothing pending for any CDN: the app caches were bumped with it (a deploy without a
+            // CDN has no pending state: bumped).
+            Source::Pending => {
+                cdns.is_empty() || pendings.iter().any(|p| matches!(p, Some(Ok(Some(_)))))
+            }
+            _ => true,
+        };
+        if needed && let Some(e) = step.run(settings.dry_run).await {
+            return Ok(cdns
+                .iter()
+                .map(|cfg| {
+                    CdnReport::early(
+                        cfg,
+                        cfg.label().to_string(),
+                        Outcome::Failed,
+                        Some(Error::AppCache(e.clone())),
+                    )
+                })
+                .collect());
+        }
+    }
     let ctx = open_context(&settings.store_url);
     let mut reports = Vec::new();
-    for cfg in cdns {
+    for (cfg, pre) in cdns.iter().zip(pendings) {
         let started = Instant::now();
         let fail = |provider: String, error: Error| CdnReport {
             seconds: started.elapsed().as_secs_f64(),
             ..CdnReport::early(cfg, provider, Outcome::Failed, Some(error))
         };
         // What this CDN must drop.
-        let pending: Option<Pending> = match source {
-            Source::Pending => match state.pending(cfg.label()).await {
-                Ok(p) => p,
-                Err(e) => {
-                    reports.push(fail(cfg.label().to_string(), e.into()));
-                    continue;
-                }
-            },
-            _ => shared.clone(),
+        let pending: Option<Pending> = match pre {
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                reports.push(fail(cfg.label().to_string(), e));
+                continue;
+            }
+            None => shared.clone(),
         };
         if matches!(source, Source::Pending) && pending.is_none() {
             reports.push(CdnReport {

@@ -316,6 +316,7 @@ async fn post_event(
             items,
             soft: ev.mode == crate::Mode::Soft,
             key: ev.key.clone(),
+            namespaces: ev.namespaces.clone(),
         }],
     )
     .await
@@ -395,6 +396,7 @@ async fn post_batch(State(api): State<Api>, body: axum::body::Bytes) -> Response
                 items,
                 soft: ev.mode == crate::Mode::Soft,
                 key: ev.key,
+                namespaces: ev.namespaces,
             }),
             Err(r) => return refused(at(r)),
         }
@@ -580,6 +582,7 @@ async fn post_dead_action(State(api): State<Api>, Path(segment): Path<String>) -
     let event = NewEvent {
         scope: dead.scope.clone(),
         items: dead.items.clone(),
+        namespaces: dead.namespaces.clone(),
         ..NewEvent::default()
     };
     let seqs = match commit(&api, vec![event]).await {
@@ -677,12 +680,25 @@ pub fn open_routed(
             counted.commit_events.observe(events.len() as f64);
             let mut m = sink.lock().unwrap_or_else(|p| p.into_inner());
             for e in events {
-                m.accept_event(e.seq, &e.scope, e.items.clone(), e.soft, e.at_ms);
+                m.accept_event_with(
+                    e.seq,
+                    &e.scope,
+                    e.items.clone(),
+                    e.soft,
+                    e.at_ms,
+                    e.namespaces.clone(),
+                );
             }
         }),
     )?;
     {
         let mut m = model.lock().unwrap_or_else(|p| p.into_inner());
+        let named: Vec<(String, u64, Vec<String>)> = rec
+            .events
+            .iter()
+            .filter(|e| !e.namespaces.is_empty())
+            .map(|e| (e.scope.clone(), e.seq, e.namespaces.clone()))
+            .collect();
         *m = Service::restore(
             routing,
             rec.events
@@ -692,6 +708,9 @@ pub fn open_routed(
             rec.last_seq,
             rec.dead,
         );
+        for (scope, seq, ns) in named {
+            m.set_namespaces(&scope, seq, ns);
+        }
     }
     Ok(Api {
         store: Store::Local(Local {

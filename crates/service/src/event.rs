@@ -56,7 +56,14 @@ pub struct EventBody {
     /// The client's idempotency key: the same key in a scope is one event.
     #[serde(default)]
     pub key: Option<String>,
+    /// App-cache namespaces (`[[app-cache]]`) to bump before the event's CDN purge (`ws:42`,
+    /// `global`); an event may name only these.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
 }
+
+/// App-cache namespaces in one event at most.
+pub const MAX_NAMESPACES: usize = 100;
 
 /// A refused event: 400 (bad) or 413 (too large), the field (`paths[3]`) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,10 +172,23 @@ pub fn validate(body: &EventBody, limits: &Limits) -> Result<Vec<Item>, Refused>
             ),
         ));
     }
-    if count == 0 && !body.everything {
+    if body.namespaces.len() > MAX_NAMESPACES {
+        return Err(too_large(
+            "namespaces".into(),
+            format!(
+                "{} namespaces, at most {MAX_NAMESPACES} per event",
+                body.namespaces.len()
+            ),
+        ));
+    }
+    for (i, ns) in body.namespaces.iter().enumerate() {
+        staleguard_core::config::check_namespace(ns)
+            .map_err(|e| bad(format!("namespaces[{i}]"), e))?;
+    }
+    if count == 0 && !body.everything && body.namespaces.is_empty() {
         return Err(bad(
             "paths".into(),
-            "nothing to invalidate: give paths, prefixes, tags or everything",
+            "nothing to invalidate: give paths, prefixes, tags, everything or namespaces",
         ));
     }
     if let Some(k) = &body.key

@@ -34,6 +34,39 @@ pub struct NewEvent {
     /// The client's idempotency key: an event whose (scope, key) was committed in the last
     /// [`KEY_TTL_MS`] is not committed again; its first `seq` is answered.
     pub key: Option<String>,
+    /// App-cache namespaces to bump before the event's batch is purged (`ws:42`).
+    pub namespaces: Vec<String>,
+}
+
+/// The `items` column: the items as a JSON array, or, when the event names app-cache namespaces,
+/// `{"items": […], "namespaces": […]}` (rows without namespaces read as before).
+pub fn encode_items(items: &[Item], namespaces: &[String]) -> serde_json::Value {
+    let list = serde_json::to_value(items).unwrap_or(serde_json::Value::Array(Vec::new()));
+    if namespaces.is_empty() {
+        list
+    } else {
+        serde_json::json!({"items": list, "namespaces": namespaces})
+    }
+}
+
+/// Reads [`encode_items`]' value; a value this version cannot read is "everything" (never dropped).
+pub fn decode_items(v: serde_json::Value) -> (Vec<Item>, Vec<String>) {
+    #[derive(serde::Deserialize)]
+    struct Both {
+        items: Vec<Item>,
+        #[serde(default)]
+        namespaces: Vec<String>,
+    }
+    if v.is_array() {
+        return (
+            serde_json::from_value(v).unwrap_or_else(|_| vec![Item::all()]),
+            Vec::new(),
+        );
+    }
+    match serde_json::from_value::<Both>(v) {
+        Ok(b) => (b.items, b.namespaces),
+        Err(_) => (vec![Item::all()], Vec::new()),
+    }
 }
 
 /// How long an idempotency key is remembered (24 h, as payment APIs do).
@@ -47,6 +80,7 @@ pub struct Stored {
     pub at_ms: u64,
     pub items: Vec<Item>,
     pub soft: bool,
+    pub namespaces: Vec<String>,
 }
 
 /// What a restart rebuilds the model from.
@@ -189,13 +223,15 @@ fn recover(conn: &Connection) -> rusqlite::Result<Recovered> {
     for r in rows {
         let (seq, scope, at_ms, items, soft) = r?;
         // A row this version cannot read is kept pending as "everything": never dropped.
-        let items = serde_json::from_str(&items).unwrap_or_else(|_| vec![Item::all()]);
+        let (items, namespaces) =
+            decode_items(serde_json::from_str(&items).unwrap_or(serde_json::Value::Null));
         out.events.push(Stored {
             seq,
             scope,
             at_ms,
             items,
             soft,
+            namespaces,
         });
     }
     let mut q = conn.prepare("SELECT id, body FROM dead_letters ORDER BY id")?;
@@ -212,6 +248,7 @@ fn recover(conn: &Connection) -> rusqlite::Result<Recovered> {
                 through: 0,
                 items: Vec::new(),
                 reason: format!("this version cannot read the dead letter: {e}"),
+                namespaces: Vec::new(),
                 seqs: Vec::new(),
                 at_ms: 0,
             }),
@@ -415,6 +452,7 @@ fn committed(jobs: &[Job], seqs: &[Vec<(Seq, bool)>]) -> Vec<Stored> {
                     at_ms,
                     items: e.items.clone(),
                     soft: e.soft,
+                    namespaces: e.namespaces.clone(),
                 })
         })
         .collect()
@@ -465,7 +503,7 @@ fn commit(
                                 continue;
                             }
                         }
-                        let items = serde_json::to_string(&e.items).unwrap_or_else(|_| "[]".into());
+                        let items = encode_items(&e.items, &e.namespaces).to_string();
                         insert.execute(params![e.scope, *at_ms as i64, items, e.soft as i64])?;
                         let seq = tx.last_insert_rowid();
                         if let Some(k) = &e.key {

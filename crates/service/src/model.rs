@@ -93,6 +93,8 @@ pub struct Batch {
     pub follow_up: bool,
     /// Every event in it asked for a soft purge (mark stale); one hard event makes it hard.
     pub soft: bool,
+    /// The app-cache namespaces its events named (`ws:42`), sorted: bumped before its purge.
+    pub namespaces: Vec<String>,
 }
 
 /// A batch that used up its attempts: the cursor moved past it; it stays here until retried.
@@ -106,6 +108,9 @@ pub struct Dead {
     pub through: Seq,
     pub items: Vec<Item>,
     pub reason: String,
+    /// The app-cache namespaces its events named (bumped again when it is retried).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub namespaces: Vec<String>,
     /// The events it covered (so an event's status can say `dead`).
     pub seqs: Vec<Seq>,
     /// When it was given up (ms).
@@ -241,6 +246,7 @@ struct Logged {
     at: u64,
     items: Vec<Item>,
     soft: bool,
+    namespaces: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -399,6 +405,7 @@ impl Service {
                 at,
                 items,
                 soft,
+                namespaces: Vec::new(),
             });
             svc.last_seq = svc.last_seq.max(seq);
         }
@@ -425,6 +432,19 @@ impl Service {
     /// Records an event the durable log committed as `seq`; `soft`: mark stale rather than drop,
     /// where the provider can (a batch is soft only if every event in it is).
     pub fn accept_event(&mut self, seq: Seq, scope: &str, items: Vec<Item>, soft: bool, now: u64) {
+        self.accept_event_with(seq, scope, items, soft, now, Vec::new());
+    }
+
+    /// [`Service::accept_event`] with the app-cache namespaces the event names.
+    pub fn accept_event_with(
+        &mut self,
+        seq: Seq,
+        scope: &str,
+        items: Vec<Item>,
+        soft: bool,
+        now: u64,
+        namespaces: Vec<String>,
+    ) {
         debug_assert!(seq > self.last_seq, "seq {seq} after {}", self.last_seq);
         self.last_seq = self.last_seq.max(seq);
         let providers = self.providers_of(scope).to_vec();
@@ -437,7 +457,17 @@ impl Service {
             at: now,
             items,
             soft,
+            namespaces,
         });
+    }
+
+    /// Sets the namespaces of a held event (after [`Service::restore`], which reads no namespaces).
+    pub fn set_namespaces(&mut self, scope: &str, seq: Seq, namespaces: Vec<String>) {
+        if let Some(s) = self.scopes.get_mut(scope)
+            && let Ok(i) = s.log.binary_search_by_key(&seq, |e| e.seq)
+        {
+            s.log[i].namespaces = namespaces;
+        }
     }
 
     fn pending<'a>(s: &'a Scope, c: &Cursor) -> impl Iterator<Item = &'a Logged> {
@@ -525,7 +555,16 @@ impl Service {
                     .iter()
                     .filter(|e| e.seq > from && e.seq <= through)
                     .all(|e| e.soft);
+                let mut namespaces: Vec<String> = s
+                    .log
+                    .iter()
+                    .filter(|e| e.seq > from && e.seq <= through)
+                    .flat_map(|e| e.namespaces.iter().cloned())
+                    .collect();
+                namespaces.sort_unstable();
+                namespaces.dedup();
                 out.push(Batch {
+                    namespaces,
                     soft,
                     events_at,
                     follow_up,
@@ -597,6 +636,17 @@ impl Service {
                         through,
                         items,
                         reason,
+                        namespaces: {
+                            let mut ns: Vec<String> = s
+                                .log
+                                .iter()
+                                .filter(|e| e.seq > from && e.seq <= through)
+                                .flat_map(|e| e.namespaces.iter().cloned())
+                                .collect();
+                            ns.sort_unstable();
+                            ns.dedup();
+                            ns
+                        },
                         seqs: s
                             .log
                             .iter()

@@ -78,6 +78,7 @@ CREATE TABLE IF NOT EXISTS sg_dead (
   items jsonb NOT NULL,
   reason text NOT NULL,
   seqs bigint[] NOT NULL DEFAULT '{}',
+  namespaces text[] NOT NULL DEFAULT '{}',
   at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE IF NOT EXISTS sg_keys (
@@ -316,14 +317,16 @@ impl PgQueue {
                 .max_items;
             let soft = events.iter().all(|e| e.get::<_, bool>(1));
             let events_at = events.iter().map(|e| e.get::<_, i64>(2) as u64).collect();
-            let items = coalesce(
-                events.iter().flat_map(|e| {
-                    serde_json::from_value::<Vec<Item>>(e.get(0))
-                        // A row this version cannot read is purged as everything: never dropped.
-                        .unwrap_or_else(|_| vec![Item::all()])
-                }),
-                max_items,
-            );
+            // A row this version cannot read is purged as everything: never dropped.
+            let decoded: Vec<(Vec<Item>, Vec<String>)> = events
+                .iter()
+                .map(|e| crate::log::decode_items(e.get(0)))
+                .collect();
+            let mut namespaces: Vec<String> =
+                decoded.iter().flat_map(|d| d.1.iter().cloned()).collect();
+            namespaces.sort_unstable();
+            namespaces.dedup();
+            let items = coalesce(decoded.into_iter().flat_map(|d| d.0), max_items);
             claims.push(Claim {
                 owner: self.owner.clone(),
                 batch: Batch {
@@ -337,6 +340,7 @@ impl PgQueue {
                     events_at,
                     follow_up: false,
                     soft,
+                    namespaces,
                 },
             });
         }
@@ -480,9 +484,10 @@ impl PgQueue {
                 if attempt as u32 >= policy.max_attempts {
                     dead = true;
                     tx.execute(
-                        "INSERT INTO sg_dead (scope, provider, from_seq, through_seq, items, reason, seqs)
+                        "INSERT INTO sg_dead (scope, provider, from_seq, through_seq, items, reason, seqs, namespaces)
                          VALUES ($1, $2, $3, $4, $5, $6,
-                                 ARRAY(SELECT seq FROM sg_events WHERE scope = $1 AND seq > $3 AND seq <= $4 ORDER BY seq))",
+                                 ARRAY(SELECT seq FROM sg_events WHERE scope = $1 AND seq > $3 AND seq <= $4 ORDER BY seq),
+                                 $7)",
                         &[
                             &b.scope,
                             &b.provider,
@@ -490,6 +495,7 @@ impl PgQueue {
                             &through,
                             &serde_json::to_value(&b.items).unwrap_or(Value::Null),
                             reason,
+                            &b.namespaces,
                         ],
                     )
                     .await
@@ -770,7 +776,7 @@ impl PgQueue {
             .client
             .query(
                 "SELECT id, scope, provider, from_seq, through_seq, items, reason, seqs,
-                        (extract(epoch FROM at) * 1000)::bigint
+                        (extract(epoch FROM at) * 1000)::bigint, namespaces
                  FROM sg_dead ORDER BY id",
                 &[],
             )
@@ -792,6 +798,7 @@ impl PgQueue {
                     .map(|s| s as Seq)
                     .collect(),
                 at_ms: r.get::<_, i64>(8) as u64,
+                namespaces: r.get(9),
             })
             .collect())
     }
@@ -807,7 +814,7 @@ impl PgQueue {
             .map_err(err("starting a transaction"))?;
         let row = tx
             .query_opt(
-                "DELETE FROM sg_dead WHERE id = $1 RETURNING scope, items",
+                "DELETE FROM sg_dead WHERE id = $1 RETURNING scope, items, namespaces",
                 &[&(id as i64)],
             )
             .await
@@ -819,6 +826,7 @@ impl PgQueue {
         let event = NewEvent {
             scope: scope.clone(),
             items: serde_json::from_value(row.get(1)).unwrap_or_else(|_| vec![Item::all()]),
+            namespaces: row.get(2),
             ..NewEvent::default()
         };
         let seqs = append_in(&tx, &self.routing, &[event]).await?;
@@ -924,7 +932,7 @@ async fn append_in(
         let names: Vec<&str> = fresh.iter().map(|e| e.scope.as_str()).collect();
         let items: Vec<Value> = fresh
             .iter()
-            .map(|e| serde_json::to_value(&e.items).unwrap_or(Value::Array(Vec::new())))
+            .map(|e| crate::log::encode_items(&e.items, &e.namespaces))
             .collect();
         let soft: Vec<bool> = fresh.iter().map(|e| e.soft).collect();
         // Rows are inserted in the input's order, so their seqs ascend with it.

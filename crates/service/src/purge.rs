@@ -59,10 +59,39 @@ pub struct PurgeSender {
     pub rebound: BTreeMap<String, Duration>,
     pub warm: Option<Warm>,
     pub prove: Option<Prove>,
+    /// The `[[app-cache]]` targets: a batch's namespaces are bumped on each before its purge.
+    pub app_caches: Option<std::sync::Arc<Vec<staleguard_appcache::Target>>>,
 }
 
 impl PurgeSender {
-    async fn purge_once(&self, batch: &Batch, reference: String) -> Sent {
+    /// One purge run for the batch; with `bump`, the batch's app-cache namespaces first (in the same
+    /// run: a failed bump purges nothing and fails the batch, which is retried whole: bump, then
+    /// purge, again).
+    async fn purge_once(&self, batch: &Batch, reference: String, bump: bool) -> Sent {
+        let app_caches = match &self.app_caches {
+            Some(targets) if bump && !batch.namespaces.is_empty() => {
+                Some(staleguard_invalidate::purge::AppCacheStep {
+                    targets: targets.clone(),
+                    namespaces: Some(batch.namespaces.clone()),
+                    outcome: Default::default(),
+                })
+            }
+            _ => None,
+        };
+        // An event may name only namespaces: then there is no CDN item to purge.
+        if batch.items.is_empty() {
+            let Some(step) = app_caches else {
+                return Outcome::Done.into();
+            };
+            return match step.run(false).await {
+                None => Outcome::Done.into(),
+                Some(e) => Outcome::Failed {
+                    reason: e.to_string(),
+                    retry_after: None,
+                }
+                .into(),
+            };
+        }
         let Some(cfg) = self
             .settings
             .cdns
@@ -86,6 +115,7 @@ impl PurgeSender {
         }
         let settings = PurgeSettings {
             cdns: vec![cfg],
+            app_caches,
             ..self.settings.clone()
         };
         let (paths, items): (Vec<&Item>, Vec<&Item>) =
@@ -177,8 +207,15 @@ impl Sender for PurgeSender {
                 }
             }
         }
+        let mut namespaces: Vec<String> = batches
+            .iter()
+            .flat_map(|b| b.namespaces.iter().cloned())
+            .collect();
+        namespaces.sort_unstable();
+        namespaces.dedup();
         let merged = Batch {
             scope: format!("{} scopes", batches.len()),
+            namespaces,
             items,
             reference,
             soft: batches.iter().all(|b| b.soft),
@@ -190,14 +227,14 @@ impl Sender for PurgeSender {
     }
 
     async fn send(&self, batch: &Batch) -> Sent {
-        let mut sent = self.purge_once(batch, batch.reference.clone()).await;
+        let mut sent = self.purge_once(batch, batch.reference.clone(), true).await;
         if sent.outcome != Outcome::Done {
             return sent;
         }
         if let Some(delay) = self.rebound.get(&batch.provider) {
             tokio::time::sleep(*delay).await;
             let again = self
-                .purge_once(batch, format!("{}-rebound", batch.reference))
+                .purge_once(batch, format!("{}-rebound", batch.reference), false)
                 .await;
             sent.ids.extend(again.ids);
             if again.outcome != Outcome::Done {

@@ -67,6 +67,31 @@ pub enum Command {
     /// Run the invalidation service for content edits (API + workers); `status`, `dead`, `retry ID`
     /// ask a running one
     Service(ServiceArgs),
+    /// Bump the app caches (`[[app-cache]]`: Redis, memcached) or show their namespace versions
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Make the app forget: bump the namespaces' versions (or delete their keys, or flush, per the
+    /// target's strategy)
+    Bump(CacheArgs),
+    /// Each namespace's version on each target (and server)
+    Status(CacheArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// The namespaces (`global`, `ws:42`; repeatable; default: each target's `namespaces`)
+    #[arg(long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+    /// Only these `[[app-cache]]` entries, by name (repeatable; default: all)
+    #[arg(long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
+    /// Show what would be bumped (and the versions now); change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -179,6 +204,14 @@ pub struct PurgeArgs {
     /// Wait for asynchronous purges to complete even where the config says `wait = false`
     #[arg(long)]
     pub wait: bool,
+    /// App-cache namespaces to bump before the CDNs are purged (`ws:42`; repeatable). Default: each
+    /// `[[app-cache]]`'s `namespaces` after a deploy, a rollback or for what is pending; none when
+    /// purging given paths, prefixes or tags
+    #[arg(long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+    /// Do not bump the app caches (`[[app-cache]]`)
+    #[arg(long, conflicts_with = "namespaces")]
+    pub no_app_cache: bool,
 }
 
 /// The steps after a deploy's or rollback's commit: purge, warm, verify.

@@ -477,6 +477,24 @@ pub fn fixed_now() -> Result<Option<i64>> {
     }
 }
 
+/// The app caches a purge run bumps first: none with `--no-app-cache`; `--namespace`s, else each
+/// target's own.
+pub fn app_cache_step(
+    loaded: &Loaded,
+    args: &PurgeArgs,
+) -> Result<Option<staleguard_invalidate::purge::AppCacheStep>> {
+    if args.no_app_cache {
+        return Ok(None);
+    }
+    for ns in &args.namespaces {
+        staleguard_core::config::check_namespace(ns)
+            .map_err(|e| anyhow::anyhow!("--namespace: {e}"))?;
+    }
+    let namespaces = (!args.namespaces.is_empty()).then(|| args.namespaces.clone());
+    staleguard_invalidate::purge::AppCacheStep::open(&loaded.config.app_cache, namespaces)
+        .map_err(anyhow::Error::from)
+}
+
 /// Resolves a purge run's settings: the CDNs `--cdn` selects (an unknown name is refused before anything
 /// changes), whether to wait, and, when `origin` (a deploy or rollback), the origin's version endpoint to
 /// wait for first.
@@ -518,6 +536,7 @@ pub fn purge_settings(
         now: fixed_now()?,
         observer,
         opened: None,
+        app_caches: app_cache_step(loaded, args)?,
     })
 }
 

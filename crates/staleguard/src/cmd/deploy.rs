@@ -71,7 +71,8 @@ fn finish_settings(
     steps: &FinishArgs,
 ) -> Result<ConcludeSettings> {
     let v = &loaded.config.verify;
-    let purging = !steps.no_purge && !loaded.config.cdn.is_empty();
+    let purging =
+        !steps.no_purge && (!loaded.config.cdn.is_empty() || !loaded.config.app_cache.is_empty());
     let verifying = !opts.dry_run && !steps.no_verify && v.in_deploy && !v.cdn_url.is_empty();
     let progress = !global.quiet && !global.json;
     Ok(ConcludeSettings {
@@ -160,6 +161,12 @@ fn finish(global: &Global, done: &Conclusion) -> Result<ExitCode> {
                 r.provider
             );
         }
+    }
+    if let Some(e) = done.app_caches.as_ref().and_then(|a| a.error.as_ref()) {
+        eprintln!(
+            "error: deployed, but an app cache was not bumped, so no CDN was purged (a purge first would re-cache the old page): users may get stale content\n{e}\nhint: fix the cause and run `staleguard invalidate`: it bumps the app caches, then purges what is pending"
+        );
+        return Ok(ExitCode::from(crate::exit::ExitStatus::Stale));
     }
     let failed: Vec<&str> = purges
         .iter()
@@ -330,6 +337,12 @@ fn print_report(
             "purges".into(),
             serde_json::to_value(purges).unwrap_or_default(),
         );
+        if let Some(a) = &done.app_caches {
+            o.insert(
+                "app_caches".into(),
+                serde_json::to_value(a).unwrap_or_default(),
+            );
+        }
         match &done.proof {
             Some(Ok(p)) => {
                 o.insert("verify".into(), serde_json::to_value(p).unwrap_or_default());
@@ -351,6 +364,9 @@ fn print_report(
         return v;
     }
     print_summary(r, explain);
+    if let Some(a) = &done.app_caches {
+        crate::cmd::cache::print_outcome(a);
+    }
     purge::print(purges, explain || r.dry_run);
     if let Some(Ok(p)) = &done.proof {
         verify::print(p);

@@ -24,7 +24,7 @@ pub fn run(global: &Global, args: &InvalidateArgs) -> Result<ExitCode> {
     let store = settings::store_config(&loaded, &args.store)?;
     let source = settings::invalidate_source(&loaded, args)?;
     let progress = !global.quiet && !global.json;
-    let run = settings::purge_settings(
+    let mut run = settings::purge_settings(
         &loaded,
         &store,
         &args.purge,
@@ -32,6 +32,11 @@ pub fn run(global: &Global, args: &InvalidateArgs) -> Result<ExitCode> {
         false,
         progress.then(crate::cmd::purge::observer),
     )?;
+    // Given paths, prefixes or tags: the app caches only with --namespace (what to bump is the
+    // caller's to say); what is pending from deploys: each target's namespaces, as the deploy would.
+    if matches!(source, purge::Source::Explicit { .. }) && args.purge.namespaces.is_empty() {
+        run.app_caches = None;
+    }
     let reports = runtime()?.block_on(async {
         let mut state = PurgeState::load(&store.store, &store, &loaded.base).await?;
         anyhow::Ok(purge::run(&run, &source, None, &mut state).await?)

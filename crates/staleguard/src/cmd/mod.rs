@@ -1,6 +1,7 @@
 //! One module per subcommand; `run` dispatches.
 
 mod build;
+pub mod cache;
 mod deploy;
 mod init;
 mod invalidate;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Verify(args) => verify::run_verify(&cli.global, args),
         Command::Warm(args) => verify::run_warm(&cli.global, args),
         Command::Service(args) => service::run(&cli.global, args),
+        Command::Cache(cmd) => cache::run(&cli.global, cmd),
     }
 }
 

@@ -150,6 +150,13 @@ fn serve(global: &Global, loaded: &Loaded, args: &ServiceArgs) -> Result<ExitCod
         .retain(|x| routing.providers().iter().any(|p| p == x.label()));
     // Opened once for the process: one rate limiter and one connection pool per CDN across scopes.
     purge.opened = Some(staleguard_invalidate::purge::Opened::default());
+    // The service bumps the namespaces its events name (the sender does), not the deploy's.
+    purge.app_caches = None;
+    let app_caches = if c.app_cache.is_empty() {
+        None
+    } else {
+        Some(Arc::new(staleguard_appcache::open_all(&c.app_cache)?))
+    };
     let warm = svc.warm.then(|| {
         let v = &c.verify;
         Warm {
@@ -191,6 +198,7 @@ fn serve(global: &Global, loaded: &Loaded, args: &ServiceArgs) -> Result<ExitCod
             .map(|(k, v)| (k.clone(), v.get()))
             .collect::<BTreeMap<_, _>>(),
         warm,
+        app_caches,
     };
     let listen = args.listen.clone().unwrap_or_else(|| svc.listen.clone());
     let concurrency = svc.concurrency;
@@ -413,6 +421,7 @@ pub fn send_event(global: &Global, args: &InvalidateArgs) -> Result<ExitCode> {
     event.prefixes = args.prefixes.clone();
     event.tags = args.tags.clone();
     event.everything = args.all;
+    event.namespaces = args.purge.namespaces.clone();
     // Without a key of the caller's, one of this invocation's: a request retried after a lost answer
     // (the client retries a restarting service) is still one event.
     event.key = Some(args.key.clone().unwrap_or_else(|| {
