@@ -187,6 +187,7 @@ fn the_example_alert_rules_use_only_metrics_the_service_exports() {
         events_at: vec![0],
         follow_up: false,
         soft: false,
+        namespaces: vec![],
     };
     m.purged(&batch, "done", 0.1, 1000);
     m.reject(429);

@@ -148,6 +148,7 @@ fn batch(scope: &str, provider: &str, items: usize) -> Batch {
         events_at: vec![0],
         follow_up: false,
         soft: false,
+        namespaces: Vec::new(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Integration tests: run the real `staleguard` binary against temporary folders.
 
+mod appcache;
 mod build_example;
 mod build_rules;
 mod config;
