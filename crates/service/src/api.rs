@@ -224,16 +224,29 @@ async fn due(api: &Api, scope: &str) -> Option<u64> {
 
 /// Commits `events` (blocking the caller's task only); their seqs, counted as accepted.
 async fn commit(api: &Api, events: Vec<NewEvent>) -> Result<Vec<u64>, Response> {
+    Ok(commit_due(api, events)
+        .await?
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect())
+}
+
+/// [`commit`], with each event's scope's due time where the store answers it with the commit
+/// (PostgreSQL); `None`: ask [`due`].
+async fn commit_due(api: &Api, events: Vec<NewEvent>) -> Result<Vec<(u64, Option<u64>)>, Response> {
     let started = Instant::now();
-    let seqs = match &api.store {
+    let seqs: Vec<(u64, Option<u64>)> = match &api.store {
         Store::Local(l) => {
             let log = l.log.clone();
             tokio::task::spawn_blocking(move || log.append(events, now_ms(), false))
                 .await
                 .map_err(|e| log_error(LogError::Closed(e.to_string())))?
                 .map_err(log_error)?
+                .into_iter()
+                .map(|s| (s, None))
+                .collect()
         }
-        Store::Pg(pg) => pg.writer.append(events).await.map_err(|e| match e {
+        Store::Pg(pg) => pg.writer.append_due(events).await.map_err(|e| match e {
             AppendError::Busy => log_error(LogError::Busy),
             AppendError::Failed(e) => pg_error(e),
         })?,
@@ -309,7 +322,7 @@ async fn post_event(
         Ok(i) => i,
         Err(r) => return refused(r),
     };
-    match commit(
+    match commit_due(
         &api,
         vec![NewEvent {
             scope: scope.clone(),

@@ -258,6 +258,20 @@ impl PgQueue {
     /// Commits `events` in one transaction and returns their seqs, in order, once committed. An
     /// event whose (scope, key) was committed in the last 24 hours is answered with its first seq.
     pub async fn append(&mut self, events: &[NewEvent]) -> Result<Vec<Seq>, PgError> {
+        Ok(self
+            .append_due(events)
+            .await?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
+    }
+
+    /// [`PgQueue::append`], with each event's scope's due time (ms since the epoch; `None` for an
+    /// event answered by its idempotency key).
+    pub async fn append_due(
+        &mut self,
+        events: &[NewEvent],
+    ) -> Result<Vec<(Seq, Option<u64>)>, PgError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -831,7 +845,7 @@ impl PgQueue {
         };
         let seqs = append_in(&tx, &self.routing, &[event]).await?;
         tx.commit().await.map_err(err("committing a retry"))?;
-        Ok(seqs.first().map(|s| (*s, scope)))
+        Ok(seqs.first().map(|s| (s.0, scope)))
     }
 
     /// Milliseconds until the earliest batch is due (0 when one is due now), `None` when nothing is
@@ -867,7 +881,7 @@ async fn append_in(
     tx: &Transaction<'_>,
     routing: &Routing,
     events: &[NewEvent],
-) -> Result<Vec<Seq>, PgError> {
+) -> Result<Vec<(Seq, Option<u64>)>, PgError> {
     // The scopes' locks first, in one order (no deadlock between instances).
     let mut scopes: Vec<&str> = events.iter().map(|e| e.scope.as_str()).collect();
     scopes.sort_unstable();
@@ -928,6 +942,8 @@ async fn append_in(
         slots.push(slot);
     }
     let mut new_seqs: Vec<i64> = Vec::new();
+    // Each scope's earliest due time after this append (ms), for the acknowledgement.
+    let mut due: HashMap<String, u64> = HashMap::new();
     if !fresh.is_empty() {
         let names: Vec<&str> = fresh.iter().map(|e| e.scope.as_str()).collect();
         let items: Vec<Value> = fresh
@@ -992,7 +1008,7 @@ async fn append_in(
                 cmax.push(ms(rule.policy.max_wait));
             }
         }
-        tx.execute(
+        let rows = tx.query(
             "INSERT INTO sg_cursors AS c (scope, provider, purged_through, max_seq, first_pending, last_event,
                                            due_at, debounce_ms, max_wait_ms)
              SELECT s, p, lo - 1, hi, now(), now(), now() + make_interval(secs => least(d, m) / 1000.0), d, m
@@ -1009,20 +1025,32 @@ async fn append_in(
                         ELSE least(now() + make_interval(secs => excluded.debounce_ms / 1000.0),
                                    (CASE WHEN c.max_seq <= c.purged_through OR c.first_pending IS NULL
                                          THEN now() ELSE c.first_pending END)
-                                   + make_interval(secs => excluded.max_wait_ms / 1000.0)) END",
+                                   + make_interval(secs => excluded.max_wait_ms / 1000.0)) END
+             RETURNING c.scope, (extract(epoch FROM c.due_at) * 1000)::bigint",
             &[&cs, &cp, &clo, &chi, &cdeb, &cmax],
         )
         .await
         .map_err(err("updating the scopes' cursors"))?;
+        for r in rows {
+            let (scope, at): (String, Option<i64>) = (r.get(0), r.get(1));
+            if let Some(at) = at {
+                let d = due.entry(scope).or_insert(at as u64);
+                *d = (*d).min(at as u64);
+            }
+        }
         tx.execute("NOTIFY sg_due", &[])
             .await
             .map_err(err("notifying"))?;
     }
     Ok(slots
         .iter()
-        .map(|s| match s {
-            Slot::Known(q) => *q as Seq,
-            Slot::New(i) | Slot::SameAs(i) => new_seqs[*i] as Seq,
+        .zip(events)
+        .map(|(s, e)| {
+            let seq = match s {
+                Slot::Known(q) => *q as Seq,
+                Slot::New(i) | Slot::SameAs(i) => new_seqs[*i] as Seq,
+            };
+            (seq, due.get(&e.scope).copied())
         })
         .collect())
 }
@@ -1265,7 +1293,7 @@ pub struct PgWriter {
 
 type Job = (
     Vec<NewEvent>,
-    tokio::sync::oneshot::Sender<Result<Vec<Seq>, PgError>>,
+    tokio::sync::oneshot::Sender<Result<Vec<(Seq, Option<u64>)>, PgError>>,
 );
 
 /// Events committed in one transaction at most.
@@ -1325,12 +1353,13 @@ impl PgWriter {
                         // The server went away: one attempt to reconnect, else this group fails.
                         let _ = queue.reconnect().await;
                     }
-                    match queue.append(&all).await {
+                    match queue.append_due(&all).await {
                         Ok(seqs) => {
                             committed(all.len());
                             let mut it = seqs.into_iter();
                             for (events, reply) in jobs {
-                                let mine: Vec<Seq> = it.by_ref().take(events.len()).collect();
+                                let mine: Vec<(Seq, Option<u64>)> =
+                                    it.by_ref().take(events.len()).collect();
                                 let _ = reply.send(Ok(mine));
                             }
                         }
@@ -1348,6 +1377,19 @@ impl PgWriter {
 
     /// Commits `events` (in a group with whatever else is queued); their seqs once committed.
     pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Seq>, AppendError> {
+        Ok(self
+            .append_due(events)
+            .await?
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect())
+    }
+
+    /// [`PgWriter::append`], with each event's scope's due time (see [`PgQueue::append_due`]).
+    pub async fn append_due(
+        &self,
+        events: Vec<NewEvent>,
+    ) -> Result<Vec<(Seq, Option<u64>)>, AppendError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.tx.try_send((events, reply)).map_err(|e| match e {
             tokio::sync::mpsc::error::TrySendError::Full(_) => AppendError::Busy,
