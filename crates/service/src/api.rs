@@ -334,13 +334,17 @@ async fn post_event(
     )
     .await
     {
-        Ok(seqs) => (
-            StatusCode::ACCEPTED,
-            axum::Json(
-                json!({"seq": seqs[0], "scope": scope, "due_at_ms": due(&api, &scope).await}),
-            ),
-        )
-            .into_response(),
+        Ok(seqs) => {
+            let due_at = match seqs[0].1 {
+                Some(d) => Some(d),
+                None => due(&api, &scope).await,
+            };
+            (
+                StatusCode::ACCEPTED,
+                axum::Json(json!({"seq": seqs[0].0, "scope": scope, "due_at_ms": due_at})),
+            )
+                .into_response()
+        }
         Err(r) => r,
     }
 }
