@@ -13,6 +13,8 @@
 //!   `staleguard_purge_duration_seconds{provider}`: providers are the `[[cdn]]` names (bounded)
 //! - `staleguard_invalidation_lag_seconds`: from an event's commit to its provider's confirmation,
 //!   per event and provider (the SLI)
+//! - `staleguard_provider_budget_remaining{provider}`: batches the provider may still start (its
+//!   `concurrency` minus those in flight); at 0, due batches wait
 
 use std::sync::atomic::AtomicU64;
 
@@ -46,6 +48,8 @@ pub struct Metrics {
     pub purge_items: Family<Labels, Counter>,
     pub purge_duration: Family<Labels, Histogram, fn() -> Histogram>,
     pub lag: Histogram,
+    /// Batches a provider may still start now (its `concurrency` minus those in flight).
+    pub budget: Family<Labels, Gauge>,
 }
 
 fn seconds_buckets() -> Histogram {
@@ -73,8 +77,14 @@ impl Default for Metrics {
             purge_items: Family::default(),
             purge_duration: Family::new_with_constructor(seconds_buckets),
             lag: seconds_buckets(),
+            budget: Family::default(),
         };
         // Registered clones share their value with the fields.
+        registry.register(
+            "provider_budget_remaining",
+            "Batches a provider may still start now: its concurrency minus the batches in flight",
+            m.budget.clone(),
+        );
         registry.register(
             "events_accepted",
             "Events committed and acknowledged",
@@ -174,6 +184,13 @@ impl Metrics {
                 self.lag.observe(now_ms.saturating_sub(*at) as f64 / 1000.0);
             }
         }
+    }
+
+    /// Sets a provider's remaining budget (permits of its semaphore).
+    pub fn set_budget(&self, provider: &str, left: usize) {
+        self.budget
+            .get_or_create(&vec![("provider".to_string(), provider.to_string())])
+            .set(left as i64);
     }
 
     /// The text exposition, with the gauges set from `stats`.

@@ -1260,6 +1260,9 @@ pub async fn run_worker(
                 hooks.changed.notify_waiters();
             });
         }
+        for (p, sem) in &permits {
+            hooks.metrics.set_budget(p, sem.available_permits());
+        }
         let next = if failed {
             None
         } else {

@@ -134,6 +134,9 @@ pub async fn run(
                 api.changed.notify_waiters();
             });
         }
+        for (p, sem) in &permits {
+            api.metrics.set_budget(p, sem.available_permits());
+        }
         let wait = next
             .map(|d| Duration::from_millis(d.saturating_sub(now_ms())))
             .unwrap_or(POLL)
