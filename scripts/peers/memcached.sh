@@ -19,7 +19,9 @@ set -euo pipefail
 
 PROG="scripts/peers/memcached.sh"
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/peers/lib.sh
+source "$HERE/lib.sh"
 bin() { command -v memcached 2>/dev/null || { [ -x /usr/bin/memcached ] && echo /usr/bin/memcached; }; }
 
 cmd_install() {
@@ -39,7 +41,7 @@ cmd_start() {
   m="$(bin)" || die "memcached is not installed (scripts/peers/memcached.sh install, or apt-get install memcached)"
   if [ -z "$state" ]; then state="$(mktemp -d)"; made=1; fi
   mkdir -p "$state"
-  port="$(free_port)"
+  port="$(peer_free_port)"
   # memcached refuses to run as root without -u.
   if [ "$(id -u)" = 0 ]; then user=(-u nobody); fi
   echo "made=$made" >"$state/peer.env"
@@ -56,31 +58,14 @@ PY
     kill -0 "$pid" 2>/dev/null || { cat "$state/memcached.log" >&2; die "memcached exited (log: $state/memcached.log)"; }
     sleep 0.05
   done
-  local watch="${MEMCACHED_WATCH_PID:-}" here
-  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-  if [ -n "$watch" ]; then
-    [[ "$watch" =~ ^[0-9]+$ ]] || die "MEMCACHED_WATCH_PID must be a PID, got '$watch'"
-    (
-      trap '' HUP INT
-      while kill -0 "$watch" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
-      if kill -0 "$pid" 2>/dev/null; then "$here/memcached.sh" stop "$state"; fi
-    ) </dev/null >/dev/null 2>&1 &
-  fi
+  peer_watchdog MEMCACHED_WATCH_PID "${MEMCACHED_WATCH_PID:-}" "$pid" "$HERE/memcached.sh" "$state"
   printf 'MEMCACHED_URL=memcached://127.0.0.1:%s\nMEMCACHED_PID=%s\nMEMCACHED_STATE=%s\n' "$port" "$pid" "$state"
 }
 
 cmd_stop() {
-  local state="${1:-${MEMCACHED_STATE:-}}" pid made=0
+  local state="${1:-${MEMCACHED_STATE:-}}"
   [ -n "$state" ] || die "which instance? pass its STATE_DIR (or set MEMCACHED_STATE)"
-  [ -f "$state/peer.env" ] && made="$(sed -n 's/^made=//p' "$state/peer.env")"
-  if [ -f "$state/memcached.pid" ]; then
-    pid="$(cat "$state/memcached.pid")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  [ "$made" = 1 ] && rm -rf "$state"
-  return 0
+  peer_stop_pidfile "$state" memcached.pid
 }
 
 case "${1:-}" in

@@ -25,6 +25,9 @@ set -euo pipefail
 PROG="scripts/peers/postgres.sh"
 RUN_AS="staleguard-pg"
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/peers/lib.sh
+source "$HERE/lib.sh"
 
 bindir() {
   local d
@@ -69,7 +72,7 @@ cmd_start() {
     # Its parent folders must be traversable by that user (mktemp -d makes them 0700).
     chmod o+x "$state" "$(dirname "$state")" 2>/dev/null || true
   fi
-  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  port="$(peer_free_port)"
   as_owner "$bin/initdb" -D "$state/data" -U staleguard --auth=trust --no-instructions -E UTF8 >"$state/initdb.log" 2>&1 \
     || { cat "$state/initdb.log" >&2; die "initdb failed in $state/data"; }
   cat >>"$state/data/postgresql.conf" <<CONF
@@ -86,16 +89,7 @@ CONF
   as_owner "$bin/createdb" -h 127.0.0.1 -p "$port" -U staleguard staleguard >/dev/null \
     || die "cannot create the database staleguard"
   pid="$(head -1 "$state/data/postmaster.pid")"
-  local watch="${POSTGRES_WATCH_PID:-}" here
-  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-  if [ -n "$watch" ]; then
-    [[ "$watch" =~ ^[0-9]+$ ]] || die "POSTGRES_WATCH_PID must be a PID, got '$watch'"
-    (
-      trap '' HUP INT
-      while kill -0 "$watch" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
-      if kill -0 "$pid" 2>/dev/null; then "$here/postgres.sh" stop "$state"; fi
-    ) </dev/null >/dev/null 2>&1 &
-  fi
+  peer_watchdog POSTGRES_WATCH_PID "${POSTGRES_WATCH_PID:-}" "$pid" "$HERE/postgres.sh" "$state"
   printf 'POSTGRES_URL=postgres://staleguard@127.0.0.1:%s/staleguard\nPOSTGRES_PID=%s\nPOSTGRES_STATE=%s\n' "$port" "$pid" "$state"
 }
 

@@ -20,7 +20,9 @@ set -euo pipefail
 
 PROG="scripts/peers/redis.sh"
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=scripts/peers/lib.sh
+source "$HERE/lib.sh"
 
 cmd_install() {
   command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 && return 0
@@ -38,7 +40,7 @@ cmd_start() {
   local state="${1:-}" made=0 port pid auth=()
   if [ -z "$state" ]; then state="$(mktemp -d)"; made=1; fi
   mkdir -p "$state"
-  port="$(free_port)"
+  port="$(peer_free_port)"
   if [ -n "${REDIS_PASSWORD:-}" ]; then auth=(--requirepass "$REDIS_PASSWORD"); fi
   echo "made=$made" >"$state/peer.env"
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$state" \
@@ -50,31 +52,14 @@ cmd_start() {
     kill -0 "$pid" 2>/dev/null || { cat "$state/redis.log" >&2; die "redis-server exited (log: $state/redis.log)"; }
     sleep 0.05
   done
-  local watch="${REDIS_WATCH_PID:-}" here
-  here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-  if [ -n "$watch" ]; then
-    [[ "$watch" =~ ^[0-9]+$ ]] || die "REDIS_WATCH_PID must be a PID, got '$watch'"
-    (
-      trap '' HUP INT
-      while kill -0 "$watch" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 1; done
-      if kill -0 "$pid" 2>/dev/null; then "$here/redis.sh" stop "$state"; fi
-    ) </dev/null >/dev/null 2>&1 &
-  fi
+  peer_watchdog REDIS_WATCH_PID "${REDIS_WATCH_PID:-}" "$pid" "$HERE/redis.sh" "$state"
   printf 'REDIS_URL=redis://127.0.0.1:%s\nREDIS_PID=%s\nREDIS_STATE=%s\n' "$port" "$pid" "$state"
 }
 
 cmd_stop() {
-  local state="${1:-${REDIS_STATE:-}}" pid made=0
+  local state="${1:-${REDIS_STATE:-}}"
   [ -n "$state" ] || die "which instance? pass its STATE_DIR (or set REDIS_STATE)"
-  [ -f "$state/peer.env" ] && made="$(sed -n 's/^made=//p' "$state/peer.env")"
-  if [ -f "$state/redis.pid" ]; then
-    pid="$(cat "$state/redis.pid")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  [ "$made" = 1 ] && rm -rf "$state"
-  return 0
+  peer_stop_pidfile "$state" redis.pid
 }
 
 case "${1:-}" in

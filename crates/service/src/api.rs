@@ -224,11 +224,7 @@ async fn due(api: &Api, scope: &str) -> Option<u64> {
 
 /// Commits `events` (blocking the caller's task only); their seqs, counted as accepted.
 async fn commit(api: &Api, events: Vec<NewEvent>) -> Result<Vec<u64>, Response> {
-    Ok(commit_due(api, events)
-        .await?
-        .into_iter()
-        .map(|(s, _)| s)
-        .collect())
+    Ok(crate::pg::seqs_only(commit_due(api, events).await?))
 }
 
 /// [`commit`], with each event's scope's due time where the store answers it with the commit

@@ -555,14 +555,7 @@ impl Service {
                     .iter()
                     .filter(|e| e.seq > from && e.seq <= through)
                     .all(|e| e.soft);
-                let mut namespaces: Vec<String> = s
-                    .log
-                    .iter()
-                    .filter(|e| e.seq > from && e.seq <= through)
-                    .flat_map(|e| e.namespaces.iter().cloned())
-                    .collect();
-                namespaces.sort_unstable();
-                namespaces.dedup();
+                let namespaces = batch_namespaces(&s.log, from, through);
                 out.push(Batch {
                     namespaces,
                     soft,
@@ -636,17 +629,7 @@ impl Service {
                         through,
                         items,
                         reason,
-                        namespaces: {
-                            let mut ns: Vec<String> = s
-                                .log
-                                .iter()
-                                .filter(|e| e.seq > from && e.seq <= through)
-                                .flat_map(|e| e.namespaces.iter().cloned())
-                                .collect();
-                            ns.sort_unstable();
-                            ns.dedup();
-                            ns
-                        },
+                        namespaces: batch_namespaces(&s.log, from, through),
                         seqs: s
                             .log
                             .iter()
@@ -853,6 +836,23 @@ impl Service {
     pub fn held(&self) -> usize {
         self.scopes.values().map(|s| s.log.len()).sum()
     }
+}
+
+/// The app-cache namespaces of a scope's logged events in `(from, through]`, sorted, once each.
+fn batch_namespaces(log: &[Logged], from: Seq, through: Seq) -> Vec<String> {
+    union(
+        log.iter()
+            .filter(|e| e.seq > from && e.seq <= through)
+            .flat_map(|e| e.namespaces.iter().cloned()),
+    )
+}
+
+/// `names` sorted, once each.
+pub fn union(names: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = names.collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// The items of a scope's logged events in `(from, through]`, coalesced to at most `max`.

@@ -258,12 +258,7 @@ impl PgQueue {
     /// Commits `events` in one transaction and returns their seqs, in order, once committed. An
     /// event whose (scope, key) was committed in the last 24 hours is answered with its first seq.
     pub async fn append(&mut self, events: &[NewEvent]) -> Result<Vec<Seq>, PgError> {
-        Ok(self
-            .append_due(events)
-            .await?
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect())
+        Ok(seqs_only(self.append_due(events).await?))
     }
 
     /// [`PgQueue::append`], with each event's scope's due time (ms since the epoch; `None` for an
@@ -336,10 +331,7 @@ impl PgQueue {
                 .iter()
                 .map(|e| crate::log::decode_items(e.get(0)))
                 .collect();
-            let mut namespaces: Vec<String> =
-                decoded.iter().flat_map(|d| d.1.iter().cloned()).collect();
-            namespaces.sort_unstable();
-            namespaces.dedup();
+            let namespaces = crate::model::union(decoded.iter().flat_map(|d| d.1.iter().cloned()));
             let items = coalesce(decoded.into_iter().flat_map(|d| d.0), max_items);
             claims.push(Claim {
                 owner: self.owner.clone(),
@@ -1055,6 +1047,11 @@ async fn append_in(
         .collect())
 }
 
+/// The seqs of `(seq, due)` pairs.
+pub fn seqs_only(v: Vec<(Seq, Option<u64>)>) -> Vec<Seq> {
+    v.into_iter().map(|(s, _)| s).collect()
+}
+
 /// A connection that `LISTEN`s to `sg_due`: the returned [`tokio::sync::Notify`] is woken on every
 /// notification (and once more if the connection drops, so the waiter notices).
 pub async fn listen(url: &str) -> Result<(Client, Arc<tokio::sync::Notify>), PgError> {
@@ -1380,12 +1377,7 @@ impl PgWriter {
 
     /// Commits `events` (in a group with whatever else is queued); their seqs once committed.
     pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Seq>, AppendError> {
-        Ok(self
-            .append_due(events)
-            .await?
-            .into_iter()
-            .map(|(s, _)| s)
-            .collect())
+        Ok(seqs_only(self.append_due(events).await?))
     }
 
     /// [`PgWriter::append`], with each event's scope's due time (see [`PgQueue::append_due`]).

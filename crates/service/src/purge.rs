@@ -207,12 +207,8 @@ impl Sender for PurgeSender {
                 }
             }
         }
-        let mut namespaces: Vec<String> = batches
-            .iter()
-            .flat_map(|b| b.namespaces.iter().cloned())
-            .collect();
-        namespaces.sort_unstable();
-        namespaces.dedup();
+        let namespaces =
+            crate::model::union(batches.iter().flat_map(|b| b.namespaces.iter().cloned()));
         let merged = Batch {
             scope: format!("{} scopes", batches.len()),
             namespaces,

@@ -11,7 +11,7 @@
 //!   each PURGE arrives); a failed bump purges nothing and exits 3; the service, killed with SIGKILL
 //!   between its bump and its purge, does both again after a restart.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command};
@@ -267,40 +267,13 @@ fn cdn_conn(
 ) {
     let mut w = stream.try_clone().unwrap();
     let mut r = BufReader::new(stream);
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let (method, path) = (
-            parts.next().unwrap_or("").to_string(),
-            parts.next().unwrap_or("").to_string(),
-        );
-        let mut len = 0usize;
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.trim().eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0; len];
-        let _ = r.read_exact(&mut body);
+    while let Some(req) = read_request(&mut r) {
         let seen = Command::new("redis-cli")
             .args(["-u", redis_url, "GET", counter])
             .output()
             .ok()
             .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok());
-        sink.lock().unwrap().push((method, path, seen));
+        sink.lock().unwrap().push((req.method, req.path, seen));
         std::thread::sleep(hold);
         let _ = w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
     }

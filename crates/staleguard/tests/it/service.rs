@@ -12,7 +12,7 @@
 //! - the CLI around it: `invalidate --scope … --wait`, `service status`, `dead`, `retry`, tokens.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Child;
@@ -97,41 +97,12 @@ fn recorder() -> Recorder {
 fn recorder_conn(stream: TcpStream, sink: &Mutex<Vec<Received>>) {
     let mut w = stream.try_clone().unwrap();
     let mut r = BufReader::new(stream);
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut parts = line.split_whitespace();
-        let (method, path) = (
-            parts.next().unwrap_or("").to_string(),
-            parts.next().unwrap_or("").to_string(),
-        );
-        let (mut ban, mut len) = (None, 0usize);
-        loop {
-            let mut h = String::new();
-            if r.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                match k.trim().to_ascii_lowercase().as_str() {
-                    "x-ban-url" => ban = Some(v.trim().to_string()),
-                    "content-length" => len = v.trim().parse().unwrap_or(0),
-                    _ => {}
-                }
-            }
-        }
-        let mut body = vec![0; len];
-        let _ = r.read_exact(&mut body);
+    while let Some(req) = read_request(&mut r) {
         sink.lock().unwrap().push(Received {
             at: Instant::now(),
-            method,
-            path,
-            ban,
+            ban: req.header("x-ban-url").map(str::to_string),
+            method: req.method,
+            path: req.path,
         });
         if w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
             .is_err()
