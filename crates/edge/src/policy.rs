@@ -160,11 +160,15 @@ pub fn storable(
     has_explicit_lifetime || d.no_cache
 }
 
-/// A stored response's timing facts (seconds since the epoch, `Age` in seconds).
+/// Milliseconds per second.
+pub const MS: u64 = 1000;
+
+/// A stored response's timing facts, in **milliseconds** (since the epoch; `Age` and the lifetime as
+/// durations), so a one-second `max-age` is not cut short by rounding; the directives stay in seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub directives: Directives,
-    /// Freshness lifetime (0 for `no-cache` responses).
+    /// Freshness lifetime, ms (0 for `no-cache` responses).
     pub lifetime: u64,
     /// When the request that fetched it was sent.
     pub request_time: u64,
@@ -172,7 +176,7 @@ pub struct Entry {
     pub response_time: u64,
     /// Its `Date` header, if valid.
     pub date: Option<u64>,
-    /// Its `Age` header, if valid.
+    /// Its `Age` header (ms), if valid.
     pub age_header: u64,
     /// Marked stale by a soft purge: never fresh again (served only within its stale windows).
     pub invalidated: bool,
@@ -225,11 +229,15 @@ impl Entry {
             };
         }
         let late = self.staleness(now);
-        if d.stale_while_revalidate.is_some_and(|w| late <= w) {
+        if d.stale_while_revalidate
+            .is_some_and(|w| late <= w.saturating_mul(MS))
+        {
             return Decision::StaleWhileRevalidate;
         }
         Decision::Revalidate {
-            stale_if_error: d.stale_if_error.is_some_and(|w| late <= w),
+            stale_if_error: d
+                .stale_if_error
+                .is_some_and(|w| late <= w.saturating_mul(MS)),
         }
     }
 }
@@ -414,10 +422,10 @@ mod tests {
     fn entry(text: &str, lifetime: u64) -> Entry {
         Entry {
             directives: cc(text),
-            lifetime,
-            request_time: 1000,
-            response_time: 1000,
-            date: Some(1000),
+            lifetime: lifetime * MS,
+            request_time: 1000 * MS,
+            response_time: 1000 * MS,
+            date: Some(1000 * MS),
             age_header: 0,
             invalidated: false,
         }
@@ -426,14 +434,18 @@ mod tests {
     #[test]
     fn age_is_corrected_for_the_age_header_clock_skew_and_delay() {
         let mut e = entry("max-age=60", 60);
-        e.age_header = 20;
-        e.request_time = 995;
-        assert_eq!(e.age(1000), 25, "Age + response delay");
+        e.age_header = 20 * MS;
+        e.request_time = 995 * MS;
+        assert_eq!(e.age(1000 * MS), 25 * MS, "Age + response delay");
         e.age_header = 0;
-        e.date = Some(900);
-        assert_eq!(e.age(1010), 110, "apparent age from Date, plus residence");
-        e.date = Some(2000);
-        assert_eq!(e.age(1000), 5, "a Date in the future counts as 0");
+        e.date = Some(900 * MS);
+        assert_eq!(
+            e.age(1010 * MS),
+            110 * MS,
+            "apparent age from Date, plus residence"
+        );
+        e.date = Some(2000 * MS);
+        assert_eq!(e.age(1000 * MS), 5 * MS, "a Date in the future counts as 0");
     }
 
     #[test]
@@ -442,17 +454,17 @@ mod tests {
             "max-age=60, stale-while-revalidate=30, stale-if-error=300",
             60,
         );
-        assert_eq!(e.decide(1059), Decision::Fresh);
-        assert_eq!(e.decide(1060), Decision::StaleWhileRevalidate);
-        assert_eq!(e.decide(1090), Decision::StaleWhileRevalidate);
+        assert_eq!(e.decide(1059 * MS), Decision::Fresh);
+        assert_eq!(e.decide(1060 * MS), Decision::StaleWhileRevalidate);
+        assert_eq!(e.decide(1090 * MS), Decision::StaleWhileRevalidate);
         assert_eq!(
-            e.decide(1091),
+            e.decide(1091 * MS),
             Decision::Revalidate {
                 stale_if_error: true
             }
         );
         assert_eq!(
-            e.decide(1361),
+            e.decide(1361 * MS),
             Decision::Revalidate {
                 stale_if_error: false
             }
@@ -463,21 +475,21 @@ mod tests {
             60,
         );
         assert_eq!(
-            strict.decide(1061),
+            strict.decide(1061 * MS),
             Decision::Revalidate {
                 stale_if_error: false
             }
         );
         let strict = entry("max-age=60, must-revalidate, stale-if-error=300", 60);
         assert_eq!(
-            strict.decide(1061),
+            strict.decide(1061 * MS),
             Decision::Revalidate {
                 stale_if_error: false
             }
         );
         // no-cache: revalidated every time.
         assert_eq!(
-            entry("no-cache", 0).decide(1000),
+            entry("no-cache", 0).decide(1000 * MS),
             Decision::Revalidate {
                 stale_if_error: false
             }
@@ -485,7 +497,7 @@ mod tests {
         // A soft purge: never fresh again, within its windows still served stale.
         let mut soft = entry("max-age=600, stale-while-revalidate=30", 600);
         soft.invalidated = true;
-        assert_ne!(soft.decide(1001), Decision::Fresh);
+        assert_ne!(soft.decide(1001 * MS), Decision::Fresh);
     }
 }
 
@@ -507,10 +519,10 @@ mod props {
             sie in proptest::option::of(0u64..5000),
             must in any::<bool>(),
             no_cache in any::<bool>(),
-            age_header in 0u64..5000,
+            age_header in 0u64..5_000_000,
             delay in 0u64..100,
-            skew in -500i64..500,
-            later in 0u64..20_000,
+            skew in -500_000i64..500_000,
+            later in 0u64..20_000_000,
             invalidated in any::<bool>(),
         ) {
             let d = Directives {
@@ -518,6 +530,7 @@ mod props {
                 must_revalidate: must, no_cache, ..Default::default()
             };
             let Some(lifetime) = d.lifetime(None, None) else { return Ok(()); };
+            let lifetime = lifetime.saturating_mul(MS);
             let response_time = 1_000_000u64;
             let e = Entry {
                 directives: d.clone(),
@@ -534,12 +547,12 @@ mod props {
                 Decision::Fresh => prop_assert!(age < lifetime && !invalidated),
                 Decision::StaleWhileRevalidate => {
                     prop_assert!(!d.forbids_stale() && !d.no_cache);
-                    prop_assert!(e.staleness(now) <= swr.unwrap());
+                    prop_assert!(e.staleness(now) <= swr.unwrap() * MS);
                 }
                 Decision::Revalidate { stale_if_error } => {
                     if stale_if_error {
                         prop_assert!(!d.forbids_stale() && !d.no_cache);
-                        prop_assert!(e.staleness(now) <= sie.unwrap());
+                        prop_assert!(e.staleness(now) <= sie.unwrap() * MS);
                     }
                 }
             }

@@ -49,6 +49,9 @@ pub enum Command {
     Build(BuildArgs),
     /// Serve a build output as the origin a CDN pulls from, with headers that never let a cache go stale
     Serve(ServeArgs),
+    /// Run a local CDN edge: a caching proxy (RFC 9111, SWR, stale-if-error, Vary, collapsing) in front
+    /// of an origin, purged with the Varnish wire protocol
+    Edge(EdgeArgs),
     /// Upload a build output to the object store: only what changed, immutable files first, history, GC
     Deploy(DeployArgs),
     /// List the deploys recorded in the store (newest last; `*` marks the current one)
@@ -390,6 +393,35 @@ pub struct ServeArgs {
     /// Port (default: `serve.port`, 8080; 0 picks a free one)
     #[arg(long, short = 'p', value_name = "PORT")]
     pub port: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct EdgeArgs {
+    /// The origin to cache, `http://HOST:PORT` (default: `[serve]` bind and port, http://127.0.0.1:8080)
+    #[arg(long, value_name = "URL")]
+    pub origin: Option<String>,
+    /// Listen here (repeatable: each address is a node with its own cache, like several CDN edges;
+    /// port 0 picks a free one)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6081")]
+    pub listen: Vec<String>,
+    /// Memory for cached responses, per node (`256MiB`, `1GiB`, `64MB`, bytes)
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = staleguard_edge::parse_size)]
+    pub memory: u64,
+    /// Largest response cached; larger ones are streamed through uncached
+    #[arg(long, value_name = "SIZE", default_value = "32MiB", value_parser = staleguard_edge::parse_size)]
+    pub max_object: u64,
+    /// Addresses allowed to PURGE and BAN (IP or CIDR, repeatable; default: loopback only)
+    #[arg(long = "allow-purge", value_name = "CIDR", value_parser = staleguard_edge::Net::parse)]
+    pub allow_purge: Vec<staleguard_edge::Net>,
+    /// How long a request waits for another request's fetch of the same object
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub collapse_wait: HumanDuration,
+    /// How long to wait for the origin's response head
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub origin_timeout: HumanDuration,
+    /// Close a client connection idle this long
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub idle_timeout: HumanDuration,
 }
 
 #[derive(Debug, Args, Default)]

@@ -3,6 +3,7 @@
 mod build;
 pub mod cache;
 mod deploy;
+mod edge;
 mod init;
 mod invalidate;
 mod purge;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init(args) => init::run(&cli.global, args),
         Command::Build(args) => build::run(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args),
+        Command::Edge(args) => edge::run(&cli.global, args),
         Command::Deploy(args) => deploy::run(&cli.global, args),
         Command::Deploys(args) => deploy::list(&cli.global, args),
         Command::Rollback(args) => deploy::rollback(&cli.global, args),
