@@ -13,6 +13,8 @@ use crate::duration::HumanDuration;
 #[serde(rename_all = "lowercase")]
 pub enum CdnProvider {
     Cloudfront,
+    /// Also `provider = "edge"`: `staleguard edge` speaks the wire protocol of the project's VCL.
+    #[serde(alias = "edge")]
     Varnish,
     Cloudflare,
     Fastly,
@@ -571,5 +573,15 @@ mod tests {
         }))
         .unwrap();
         assert_eq!((j.zone.as_str(), j.max_items), ("z", None));
+    }
+
+    #[test]
+    fn provider_edge_is_the_varnish_protocol() {
+        let text = "[[cdn]]\nprovider = 'edge'\nnodes = ['http://127.0.0.1:6081']\nmode = 'xkey'\npurge-by = 'tags'\nsoft = true\n";
+        let c = crate::Config::from_toml(text, "x.toml").unwrap();
+        assert_eq!(c.cdn[0].provider, CdnProvider::Varnish);
+        assert_eq!(c.cdn[0].nodes, ["http://127.0.0.1:6081"]);
+        let e = err("[[cdn]]\nprovider = 'edge'\nzone = 'z'\nnodes = ['http://a']\n");
+        assert!(e.contains("`zone` does not apply"), "{e}");
     }
 }

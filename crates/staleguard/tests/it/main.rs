@@ -13,6 +13,7 @@ mod incremental;
 mod init;
 mod live;
 mod moto;
+mod nodes;
 mod prove;
 mod purge;
 mod reuse;

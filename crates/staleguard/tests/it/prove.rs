@@ -1,7 +1,8 @@
 //! The last steps of a deploy on real parts: `staleguard serve` as the origin (serving the local store),
 //! real Varnish nodes in front, `[verify]` warming and checking through them. A deploy whose purge ran
 //! verifies; one without a purge fails naming the stale URLs; a node that ignores purges is named; an
-//! old `-latest` download fails on the checksum `metadata.json` lists.
+//! old `-latest` download fails on the checksum `metadata.json` lists. The first node is also run as
+//! `staleguard edge` (beside a Varnish node that ignores purges): the same proofs hold.
 
 use std::path::Path;
 use std::process::Output;
@@ -9,6 +10,8 @@ use std::process::Output;
 use reqwest::blocking::Client;
 use serde_json::Value;
 use staleguard_testkit::varnish::Varnish;
+
+use crate::nodes::{self, Kind};
 
 use crate::serve::serve;
 use crate::support::*;
@@ -82,14 +85,14 @@ fn stale_urls(v: &Value) -> Vec<String> {
     out
 }
 
-fn config(nodes: &[&Varnish], origin: &str, extra: &str) -> String {
+fn config(nodes: &[&str], origin: &str, extra: &str) -> String {
     let list = |v: Vec<String>| {
         v.iter()
             .map(|u| format!("\"{u}\""))
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let urls = list(nodes.iter().map(|n| n.url.clone()).collect());
+    let urls = list(nodes.iter().map(|n| n.to_string()).collect());
     format!(
         "{SITE_CONFIG}\n[[cdn]]\nprovider = \"varnish\"\nnodes = [{urls}]\n\n[verify]\ncdn-url = [{urls}]\norigin-url = \"{origin}\"\nwarm = [\"/\", \"/docs/a.html\", \"/docs/b.html\"]\ntimeout = \"3s\"\n{extra}"
     )
@@ -97,6 +100,15 @@ fn config(nodes: &[&Varnish], origin: &str, extra: &str) -> String {
 
 #[test]
 fn deploy_verifies_through_varnish_and_names_stale_urls_and_nodes() {
+    verifies_and_names_stale_urls_and_nodes(Kind::Varnish);
+}
+
+#[test]
+fn deploy_verifies_through_the_edge_and_names_stale_urls_and_nodes() {
+    verifies_and_names_stale_urls_and_nodes(Kind::Edge);
+}
+
+fn verifies_and_names_stale_urls_and_nodes(kind: Kind) {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path();
     write_files(
@@ -112,13 +124,13 @@ fn deploy_verifies_through_varnish_and_names_stale_urls_and_nodes() {
     assert!(sg(dir, &["build"]).status.success());
     assert!(sg(dir, &["deploy"]).status.success());
     let origin = serve(dir, &["store"]);
-    let node1 = Varnish::start(&origin.base);
+    let node1 = nodes::start(kind, &origin.base);
     write_files(
         dir,
         &[(
             "staleguard.toml",
             &config(
-                &[&node1],
+                &[&node1.url],
                 &origin.base,
                 "[[verify.assert]]\npath = \"/\"\nstatus = 200\ncontains = \"home\"\n",
             ),
@@ -188,14 +200,14 @@ fn deploy_verifies_through_varnish_and_names_stale_urls_and_nodes() {
         dir,
         &[(
             "staleguard.toml",
-            &config(&[&node1, &node2], &origin.base, ""),
+            &config(&[&node1.url, &node2.url], &origin.base, ""),
         )],
     );
     // Visitors fill both nodes: browsers (the warm-up sends their Accept-Encoding) and download tools.
     assert_eq!(sg(dir, &["warm"]).status.code(), Some(0));
     let c = Client::new();
-    for n in [&node1, &node2] {
-        c.get(format!("{}/docs/a.html", n.url))
+    for n in [&node1.url, &node2.url] {
+        c.get(format!("{n}/docs/a.html"))
             .header("Accept-Encoding", "identity")
             .send()
             .unwrap();
@@ -218,6 +230,15 @@ fn deploy_verifies_through_varnish_and_names_stale_urls_and_nodes() {
 
 #[test]
 fn an_old_latest_download_fails_on_the_metadata_checksum() {
+    old_latest_download_fails(Kind::Varnish);
+}
+
+#[test]
+fn an_old_latest_download_fails_on_the_metadata_checksum_through_the_edge() {
+    old_latest_download_fails(Kind::Edge);
+}
+
+fn old_latest_download_fails(kind: Kind) {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path();
     let aliases = |target: &str| {
@@ -245,13 +266,14 @@ fn an_old_latest_download_fails_on_the_metadata_checksum() {
     assert!(sg(dir, &["build", "--no-strict"]).status.success());
     assert!(sg(dir, &["deploy"]).status.success());
     let origin = serve(dir, &["store"]);
-    let node = Varnish::start(&origin.base);
+    let node = nodes::start(kind, &origin.base);
     let with_cdn = |target: &str| {
         format!(
-            "{base}\n[[cdn]]\nprovider = \"varnish\"\nnodes = [\"{0}\"]\n\n[verify]\ncdn-url = \"{0}\"\norigin-url = \"{1}\"\nwarm = [\"/downloads/tool-latest.tar.gz\"]\ntimeout = \"3s\"\n\n{2}",
+            "{base}\n[[cdn]]\nprovider = \"{3}\"\nnodes = [\"{0}\"]\n\n[verify]\ncdn-url = \"{0}\"\norigin-url = \"{1}\"\nwarm = [\"/downloads/tool-latest.tar.gz\"]\ntimeout = \"3s\"\n\n{2}",
             node.url,
             origin.base,
-            aliases(target)
+            aliases(target),
+            kind.provider()
         )
     };
     write_files(dir, &[("staleguard.toml", &with_cdn("tool-1.0.tar.gz"))]);

@@ -1,7 +1,8 @@
 //! `staleguard deploy` and `staleguard invalidate` against a real Varnish in front of `staleguard serve`
 //! (the origin serves the local store): without a purge, Varnish keeps serving the old page; with one,
 //! the changed pages are fresh at once and the unchanged ones stay cached. For each way of purging:
-//! PURGE per URL, BAN by URL regex, and xkey (surrogate keys sent by the origin).
+//! PURGE per URL, BAN by URL regex, and xkey (surrogate keys sent by the origin); and the same against
+//! `staleguard edge` in Varnish's place.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -9,6 +10,8 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::Client;
 use serde_json::Value;
 use staleguard_testkit::varnish::Varnish;
+
+use crate::nodes::{self, Kind};
 
 use crate::serve::serve;
 use crate::support::*;
@@ -91,7 +94,7 @@ fn edit(dir: &Path, rel: &str, title: &str, body: &str) {
     write_files(dir, &[(rel, &page(title, body))]);
 }
 
-fn stale_then_fresh(mode: &str) {
+fn stale_then_fresh(mode: &str, kind: Kind) {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path();
     edit(dir, "site/index.html", "home", "home v1");
@@ -103,15 +106,17 @@ fn stale_then_fresh(mode: &str) {
     sg_ok(dir, &["deploy"]);
 
     let origin = serve(dir, &["store"]);
-    let varnish = Varnish::start(&origin.base);
+    let varnish = nodes::start(kind, &origin.base);
     let purge_by = if mode == "xkey" {
         "purge-by = \"tags\"\n"
     } else {
         ""
     };
     let config = format!(
-        "{BASE_CONFIG}\n[[cdn]]\nprovider = \"varnish\"\nnodes = [\"{}\"]\nmode = \"{mode}\"\n{purge_by}\n[verify]\norigin-url = \"{}\"\n",
-        varnish.url, origin.base
+        "{BASE_CONFIG}\n[[cdn]]\nprovider = \"{}\"\nnodes = [\"{}\"]\nmode = \"{mode}\"\n{purge_by}\n[verify]\norigin-url = \"{}\"\n",
+        kind.provider(),
+        varnish.url,
+        origin.base
     );
     write_files(dir, &[("staleguard.toml", &config)]);
     // The first purge through staleguard: the CDN's state is unknown, every mutable URL is purged.
@@ -186,17 +191,32 @@ fn stale_then_fresh(mode: &str) {
 
 #[test]
 fn varnish_purge_per_url() {
-    stale_then_fresh("purge");
+    stale_then_fresh("purge", Kind::Varnish);
 }
 
 #[test]
 fn varnish_ban_by_url_regex() {
-    stale_then_fresh("ban");
+    stale_then_fresh("ban", Kind::Varnish);
 }
 
 #[test]
 fn varnish_xkey_surrogate_keys() {
-    stale_then_fresh("xkey");
+    stale_then_fresh("xkey", Kind::Varnish);
+}
+
+#[test]
+fn edge_purge_per_url() {
+    stale_then_fresh("purge", Kind::Edge);
+}
+
+#[test]
+fn edge_ban_by_url_regex() {
+    stale_then_fresh("ban", Kind::Edge);
+}
+
+#[test]
+fn edge_xkey_surrogate_keys() {
+    stale_then_fresh("xkey", Kind::Edge);
 }
 
 /// A CDN that cannot be reached: `on-failure = "fail"` makes the deploy exit 3 (deployed, maybe stale)

@@ -1,13 +1,12 @@
 //! `staleguard serve` behind a real Varnish (`scripts/peers/varnish.sh`, which `scripts/test.sh` installs):
 //! fingerprinted files are cached and served as HITs; HTML is revalidated, so a new build shows through
-//! the cache at once without any purge.
+//! the cache at once without any purge. The same through `staleguard edge`.
 
 use std::path::Path;
 
 use reqwest::blocking::Client;
 
-use staleguard_testkit::varnish::Varnish;
-
+use crate::nodes::{self, Kind};
 use crate::serve::serve;
 use crate::support::*;
 
@@ -30,13 +29,22 @@ fn bump(file: &Path, note: &str) {
 
 #[test]
 fn immutable_files_are_hits_and_html_is_revalidated_through_varnish() {
+    hits_and_revalidation(Kind::Varnish);
+}
+
+#[test]
+fn immutable_files_are_hits_and_html_is_revalidated_through_the_edge() {
+    hits_and_revalidation(Kind::Edge);
+}
+
+fn hits_and_revalidation(kind: Kind) {
     let t = tempfile::tempdir().unwrap();
     copy_dir(&repo().join("examples/site"), &t.path().join("site"));
     build(t.path(), "site", "out", &[]);
     let out = t.path().join("out");
     let m = manifest(&out);
     let origin = serve(t.path(), &["out"]);
-    let varnish = Varnish::start(&origin.base);
+    let varnish = nodes::start(kind, &origin.base);
     let c = Client::new();
 
     // A fingerprinted file: MISS, then HIT, with the negotiated variant kept apart by Vary.
