@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-pub use proxy::{Edge, EdgeOptions, Net};
+pub use proxy::{Clock, Edge, EdgeOptions, Net};
 
 /// An edge that cannot start.
 #[derive(Debug, thiserror::Error)]

@@ -106,6 +106,25 @@ impl Net {
     }
 }
 
+/// The edge's clock (ms since the epoch): the system's, or one a test moves by hand.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    Manual(Arc<AtomicU64>),
+}
+
+impl Clock {
+    pub fn now_ms(&self) -> u64 {
+        match self {
+            Clock::System => SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            Clock::Manual(t) => t.load(Ordering::SeqCst),
+        }
+    }
+}
+
 /// How an edge node behaves.
 #[derive(Debug, Clone)]
 pub struct EdgeOptions {
@@ -127,6 +146,8 @@ pub struct EdgeOptions {
     pub pass_ttl: Duration,
     /// `Via` pseudonym.
     pub name: String,
+    /// Where "now" comes from.
+    pub clock: Clock,
 }
 
 impl EdgeOptions {
@@ -141,6 +162,7 @@ impl EdgeOptions {
             purgers: Net::loopback(),
             pass_ttl: Duration::from_secs(30),
             name: "staleguard-edge".into(),
+            clock: Clock::System,
         }
     }
 }
@@ -237,12 +259,6 @@ pub struct Edge {
     /// Bumped by every soft purge.
     soft: AtomicU64,
     pub counters: Counters,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 static X_CACHE: HeaderName = HeaderName::from_static("x-cache");
@@ -441,7 +457,7 @@ impl Edge {
         let ask = self.ask(&req, peer);
         let head = req.method() == Method::HEAD;
         drop(req);
-        let now = now_ms();
+        let now = self.opts.clock.now_ms();
         let (found, fields) = self.store.lookup(&ask.key, |n| ask.header(n));
         if let Some(obj) = found {
             match obj.timing().decide(now) {
@@ -477,7 +493,7 @@ impl Edge {
         stale: Option<&Arc<Stored>>,
         head: bool,
     ) -> Response<EdgeBody> {
-        let now = now_ms();
+        let now = self.opts.clock.now_ms();
         match got {
             Fetched::Own(resp) => {
                 let s = resp.status().as_u16();
@@ -706,12 +722,12 @@ impl Edge {
             self.hard.load(Ordering::SeqCst),
             self.soft.load(Ordering::SeqCst),
         );
-        let request_time = now_ms();
+        let request_time = self.opts.clock.now_ms();
         let resp = match self.send(self.origin_request(ask, stale.as_deref())).await {
             Ok(r) => r,
             Err(status) => return Fetched::Shared(Shared::Failed(status)),
         };
-        let response_time = now_ms();
+        let response_time = self.opts.clock.now_ms();
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
 
