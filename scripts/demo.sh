@@ -5,7 +5,9 @@
 # loopback port to show the headers, verifies that what is served is what was deployed, then changes a page
 # and runs build → deploy → verify again (the server is stopped by PID at the end). No CDN is needed: the
 # local server stands in for one (`--cdn-url`); with a `[[cdn]]` and `[verify] cdn-url` in the config, the
-# same `deploy` purges the CDN, warms it and verifies through it.
+# same `deploy` purges the CDN, warms it and verifies through it. Last, `staleguard edge` (a local CDN
+# edge: a caching proxy) goes in front of the origin, with `[[cdn]]` and `[verify] cdn-url` pointing at
+# it: a deploy without a purge fails verification naming the stale page, `invalidate` fixes it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if ! command -v cargo >/dev/null 2>&1; then
@@ -78,3 +80,62 @@ cp "$backup" "$page"
 "$bin" --config examples/staleguard.toml deploy >/dev/null
 kill "$pid"
 wait "$pid" 2>/dev/null || true
+
+echo
+echo "== staleguard edge: a local CDN edge in front of the origin, so stale pages show before production"
+# The example's config plus what a CDN setup adds: pages cached at the edge for an hour (so only a purge
+# makes a change visible), the edge as the `[[cdn]]` to purge and the `cdn-url` to verify through.
+cfg=examples/staleguard.edge.toml
+write_cfg() {
+  cat examples/staleguard.toml - >"$cfg" <<TOML
+
+[[routes]]
+match = "**/*.html"
+cache-control = "public, max-age=0, s-maxage=3600"
+$1
+TOML
+}
+write_cfg ""
+slog="$(mktemp)"
+elog="$(mktemp)"
+"$bin" --config "$cfg" serve examples/public --port 0 >"$slog" 2>&1 &
+spid=$!
+trap 'cp "$backup" "$page"; rm -f "$backup" "$slog" "$elog" "$cfg"; kill "$spid" "${epid:-}" 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 50); do grep -q listening "$slog" && break; sleep 0.1; done
+origin="$(grep -oE 'http://[0-9.:]+' "$slog" | head -1)"
+"$bin" edge --origin "$origin" --listen 127.0.0.1:0 >"$elog" 2>&1 &
+epid=$!
+for _ in $(seq 50); do grep -q listening "$elog" && break; sleep 0.1; done
+edge="$(grep -oE 'http://[0-9.:]+' "$elog" | head -1)"
+echo "origin $origin, edge $edge"
+write_cfg "
+[[cdn]]
+provider = \"edge\"
+nodes = [\"$edge\"]
+
+[verify]
+cdn-url = \"$edge\"
+origin-url = \"$origin\"
+warm = [\"/\", \"/about/\"]
+timeout = \"2s\""
+"$bin" --config "$cfg" invalidate >/dev/null   # the edge's state is unknown to staleguard: purge once
+"$bin" --config "$cfg" warm
+echo "-- GET $edge/about/ twice:"
+for _ in 1 2; do curl -s -D - -o /dev/null "$edge/about/" | grep -iE '^(x-cache|age):' | tr -d '\r' | paste -sd' '; done
+echo
+echo "-- edit the page, deploy WITHOUT a purge: the edge keeps the old page, verify says so (exit 3)"
+printf '\n<!-- edited again by scripts/demo.sh at %s -->\n' "$(date -u +%FT%TZ)" >>"$page"
+"$bin" --config "$cfg" build >/dev/null
+code=0
+"$bin" --config "$cfg" deploy --no-purge || code=$?
+echo "(deploy --no-purge exited $code: deployed, users may get stale content)"
+[ "$code" = 3 ] || { echo "error: expected exit 3 from a deploy without purge behind the edge" >&2; exit 1; }
+echo
+echo "-- staleguard invalidate: purges what changed since the edge's last purge; verify passes"
+"$bin" --config "$cfg" invalidate
+"$bin" --config "$cfg" verify
+cp "$backup" "$page"
+"$bin" --config examples/staleguard.toml build >/dev/null
+"$bin" --config examples/staleguard.toml deploy >/dev/null
+kill "$spid" "$epid"
+wait "$spid" "$epid" 2>/dev/null || true
