@@ -458,8 +458,9 @@ impl Edge {
         let head = req.method() == Method::HEAD;
         drop(req);
         let now = self.opts.clock.now_ms();
-        let (found, fields) = self.store.lookup(&ask.key, |n| ask.header(n));
-        if let Some(obj) = found {
+        let ranked = vary::ranked_codings(ask.header("accept-encoding").as_deref());
+        let look = self.store.lookup(&ask.key, |n| ask.header(n), &ranked);
+        if let Some(obj) = look.found {
             match obj.timing().decide(now) {
                 Decision::Fresh => {
                     self.counters.hits.fetch_add(1, Ordering::Relaxed);
@@ -472,16 +473,18 @@ impl Edge {
                 }
                 Decision::Revalidate { stale_if_error } => {
                     let flight = format!("{}\n{}", ask.key, obj.variant);
-                    let got = self.fetch(&ask, flight, Some(obj.clone())).await;
+                    let got = self
+                        .fetch(&ask, flight, Some(obj.clone()), coding_asked(&obj))
+                        .await;
                     return self.answer(&ask, got, stale_if_error.then_some(&obj), head);
                 }
             }
         }
-        let flight = match &fields {
-            Some(f) => format!("{}\n{}", ask.key, vary::variant_key(f, |n| ask.header(n))),
-            None => format!("{}\n*", ask.key),
+        let flight = match &look.variant {
+            Some(v) => format!("{}\n{v}", ask.key),
+            None => format!("{}\n* {}", ask.key, look.ask.join(",")),
         };
-        let got = self.fetch(&ask, flight, None).await;
+        let got = self.fetch(&ask, flight, None, look.ask).await;
         self.answer(&ask, got, None, head)
     }
 
@@ -537,9 +540,10 @@ impl Edge {
         ask: &Ask,
         mut flight: String,
         stale: Option<Arc<Stored>>,
+        asked: Vec<&'static str>,
     ) -> Fetched {
         if self.passes.contains_key(&ask.key) {
-            return self.fetch_alone(ask, stale).await;
+            return self.fetch_alone(ask, stale, &asked).await;
         }
         for _ in 0..4 {
             let joined = {
@@ -558,9 +562,9 @@ impl Edge {
                     // The leader: the fetch runs in a task of its own, so it completes (and its
                     // waiters get their answer) even if this client goes away.
                     let edge = self.clone();
-                    let (ask2, flight2) = (ask.clone(), flight.clone());
+                    let (ask2, flight2, asked2) = (ask.clone(), flight.clone(), asked.clone());
                     let task = tokio::spawn(async move {
-                        let got = edge.fetch_and_store(&ask2, stale).await;
+                        let got = edge.fetch_and_store(&ask2, stale, &asked2).await;
                         let shared = match &got {
                             Fetched::Shared(s) => s.clone(),
                             Fetched::Own(_) => Shared::NotStored,
@@ -586,14 +590,21 @@ impl Edge {
                         Ok(Ok(v)) => {
                             let shared = v.expect("waited for Some");
                             return match shared {
-                                Shared::NotStored => self.fetch_alone(ask, stale).await,
+                                Shared::NotStored => self.fetch_alone(ask, stale, &asked).await,
                                 Shared::Object(obj, how) => {
                                     // A waiter of a first miss may select another variant than
-                                    // the one fetched: it joins (or leads) that variant's fetch.
-                                    let mine = vary::variant_key(&vary_of(&obj.headers), |n| {
-                                        ask.header(n)
-                                    });
-                                    if mine != obj.variant {
+                                    // the one fetched (another value of a field the response
+                                    // varies on): it joins (or leads) that variant's fetch.
+                                    let fields = fields_of(&obj.headers);
+                                    let mine =
+                                        vary::variant_key(&fields, |n| ask.header(n), &obj.coding);
+                                    let takes = !fields.iter().any(|f| f == "accept-encoding")
+                                        || obj.coding == "identity"
+                                        || vary::ranked_codings(
+                                            ask.header("accept-encoding").as_deref(),
+                                        )
+                                        .contains(&obj.coding.as_str());
+                                    if mine != obj.variant || !takes {
                                         flight = format!("{}\n{mine}", ask.key);
                                         continue;
                                     }
@@ -605,12 +616,12 @@ impl Edge {
                         // The leader's task ended without an answer (it panicked): try again.
                         Ok(Err(_)) => continue,
                         // Waited long enough: go to the origin alone.
-                        Err(_) => return self.fetch_alone(ask, stale).await,
+                        Err(_) => return self.fetch_alone(ask, stale, &asked).await,
                     }
                 }
             }
         }
-        self.fetch_alone(ask, stale).await
+        self.fetch_alone(ask, stale, &asked).await
     }
 
     fn forget_flight(&self, flight: &str, tx: &watch::Sender<Option<Shared>>) {
@@ -623,8 +634,13 @@ impl Edge {
         }
     }
 
-    async fn fetch_alone(self: &Arc<Self>, ask: &Ask, stale: Option<Arc<Stored>>) -> Fetched {
-        match self.fetch_and_store(ask, stale).await {
+    async fn fetch_alone(
+        self: &Arc<Self>,
+        ask: &Ask,
+        stale: Option<Arc<Stored>>,
+        asked: &[&'static str],
+    ) -> Fetched {
+        match self.fetch_and_store(ask, stale, asked).await {
             Fetched::Shared(Shared::NotStored) => {
                 unreachable!("fetch_and_store hands a not-stored response back as Own")
             }
@@ -644,14 +660,20 @@ impl Edge {
         }
         let (edge, ask, obj) = (self.clone(), ask.clone(), obj.clone());
         tokio::spawn(async move {
-            let _ = edge.fetch(&ask, flight, Some(obj)).await;
+            let asked = coding_asked(&obj);
+            let _ = edge.fetch(&ask, flight, Some(obj), asked).await;
         });
     }
 
     /// The origin request for `ask` (a cache fill: GET, the client's end-to-end headers without its
-    /// own conditionals and range, `Accept-Encoding` normalised, the stored validators when
-    /// revalidating).
-    fn origin_request(&self, ask: &Ask, stale: Option<&Stored>) -> Request<OutBody> {
+    /// own conditionals and range, `Accept-Encoding` asking for the codings `asked`, the stored
+    /// validators when revalidating).
+    fn origin_request(
+        &self,
+        ask: &Ask,
+        stale: Option<&Stored>,
+        asked: &[&str],
+    ) -> Request<OutBody> {
         let mut h = ask.headers.clone();
         strip_hop_by_hop(&mut h);
         for n in [
@@ -664,11 +686,13 @@ impl Edge {
         ] {
             h.remove(n);
         }
-        let coding = vary::normalise_accept_encoding(ask.header("accept-encoding").as_deref());
-        if coding == "identity" {
-            h.remove(header::ACCEPT_ENCODING);
-        } else {
-            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(coding));
+        match vary::forwarded_accept_encoding(asked).and_then(|v| HeaderValue::from_str(&v).ok()) {
+            Some(v) => {
+                h.insert(header::ACCEPT_ENCODING, v);
+            }
+            None => {
+                h.remove(header::ACCEPT_ENCODING);
+            }
         }
         if let Some(s) = stale {
             if let Some(e) = s.etag() {
@@ -717,13 +741,21 @@ impl Edge {
 
     /// One origin fetch for a cache fill, stored when allowed. A response that is not stored comes
     /// back as `Own` (streamed); a 5xx or no answer as `Failed` when a stale copy could stand in.
-    async fn fetch_and_store(self: &Arc<Self>, ask: &Ask, stale: Option<Arc<Stored>>) -> Fetched {
+    async fn fetch_and_store(
+        self: &Arc<Self>,
+        ask: &Ask,
+        stale: Option<Arc<Stored>>,
+        asked: &[&'static str],
+    ) -> Fetched {
         let generation = (
             self.hard.load(Ordering::SeqCst),
             self.soft.load(Ordering::SeqCst),
         );
         let request_time = self.opts.clock.now_ms();
-        let resp = match self.send(self.origin_request(ask, stale.as_deref())).await {
+        let resp = match self
+            .send(self.origin_request(ask, stale.as_deref(), asked))
+            .await
+        {
             Ok(r) => r,
             Err(status) => return Fetched::Shared(Shared::Failed(status)),
         };
@@ -756,7 +788,7 @@ impl Edge {
             let fresh = Arc::new(old.refreshed(&parts.headers, timing, new_tags));
             if self.keep(generation, &fresh) {
                 self.store
-                    .insert(&ask.key, vary_of(&fresh.headers), fresh.clone());
+                    .insert(&ask.key, fields_of(&fresh.headers), fresh.clone(), asked);
             }
             return Fetched::Shared(Shared::Object(fresh, Cache::Revalidated));
         }
@@ -772,7 +804,8 @@ impl Edge {
                 .get_all(header::VARY)
                 .iter()
                 .filter_map(|v| v.to_str().ok()),
-        );
+        )
+        .map(|f| with_coding_field(f, &parts.headers));
         let facts = RequestFacts {
             method_get_or_head: true,
             has_authorization: ask.headers.contains_key(header::AUTHORIZATION),
@@ -828,7 +861,11 @@ impl Edge {
         }
         parts.headers.remove(header::CONTENT_LENGTH);
         parts.headers.remove(header::AGE);
-        let variant = vary::variant_key(&fields, |n| ask.header(n));
+        let variant = vary::variant_key(
+            &fields,
+            |n| ask.header(n),
+            &store::coding_of(&parts.headers),
+        );
         let tags = tags_of(&parts.headers);
         let obj = Arc::new(Stored::new(
             ask.host.clone(),
@@ -841,7 +878,7 @@ impl Edge {
             tags,
         ));
         if self.keep(generation, &obj) {
-            self.store.insert(&ask.key, fields, obj.clone());
+            self.store.insert(&ask.key, fields, obj.clone(), asked);
             self.passes.invalidate(&ask.key);
         }
         Fetched::Shared(Shared::Object(obj, Cache::Miss))
@@ -1084,14 +1121,36 @@ impl Edge {
     }
 }
 
-/// The `Vary` field names of stored headers.
-fn vary_of(h: &HeaderMap) -> Vec<String> {
-    vary::vary_fields(
+/// The variant fields of stored headers: `Vary`'s, and `Accept-Encoding` for an encoded body.
+fn fields_of(h: &HeaderMap) -> Vec<String> {
+    let f = vary::vary_fields(
         h.get_all(header::VARY)
             .iter()
             .filter_map(|v| v.to_str().ok()),
     )
-    .unwrap_or_default()
+    .unwrap_or_default();
+    with_coding_field(f, h)
+}
+
+/// An encoded body varies on `Accept-Encoding` whether or not the origin said so: a client that does
+/// not take brotli never gets a brotli body.
+fn with_coding_field(mut fields: Vec<String>, h: &HeaderMap) -> Vec<String> {
+    if h.contains_key(header::CONTENT_ENCODING)
+        && store::coding_of(h) != "identity"
+        && !fields.iter().any(|f| f == "accept-encoding")
+    {
+        fields.push("accept-encoding".into());
+    }
+    fields
+}
+
+/// What to ask the origin for when revalidating `obj`: its own coding.
+fn coding_asked(obj: &Stored) -> Vec<&'static str> {
+    vary::CODINGS
+        .iter()
+        .copied()
+        .filter(|c| *c == obj.coding)
+        .collect()
 }
 
 fn forwarded_for(h: &mut HeaderMap, peer: IpAddr) {

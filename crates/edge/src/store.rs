@@ -27,8 +27,10 @@ pub struct Stored {
     pub host: String,
     /// Path and query.
     pub url: String,
-    /// Its variant key ([`vary::variant_key`] of the request that fetched it).
+    /// Its variant key ([`vary::variant_key`] of the request that fetched it, with its coding).
     pub variant: String,
+    /// Its content coding (`Content-Encoding`, lower case; `identity` without one).
+    pub coding: String,
     pub status: StatusCode,
     /// End-to-end response headers as the origin sent them, without `Age` and hop-by-hop fields.
     pub headers: HeaderMap,
@@ -53,10 +55,12 @@ impl Stored {
         timing: Entry,
         tags: Vec<String>,
     ) -> Stored {
+        let coding = coding_of(&headers);
         Stored {
             host,
             url,
             variant,
+            coding,
             status,
             headers,
             body,
@@ -97,7 +101,13 @@ impl Stored {
             .iter()
             .map(|(k, v)| k.as_str().len() + v.len() + 32)
             .sum();
-        self.body.len() + headers + self.host.len() + self.url.len() + self.variant.len() + 256
+        self.body.len()
+            + headers
+            + self.host.len()
+            + self.url.len()
+            + self.variant.len()
+            + self.coding.len()
+            + 256
     }
 
     /// A copy refreshed by a 304 (RFC 9111 §4.3.4): the 304's headers replace the stored ones of the
@@ -134,6 +144,18 @@ impl Stored {
     }
 }
 
+/// The content coding of a response: its `Content-Encoding` (the last one when several), lower case;
+/// `identity` without one.
+pub fn coding_of(h: &HeaderMap) -> String {
+    h.get_all(hyper::header::CONTENT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|c| c.trim().to_ascii_lowercase())
+        .rfind(|c| !c.is_empty())
+        .unwrap_or_else(|| "identity".into())
+}
+
 /// A URL's variants.
 #[derive(Debug)]
 pub struct Objects {
@@ -141,6 +163,23 @@ pub struct Objects {
     pub vary: Vec<String>,
     /// Most recently stored first.
     pub variants: Vec<Arc<Stored>>,
+    /// Codings the origin was seen to serve for this URL, and codings it was asked for and answered
+    /// with another ([`vary::select_coding`]).
+    pub offered: Vec<String>,
+    pub refused: Vec<String>,
+}
+
+/// What a request finds for a URL.
+#[derive(Debug)]
+pub struct Lookup {
+    /// The stored variant it selects, if any.
+    pub found: Option<Arc<Stored>>,
+    /// The URL's `Vary` fields, when the URL is known.
+    pub fields: Option<Vec<String>>,
+    /// Its variant key, when the coding it gets is known.
+    pub variant: Option<String>,
+    /// The codings to ask the origin for on a fetch (in order).
+    pub ask: Vec<&'static str>,
 }
 
 impl Objects {
@@ -179,26 +218,61 @@ impl Store {
         self.cache.get(key)
     }
 
-    /// The variant of `key` that a request with `header` values selects, with the URL's `Vary`.
+    /// What a request with `header` values, taking the codings `ranked`, finds for `key`.
     pub fn lookup(
         &self,
         key: &str,
         header: impl Fn(&str) -> Option<String>,
-    ) -> (Option<Arc<Stored>>, Option<Vec<String>>) {
+        ranked: &[&'static str],
+    ) -> Lookup {
         let Some(objects) = self.cache.get(key) else {
-            return (None, None);
+            return Lookup {
+                found: None,
+                fields: None,
+                variant: None,
+                ask: ranked.to_vec(),
+            };
         };
-        let want = vary::variant_key(&objects.vary, header);
+        let fields = objects.vary.clone();
+        let (coding, ask) = if fields.iter().any(|f| f == "accept-encoding") {
+            match vary::select_coding(ranked, &objects.offered, &objects.refused) {
+                Ok(c) => (c, vec![c]),
+                Err(ask) => {
+                    return Lookup {
+                        found: None,
+                        fields: Some(fields),
+                        variant: None,
+                        ask,
+                    };
+                }
+            }
+        } else {
+            ("", ranked.to_vec())
+        };
+        let want = vary::variant_key(&fields, header, coding);
         let found = objects.variants.iter().find(|s| s.variant == want).cloned();
-        (found, Some(objects.vary.clone()))
+        Lookup {
+            found,
+            fields: Some(fields),
+            variant: Some(want),
+            ask,
+        }
     }
 
-    /// Stores `object` under `key` as a variant of a response varying on `fields`: it replaces the
-    /// variant of the same key, goes first, and the oldest variants past the cap are dropped. A change
-    /// of `Vary` drops the other variants (they were selected by other fields).
-    pub fn insert(&self, key: &str, fields: Vec<String>, object: Arc<Stored>) {
+    /// Stores `object` under `key` as a variant of a response varying on `fields`, fetched asking for
+    /// the codings `asked`: it replaces the variant of the same key, goes first, and the oldest
+    /// variants past the cap are dropped. A change of `Vary` drops the other variants (they were
+    /// selected by other fields). What the origin offers is learned: the object's coding is offered;
+    /// the codings asked for before it (or all, when it is none of them) are refused.
+    pub fn insert(&self, key: &str, fields: Vec<String>, object: Arc<Stored>, asked: &[&str]) {
+        let coding = object.coding.clone();
+        let refused_now: Vec<&str> = match asked.iter().position(|c| *c == coding) {
+            Some(i) => asked[..i].to_vec(),
+            None => asked.to_vec(),
+        };
         self.cache.entry_by_ref(key).and_compute_with(|existing| {
             let mut variants = vec![object.clone()];
+            let (mut offered, mut refused) = (Vec::new(), Vec::new());
             if let Some(e) = existing {
                 let old = e.value();
                 if old.vary == fields {
@@ -209,11 +283,28 @@ impl Store {
                             .take(vary::MAX_VARIANTS - 1)
                             .cloned(),
                     );
+                    offered.clone_from(&old.offered);
+                    refused.clone_from(&old.refused);
                 }
             }
+            refused.retain(|r: &String| *r != coding);
+            if !offered.contains(&coding) {
+                offered.push(coding.clone());
+            }
+            for r in &refused_now {
+                if *r != "identity"
+                    && !offered.iter().any(|o| o == r)
+                    && !refused.iter().any(|x| x == r)
+                {
+                    refused.push(r.to_string());
+                }
+            }
+            offered.truncate(8);
             moka::ops::compute::Op::Put(Arc::new(Objects {
                 vary: fields.clone(),
                 variants,
+                offered,
+                refused,
             }))
         });
     }
@@ -241,6 +332,8 @@ impl Store {
                 moka::ops::compute::Op::Put(Arc::new(Objects {
                     vary: old.vary.clone(),
                     variants,
+                    offered: old.offered.clone(),
+                    refused: old.refused.clone(),
                 }))
             }
         });
@@ -273,6 +366,8 @@ impl Store {
                     moka::ops::compute::Op::Put(Arc::new(Objects {
                         vary: old.vary.clone(),
                         variants,
+                        offered: old.offered.clone(),
+                        refused: old.refused.clone(),
                     }))
                 }
             });
@@ -326,32 +421,72 @@ mod tests {
         ))
     }
 
+    fn coded(url: &str, coding: &str, body: &'static [u8]) -> Arc<Stored> {
+        let mut h = HeaderMap::new();
+        if coding != "identity" {
+            h.insert(
+                hyper::header::CONTENT_ENCODING,
+                HeaderValue::from_str(coding).unwrap(),
+            );
+        }
+        let o = object(url, &format!("accept-encoding={coding}\n"), body, &[]);
+        let mut o = Arc::try_unwrap(o).unwrap();
+        o.coding = coding_of(&h);
+        o.headers = h;
+        Arc::new(o)
+    }
+
     #[test]
     fn variants_replace_each_other_and_are_capped() {
         let s = Store::new(1 << 20);
         let fields = vec!["accept-encoding".to_string()];
-        let ae = |v: &'static str| move |_: &str| Some(v.to_string());
+        let none = |_: &str| None;
+        let chrome = vary::ranked_codings(Some("gzip, deflate, br, zstd"));
+        let gzip_only = vary::ranked_codings(Some("gzip"));
+        let curl = vary::ranked_codings(None);
+        // Unknown URL: ask for everything the client takes.
+        assert_eq!(s.lookup("h/a", none, &chrome).ask, chrome);
+        s.insert("h/a", fields.clone(), coded("/a", "br", b"br"), &chrome);
         s.insert(
             "h/a",
             fields.clone(),
-            object("/a", "accept-encoding=br\n", b"br", &[]),
+            coded("/a", "gzip", b"gz"),
+            &gzip_only,
         );
-        s.insert(
-            "h/a",
-            fields.clone(),
-            object("/a", "accept-encoding=gzip\n", b"gz", &[]),
+        assert_eq!(
+            &s.lookup("h/a", none, &chrome).found.unwrap().body[..],
+            b"br"
         );
-        assert_eq!(&s.lookup("h/a", ae("br")).0.unwrap().body[..], b"br");
-        assert_eq!(&s.lookup("h/a", ae("gzip")).0.unwrap().body[..], b"gz");
-        assert!(s.lookup("h/a", ae("identity")).0.is_none());
+        assert_eq!(
+            &s.lookup("h/a", none, &gzip_only).found.unwrap().body[..],
+            b"gz"
+        );
+        // curl takes identity only, never asked yet: a fetch for identity.
+        let l = s.lookup("h/a", none, &curl);
+        assert!(l.found.is_none());
+        assert_eq!(l.ask, ["identity"]);
         // The same variant again replaces it.
-        s.insert(
-            "h/a",
-            fields.clone(),
-            object("/a", "accept-encoding=br\n", b"br2", &[]),
+        s.insert("h/a", fields.clone(), coded("/a", "br", b"br2"), &chrome);
+        assert_eq!(
+            &s.lookup("h/a", none, &chrome).found.unwrap().body[..],
+            b"br2"
         );
-        assert_eq!(&s.lookup("h/a", ae("br")).0.unwrap().body[..], b"br2");
         assert_eq!(s.get("h/a").unwrap().variants.len(), 2);
+        // A gzip-only origin, learned from one answer: every browser gets the gzip variant.
+        s.insert("h/g", fields.clone(), coded("/g", "gzip", b"gz"), &chrome);
+        let o = s.get("h/g").unwrap();
+        assert_eq!(
+            (o.offered.clone(), o.refused.clone()),
+            (
+                vec!["gzip".to_string()],
+                vec!["br".to_string(), "zstd".to_string()]
+            )
+        );
+        let safari = vary::ranked_codings(Some("gzip, deflate, br"));
+        assert_eq!(
+            &s.lookup("h/g", none, &safari).found.unwrap().body[..],
+            b"gz"
+        );
         // Past the cap, the oldest goes.
         let ua = vec!["user-agent".to_string()];
         for i in 0..40 {
@@ -359,22 +494,23 @@ mod tests {
                 "h/u",
                 ua.clone(),
                 object("/u", &format!("user-agent={i}\n"), b"x", &[]),
+                &curl,
             );
         }
         let o = s.get("h/u").unwrap();
         assert_eq!(o.variants.len(), vary::MAX_VARIANTS);
         assert_eq!(o.variants[0].variant, "user-agent=39\n");
         // A new Vary drops the variants of the old one.
-        s.insert("h/a", vec![], object("/a", "", b"plain", &[]));
+        s.insert("h/a", vec![], object("/a", "", b"plain", &[]), &curl);
         assert_eq!(s.get("h/a").unwrap().variants.len(), 1);
     }
 
     #[test]
     fn purges_count_what_they_match() {
         let s = Store::new(1 << 20);
-        s.insert("h/a", vec![], object("/a", "", b"a", &["k1", "k2"]));
-        s.insert("h/b", vec![], object("/b", "", b"b", &["k2"]));
-        s.insert("h/c", vec![], object("/c", "", b"c", &[]));
+        s.insert("h/a", vec![], object("/a", "", b"a", &["k1", "k2"]), &[]);
+        s.insert("h/b", vec![], object("/b", "", b"b", &["k2"]), &[]);
+        s.insert("h/c", vec![], object("/c", "", b"c", &[]), &[]);
         assert_eq!(s.soft_purge_where(|o| o.tags.iter().any(|t| t == "k1")), 1);
         assert!(s.get("h/a").unwrap().variants[0].timing().invalidated);
         assert!(!s.get("h/b").unwrap().variants[0].timing().invalidated);
@@ -393,6 +529,7 @@ mod tests {
                 &format!("h/{i}"),
                 vec![],
                 object(&format!("/{i}"), "", &BODY, &[]),
+                &[],
             );
         }
         let (_, bytes) = s.usage();

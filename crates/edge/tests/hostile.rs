@@ -389,3 +389,64 @@ async fn bad_ban_patterns_are_400_with_the_reason() {
         200
     );
 }
+
+#[tokio::test]
+async fn accept_encoding_is_normalised_to_what_the_origin_offers() {
+    // An origin with gzip only (nginx with gzip_static, no brotli): asked for br, it answers gzip.
+    let (o, count) = origin(|head| {
+        let ae = head
+            .lines()
+            .find_map(|l| l.strip_prefix("accept-encoding: "))
+            .unwrap_or("")
+            .to_string();
+        if ae.contains("gzip") {
+            reply(ok(
+                "max-age=60",
+                "vary: Accept-Encoding\r\ncontent-encoding: gzip\r\n",
+                "gzip body",
+            ))
+        } else {
+            reply(ok("max-age=60", "vary: Accept-Encoding\r\n", "plain body"))
+        }
+    })
+    .await;
+    let (e, _) = edge(EdgeOptions::new(o)).await;
+    let c = reqwest::Client::new();
+    let url = format!("{e}/app.js");
+    let chrome = [("accept-encoding", "gzip, deflate, br, zstd")];
+    let safari = [("accept-encoding", "gzip, deflate, br")];
+    let old = [("accept-encoding", "gzip")];
+    let (_, x, body) = get(&c, &url, &chrome).await;
+    assert_eq!((x.as_str(), &body[..]), ("MISS", &b"gzip body"[..]));
+    for h in [&safari[..], &old[..], &chrome[..]] {
+        let (_, x, body) = get(&c, &url, h).await;
+        assert_eq!((x.as_str(), &body[..]), ("HIT", &b"gzip body"[..]), "{h:?}");
+    }
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        1,
+        "one variant for every browser"
+    );
+    // A client without gzip never gets it.
+    let (_, x, body) = get(&c, &url, &[("accept-encoding", "identity")]).await;
+    assert_eq!((x.as_str(), &body[..]), ("MISS", &b"plain body"[..]));
+    let (_, x, body) = get(&c, &url, &[]).await;
+    assert_eq!((x.as_str(), &body[..]), ("HIT", &b"plain body"[..]));
+    // An encoded body without `Vary: Accept-Encoding` (an origin bug) still varies on it.
+    let (o2, _) = origin(|head| {
+        if head.contains("accept-encoding: br") {
+            reply(ok("max-age=60", "content-encoding: br\r\n", "br body"))
+        } else {
+            reply(ok("max-age=60", "", "plain"))
+        }
+    })
+    .await;
+    let (e2, _) = edge(EdgeOptions::new(o2)).await;
+    let url = format!("{e2}/x");
+    assert_eq!(get(&c, &url, &chrome).await.2, b"br body");
+    assert_eq!(
+        get(&c, &url, &[]).await.2,
+        b"plain",
+        "no brotli for a client without it"
+    );
+}
