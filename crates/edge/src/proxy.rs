@@ -151,6 +151,11 @@ pub struct EdgeOptions {
 }
 
 impl EdgeOptions {
+    /// The `Via` entry: `1.1 <name>`.
+    pub fn name_via(&self) -> String {
+        format!("1.1 {}", self.name)
+    }
+
     pub fn new(origin: impl Into<String>) -> EdgeOptions {
         EdgeOptions {
             origin: origin.into(),
@@ -235,6 +240,16 @@ impl Ask {
     }
 }
 
+/// One header's value, borrowed when it is a single line.
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+    let mut it = h.get_all(name).iter();
+    let first = it.next()?;
+    if it.next().is_none() {
+        return first.to_str().ok().map(std::borrow::Cow::Borrowed);
+    }
+    joined(h, name).map(std::borrow::Cow::Owned)
+}
+
 fn joined(h: &HeaderMap, name: &str) -> Option<String> {
     let mut it = h.get_all(name).iter();
     let first = it.next()?;
@@ -258,6 +273,8 @@ pub struct Edge {
     hard: AtomicU64,
     /// Bumped by every soft purge.
     soft: AtomicU64,
+    /// `Via: 1.1 <name>`.
+    via: HeaderValue,
     pub counters: Counters,
 }
 
@@ -391,6 +408,12 @@ impl Edge {
             client,
             flights: Mutex::new(HashMap::new()),
             hard: AtomicU64::new(0),
+            via: HeaderValue::from_str(&opts.name_via()).map_err(|_| {
+                format!(
+                    "`{}` cannot be a Via pseudonym (visible ASCII only)",
+                    opts.name
+                )
+            })?,
             soft: AtomicU64::new(0),
             counters: Counters::default(),
             opts,
@@ -414,36 +437,51 @@ impl Edge {
             "GET" | "HEAD" => self.cached(req, peer).await,
             _ => self.pass_unsafe(req, peer).await,
         };
-        let via = format!("1.1 {}", self.opts.name);
-        let via = match resp
-            .headers()
-            .get(header::VIA)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(old) => format!("{old}, {via}"),
-            None => via,
-        };
-        if let Ok(v) = HeaderValue::from_str(&via) {
-            resp.headers_mut().insert(header::VIA, v);
+        let h = resp.headers_mut();
+        match h.get(header::VIA).and_then(|v| v.to_str().ok()) {
+            Some(old) => {
+                if let Ok(v) = HeaderValue::from_str(&format!("{old}, {}", self.opts.name_via())) {
+                    h.insert(header::VIA, v);
+                }
+            }
+            None => {
+                h.insert(header::VIA, self.via.clone());
+            }
         }
         resp
     }
 
-    fn ask(&self, req: &Request<Incoming>, peer: SocketAddr) -> Ask {
+    /// The primary key of a request (Host, lower case, then path and query) and the Host's length.
+    fn primary(&self, req: &Request<Incoming>) -> (String, usize) {
         let host = req
             .headers()
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
-            .map_or_else(|| self.origin_authority.clone(), str::to_ascii_lowercase);
-        let path_and_query = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
+            .unwrap_or(&self.origin_authority);
+        let pq = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let mut key = String::with_capacity(host.len() + pq.len());
+        key.push_str(host);
+        key.make_ascii_lowercase();
+        key.push_str(pq);
+        (key, host.len())
+    }
+
+    fn ask(&self, req: &Request<Incoming>, peer: SocketAddr) -> Ask {
+        let (key, host_len) = self.primary(req);
+        self.ask_with(req, peer, key, host_len)
+    }
+
+    fn ask_with(
+        &self,
+        req: &Request<Incoming>,
+        peer: SocketAddr,
+        key: String,
+        host_len: usize,
+    ) -> Ask {
         Ask {
-            key: store::primary_key(&host, &path_and_query),
-            host,
-            path_and_query,
+            host: key[..host_len].to_string(),
+            path_and_query: key[host_len..].to_string(),
+            key,
             headers: req.headers().clone(),
             peer: peer.ip(),
         }
@@ -454,22 +492,32 @@ impl Edge {
         req: Request<Incoming>,
         peer: SocketAddr,
     ) -> Response<EdgeBody> {
-        let ask = self.ask(&req, peer);
         let head = req.method() == Method::HEAD;
-        drop(req);
+        let (key, host_len) = self.primary(&req);
         let now = self.opts.clock.now_ms();
-        let ranked = vary::ranked_codings(ask.header("accept-encoding").as_deref());
-        let look = self.store.lookup(&ask.key, |n| ask.header(n), &ranked);
+        let ranked = vary::ranked_codings(header_str(req.headers(), "accept-encoding").as_deref());
+        let look = self
+            .store
+            .lookup(&key, |n| joined(req.headers(), n), &ranked);
+        // The hit path reads the request in place; the rest works on a copy of its facts.
+        if let Some(obj) = &look.found
+            && obj.timing().decide(now) == Decision::Fresh
+        {
+            self.counters.hits.fetch_add(1, Ordering::Relaxed);
+            return self.deliver(req.headers(), obj, Cache::Hit, now, head);
+        }
+        let ask = self.ask_with(&req, peer, key, host_len);
+        drop(req);
         if let Some(obj) = look.found {
             match obj.timing().decide(now) {
                 Decision::Fresh => {
                     self.counters.hits.fetch_add(1, Ordering::Relaxed);
-                    return self.deliver(&ask, &obj, Cache::Hit, now, head);
+                    return self.deliver(&ask.headers, &obj, Cache::Hit, now, head);
                 }
                 Decision::StaleWhileRevalidate => {
                     self.counters.stale.fetch_add(1, Ordering::Relaxed);
                     self.refresh_in_background(&ask, &obj);
-                    return self.deliver(&ask, &obj, Cache::Stale, now, head);
+                    return self.deliver(&ask.headers, &obj, Cache::Stale, now, head);
                 }
                 Decision::Revalidate { stale_if_error } => {
                     let flight = format!("{}\n{}", ask.key, obj.variant);
@@ -504,7 +552,7 @@ impl Edge {
                     && matches!(s, 500 | 502 | 503 | 504)
                 {
                     self.counters.stale.fetch_add(1, Ordering::Relaxed);
-                    return self.deliver(ask, obj, Cache::Stale, now, head);
+                    return self.deliver(&ask.headers, obj, Cache::Stale, now, head);
                 }
                 resp
             }
@@ -513,12 +561,12 @@ impl Edge {
                     Cache::Revalidated => self.counters.revalidated.fetch_add(1, Ordering::Relaxed),
                     _ => self.counters.misses.fetch_add(1, Ordering::Relaxed),
                 };
-                self.deliver(ask, &obj, how, now, head)
+                self.deliver(&ask.headers, &obj, how, now, head)
             }
             Fetched::Shared(Shared::Failed(status)) => {
                 if let Some(obj) = stale {
                     self.counters.stale.fetch_add(1, Ordering::Relaxed);
-                    return self.deliver(ask, obj, Cache::Stale, now, head);
+                    return self.deliver(&ask.headers, obj, Cache::Stale, now, head);
                 }
                 plain(
                     status,
@@ -952,7 +1000,7 @@ impl Edge {
     /// A stored object as this request's response.
     fn deliver(
         &self,
-        ask: &Ask,
+        req: &HeaderMap,
         obj: &Stored,
         how: Cache,
         now: u64,
@@ -965,14 +1013,13 @@ impl Edge {
         let status = obj.status;
         // Conditionals: If-None-Match (weak comparison), else If-Modified-Since.
         if status == StatusCode::OK {
-            let not_modified = match (ask.headers.get(header::IF_NONE_MATCH), obj.etag()) {
+            let not_modified = match (req.get(header::IF_NONE_MATCH), obj.etag()) {
                 (Some(inm), Some(tag)) => {
                     staleguard_serve::conditional::none_match(inm.as_bytes(), tag.as_bytes())
                 }
                 (Some(_), None) => false,
                 (None, _) => match (
-                    ask.headers
-                        .get(header::IF_MODIFIED_SINCE)
+                    req.get(header::IF_MODIFIED_SINCE)
                         .and_then(|v| v.to_str().ok()),
                     date_header(&obj.headers, header::LAST_MODIFIED).and_then(Result::ok),
                 ) {
@@ -993,12 +1040,8 @@ impl Edge {
                 return r;
             }
             // One range of the stored representation.
-            if let Some(range) = ask.headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-                let if_range_ok = match ask
-                    .headers
-                    .get(header::IF_RANGE)
-                    .and_then(|v| v.to_str().ok())
-                {
+            if let Some(range) = req.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+                let if_range_ok = match req.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
                     None => true,
                     Some(ir) => staleguard_serve::conditional::if_range_holds(
                         ir,

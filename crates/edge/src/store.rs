@@ -174,8 +174,6 @@ pub struct Objects {
 pub struct Lookup {
     /// The stored variant it selects, if any.
     pub found: Option<Arc<Stored>>,
-    /// The URL's `Vary` fields, when the URL is known.
-    pub fields: Option<Vec<String>>,
     /// Its variant key, when the coding it gets is known.
     pub variant: Option<String>,
     /// The codings to ask the origin for on a fetch (in order).
@@ -228,19 +226,17 @@ impl Store {
         let Some(objects) = self.cache.get(key) else {
             return Lookup {
                 found: None,
-                fields: None,
                 variant: None,
                 ask: ranked.to_vec(),
             };
         };
-        let fields = objects.vary.clone();
+        let fields = &objects.vary;
         let (coding, ask) = if fields.iter().any(|f| f == "accept-encoding") {
             match vary::select_coding(ranked, &objects.offered, &objects.refused) {
                 Ok(c) => (c, vec![c]),
                 Err(ask) => {
                     return Lookup {
                         found: None,
-                        fields: Some(fields),
                         variant: None,
                         ask,
                     };
@@ -249,11 +245,10 @@ impl Store {
         } else {
             ("", ranked.to_vec())
         };
-        let want = vary::variant_key(&fields, header, coding);
+        let want = vary::variant_key(fields, header, coding);
         let found = objects.variants.iter().find(|s| s.variant == want).cloned();
         Lookup {
             found,
-            fields: Some(fields),
             variant: Some(want),
             ask,
         }

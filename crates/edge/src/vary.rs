@@ -26,25 +26,46 @@ pub fn ranked_codings(value: Option<&str>) -> Vec<&'static str> {
     let Some(value) = value else {
         return vec!["identity"];
     };
-    let weights = weights(value);
-    let weight = |coding: &str| -> Option<f32> {
-        weights
-            .iter()
-            .find(|(n, _)| n == coding)
-            .or_else(|| weights.iter().find(|(n, _)| n == "*"))
-            .map(|(_, q)| *q)
-    };
-    let mut out: Vec<(&'static str, f32)> = CODINGS
-        .iter()
-        .filter_map(|&c| {
-            let q = match (c, weight(c)) {
-                (_, Some(q)) => q,
-                ("identity", None) => 0.001,
-                _ => 0.0,
-            };
-            (q > 0.0).then_some((c, q))
-        })
-        .collect();
+    // Weights of br, zstd, gzip, identity and `*`, as listed (no allocation: this runs on every hit).
+    let mut w: [Option<f32>; 5] = [None; 5];
+    for item in value.split(',') {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or("").trim();
+        let i = if name.eq_ignore_ascii_case("br") {
+            0
+        } else if name.eq_ignore_ascii_case("zstd") {
+            1
+        } else if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            2
+        } else if name.eq_ignore_ascii_case("identity") {
+            3
+        } else if name == "*" {
+            4
+        } else {
+            continue;
+        };
+        let mut q = 1.0f32;
+        for p in parts {
+            let p = p.trim();
+            if let Some(v) = p.strip_prefix("q=").or_else(|| p.strip_prefix("Q=")) {
+                q = v.trim().parse().unwrap_or(0.0);
+            }
+        }
+        if w[i].is_none() {
+            w[i] = Some(q);
+        }
+    }
+    let mut out: Vec<(&'static str, f32)> = Vec::with_capacity(4);
+    for (i, &c) in CODINGS.iter().enumerate() {
+        let q = match (c, w[i].or(w[4])) {
+            (_, Some(q)) => q,
+            ("identity", None) => 0.001,
+            _ => 0.0,
+        };
+        if q > 0.0 {
+            out.push((c, q));
+        }
+    }
     // Stable: equal weights keep CODINGS' order.
     out.sort_by(|a, b| b.1.total_cmp(&a.1));
     out.into_iter().map(|(c, _)| c).collect()
@@ -93,36 +114,6 @@ pub fn forwarded_accept_encoding(ask: &[&str]) -> Option<String> {
         }
     }
     Some(out)
-}
-
-fn weights(value: &str) -> Vec<(String, f32)> {
-    let mut weights: Vec<(String, f32)> = Vec::new();
-    for item in value.split(',') {
-        let mut parts = item.split(';');
-        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        if name.is_empty() {
-            continue;
-        }
-        let mut q = 1.0f32;
-        for p in parts {
-            if let Some(v) = p
-                .trim()
-                .strip_prefix("q=")
-                .or_else(|| p.trim().strip_prefix("Q="))
-            {
-                q = v.trim().parse().unwrap_or(0.0);
-            }
-        }
-        weights.push((
-            if name == "x-gzip" {
-                "gzip".into()
-            } else {
-                name
-            },
-            q,
-        ));
-    }
-    weights
 }
 
 /// The field names of `Vary` values, lower-cased, in order, once each; `None` for `Vary: *`.
