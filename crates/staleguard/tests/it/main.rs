@@ -8,6 +8,7 @@ mod conventions;
 mod crash;
 mod deploy;
 mod django;
+mod edge;
 mod example_output;
 mod incremental;
 mod init;
