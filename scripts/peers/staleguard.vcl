@@ -20,6 +20,8 @@ vcl 4.1;
 # value then never matches), so it may not contain spaces.
 #
 # Response headers: X-Cache: HIT|MISS (MISS also for pass and hit-for-miss), X-Cache-Hits: N.
+# One change to caching: a background refresh that gets a 5xx is abandoned (the stale object stays
+# within its grace), as stale-if-error would have it.
 
 import std;
 import xkey;
@@ -73,6 +75,13 @@ sub vcl_backend_response {
     # Copies of the request's URL and Host on the object, for lurker-friendly bans.
     set beresp.http.x-url = bereq.url;
     set beresp.http.x-host = bereq.http.host;
+    # A failed background refresh (a 5xx while serving from grace) keeps the stale object instead
+    # of replacing it with the error, which the builtin VCL would make a hit-for-miss: what
+    # stale-if-error asks for, within Varnish's grace (default_grace, 10 s; Varnish does not read
+    # stale-if-error itself).
+    if (bereq.is_bgfetch && beresp.status >= 500) {
+        return (abandon);
+    }
     # No TTL, grace or Vary changes: the builtin vcl_backend_response follows.
 }
 

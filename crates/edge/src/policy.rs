@@ -7,7 +7,8 @@
 //!   response says `public`, `s-maxage` or `must-revalidate`. Heuristic freshness is off: a response
 //!   without an explicit lifetime is stored only when it says `no-cache` (kept for revalidation).
 //! - [`Directives::lifetime`]: `s-maxage`, else `max-age`, else `Expires − Date`; `no-cache` makes it 0.
-//! - [`Entry::age`]: the corrected initial age (§4.2.3) plus the time resident.
+//! - [`Entry::age`]: the corrected initial age (§4.2.3) plus the time resident (`Date` read to the end
+//!   of its second; the response delay added only to a non-zero `Age`).
 //! - [`Entry::decide`]: fresh → serve; stale within `stale-while-revalidate` → serve and refresh in
 //!   the background; otherwise revalidate (and, within `stale-if-error`, serve stale if the origin
 //!   errs). `must-revalidate`/`proxy-revalidate`/`s-maxage` forbid serving stale at all (§4.2.4).
@@ -195,12 +196,21 @@ pub enum Decision {
 }
 
 impl Entry {
-    /// Current age (§4.2.3): corrected initial age plus the time resident.
+    /// Current age (§4.2.3): corrected initial age plus the time resident, with two readings of the
+    /// formula for an origin (as `http-cache-semantics` and Varnish read `Age` alone):
+    /// - `Date` has one-second resolution: the apparent age counts from the end of its second, so a
+    ///   response with `max-age=1` is not born nearly expired because its `Date` was truncated;
+    /// - the response delay is added only to a non-zero `Age` (a response that sat in another cache):
+    ///   an origin that took 2 s to render a page did not make it 2 s old.
     pub fn age(&self, now: u64) -> u64 {
-        let apparent = self
-            .date
-            .map_or(0, |d| self.response_time.saturating_sub(d));
-        let delay = self.response_time.saturating_sub(self.request_time);
+        let apparent = self.date.map_or(0, |d| {
+            self.response_time.saturating_sub(d.saturating_add(MS - 1))
+        });
+        let delay = if self.age_header > 0 {
+            self.response_time.saturating_sub(self.request_time)
+        } else {
+            0
+        };
         let corrected_age_value = self.age_header.saturating_add(delay);
         let initial = apparent.max(corrected_age_value);
         initial.saturating_add(now.saturating_sub(self.response_time))
@@ -441,11 +451,18 @@ mod tests {
         e.date = Some(900 * MS);
         assert_eq!(
             e.age(1010 * MS),
-            110 * MS,
-            "apparent age from Date, plus residence"
+            110 * MS - (MS - 1),
+            "apparent age from the end of Date's second, plus residence"
         );
         e.date = Some(2000 * MS);
-        assert_eq!(e.age(1000 * MS), 5 * MS, "a Date in the future counts as 0");
+        assert_eq!(e.age(1000 * MS), 0, "a Date in the future counts as 0");
+        assert_eq!(
+            e.age(1003 * MS),
+            3 * MS,
+            "no Age: a slow origin's delay is not age"
+        );
+        e.date = Some(1000 * MS);
+        assert_eq!(e.age(1000 * MS), 0, "Date within its second: age 0");
     }
 
     #[test]

@@ -62,14 +62,16 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// One sending (or revalidation): time, `Cache-Control` spec, the origin's request number.
+type Sent = (u64, usize, u64);
+
 /// What the origin did: per (path, coding, version), the times it sent or revalidated that
 /// representation and with which `Cache-Control`.
 #[derive(Default)]
 struct Origin {
     version: [u64; 4],
     spec: [usize; 4],
-    /// (time, spec, the origin's request number).
-    sent: HashMap<(usize, String, u64), Vec<(u64, usize, u64)>>,
+    sent: HashMap<(usize, String, u64), Vec<Sent>>,
     requests: u64,
 }
 
@@ -256,8 +258,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                             // started may already be logged).
                             let &(t, spec, _) = events
                                 .iter()
-                                .filter(|(t, _, n)| *t <= now && *n <= before)
-                                .next_back()
+                                .rfind(|(t, _, n)| *t <= now && *n <= before)
                                 .unwrap();
                             let (life, swr, sie, forbid) = windows(spec);
                             prop_assert!(
