@@ -203,31 +203,8 @@ info "binary: $SG_STAMP"
 
 # ------------------------------------------------------------------------------------------------
 step "Content: staleguard build examples/site"
-rm -rf "$SITE"
-"$SG" build examples/site -o "$SITE" --cache-dir "$SITE_CACHE" >"$LOGS/edge-build.log" 2>&1 || {
-  tail -n 25 "$LOGS/edge-build.log" | sed 's/^/    | /' >&2
-  die "staleguard build examples/site failed (log: $LOGS/edge-build.log)"
-}
-info "$(tail -n 1 "$LOGS/edge-build.log")"
-MANIFEST="$SITE/staleguard.manifest.json"
-[ -f "$MANIFEST" ] || die "no manifest at $MANIFEST"
-# The smallest fingerprinted (not mutable) .css file with a br sidecar: the same pick as bench/serve.sh.
-read -r LOGICAL URL_PATH RAW_SIZE ENC_SIZE < <(python3 - "$MANIFEST" "$ENC" <<'PY'
-import json, sys
-m = json.load(open(sys.argv[1]))
-enc = sys.argv[2]
-best = None
-for logical, f in m.get("files", {}).items():
-    e = (f.get("encodings") or {}).get(enc)
-    if not logical.endswith(".css") or f.get("mutable") or not e or f.get("path") == logical:
-        continue
-    if best is None or f["size"] < best[2]:
-        best = (logical, f["path"], f["size"], e["size"])
-if best is None:
-    sys.exit("no fingerprinted .css file with a %s sidecar in the manifest" % enc)
-print(*best)
-PY
-) || die "could not pick a CSS file from $MANIFEST"
+read -r LOGICAL URL_PATH RAW_SIZE ENC_SIZE < <(build_site_and_pick_css "$SITE" "$SITE_CACHE" "$ENC" "$LOGS/edge-build.log")
+[ -n "${ENC_SIZE:-}" ] || die "could not pick a CSS file from $SITE/staleguard.manifest.json"
 SIDECAR="$SITE/$URL_PATH.br"
 [ -f "$SIDECAR" ] || die "manifest lists a br sidecar for $URL_PATH, but $SIDECAR does not exist"
 REQ_PATH="/$URL_PATH"

@@ -141,3 +141,34 @@ count_requests() {
     }
     END { printf "%d %d %d %d %d %d %d %d %d\n", t, n["GET"], n["HEAD"], n["PUT"], n["POST"], n["DELETE"], n["LIST"], bad, n["OTHER"] }' "$1"
 }
+
+# build_site_and_pick_css SITE CACHE ENC LOG: builds examples/site into SITE with $SG (CACHE as its
+# cache dir, output in LOG) and prints "LOGICAL URL_PATH RAW_SIZE ENC_SIZE" for the smallest
+# fingerprinted (not mutable) .css file that has a sidecar of ENC (br, gzip): the file the serve and
+# edge benchmarks measure.
+build_site_and_pick_css() {
+  local site="$1" cache="$2" enc="$3" log="$4"
+  rm -rf "$site"
+  "$SG" build examples/site -o "$site" --cache-dir "$cache" >"$log" 2>&1 || {
+    tail -n 25 "$log" | sed 's/^/    | /' >&2
+    die "staleguard build examples/site failed (log: $log)"
+  }
+  info "$(tail -n 1 "$log")"
+  local manifest="$site/staleguard.manifest.json"
+  [ -f "$manifest" ] || die "no manifest at $manifest"
+  python3 - "$manifest" "$enc" <<'PY' || die "could not pick a CSS file from $manifest"
+import json, sys
+m = json.load(open(sys.argv[1]))
+enc = sys.argv[2]
+best = None
+for logical, f in m.get("files", {}).items():
+    e = (f.get("encodings") or {}).get(enc)
+    if not logical.endswith(".css") or f.get("mutable") or not e or f.get("path") == logical:
+        continue
+    if best is None or f["size"] < best[2]:
+        best = (logical, f["path"], f["size"], e["size"])
+if best is None:
+    sys.exit("no fingerprinted .css file with a %s sidecar in the manifest" % enc)
+print(*best)
+PY
+}

@@ -192,31 +192,8 @@ fi
 
 # ------------------------------------------------------------------------------------------------
 step "Content: staleguard build examples/site"
-rm -rf "$SITE"
-"$SG" build examples/site -o "$SITE" --cache-dir "$SITE_CACHE" >"$LOGS/serve-build.log" 2>&1 || {
-  tail -n 25 "$LOGS/serve-build.log" | sed 's/^/    | /' >&2
-  die "staleguard build examples/site failed (log: $LOGS/serve-build.log)"
-}
-info "$(tail -n 1 "$LOGS/serve-build.log")"
-MANIFEST="$SITE/staleguard.manifest.json"
-[ -f "$MANIFEST" ] || die "no manifest at $MANIFEST"
-# The smallest fingerprinted (not mutable) .css file that has a sidecar of the encoding we test.
-read -r LOGICAL URL_PATH RAW_SIZE ENC_SIZE < <(python3 - "$MANIFEST" "$ENC" <<'PY'
-import json, sys
-m = json.load(open(sys.argv[1]))
-enc = sys.argv[2]
-best = None
-for logical, f in m.get("files", {}).items():
-    e = (f.get("encodings") or {}).get(enc)
-    if not logical.endswith(".css") or f.get("mutable") or not e or f.get("path") == logical:
-        continue
-    if best is None or f["size"] < best[2]:
-        best = (logical, f["path"], f["size"], e["size"])
-if best is None:
-    sys.exit("no fingerprinted .css file with a %s sidecar in the manifest" % enc)
-print(*best)
-PY
-) || die "could not pick a CSS file from $MANIFEST"
+read -r LOGICAL URL_PATH RAW_SIZE ENC_SIZE < <(build_site_and_pick_css "$SITE" "$SITE_CACHE" "$ENC" "$LOGS/serve-build.log")
+[ -n "${ENC_SIZE:-}" ] || die "could not pick a CSS file from $SITE/staleguard.manifest.json"
 EXT=$([ "$ENC" = br ] && echo br || echo gz)
 SIDECAR="$SITE/$URL_PATH.$EXT"
 [ -f "$SIDECAR" ] || die "manifest lists a $ENC sidecar for $URL_PATH, but $SIDECAR does not exist"

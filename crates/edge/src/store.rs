@@ -307,31 +307,7 @@ impl Store {
     /// Drops one stored variant if it is still the one stored (a failed revalidation of a response that
     /// may not be served stale, or an entry replaced meanwhile: then nothing happens).
     pub fn remove_variant(&self, key: &str, object: &Arc<Stored>) {
-        self.cache.entry_by_ref(key).and_compute_with(|existing| {
-            let Some(e) = existing else {
-                return moka::ops::compute::Op::Nop;
-            };
-            let old = e.value();
-            if !old.variants.iter().any(|s| Arc::ptr_eq(s, object)) {
-                return moka::ops::compute::Op::Nop;
-            }
-            let variants: Vec<_> = old
-                .variants
-                .iter()
-                .filter(|s| !Arc::ptr_eq(s, object))
-                .cloned()
-                .collect();
-            if variants.is_empty() {
-                moka::ops::compute::Op::Remove
-            } else {
-                moka::ops::compute::Op::Put(Arc::new(Objects {
-                    vary: old.vary.clone(),
-                    variants,
-                    offered: old.offered.clone(),
-                    refused: old.refused.clone(),
-                }))
-            }
-        });
+        self.drop_variants(key, |s| Arc::ptr_eq(s, object));
     }
 
     /// Drops every variant of a URL; how many there were.
@@ -344,30 +320,37 @@ impl Store {
         let mut n = 0;
         for (key, objects) in self.cache.iter() {
             let matched = objects.variants.iter().filter(|s| hit(s)).count();
-            if matched == 0 {
-                continue;
+            if matched > 0 {
+                n += matched;
+                self.drop_variants(&key, |s| hit(s));
             }
-            n += matched;
-            let key: &String = &key;
-            self.cache.entry_by_ref(key).and_compute_with(|existing| {
-                let Some(e) = existing else {
-                    return moka::ops::compute::Op::Nop;
-                };
-                let old = e.value();
-                let variants: Vec<_> = old.variants.iter().filter(|s| !hit(s)).cloned().collect();
-                if variants.is_empty() {
-                    moka::ops::compute::Op::Remove
-                } else {
-                    moka::ops::compute::Op::Put(Arc::new(Objects {
-                        vary: old.vary.clone(),
-                        variants,
-                        offered: old.offered.clone(),
-                        refused: old.refused.clone(),
-                    }))
-                }
-            });
         }
         n
+    }
+
+    /// Drops the variants of `key` for which `hit` holds, atomically (the entry goes when none is
+    /// left; nothing changes when none matches).
+    fn drop_variants(&self, key: &str, hit: impl Fn(&Arc<Stored>) -> bool) {
+        self.cache.entry_by_ref(key).and_compute_with(|existing| {
+            let Some(e) = existing else {
+                return moka::ops::compute::Op::Nop;
+            };
+            let old = e.value();
+            if !old.variants.iter().any(&hit) {
+                return moka::ops::compute::Op::Nop;
+            }
+            let variants: Vec<_> = old.variants.iter().filter(|s| !hit(s)).cloned().collect();
+            if variants.is_empty() {
+                moka::ops::compute::Op::Remove
+            } else {
+                moka::ops::compute::Op::Put(Arc::new(Objects {
+                    vary: old.vary.clone(),
+                    variants,
+                    offered: old.offered.clone(),
+                    refused: old.refused.clone(),
+                }))
+            }
+        });
     }
 
     /// Marks every stored variant for which `hit` holds as stale (kept, served only within its

@@ -4,7 +4,6 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 
@@ -64,22 +63,7 @@ fn two_listen_addresses_are_two_nodes_and_sigterm_prints_their_counters() {
     assert_eq!(x_cache(&http, &a), "MISS", "purged on a");
     assert_eq!(x_cache(&http, &b), "HIT", "still cached on b");
 
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "edge did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = sigterm_and_wait(&mut child, "edge");
     assert!(status.success(), "{status}");
     let mut err = String::new();
     child

@@ -541,23 +541,8 @@ fn version_switch_under_load_never_serves_a_dangling_page() {
 fn sigterm_stops_gracefully() {
     let (t, _) = site();
     let mut s = serve(t.path(), &["out"]);
-    let pid = s.child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = s.child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let status = sigterm_and_wait(&mut s.child, "server");
+    assert!(status.success(), "exit status {status}");
 }
 
 #[test]

@@ -233,3 +233,26 @@ pub fn read_request(r: &mut impl std::io::BufRead) -> Option<Request> {
         headers,
     })
 }
+
+/// Sends SIGTERM to `child` and waits (at most 15 s) for it to exit; its exit status.
+pub fn sigterm_and_wait(child: &mut std::process::Child, what: &str) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not stop on SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
