@@ -52,6 +52,9 @@ pub enum Command {
     /// Run a local CDN edge: a caching proxy (RFC 9111, SWR, stale-if-error, Vary, collapsing) in front
     /// of an origin, purged with the Varnish wire protocol
     Edge(EdgeArgs),
+    /// Write the CDN's configuration from the route table (`--target varnish`), so the CDN and the
+    /// origin's headers cannot drift
+    CdnConfig(CdnConfigArgs),
     /// Upload a build output to the object store: only what changed, immutable files first, history, GC
     Deploy(DeployArgs),
     /// List the deploys recorded in the store (newest last; `*` marks the current one)
@@ -393,6 +396,26 @@ pub struct ServeArgs {
     /// Port (default: `serve.port`, 8080; 0 picks a free one)
     #[arg(long, short = 'p', value_name = "PORT")]
     pub port: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct CdnConfigArgs {
+    /// What to write: `varnish` (a VCL 4.1 file)
+    #[arg(long, value_name = "TARGET")]
+    pub target: String,
+    /// Write to this file (default: stdout)
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The origin the CDN fetches from, `http://HOST:PORT` (default: `[verify] origin-url`, else
+    /// `[serve]` bind and port)
+    #[arg(long, value_name = "URL")]
+    pub origin: Option<String>,
+    /// Addresses allowed to purge (IP or CIDR, repeatable; default: loopback)
+    #[arg(long = "purge-from", value_name = "CIDR")]
+    pub purge_from: Vec<String>,
+    /// The build output whose manifest says which paths are fingerprinted (default: `build.out`)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

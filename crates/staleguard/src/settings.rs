@@ -630,15 +630,7 @@ fn static_paths(loaded: &Loaded, args: &InvalidateArgs) -> Result<Vec<String>> {
         Some(d) => cwd.join(d),
         None => loaded.base.join(&b.out),
     };
-    let path = dir.join(&b.manifest);
-    let text = std::fs::read(&path).with_context(|| {
-        format!(
-            "--static needs the build's manifest `{}`\nhint: run `staleguard build` first, or pass --dir",
-            path.display()
-        )
-    })?;
-    let m: staleguard_core::Manifest = serde_json::from_slice(&text)
-        .with_context(|| format!("`{}` is not a staleguard manifest", path.display()))?;
+    let m = read_manifest(&dir, &b.manifest, "--static")?;
     let mut keys = std::collections::BTreeSet::new();
     for (logical, e) in &m.files {
         if e.mutable {
@@ -658,4 +650,17 @@ fn static_paths(loaded: &Loaded, args: &InvalidateArgs) -> Result<Vec<String>> {
         .into_iter()
         .flat_map(|k| staleguard_core::purge::key_urls(&k, "/", false, clean_urls))
         .collect())
+}
+
+/// The build's manifest in `dir` (named `name`), for `what` (the option or command that needs it).
+pub fn read_manifest(dir: &Path, name: &str, what: &str) -> Result<staleguard_core::Manifest> {
+    let path = dir.join(name);
+    let text = std::fs::read(&path).with_context(|| {
+        format!(
+            "{what} needs the build's manifest `{}`\nhint: run `staleguard build` first, or pass --dir",
+            path.display()
+        )
+    })?;
+    serde_json::from_slice(&text)
+        .with_context(|| format!("`{}` is not a staleguard manifest", path.display()))
 }

@@ -2,6 +2,7 @@
 
 mod build;
 pub mod cache;
+mod cdn_config;
 mod deploy;
 mod edge;
 mod init;
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Build(args) => build::run(&cli.global, args),
         Command::Serve(args) => serve::run(&cli.global, args),
         Command::Edge(args) => edge::run(&cli.global, args),
+        Command::CdnConfig(args) => cdn_config::run(&cli.global, args),
         Command::Deploy(args) => deploy::run(&cli.global, args),
         Command::Deploys(args) => deploy::list(&cli.global, args),
         Command::Rollback(args) => deploy::rollback(&cli.global, args),

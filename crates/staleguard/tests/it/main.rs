@@ -3,6 +3,7 @@
 mod appcache;
 mod build_example;
 mod build_rules;
+mod cdnconfig;
 mod config;
 mod conventions;
 mod crash;

@@ -1,7 +1,9 @@
-//! A CDN node for the end-to-end tests: real Varnish with the project's VCL, or `staleguard edge` (the
-//! real binary), in front of an origin. The same tests run against both: the edge speaks the VCL's
-//! purge protocol, so `[[cdn]] provider = "edge"` (an alias of `varnish`) purges it unchanged.
+//! A CDN node for the end-to-end tests: real Varnish with the project's VCL, real Varnish with the VCL
+//! `staleguard cdn-config --target varnish` generates from the test's own config, or `staleguard edge`
+//! (the real binary), in front of an origin. The same tests run against all three: they speak one
+//! purge protocol, so `[[cdn]] provider = "varnish"` (or its alias `edge`) purges each unchanged.
 
+use std::path::Path;
 use std::process::Child;
 
 use staleguard_testkit::varnish::Varnish;
@@ -11,6 +13,8 @@ use crate::support::{spawn_listening, staleguard};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Varnish,
+    /// Varnish with the VCL generated from the config in the test's folder.
+    GeneratedVcl,
     Edge,
 }
 
@@ -18,7 +22,7 @@ impl Kind {
     /// The `[[cdn]] provider` value for this node.
     pub fn provider(self) -> &'static str {
         match self {
-            Kind::Varnish => "varnish",
+            Kind::Varnish | Kind::GeneratedVcl => "varnish",
             Kind::Edge => "edge",
         }
     }
@@ -44,9 +48,30 @@ impl Drop for Node {
     }
 }
 
-/// A node of `kind` caching `origin` (`http://HOST:PORT`).
-pub fn start(kind: Kind, origin: &str) -> Node {
+/// A node of `kind` caching `origin` (`http://HOST:PORT`), for the project in `dir` (whose config
+/// and build a generated VCL comes from).
+pub fn start(kind: Kind, origin: &str, dir: &Path) -> Node {
     match kind {
+        Kind::GeneratedVcl => {
+            let vcl = dir.join("generated.vcl");
+            let mut c = staleguard(dir);
+            c.args([
+                "cdn-config",
+                "--target",
+                "varnish",
+                "--origin",
+                origin,
+                "-o",
+            ])
+            .arg(&vcl);
+            let o = crate::support::run(c);
+            assert!(o.status.success(), "cdn-config --target varnish failed");
+            let v = Varnish::start_with(origin, Some(&vcl));
+            Node {
+                url: v.url.clone(),
+                _guard: Guard::Varnish(v),
+            }
+        }
         Kind::Varnish => {
             let v = Varnish::start(origin);
             Node {

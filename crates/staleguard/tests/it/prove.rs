@@ -104,6 +104,11 @@ fn deploy_verifies_through_varnish_and_names_stale_urls_and_nodes() {
 }
 
 #[test]
+fn deploy_verifies_through_the_generated_vcl_and_names_stale_urls_and_nodes() {
+    verifies_and_names_stale_urls_and_nodes(Kind::GeneratedVcl);
+}
+
+#[test]
 fn deploy_verifies_through_the_edge_and_names_stale_urls_and_nodes() {
     verifies_and_names_stale_urls_and_nodes(Kind::Edge);
 }
@@ -124,7 +129,7 @@ fn verifies_and_names_stale_urls_and_nodes(kind: Kind) {
     assert!(sg(dir, &["build"]).status.success());
     assert!(sg(dir, &["deploy"]).status.success());
     let origin = serve(dir, &["store"]);
-    let node1 = nodes::start(kind, &origin.base);
+    let node1 = nodes::start(kind, &origin.base, dir);
     write_files(
         dir,
         &[(
@@ -234,6 +239,11 @@ fn an_old_latest_download_fails_on_the_metadata_checksum() {
 }
 
 #[test]
+fn an_old_latest_download_fails_on_the_metadata_checksum_through_the_generated_vcl() {
+    old_latest_download_fails(Kind::GeneratedVcl);
+}
+
+#[test]
 fn an_old_latest_download_fails_on_the_metadata_checksum_through_the_edge() {
     old_latest_download_fails(Kind::Edge);
 }
@@ -266,7 +276,7 @@ fn old_latest_download_fails(kind: Kind) {
     assert!(sg(dir, &["build", "--no-strict"]).status.success());
     assert!(sg(dir, &["deploy"]).status.success());
     let origin = serve(dir, &["store"]);
-    let node = nodes::start(kind, &origin.base);
+    let node = nodes::start(kind, &origin.base, dir);
     let with_cdn = |target: &str| {
         format!(
             "{base}\n[[cdn]]\nprovider = \"{3}\"\nnodes = [\"{0}\"]\n\n[verify]\ncdn-url = \"{0}\"\norigin-url = \"{1}\"\nwarm = [\"/downloads/tool-latest.tar.gz\"]\ntimeout = \"3s\"\n\n{2}",

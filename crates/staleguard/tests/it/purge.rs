@@ -106,7 +106,7 @@ fn stale_then_fresh(mode: &str, kind: Kind) {
     sg_ok(dir, &["deploy"]);
 
     let origin = serve(dir, &["store"]);
-    let varnish = nodes::start(kind, &origin.base);
+    let varnish = nodes::start(kind, &origin.base, dir);
     let purge_by = if mode == "xkey" {
         "purge-by = \"tags\"\n"
     } else {
@@ -202,6 +202,21 @@ fn varnish_ban_by_url_regex() {
 #[test]
 fn varnish_xkey_surrogate_keys() {
     stale_then_fresh("xkey", Kind::Varnish);
+}
+
+#[test]
+fn generated_vcl_purge_per_url() {
+    stale_then_fresh("purge", Kind::GeneratedVcl);
+}
+
+#[test]
+fn generated_vcl_ban_by_url_regex() {
+    stale_then_fresh("ban", Kind::GeneratedVcl);
+}
+
+#[test]
+fn generated_vcl_xkey_surrogate_keys() {
+    stale_then_fresh("xkey", Kind::GeneratedVcl);
 }
 
 #[test]

@@ -44,7 +44,7 @@ fn hits_and_revalidation(kind: Kind) {
     let out = t.path().join("out");
     let m = manifest(&out);
     let origin = serve(t.path(), &["out"]);
-    let varnish = nodes::start(kind, &origin.base);
+    let varnish = nodes::start(kind, &origin.base, t.path());
     let c = Client::new();
 
     // A fingerprinted file: MISS, then HIT, with the negotiated variant kept apart by Vary.

@@ -1,0 +1,75 @@
+//! `staleguard cdn-config`: the CDN's configuration from the route table (`staleguard-cdnconf`).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use staleguard_cdnconf::{Origin, Plan};
+use staleguard_core::config::VarnishMode;
+
+use crate::cli::{CdnConfigArgs, Global};
+use crate::settings;
+
+pub fn run(global: &Global, args: &CdnConfigArgs) -> Result<ExitCode> {
+    let loaded = settings::load(global)?;
+    let cfg = &loaded.config;
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let dir = match &args.dir {
+        Some(d) => cwd.join(d),
+        None => loaded.base.join(&cfg.build.out),
+    };
+    let manifest = settings::read_manifest(&dir, &cfg.build.manifest, "cdn-config")?;
+    let origin_url = match &args.origin {
+        Some(o) => o.clone(),
+        None if !cfg.verify.origin_url.is_empty() => cfg.verify.origin_url.clone(),
+        None => {
+            let host = if cfg.serve.bind == "0.0.0.0" || cfg.serve.bind == "::" {
+                "127.0.0.1"
+            } else {
+                cfg.serve.bind.as_str()
+            };
+            format!("http://{host}:{}", cfg.serve.port)
+        }
+    };
+    let origin = Origin::parse(&origin_url)
+        .map_err(anyhow::Error::msg)
+        .context("hint: pass --origin http://HOST:PORT, or set [verify] origin-url")?;
+    let purgers = if args.purge_from.is_empty() {
+        vec!["127.0.0.1".to_string(), "::1".to_string()]
+    } else {
+        for p in &args.purge_from {
+            staleguard_edge::Net::parse(p).map_err(|e| {
+                anyhow::anyhow!(
+                    "--purge-from {e}\nhint: an IP (10.0.0.5) or a CIDR range (10.0.0.0/8)"
+                )
+            })?;
+        }
+        args.purge_from.clone()
+    };
+    let plan = Plan::new(&cfg.routes, &cfg.serve, &manifest, origin, purgers);
+    let text = match args.target.as_str() {
+        "varnish" | "vcl" => {
+            let xkey = cfg.serve.tag_header.eq_ignore_ascii_case("xkey")
+                || cfg.cdn.iter().any(|c| c.mode == Some(VarnishMode::Xkey));
+            staleguard_cdnconf::varnish::render(&plan, xkey)
+        }
+        other => bail!(
+            "unknown --target `{other}`\nhint: `varnish` (a VCL file); more targets are coming"
+        ),
+    };
+    match &args.output {
+        Some(path) => {
+            std::fs::write(cwd.join(path), &text)
+                .with_context(|| format!("cannot write `{}`", path.display()))?;
+            if !global.quiet && !global.json {
+                eprintln!("wrote {} ({} target)", path.display(), args.target);
+            }
+        }
+        None => {
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .context("cannot write to stdout")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

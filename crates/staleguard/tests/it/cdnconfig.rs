@@ -1,0 +1,204 @@
+//! `staleguard cdn-config --target varnish`: the VCL generated from the route table compiles in the
+//! real `varnishd` and, in a real Varnish in front of `staleguard serve`, behaves as the table says:
+//! fingerprinted files are HITs with brotli kept apart from gzip, pages revalidate or live for their
+//! `s-maxage`, purges are accepted from the ACL and refused from anywhere else. (The end-to-end
+//! purge/verify tests also run against it: `purge::generated_vcl_*`, `prove::*generated_vcl*`.)
+
+use std::path::Path;
+
+use reqwest::blocking::Client;
+use staleguard_testkit::varnish::Varnish;
+
+use crate::serve::serve;
+use crate::support::*;
+
+const CONFIG: &str = r#"[build]
+source = "site"
+out = "out"
+compress = ["br", "gzip"]
+
+[serve]
+reload-ms = 20
+
+[[routes]]
+match = "docs/**"
+cache-control = "public, max-age=0, s-maxage=60"
+"#;
+
+fn generate(dir: &Path, origin: &str, extra: &[&str]) -> std::path::PathBuf {
+    let vcl = dir.join(format!("gen{}.vcl", extra.len()));
+    let mut c = staleguard(dir);
+    c.args([
+        "cdn-config",
+        "--target",
+        "varnish",
+        "--origin",
+        origin,
+        "-o",
+    ])
+    .arg(&vcl)
+    .args(extra);
+    let o = run(c);
+    assert!(o.status.success(), "cdn-config failed: {}", stderr(&o));
+    vcl
+}
+
+fn get(c: &Client, url: &str, ae: &str) -> (u16, String, String, Vec<u8>) {
+    let mut rb = c.get(url);
+    if !ae.is_empty() {
+        rb = rb.header("Accept-Encoding", ae);
+    }
+    let r = rb.send().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let h = |n: &str| {
+        r.headers()
+            .get(n)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    let (status, x, enc) = (r.status().as_u16(), h("x-cache"), h("content-encoding"));
+    (status, x, enc, r.bytes().unwrap().to_vec())
+}
+
+#[test]
+fn the_generated_vcl_caches_as_the_route_table_says_and_guards_purges() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    copy_dir(&repo().join("examples/site"), &dir.join("site"));
+    write_files(dir, &[("staleguard.toml", CONFIG)]);
+    let o = run({
+        let mut c = staleguard(dir);
+        c.arg("build");
+        c
+    });
+    assert!(o.status.success(), "build: {}", stderr(&o));
+    let out = dir.join("out");
+    let m = manifest(&out);
+    let origin = serve(dir, &["out"]);
+    let vcl = generate(dir, &origin.base, &[]);
+    let text = std::fs::read_to_string(&vcl).unwrap();
+    assert!(text.contains("docs/"), "the route is in the VCL:\n{text}");
+    let node = Varnish::start_with(&origin.base, Some(&vcl));
+    let c = Client::new();
+
+    // A fingerprinted file: MISS then HIT per coding; br, gzip and identity never mixed.
+    let css = hashed(&m, "css/site.css");
+    let url = format!("{}/{css}", node.url);
+    for (ae, want_enc, file) in [
+        ("gzip, deflate, br, zstd", "br", format!("{css}.br")),
+        ("gzip", "gzip", format!("{css}.gz")),
+        ("", "", css.clone()),
+    ] {
+        let want = std::fs::read(out.join(&file)).unwrap();
+        let (st, x, enc, body) = get(&c, &url, ae);
+        assert_eq!(
+            (st, x.as_str(), enc.as_str()),
+            (200, "MISS", want_enc),
+            "{ae:?}"
+        );
+        assert_eq!(body, want, "{ae:?}");
+        let (_, x, enc, body) = get(&c, &url, ae);
+        assert_eq!((x.as_str(), enc.as_str()), ("HIT", want_enc), "{ae:?}");
+        assert_eq!(body, want, "{ae:?}: its own variant");
+    }
+    // Safari's list shares Chrome's brotli variant only if the lists normalise alike: both take br.
+    let (_, _, enc, _) = get(&c, &url, "gzip, deflate, br");
+    assert_eq!(enc, "br");
+
+    // A page under docs/ (s-maxage=60): cached. The home page (no-cache): revalidated every time.
+    let docs = format!("{}/docs/getting-started.html", node.url);
+    assert_eq!(get(&c, &docs, "").1, "MISS");
+    assert_eq!(get(&c, &docs, "").1, "HIT");
+    let home = format!("{}/", node.url);
+    get(&c, &home, "");
+    assert_ne!(get(&c, &home, "").1, "HIT", "no-cache pages are never HITs");
+    // A new build shows at once on the home page, and on docs/ only after a purge.
+    let page = dir.join("site/index.html");
+    let mut html = std::fs::read_to_string(&page).unwrap();
+    html.push_str("\n<!-- v2 -->\n");
+    std::fs::write(&page, html).unwrap();
+    let docs_page = dir.join("site/docs/getting-started.html");
+    let mut d = std::fs::read_to_string(&docs_page).unwrap();
+    d.push_str("\n<!-- docs v2 -->\n");
+    std::fs::write(&docs_page, d).unwrap();
+    let o = run({
+        let mut c = staleguard(dir);
+        c.arg("build");
+        c
+    });
+    assert!(o.status.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !String::from_utf8_lossy(&get(&c, &home, "").3).contains("<!-- v2 -->") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the home page stayed stale"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (_, x, _, body) = get(&c, &docs, "");
+    assert!(
+        x == "HIT" && !String::from_utf8_lossy(&body).contains("docs v2"),
+        "docs/ pages live for their s-maxage: {x}"
+    );
+    let purge = c
+        .request(reqwest::Method::from_bytes(b"PURGE").unwrap(), &docs)
+        .send()
+        .unwrap();
+    assert_eq!(purge.status().as_u16(), 200, "loopback may purge");
+    let (_, _, _, body) = get(&c, &docs, "");
+    assert!(String::from_utf8_lossy(&body).contains("docs v2"), "purged");
+
+    // The ACL set to a test range: loopback is refused (403) and nothing is dropped.
+    let vcl2 = generate(dir, &origin.base, &["--purge-from", "198.51.100.0/24"]);
+    let node2 = Varnish::start_with(&origin.base, Some(&vcl2));
+    let docs2 = format!("{}/docs/getting-started.html", node2.url);
+    get(&c, &docs2, "");
+    for (method, header) in [("PURGE", None), ("BAN", Some(("x-ban-url", "^/")))] {
+        let mut rb = c.request(
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            &docs2,
+        );
+        if let Some((k, v)) = header {
+            rb = rb.header(k, v);
+        }
+        assert_eq!(rb.send().unwrap().status().as_u16(), 403, "{method}");
+    }
+    assert_eq!(get(&c, &docs2, "").1, "HIT", "nothing purged");
+}
+
+#[test]
+fn cdn_config_refuses_what_it_cannot_do_with_a_hint() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    write_files(dir, &[("staleguard.toml", CONFIG)]);
+    // No build yet.
+    let mut c = staleguard(dir);
+    c.args(["cdn-config", "--target", "varnish"]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("hint: run `staleguard build` first"),
+        "{}",
+        stderr(&o)
+    );
+    copy_dir(&repo().join("examples/site"), &dir.join("site"));
+    let mut c = staleguard(dir);
+    c.arg("build");
+    assert!(run(c).status.success());
+    for (args, want) in [
+        (vec!["--target", "akamai"], "unknown --target"),
+        (
+            vec!["--target", "varnish", "--origin", "https://x"],
+            "http://",
+        ),
+        (
+            vec!["--target", "varnish", "--purge-from", "10.0.0.0/99"],
+            "--purge-from",
+        ),
+    ] {
+        let mut c = staleguard(dir);
+        c.arg("cdn-config").args(&args);
+        let o = run(c);
+        assert_ne!(o.status.code(), Some(0), "{args:?}");
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+}
