@@ -235,3 +235,130 @@ impl Plan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use staleguard_core::manifest::{Manifest, ManifestEntry};
+
+    use super::*;
+
+    fn entry(path: &str, mutable: bool, prehashed: bool, original: bool) -> ManifestEntry {
+        ManifestEntry {
+            path: path.into(),
+            hash: "0".repeat(64),
+            size: 1,
+            mutable,
+            prehashed,
+            original,
+            encodings: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn edge_behaviour_follows_cache_control_for_a_shared_cache() {
+        for (cc, want) in [
+            (
+                "public, max-age=31536000, immutable",
+                Edge::Cache {
+                    ttl: 31536000,
+                    grace: 0,
+                },
+            ),
+            (
+                "public, max-age=0, s-maxage=300",
+                Edge::Cache { ttl: 300, grace: 0 },
+            ),
+            (
+                "max-age=60, stale-while-revalidate=30",
+                Edge::Cache { ttl: 60, grace: 30 },
+            ),
+            // s-maxage forbids serving stale: no grace even with SWR.
+            (
+                "s-maxage=60, stale-while-revalidate=30",
+                Edge::Cache { ttl: 60, grace: 0 },
+            ),
+            ("no-cache", Edge::Revalidate),
+            ("max-age=0", Edge::Revalidate),
+            ("public", Edge::Revalidate),
+            ("no-store", Edge::Pass),
+            ("private, max-age=600", Edge::Pass),
+        ] {
+            assert_eq!(Edge::of(cc), want, "{cc}");
+        }
+    }
+
+    #[test]
+    fn fingerprinted_urls_are_the_name_form_bundler_folders_and_never_a_page() {
+        let files: BTreeMap<String, ManifestEntry> = [
+            (
+                "css/site.css",
+                entry("css/site.0123456789ab.css", false, false, true),
+            ),
+            // A bundler folder where every file is prehashed.
+            (
+                "assets/app-BdtEMBbM.js",
+                entry("assets/app-BdtEMBbM.js", false, true, false),
+            ),
+            // A prehashed file beside a mutable one: the folder is not fingerprinted.
+            (
+                "lib/x-AbCdEf12.js",
+                entry("lib/x-AbCdEf12.js", false, true, false),
+            ),
+            (
+                "lib/readme.txt",
+                entry("lib/readme.txt", true, false, false),
+            ),
+            // A mutable page that looks fingerprinted.
+            (
+                "archive.202612031200.html",
+                entry("archive.202612031200.html", true, false, false),
+            ),
+            ("index.html", entry("index.html", true, false, false)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let m = Manifest::new("/".into(), files);
+        let plan = Plan::new(
+            &[],
+            &ServeConfig::default(),
+            &m,
+            Origin::parse("http://127.0.0.1:8080").unwrap(),
+            vec!["127.0.0.1".into()],
+        );
+        let fp = regex::Regex::new(&plan.fingerprinted).unwrap();
+        let is_fp = |u: &str| fp.is_match(u) && !plan.not_fingerprinted.iter().any(|n| n == u);
+        assert!(is_fp("/css/site.0123456789ab.css"));
+        assert!(is_fp("/assets/app-BdtEMBbM.js"));
+        assert!(!is_fp("/lib/x-AbCdEf12.js"), "folder with a mutable file");
+        assert!(!is_fp("/css/site.css"), "the original copy is mutable");
+        assert!(
+            !is_fp("/archive.202612031200.html"),
+            "{:?}",
+            plan.not_fingerprinted
+        );
+        assert!(!is_fp("/index.html"));
+        assert_eq!(plan.not_fingerprinted, ["/archive.202612031200.html"]);
+        // The defaults close the table.
+        assert_eq!(plan.rules.len(), 1);
+        assert_eq!(plan.rules[0].select, Select::All);
+    }
+
+    #[test]
+    fn origins_parse_with_hints() {
+        assert_eq!(
+            Origin::parse("http://10.0.0.5:8080/").unwrap(),
+            Origin {
+                host: "10.0.0.5".into(),
+                port: 8080
+            }
+        );
+        assert_eq!(Origin::parse("http://origin.internal").unwrap().port, 80);
+        assert_eq!(Origin::parse("http://[::1]:81").unwrap().host, "::1");
+        for bad in ["https://x", "http://x/app", "http://x:port", "http://"] {
+            assert!(Origin::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
