@@ -68,6 +68,10 @@ redis-server --version
 scripts/peers/memcached.sh install
 memcached -V
 
+step "nginx (peer: the generated nginx configuration serves what staleguard serve serves)"
+scripts/peers/nginx.sh install
+nginx -v 2>&1
+
 step "promtool: the service's example alert rules load and fire as tested"
 scripts/peers/promtool.sh check
 

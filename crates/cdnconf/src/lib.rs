@@ -8,6 +8,7 @@
 //! the tag header and the purge ACL. Each target renders the plan: [`varnish`] a VCL.
 
 pub mod glob;
+pub mod nginx;
 pub mod varnish;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -111,6 +112,8 @@ pub struct Rule {
     /// value gives each kind its default).
     pub fingerprinted: (String, Edge),
     pub mutable: (String, Edge),
+    /// The rule's own headers (an empty value removes a `[serve.headers]` one).
+    pub headers: BTreeMap<String, String>,
 }
 
 /// Everything a target renders.
@@ -167,6 +170,7 @@ impl Plan {
                     },
                     fingerprinted: cc(IMMUTABLE),
                     mutable: cc(REVALIDATE),
+                    headers: r.headers.clone(),
                 }
             })
             .collect();
@@ -174,6 +178,7 @@ impl Plan {
             select: Select::All,
             fingerprinted: (IMMUTABLE.into(), Edge::of(IMMUTABLE)),
             mutable: (REVALIDATE.into(), Edge::of(REVALIDATE)),
+            headers: BTreeMap::new(),
         });
 
         // Fingerprinted URLs: the name form, plus bundler folders where every file is prehashed.

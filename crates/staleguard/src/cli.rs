@@ -400,7 +400,7 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct CdnConfigArgs {
-    /// What to write: `varnish` (a VCL 4.1 file)
+    /// What to write: `varnish` (a VCL 4.1 file), `nginx` (maps and a server block serving the build)
     #[arg(long, value_name = "TARGET")]
     pub target: String,
     /// Write to this file (default: stdout)
@@ -413,9 +413,19 @@ pub struct CdnConfigArgs {
     /// Addresses allowed to purge (IP or CIDR, repeatable; default: loopback)
     #[arg(long = "purge-from", value_name = "CIDR")]
     pub purge_from: Vec<String>,
-    /// The build output whose manifest says which paths are fingerprinted (default: `build.out`)
+    /// The build output whose manifest says which paths are fingerprinted (default: `build.out`);
+    /// nginx serves it
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// nginx: the `listen` address (default: `[serve]` bind and port)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// nginx: the folder to serve, as the server sees it (default: the build output's absolute path)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<String>,
+    /// nginx: leave `brotli_static` out (without libnginx-mod-http-brotli-static)
+    #[arg(long)]
+    pub no_brotli: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,6 @@
 //! Test support shared by the workspace's integration tests, and used only as a dev-dependency: the
 //! real peers the tests talk to, each started by its script under `scripts/peers/` and stopped when
-//! dropped ([`moto`], [`varnish`], [`postgres`], [`redis`], [`memcached`]; a new peer is one more module on [`peer::Peer`]), the repository
+//! dropped ([`moto`], [`varnish`], [`postgres`], [`redis`], [`memcached`], [`nginx`]; a new peer is one more module on [`peer::Peer`]), the repository
 //! root, and a builder for running the real `staleguard` binary ([`cli`]).
 //!
 //! A peer the machine lacks fails the test with a panic that says how to install it: nothing here
@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod memcached;
 pub mod moto;
+pub mod nginx;
 pub mod peer;
 pub mod postgres;
 pub mod redis;

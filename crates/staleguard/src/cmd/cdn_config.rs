@@ -53,8 +53,32 @@ pub fn run(global: &Global, args: &CdnConfigArgs) -> Result<ExitCode> {
                 || cfg.cdn.iter().any(|c| c.mode == Some(VarnishMode::Xkey));
             staleguard_cdnconf::varnish::render(&plan, xkey)
         }
+        "nginx" => {
+            let listen = args
+                .listen
+                .clone()
+                .unwrap_or_else(|| format!("{}:{}", cfg.serve.bind, cfg.serve.port));
+            let root = match &args.root {
+                Some(r) => r.clone(),
+                None => dir
+                    .canonicalize()
+                    .unwrap_or_else(|_| dir.clone())
+                    .display()
+                    .to_string(),
+            };
+            let opts = staleguard_cdnconf::nginx::NginxOptions {
+                listen,
+                root,
+                brotli: !args.no_brotli,
+                paths: manifest.output_paths().map(|(p, _, _)| p).collect(),
+                version_path: cfg.serve.version_path.clone(),
+                build_info: cfg.build.build_info.clone(),
+                cors_fonts: cfg.serve.cors_fonts,
+            };
+            staleguard_cdnconf::nginx::render(&plan, &opts)
+        }
         other => bail!(
-            "unknown --target `{other}`\nhint: `varnish` (a VCL file); more targets are coming"
+            "unknown --target `{other}`\nhint: `varnish` (a VCL file) or `nginx` (maps and a server block)"
         ),
     };
     match &args.output {

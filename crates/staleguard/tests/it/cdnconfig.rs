@@ -202,3 +202,113 @@ fn cdn_config_refuses_what_it_cannot_do_with_a_hint() {
         assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
     }
 }
+
+/// The headers that decide caching and decoding, as a comparable list (`ETag` and `Last-Modified`
+/// by presence: nginx's ETag is size and mtime, staleguard's the content hash).
+fn caching_headers(c: &Client, url: &str, ae: &str) -> Vec<(String, String)> {
+    let mut rb = c.get(url);
+    if !ae.is_empty() {
+        rb = rb.header("Accept-Encoding", ae);
+    }
+    let r = rb.send().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let mut out = vec![("status".to_string(), r.status().as_u16().to_string())];
+    for name in [
+        "cache-control",
+        "content-type",
+        "content-encoding",
+        "x-content-type-options",
+        "access-control-allow-origin",
+        "x-frame-options",
+    ] {
+        let v = r
+            .headers()
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push((name.to_string(), v));
+    }
+    let vary = r.headers().get_all("vary").iter().any(|v| {
+        v.to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("accept-encoding")
+    });
+    out.push(("vary accept-encoding".into(), vary.to_string()));
+    // Validators on successful responses only (nginx drops Last-Modified from an error page).
+    if r.status().is_success() {
+        for name in ["etag", "last-modified"] {
+            out.push((name.to_string(), r.headers().contains_key(name).to_string()));
+        }
+    }
+    // And the same bytes (FNV-1a over the body as sent).
+    let body = r.bytes().unwrap();
+    let fnv = body.iter().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+    });
+    out.push(("body".into(), format!("{} bytes, {fnv:016x}", body.len())));
+    out
+}
+
+#[test]
+fn the_generated_nginx_block_serves_what_staleguard_serve_serves() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    copy_dir(&repo().join("examples/site"), &dir.join("site"));
+    let config = format!(
+        "{CONFIG}\n[serve.headers]\nX-Frame-Options = \"DENY\"\n\n[[routes]]\nmatch = \"robots.txt\"\ncache-control = \"public, max-age=300\"\nheaders = {{ X-Frame-Options = \"\" }}\n"
+    );
+    write_files(dir, &[("staleguard.toml", &config)]);
+    let o = run({
+        let mut c = staleguard(dir);
+        c.arg("build");
+        c
+    });
+    assert!(o.status.success(), "build: {}", stderr(&o));
+    let out = dir.join("out");
+    let m = manifest(&out);
+    let origin = serve(dir, &["out"]);
+    let port = staleguard_testkit::nginx::free_port();
+    let snippet = dir.join("staleguard-nginx.conf");
+    let mut c = staleguard(dir);
+    c.args(["cdn-config", "--target", "nginx", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-o")
+        .arg(&snippet);
+    let o = run(c);
+    assert!(o.status.success(), "cdn-config nginx: {}", stderr(&o));
+    let nginx = staleguard_testkit::nginx::Nginx::start(&snippet, port);
+    let c = Client::new();
+    let font = m["files"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|e| e["path"].as_str().unwrap().to_string())
+        .find(|p| p.ends_with(".woff2"))
+        .expect("the example has a font");
+    // One URL per route class: fingerprinted (each coding), its original copy, pages (no-cache, and
+    // under the docs/ rule), a file with a rule of its own, a font (CORS), the 404 page.
+    let css = hashed(&m, "css/site.css");
+    let cases = [
+        (format!("/{css}"), "gzip, deflate, br"),
+        (format!("/{css}"), "gzip"),
+        (format!("/{css}"), ""),
+        ("/css/site.css".to_string(), "br"),
+        ("/".to_string(), "br"),
+        ("/index.html".to_string(), ""),
+        ("/about/".to_string(), "gzip"),
+        ("/docs/getting-started.html".to_string(), "br"),
+        ("/robots.txt".to_string(), ""),
+        (format!("/{font}"), ""),
+        ("/no/such/page.html".to_string(), ""),
+    ];
+    for (path, ae) in &cases {
+        let want = caching_headers(&c, &format!("{}{path}", origin.base), ae);
+        let got = caching_headers(&c, &format!("{}{path}", nginx.url), ae);
+        assert_eq!(
+            got, want,
+            "{path} (Accept-Encoding: {ae:?}): nginx vs staleguard serve"
+        );
+    }
+}
