@@ -55,6 +55,8 @@ pub enum Command {
     /// Write the CDN's configuration from the route table (`--target varnish`), so the CDN and the
     /// origin's headers cannot drift
     CdnConfig(CdnConfigArgs),
+    /// Sign a CloudFront URL (or signed cookies) for private content served through the CDN
+    SignUrl(crate::cmd::sign::SignArgs),
     /// Upload a build output to the object store: only what changed, immutable files first, history, GC
     Deploy(DeployArgs),
     /// List the deploys recorded in the store (newest last; `*` marks the current one)

@@ -10,6 +10,7 @@ mod invalidate;
 mod purge;
 mod serve;
 mod service;
+pub mod sign;
 mod verify;
 
 use std::process::ExitCode;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Serve(args) => serve::run(&cli.global, args),
         Command::Edge(args) => edge::run(&cli.global, args),
         Command::CdnConfig(args) => cdn_config::run(&cli.global, args),
+        Command::SignUrl(args) => sign::run(&cli.global, args),
         Command::Deploy(args) => deploy::run(&cli.global, args),
         Command::Deploys(args) => deploy::list(&cli.global, args),
         Command::Rollback(args) => deploy::rollback(&cli.global, args),

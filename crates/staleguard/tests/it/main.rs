@@ -22,6 +22,7 @@ mod reuse;
 mod secrets;
 mod serve;
 mod service;
+mod sign;
 mod snapshot;
 mod stacks;
 mod support;
