@@ -138,6 +138,21 @@ pub struct Plan {
     pub clean_urls: bool,
 }
 
+impl Plan {
+    /// A regex matching exactly the mutable look-alikes ([`Plan::not_fingerprinted`]), if any.
+    pub fn not_fingerprinted_regex(&self) -> Option<String> {
+        if self.not_fingerprinted.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = self
+            .not_fingerprinted
+            .iter()
+            .map(|u| glob::literal(u))
+            .collect();
+        Some(format!("^(?:{})$", list.join("|")))
+    }
+}
+
 /// staleguard's fingerprinted name form at the end of a URL path.
 pub const FINGERPRINT_REGEX: &str = r"\.[0-9a-f]{12}(\.[A-Za-z0-9]+)?$";
 

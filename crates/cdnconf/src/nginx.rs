@@ -146,13 +146,8 @@ pub fn render(plan: &Plan, o: &NginxOptions) -> String {
     // Fingerprinted URLs: exceptions first (the first matching regex of a map wins).
     let _ = writeln!(w, "map $uri $sg_fingerprinted {{");
     let _ = writeln!(w, "    default 0;");
-    if !plan.not_fingerprinted.is_empty() {
-        let list: Vec<String> = plan
-            .not_fingerprinted
-            .iter()
-            .map(|u| crate::glob::literal(u))
-            .collect();
-        let _ = writeln!(w, "    \"~^(?:{})$\" 0;", nginx_string(&list.join("|")));
+    if let Some(re) = plan.not_fingerprinted_regex() {
+        let _ = writeln!(w, "    \"~{}\" 0;", nginx_string(&re));
     }
     let _ = writeln!(w, "    \"~{}\" 1;", nginx_string(&plan.fingerprinted));
     let _ = writeln!(w, "}}");

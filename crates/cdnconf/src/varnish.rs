@@ -146,17 +146,8 @@ pub fn render(plan: &Plan, xkey: bool) -> String {
         "    if (req.http.X-SG-Path ~ \"{}\"",
         vcl_string(&plan.fingerprinted)
     );
-    if !plan.not_fingerprinted.is_empty() {
-        let list: Vec<String> = plan
-            .not_fingerprinted
-            .iter()
-            .map(|u| crate::glob::literal(u))
-            .collect();
-        let _ = write!(
-            fp,
-            " && req.http.X-SG-Path !~ \"^(?:{})$\"",
-            vcl_string(&list.join("|"))
-        );
+    if let Some(re) = plan.not_fingerprinted_regex() {
+        let _ = write!(fp, " && req.http.X-SG-Path !~ \"{}\"", vcl_string(&re));
     }
     fp.push_str(") {");
     line(w, &fp);

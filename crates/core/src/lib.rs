@@ -14,6 +14,7 @@ pub mod keys;
 pub mod manifest;
 pub mod mime;
 pub mod naming;
+pub mod net;
 pub mod purge;
 pub mod routes;
 pub mod secret;

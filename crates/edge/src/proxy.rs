@@ -44,67 +44,8 @@ use crate::vary;
 /// What the origin client sends: nothing (cache fills) or the client's body (pass-through).
 type OutBody = Either<Empty<Bytes>, Incoming>;
 
-/// An address range allowed to purge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Net {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
-
-impl Net {
-    /// `127.0.0.1`, `10.0.0.0/8`, `::1`, `fd00::/8`.
-    pub fn parse(s: &str) -> Result<Net, String> {
-        let (a, p) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr: IpAddr = a
-            .trim()
-            .parse()
-            .map_err(|_| format!("`{s}` is not an IP address or a CIDR range (e.g. 10.0.0.0/8)"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match p {
-            Some(p) => p
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("`{s}`: the prefix length must be 0 to {max}"))?,
-            None => max,
-        };
-        Ok(Net { addr, prefix })
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(n) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(n) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        }
-    }
-
-    /// Loopback (IPv4 and IPv6): the default, as in the project's VCL.
-    pub fn loopback() -> Vec<Net> {
-        vec![
-            Net::parse("127.0.0.0/8").expect("valid"),
-            Net::parse("::1").expect("valid"),
-        ]
-    }
-}
+/// An address range allowed to purge (the workspace's one CIDR type).
+pub use staleguard_core::net::Cidr as Net;
 
 /// The edge's clock (ms since the epoch): the system's, or one a test moves by hand.
 #[derive(Debug, Clone, Default)]

@@ -12,35 +12,20 @@ use std::net::IpAddr;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cidr {
     text: String,
-    addr: IpAddr,
-    prefix: u8,
+    net: staleguard_core::net::Cidr,
 }
 
 impl Cidr {
     /// Parses `192.0.2.0/24`, `192.0.2.7` (→ `/32`), `2001:db8::/32`, `2001:db8::7` (→ `/128`). Host
     /// bits past the prefix are allowed and ignored when matching (`192.0.2.7/24` is `192.0.2.0/24`).
     pub fn parse(text: &str) -> Result<Cidr, String> {
-        let (addr_text, prefix_text) = match text.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (text, None),
+        let net = staleguard_core::net::Cidr::parse(text)?;
+        let text = if text.contains('/') {
+            text.to_string()
+        } else {
+            format!("{text}/{}", net.prefix)
         };
-        let addr: IpAddr = addr_text.parse().map_err(|_| {
-            format!("`{text}` is not an IP address or range; write e.g. `192.0.2.0/24` or `2001:db8::/32`")
-        })?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix_text {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|n| *n <= max && !p.starts_with('+') && (p == "0" || !p.starts_with('0')))
-                .ok_or_else(|| format!("`{text}`: the prefix length must be 0 to {max}"))?,
-        };
-        let text = match prefix_text {
-            Some(_) => text.to_string(),
-            None => format!("{text}/{max}"),
-        };
-        Ok(Cidr { text, addr, prefix })
+        Ok(Cidr { text, net })
     }
 
     /// The range as it goes in the policy (`192.0.2.7/32`).
@@ -48,23 +33,10 @@ impl Cidr {
         &self.text
     }
 
-    /// Whether `ip` is in the range (an IPv4 range never holds an IPv6 address, nor the reverse).
+    /// Whether `ip` is in the range (an IPv4 range never holds an IPv6 address, nor the reverse,
+    /// except an IPv4-mapped one).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
+        self.net.contains(ip)
     }
 }
 

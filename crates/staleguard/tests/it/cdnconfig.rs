@@ -26,21 +26,15 @@ cache-control = "public, max-age=0, s-maxage=60"
 "#;
 
 fn generate(dir: &Path, origin: &str, extra: &[&str]) -> std::path::PathBuf {
-    let vcl = dir.join(format!("gen{}.vcl", extra.len()));
+    crate::nodes::generate_vcl(dir, origin, &format!("gen{}.vcl", extra.len()), extra)
+}
+
+/// `staleguard build` in `dir`, expecting success.
+fn build_here(dir: &Path) {
     let mut c = staleguard(dir);
-    c.args([
-        "cdn-config",
-        "--target",
-        "varnish",
-        "--origin",
-        origin,
-        "-o",
-    ])
-    .arg(&vcl)
-    .args(extra);
+    c.arg("build");
     let o = run(c);
-    assert!(o.status.success(), "cdn-config failed: {}", stderr(&o));
-    vcl
+    assert!(o.status.success(), "build: {}", stderr(&o));
 }
 
 fn get(c: &Client, url: &str, ae: &str) -> (u16, String, String, Vec<u8>) {
@@ -65,12 +59,7 @@ fn the_generated_vcl_caches_as_the_route_table_says_and_guards_purges() {
     let dir = t.path();
     copy_dir(&repo().join("examples/site"), &dir.join("site"));
     write_files(dir, &[("staleguard.toml", CONFIG)]);
-    let o = run({
-        let mut c = staleguard(dir);
-        c.arg("build");
-        c
-    });
-    assert!(o.status.success(), "build: {}", stderr(&o));
+    build_here(dir);
     let out = dir.join("out");
     let m = manifest(&out);
     let origin = serve(dir, &["out"]);
@@ -120,12 +109,7 @@ fn the_generated_vcl_caches_as_the_route_table_says_and_guards_purges() {
     let mut d = std::fs::read_to_string(&docs_page).unwrap();
     d.push_str("\n<!-- docs v2 -->\n");
     std::fs::write(&docs_page, d).unwrap();
-    let o = run({
-        let mut c = staleguard(dir);
-        c.arg("build");
-        c
-    });
-    assert!(o.status.success());
+    build_here(dir);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !String::from_utf8_lossy(&get(&c, &home, "").3).contains("<!-- v2 -->") {
         assert!(
@@ -181,9 +165,7 @@ fn cdn_config_refuses_what_it_cannot_do_with_a_hint() {
         stderr(&o)
     );
     copy_dir(&repo().join("examples/site"), &dir.join("site"));
-    let mut c = staleguard(dir);
-    c.arg("build");
-    assert!(run(c).status.success());
+    build_here(dir);
     for (args, want) in [
         (vec!["--target", "akamai"], "unknown --target"),
         (
@@ -260,12 +242,7 @@ fn the_generated_nginx_block_serves_what_staleguard_serve_serves() {
         "{CONFIG}\n[serve.headers]\nX-Frame-Options = \"DENY\"\n\n[[routes]]\nmatch = \"robots.txt\"\ncache-control = \"public, max-age=300\"\nheaders = {{ X-Frame-Options = \"\" }}\n"
     );
     write_files(dir, &[("staleguard.toml", &config)]);
-    let o = run({
-        let mut c = staleguard(dir);
-        c.arg("build");
-        c
-    });
-    assert!(o.status.success(), "build: {}", stderr(&o));
+    build_here(dir);
     let out = dir.join("out");
     let m = manifest(&out);
     let origin = serve(dir, &["out"]);

@@ -53,19 +53,7 @@ impl Drop for Node {
 pub fn start(kind: Kind, origin: &str, dir: &Path) -> Node {
     match kind {
         Kind::GeneratedVcl => {
-            let vcl = dir.join("generated.vcl");
-            let mut c = staleguard(dir);
-            c.args([
-                "cdn-config",
-                "--target",
-                "varnish",
-                "--origin",
-                origin,
-                "-o",
-            ])
-            .arg(&vcl);
-            let o = crate::support::run(c);
-            assert!(o.status.success(), "cdn-config --target varnish failed");
+            let vcl = generate_vcl(dir, origin, "generated.vcl", &[]);
             let v = Varnish::start_with(origin, Some(&vcl));
             Node {
                 url: v.url.clone(),
@@ -89,4 +77,27 @@ pub fn start(kind: Kind, origin: &str, dir: &Path) -> Node {
             }
         }
     }
+}
+
+/// `staleguard cdn-config --target varnish --origin ORIGIN -o DIR/NAME EXTRA…` in `dir`; the VCL's path.
+pub fn generate_vcl(dir: &Path, origin: &str, name: &str, extra: &[&str]) -> std::path::PathBuf {
+    let vcl = dir.join(name);
+    let mut c = staleguard(dir);
+    c.args([
+        "cdn-config",
+        "--target",
+        "varnish",
+        "--origin",
+        origin,
+        "-o",
+    ])
+    .arg(&vcl)
+    .args(extra);
+    let o = crate::support::run(c);
+    assert!(
+        o.status.success(),
+        "cdn-config --target varnish failed: {}",
+        crate::support::stderr(&o)
+    );
+    vcl
 }
