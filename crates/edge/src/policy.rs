@@ -131,6 +131,23 @@ pub fn cacheable_by_default(status: u16) -> bool {
     )
 }
 
+/// Heuristic freshness (RFC 9111 §4.2.2), for a response without an explicit lifetime, when the
+/// edge is told to use it (off by default): 10 % of the time since `Last-Modified` (at `Date`, else
+/// at arrival), at most a day, for statuses cacheable by default. Seconds.
+pub fn heuristic_lifetime(
+    status: u16,
+    date: Option<u64>,
+    last_modified: Option<u64>,
+    response_time: u64,
+) -> Option<u64> {
+    if !cacheable_by_default(status) {
+        return None;
+    }
+    let lm = last_modified?;
+    let at = date.unwrap_or(response_time);
+    Some((at.saturating_sub(lm) / 10).min(86_400))
+}
+
 /// The request's side of storability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestFacts {
@@ -463,6 +480,34 @@ mod tests {
         );
         e.date = Some(1000 * MS);
         assert_eq!(e.age(1000 * MS), 0, "Date within its second: age 0");
+    }
+
+    #[test]
+    fn heuristic_freshness_is_a_tenth_of_the_age_capped_at_a_day() {
+        assert_eq!(
+            heuristic_lifetime(200, Some(1000), Some(0), 5000),
+            Some(100)
+        );
+        assert_eq!(heuristic_lifetime(200, None, Some(0), 5000), Some(500));
+        assert_eq!(
+            heuristic_lifetime(200, Some(10_000_000), Some(0), 0),
+            Some(86_400)
+        );
+        assert_eq!(
+            heuristic_lifetime(200, Some(1000), None, 5000),
+            None,
+            "needs Last-Modified"
+        );
+        assert_eq!(
+            heuristic_lifetime(302, Some(1000), Some(0), 5000),
+            None,
+            "not by default"
+        );
+        assert_eq!(
+            heuristic_lifetime(200, Some(0), Some(1000), 0),
+            Some(0),
+            "future Last-Modified"
+        );
     }
 
     #[test]

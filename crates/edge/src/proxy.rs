@@ -89,6 +89,9 @@ pub struct EdgeOptions {
     pub name: String,
     /// Where "now" comes from.
     pub clock: Clock,
+    /// Cache responses without an explicit lifetime for 10 % of their age (RFC 9111 §4.2.2, at most
+    /// a day); off by default, as a CDN in front of a staleguard origin never needs it.
+    pub heuristic: bool,
 }
 
 impl EdgeOptions {
@@ -109,6 +112,7 @@ impl EdgeOptions {
             pass_ttl: Duration::from_secs(30),
             name: "staleguard-edge".into(),
             clock: Clock::System,
+            heuristic: false,
         }
     }
 }
@@ -786,7 +790,27 @@ impl Edge {
             return Fetched::Own(self.pass_response(parts, body, Cache::Miss));
         }
 
-        let (d, timing) = timing_of(&parts.headers, request_time, response_time);
+        let (d, mut timing) = timing_of(&parts.headers, request_time, response_time);
+        if timing.is_none() && self.opts.heuristic {
+            let secs = |h| date_header(&parts.headers, h).and_then(Result::ok);
+            timing = policy::heuristic_lifetime(
+                parts.status.as_u16(),
+                secs(header::DATE),
+                secs(header::LAST_MODIFIED),
+                response_time / MS,
+            )
+            .map(|l| Entry {
+                directives: d.clone(),
+                lifetime: l.saturating_mul(MS),
+                request_time,
+                response_time,
+                date: secs(header::DATE).map(|d| d.saturating_mul(MS)),
+                age_header: secs_header(&parts.headers, header::AGE)
+                    .unwrap_or(0)
+                    .saturating_mul(MS),
+                invalidated: false,
+            });
+        }
         let fields = vary::vary_fields(
             parts
                 .headers

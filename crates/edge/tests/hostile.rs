@@ -450,3 +450,28 @@ async fn accept_encoding_is_normalised_to_what_the_origin_offers() {
         "no brotli for a client without it"
     );
 }
+
+#[tokio::test]
+async fn heuristic_freshness_is_off_unless_asked_for() {
+    let lm = httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(36_000));
+    let (o, count) = origin(move |_| {
+        reply(format!(
+            "HTTP/1.1 200 OK\r\nlast-modified: {lm}\r\ncontent-length: 2\r\n\r\nok"
+        ))
+    })
+    .await;
+    let c = reqwest::Client::new();
+    // Off (the default): a response without a lifetime is not stored.
+    let (e, _) = edge(EdgeOptions::new(o.clone())).await;
+    for _ in 0..2 {
+        assert_eq!(get(&c, &format!("{e}/h"), &[]).await.1, "MISS");
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+    // On: fresh for a tenth of its age (an hour here).
+    let mut opts = EdgeOptions::new(o);
+    opts.heuristic = true;
+    let (e2, _) = edge(opts).await;
+    assert_eq!(get(&c, &format!("{e2}/h"), &[]).await.1, "MISS");
+    assert_eq!(get(&c, &format!("{e2}/h"), &[]).await.1, "HIT");
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+}

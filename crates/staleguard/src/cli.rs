@@ -457,6 +457,10 @@ pub struct EdgeArgs {
     /// Close a client connection idle this long
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     pub idle_timeout: HumanDuration,
+    /// Cache responses without Cache-Control or Expires for 10 % of their age since Last-Modified (at
+    /// most a day), as RFC 9111 allows; off by default (a heuristic keeps pages stale nobody asked for)
+    #[arg(long)]
+    pub heuristic_freshness: bool,
 }
 
 #[derive(Debug, Args, Default)]

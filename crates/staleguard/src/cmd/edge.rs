@@ -38,6 +38,7 @@ pub fn run(global: &Global, args: &EdgeArgs) -> Result<ExitCode> {
     opts.max_object = args.max_object;
     opts.collapse_wait = args.collapse_wait.get();
     opts.origin_timeout = args.origin_timeout.get();
+    opts.heuristic = args.heuristic_freshness;
     if !args.allow_purge.is_empty() {
         opts.purgers = args.allow_purge.clone();
         opts.purgers.extend(Net::loopback());
