@@ -201,6 +201,8 @@ fn caching_headers(c: &Client, url: &str, ae: &str) -> Vec<(String, String)> {
         "x-content-type-options",
         "access-control-allow-origin",
         "x-frame-options",
+        "strict-transport-security",
+        "x-robots-tag",
     ] {
         let v = r
             .headers()
@@ -287,5 +289,106 @@ fn the_generated_nginx_block_serves_what_staleguard_serve_serves() {
             got, want,
             "{path} (Accept-Encoding: {ae:?}): nginx vs staleguard serve"
         );
+    }
+}
+
+/// Every kind of rule the table can hold, in one config: the VCL compiles in `varnishd -C` (through
+/// the peer script, which checks it) and the nginx block passes `nginx -t` (the nginx peer checks it).
+#[test]
+fn every_kind_of_rule_compiles_in_varnish_and_nginx() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    copy_dir(&repo().join("examples/site"), &dir.join("site"));
+    let config = r#"[build]
+source = "site"
+out = "out"
+compress = ["br", "gzip"]
+
+[serve]
+tag-header = "xkey"
+clean-urls = true
+
+[serve.headers]
+Strict-Transport-Security = "max-age=63072000"
+
+[[routes]]
+match = "api/**"
+cache-control = "no-store"
+
+[[routes]]
+match = "account/{settings,profile}.html"
+cache-control = "private, max-age=600"
+
+[[routes]]
+match = "@fingerprinted"
+headers = { Access-Control-Allow-Origin = "*" }
+
+[[routes]]
+match = "news/*.html"
+cache-control = "public, max-age=60, stale-while-revalidate=300"
+
+[[routes]]
+match = "img/[!_]*.png"
+
+[[routes]]
+match = "@mutable"
+cache-control = "public, max-age=0, s-maxage=120, must-revalidate"
+headers = { X-Robots-Tag = "noindex" }
+
+[[routes]]
+match = "never/reached.txt"
+cache-control = "public, max-age=1"
+"#;
+    write_files(dir, &[("staleguard.toml", config)]);
+    build_here(dir);
+    let origin = serve(dir, &["out"]);
+    // Varnish: the peer script runs `varnishd -C` on it before starting.
+    let vcl = generate(
+        dir,
+        &origin.base,
+        &["--purge-from", "10.0.0.0/8", "--purge-from", "::1"],
+    );
+    let text = std::fs::read_to_string(&vcl).unwrap();
+    for want in [
+        "uncacheable",
+        "beresp.grace = 300s",
+        "\"10.0.0.0\"/8",
+        "xkey.purge",
+        "X-SG-Fp",
+    ] {
+        assert!(text.contains(want), "{want} in the VCL:\n{text}");
+    }
+    let node = Varnish::start_with(&origin.base, Some(&vcl));
+    let c = Client::new();
+    let m = manifest(&dir.join("out"));
+    let css = hashed(&m, "css/site.css");
+    let url = format!("{}/{css}", node.url);
+    assert_eq!(get(&c, &url, "br").1, "MISS");
+    assert_eq!(get(&c, &url, "br").1, "HIT");
+    // A mutable page under `@mutable` (s-maxage=120): cached.
+    let page = format!("{}/about/", node.url);
+    get(&c, &page, "");
+    assert_eq!(get(&c, &page, "").1, "HIT");
+    // nginx: the peer script runs `nginx -t` before starting; headers as serve sends them.
+    let port = staleguard_testkit::nginx::free_port();
+    let snippet = dir.join("every-rule-nginx.conf");
+    let mut cmd = staleguard(dir);
+    cmd.args(["cdn-config", "--target", "nginx", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-o")
+        .arg(&snippet);
+    let o = run(cmd);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let nginx = staleguard_testkit::nginx::Nginx::start(&snippet, port);
+    for (path, ae) in [
+        (format!("/{css}"), "br"),
+        ("/about/".to_string(), ""),
+        ("/about".to_string(), ""),
+        ("/index.html".to_string(), "gzip"),
+        ("/robots.txt".to_string(), ""),
+    ] {
+        let want = caching_headers(&c, &format!("{}{path}", origin.base), ae);
+        let got = caching_headers(&c, &format!("{}{path}", nginx.url), ae);
+        assert_eq!(got, want, "{path}: nginx vs staleguard serve");
     }
 }
