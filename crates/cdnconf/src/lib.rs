@@ -7,6 +7,7 @@
 //! folders from the manifest, and the mutable paths that look fingerprinted but are not), the headers,
 //! the tag header and the purge ACL. Each target renders the plan: [`varnish`] a VCL.
 
+pub mod check;
 pub mod glob;
 pub mod nginx;
 pub mod varnish;

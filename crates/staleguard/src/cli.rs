@@ -428,6 +428,10 @@ pub struct CdnConfigArgs {
     /// nginx: leave `brotli_static` out (without libnginx-mod-http-brotli-static)
     #[arg(long)]
     pub no_brotli: bool,
+    /// Compare this live file with what the route table implies now, line by line (comments
+    /// ignored): exit 0 when equal, 3 when a difference can serve stale content, 1 for other drift
+    #[arg(long, value_name = "FILE", conflicts_with = "output")]
+    pub check: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -81,6 +81,67 @@ pub fn run(global: &Global, args: &CdnConfigArgs) -> Result<ExitCode> {
             "unknown --target `{other}`\nhint: `varnish` (a VCL file) or `nginx` (maps and a server block)"
         ),
     };
+    if let Some(live_path) = &args.check {
+        let kind = match args.target.as_str() {
+            "nginx" => staleguard_cdnconf::check::Kind::Nginx,
+            _ => staleguard_cdnconf::check::Kind::Varnish,
+        };
+        let live = std::fs::read_to_string(cwd.join(live_path)).with_context(|| {
+            format!(
+                "cannot read `{}`\nhint: pass the {} file the CDN runs",
+                live_path.display(),
+                args.target
+            )
+        })?;
+        let findings = staleguard_cdnconf::check::compare(kind, &text, &live);
+        let risky = findings.iter().filter(|f| f.stale_risk).count();
+        if global.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "file": live_path,
+                    "target": args.target,
+                    "same": findings.is_empty(),
+                    "stale_risk": risky,
+                    "differences": findings,
+                })
+            );
+        } else if findings.is_empty() {
+            println!(
+                "{}: as the route table implies ({} target)",
+                live_path.display(),
+                args.target
+            );
+        } else {
+            for f in &findings {
+                let mark = if f.stale_risk { "STALE RISK" } else { "drift" };
+                match (&f.found, &f.expected) {
+                    (Some(found), _) => println!(
+                        "{mark}: {}:{}: has `{found}`",
+                        live_path.display(),
+                        f.line.unwrap_or(0)
+                    ),
+                    (None, Some(exp)) => {
+                        println!("{mark}: {}: lacks `{exp}`", live_path.display())
+                    }
+                    (None, None) => {}
+                }
+            }
+            println!(
+                "{} difference(s), {risky} of which can serve stale content\nhint: regenerate it with `staleguard cdn-config --target {} -o {}` and reload the CDN",
+                findings.len(),
+                args.target,
+                live_path.display()
+            );
+        }
+        return Ok(if risky > 0 {
+            ExitCode::from(3)
+        } else if findings.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    }
     match &args.output {
         Some(path) => {
             std::fs::write(cwd.join(path), &text)
