@@ -475,3 +475,32 @@ async fn heuristic_freshness_is_off_unless_asked_for() {
     assert_eq!(get(&c, &format!("{e2}/h"), &[]).await.1, "HIT");
     assert_eq!(count.load(Ordering::SeqCst), 3);
 }
+
+#[tokio::test]
+async fn personal_responses_are_never_shared() {
+    // Set-Cookie (a session), a request with Authorization (unless the response says public), and
+    // Vary: * are never served from the cache to another request.
+    let (o, count) = origin(|head| {
+        let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+        match path.as_str() {
+            "/login" => reply(ok("max-age=60", "set-cookie: session=alice\r\n", "alice")),
+            "/star" => reply(ok("max-age=60", "vary: *\r\n", "star")),
+            "/public-auth" => reply(ok("public, max-age=60", "", "shared")),
+            _ => reply(ok("max-age=60", "", "mine")),
+        }
+    })
+    .await;
+    let (e, _) = edge(EdgeOptions::new(o)).await;
+    let c = reqwest::Client::new();
+    for _ in 0..2 {
+        assert_eq!(get(&c, &format!("{e}/login"), &[]).await.1, "MISS");
+        assert_eq!(get(&c, &format!("{e}/star"), &[]).await.1, "MISS");
+        let auth = [("authorization", "Bearer alice")];
+        assert_eq!(get(&c, &format!("{e}/private"), &auth).await.1, "MISS");
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 6);
+    // `public` lets a shared cache store an authorized response.
+    let auth = [("authorization", "Bearer bob")];
+    assert_eq!(get(&c, &format!("{e}/public-auth"), &auth).await.1, "MISS");
+    assert_eq!(get(&c, &format!("{e}/public-auth"), &auth).await.1, "HIT");
+}
