@@ -87,21 +87,6 @@ STORM_ORIGIN_PID="" # the counting Python origin
 STORM_EDGE_PID=""   # staleguard edge (storm phase)
 CG_PID=""           # staleguard edge under valgrind
 VARNISH_UP=()       # varnish.sh state dirs with a varnishd running (stopped with `varnish.sh stop DIR`)
-stop_pid() { # stop_pid PID NAME: TERM, wait up to 10 s, then KILL
-  local pid=$1 i
-  [ -n "$pid" ] || return 0
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    [ "$i" -eq 100 ] || sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-  info "stopped $2 (pid $pid)"
-}
 varnish_stop() { # varnish_stop STATE_DIR: the varnishd recorded there (manager and child, by PID)
   local d=$1 keep=() x
   "$VARNISH_SH" stop "$d" >>"$LOGS/edge-varnish.log" 2>&1 || warn "scripts/peers/varnish.sh stop $d failed (log: $LOGS/edge-varnish.log)"
@@ -149,7 +134,6 @@ info "ulimit -n $(ulimit -n)"
 
 # ------------------------------------------------------------------------------------------------
 step "Packages: varnish, varnish-modules, wrk$([ "$CALLGRIND" = 0 ] || echo ", valgrind")"
-pkg_installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
   "$VARNISH_SH" install || die "scripts/peers/varnish.sh install failed"
   WANT=(wrk)
@@ -219,10 +203,6 @@ fetch() {
   local name=$1 url=$2
   shift 2
   curl -s --max-time 10 -D "$HDRS/$name" -o "$HDRS/$name.body" -w '%{http_code}' "$@" "$url" || echo 000
-}
-hdr() { # hdr NAME FIELD: value of a response header (case-insensitive), CR stripped
-  tr -d '\r' <"$HDRS/$1" | awk -v f="$(printf '%s' "$2" | tr '[:upper:]' '[:lower:]')" -F': ' '
-    { k = tolower($1) } k == f { sub(/^[^:]*: /, ""); print; exit }'
 }
 # listen_url STDOUT_FILE PID SECONDS: the URL of a 'listening on http://127.0.0.1:PORT' line (staleguard
 # serve, staleguard edge, the storm origin) once it is there; fails when PID exits first or after SECONDS
@@ -316,22 +296,7 @@ check_hit() {
 }
 
 # to_ms VALUE_WITH_UNIT (wrk prints us, ms or s)
-to_ms() {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0
-    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
-    printf "%.3f", n }'
-}
 # to_bytes VALUE_WITH_UNIT (wrk prints B, KB, MB, GB with 1024 steps)
-to_bytes() {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-    m = 1; if (u == "KB") m = 1024; else if (u == "MB") m = 1048576; else if (u == "GB") m = 1073741824
-    printf "%.0f", n * m }'
-}
-median() { # median of space-separated numbers (the lower middle one for an even count)
-  tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'
-}
 range() { # range "A B C": lowest-highest
   tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | sed -n '1p;$p' | paste -sd- -
 }
@@ -391,13 +356,9 @@ run_wrk() {
   if awk -v o="$other" 'BEGIN { exit !(o > 0.5) }'; then
     warn "$c round $round: other processes used $other CPU s during the measured run: its numbers are disturbed"
   fi
-  local rps p99 bpr nreq read bad errs
-  rps="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
-  [ -n "$rps" ] || die "could not read Requests/sec from $out"
-  p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
-  nreq="$(awk '/requests in/ { print $1 }' "$out")"
-  read="$(awk '/requests in/ { print $(NF - 1) }' "$out")"
-  bpr="$(awk -v b="$(to_bytes "$read")" -v n="$nreq" 'BEGIN { if (n > 0) printf "%.0f", b / n; else print "n/a" }')"
+  local rps p99 bpr bad errs
+  read -r rps p99 bpr < <(wrk_numbers "$out")
+  [ -n "$bpr" ] || die "could not read wrk's numbers from $out"
   bad="$(sed -n 's/^ *Non-2xx or 3xx responses: *//p' "$out")"
   errs="$(sed -n 's/^ *Socket errors: *//p' "$out")"
   [ -z "$bad" ] || { NOTE[$c]+="round $round: $bad non-2xx/3xx; "; warn "$c round $round: $bad non-2xx/3xx responses"; }

@@ -172,3 +172,52 @@ if best is None:
 print(*best)
 PY
 }
+
+# Shared by the server benches (serve, edge) and the deploy bench.
+median() { # median of space-separated numbers (the lower middle one for an even count)
+  tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'
+}
+stop_pid() { # stop_pid PID NAME: TERM, wait up to 10 s, then KILL
+  local pid=$1 i
+  [ -n "$pid" ] || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    [ "$i" -eq 100 ] || sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+  info "stopped $2 (pid $pid)"
+}
+to_bytes() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    m = 1; if (u == "KB") m = 1024; else if (u == "MB") m = 1048576; else if (u == "GB") m = 1073741824
+    printf "%.0f", n * m }'
+}
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
+    printf "%.3f", n }'
+}
+hdr() { # hdr NAME FIELD: value of a response header (case-insensitive), CR stripped
+  tr -d '\r' <"$HDRS/$1" | awk -v f="$(printf '%s' "$2" | tr '[:upper:]' '[:lower:]')" -F': ' '
+    { k = tolower($1) } k == f { sub(/^[^:]*: /, ""); print; exit }'
+}
+pkg_installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+
+# wrk_numbers FILE: "REQ/S P99_MS BYTES_PER_RESPONSE" from a `wrk --latency` output (dies without them).
+wrk_numbers() {
+  local out=$1 rps p99 nreq read bpr
+  rps="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
+  [ -n "$rps" ] || die "could not read Requests/sec from $out"
+  p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
+  nreq="$(awk '/requests in/ { print $1 }' "$out")"
+  read="$(awk '/requests in/ { print $(NF - 1) }' "$out")"
+  bpr="$(awk -v b="$(to_bytes "$read")" -v n="$nreq" 'BEGIN { if (n > 0) printf "%.0f", b / n; else print "n/a" }')"
+  echo "$rps $p99 $bpr"
+}

@@ -62,21 +62,6 @@ CPU_MODEL="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 NGINX_PID=""
 SG_PID=""
 CG_PID="" # the server running under valgrind (the valgrind process itself: taskset and valgrind exec)
-stop_pid() { # stop_pid PID NAME: TERM, wait up to 10 s, then KILL
-  local pid=$1 i
-  [ -n "$pid" ] || return 0
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    [ "$i" -eq 100 ] || sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-  info "stopped $2 (pid $pid)"
-}
 cleanup() {
   stop_pid "$NGINX_PID" nginx
   NGINX_PID=""
@@ -107,7 +92,6 @@ fi
 
 # ------------------------------------------------------------------------------------------------
 step "Packages: nginx, brotli_static module, wrk$([ "$CALLGRIND" = 0 ] || echo ", valgrind")"
-pkg_installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 WANT=(nginx libnginx-mod-http-brotli-static wrk)
 [ "$CALLGRIND" = 0 ] || WANT+=(valgrind)
 MISSING=()
@@ -212,10 +196,6 @@ fetch() {
   shift 2
   curl -s --max-time 5 -D "$HDRS/$name" -o "$HDRS/$name.body" -w '%{http_code}' "$@" "$url" || echo 000
 }
-hdr() { # hdr NAME FIELD: value of a response header (case-insensitive), CR stripped
-  tr -d '\r' <"$HDRS/$1" | awk -v f="$(printf '%s' "$2" | tr '[:upper:]' '[:lower:]')" -F': ' '
-    { k = tolower($1) } k == f { sub(/^[^:]*: /, ""); print; exit }'
-}
 wait_http() { # wait_http URL PID SECONDS
   local i
   for i in $(seq 1 $(($3 * 10))); do
@@ -280,19 +260,7 @@ write_lua() {
 }
 
 # to_ms VALUE_WITH_UNIT (wrk prints us, ms or s)
-to_ms() {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0
-    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
-    printf "%.3f", n }'
-}
 # to_bytes VALUE_WITH_UNIT (wrk prints B, KB, MB, GB with 1024 steps)
-to_bytes() {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
-    m = 1; if (u == "KB") m = 1024; else if (u == "MB") m = 1048576; else if (u == "GB") m = 1073741824
-    printf "%.0f", n * m }'
-}
 
 # run_wrk SERVER SCENARIO BASE_URL LUA ROUND: warm-up, then the measured run; appends to the
 # space-separated lists RPS_ALL/P99_ALL/BPR_ALL[SERVER/SCENARIO]
@@ -304,13 +272,9 @@ run_wrk() {
     die "wrk warm-up failed against $s: $(tail -n 3 "$WRKDIR/$s-$sc.warmup.txt")"
   taskset -c 1 wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$lua" "$base$REQ_PATH" >"$out" 2>&1 ||
     die "wrk failed against $s: $(tail -n 3 "$out")"
-  local rps p99 bpr nreq read bad errs
-  rps="$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
-  [ -n "$rps" ] || die "could not read Requests/sec from $out"
-  p99="$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")"
-  nreq="$(awk '/requests in/ { print $1 }' "$out")"
-  read="$(awk '/requests in/ { print $(NF - 1) }' "$out")"
-  bpr="$(awk -v b="$(to_bytes "$read")" -v n="$nreq" 'BEGIN { if (n > 0) printf "%.0f", b / n; else print "n/a" }')"
+  local rps p99 bpr bad errs
+  read -r rps p99 bpr < <(wrk_numbers "$out")
+  [ -n "$bpr" ] || die "could not read wrk's numbers from $out"
   bad="$(sed -n 's/^ *Non-2xx or 3xx responses: *//p' "$out")"
   errs="$(sed -n 's/^ *Socket errors: *//p' "$out")"
   [ -z "$bad" ] || { NOTE[$key]+="round $round: $bad non-2xx/3xx; "; warn "$s $sc: $bad non-2xx/3xx responses"; }
@@ -319,9 +283,6 @@ run_wrk() {
   P99_ALL[$key]+="$p99 "
   BPR_ALL[$key]+="$bpr "
   info "$(printf 'round %s  %-10s %-4s %9s req/s   p99 %8s ms   %5s bytes/response' "$round" "$s" "$sc" "$rps" "$p99" "$bpr")"
-}
-median() { # median of space-separated numbers (the lower middle one for an even count)
-  tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'
 }
 
 # ------------------------------------------------------------------------------------------------
