@@ -117,7 +117,7 @@ impl EdgeOptions {
     }
 }
 
-/// Counters for `/…` (kept simple: the CLI prints them on shutdown, tests read them).
+/// What a node did (the CLI prints them on shutdown; tests read them).
 #[derive(Debug, Default)]
 pub struct Counters {
     pub hits: AtomicU64,
@@ -172,14 +172,23 @@ enum Fetched {
 /// The request facts a fetch needs (the request itself belongs to hyper).
 #[derive(Clone)]
 struct Ask {
+    /// The primary key: Host (lower case), then path and query.
     key: String,
-    host: String,
-    path_and_query: String,
+    /// Where the Host ends in `key`.
+    host_len: usize,
     headers: HeaderMap,
     peer: IpAddr,
 }
 
 impl Ask {
+    fn host(&self) -> &str {
+        &self.key[..self.host_len]
+    }
+
+    fn path_and_query(&self) -> &str {
+        &self.key[self.host_len..]
+    }
+
     fn header(&self, name: &str) -> Option<String> {
         joined(&self.headers, name)
     }
@@ -424,9 +433,8 @@ impl Edge {
         host_len: usize,
     ) -> Ask {
         Ask {
-            host: key[..host_len].to_string(),
-            path_and_query: key[host_len..].to_string(),
             key,
+            host_len,
             headers: req.headers().clone(),
             peer: peer.ip(),
         }
@@ -517,7 +525,8 @@ impl Edge {
                     status,
                     format!(
                         "the origin {} did not answer {} in time or failed\n",
-                        self.opts.origin, ask.path_and_query
+                        self.opts.origin,
+                        ask.path_and_query()
                     ),
                 )
             }
@@ -569,7 +578,7 @@ impl Edge {
                     return match task.await {
                         Ok(got) => got,
                         Err(e) => {
-                            tracing::warn!(error = %e, url = %ask.path_and_query, "a fetch task failed");
+                            tracing::warn!(error = %e, url = %ask.path_and_query(), "a fetch task failed");
                             Fetched::Shared(Shared::Failed(StatusCode::BAD_GATEWAY))
                         }
                     };
@@ -696,7 +705,7 @@ impl Edge {
             }
         }
         forwarded_for(&mut h, ask.peer);
-        let uri = format!("http://{}{}", self.origin_authority, ask.path_and_query);
+        let uri = format!("http://{}{}", self.origin_authority, ask.path_and_query());
         let mut r = Request::new(Either::Left(Empty::new()));
         *r.uri_mut() = uri.parse().unwrap_or_else(|_| {
             format!("http://{}/", self.origin_authority)
@@ -707,7 +716,7 @@ impl Edge {
         if !r.headers().contains_key(header::HOST) {
             r.headers_mut().insert(
                 header::HOST,
-                HeaderValue::from_str(&ask.host).unwrap_or(HeaderValue::from_static("localhost")),
+                HeaderValue::from_str(ask.host()).unwrap_or(HeaderValue::from_static("localhost")),
             );
         }
         r
@@ -866,7 +875,7 @@ impl Edge {
                     }
                 }
                 Some(Err(e)) => {
-                    tracing::warn!(url = %ask.path_and_query, error = %e, "origin body failed");
+                    tracing::warn!(url = %ask.path_and_query(), error = %e, "origin body failed");
                     self.counters.origin_errors.fetch_add(1, Ordering::Relaxed);
                     return Fetched::Shared(Shared::Failed(StatusCode::BAD_GATEWAY));
                 }
@@ -881,8 +890,8 @@ impl Edge {
         );
         let tags = tags_of(&parts.headers);
         let obj = Arc::new(Stored::new(
-            ask.host.clone(),
-            ask.path_and_query.clone(),
+            ask.host().to_string(),
+            ask.path_and_query().to_string(),
             variant,
             parts.status,
             parts.headers,
@@ -943,7 +952,7 @@ impl Edge {
         *out.method_mut() = parts.method.clone();
         *out.headers_mut() = h;
         *out.uri_mut() =
-            match format!("http://{}{}", self.origin_authority, ask.path_and_query).parse() {
+            match format!("http://{}{}", self.origin_authority, ask.path_and_query()).parse() {
                 Ok(u) => u,
                 Err(_) => return plain(StatusCode::BAD_REQUEST, "bad request target\n"),
             };
@@ -1097,7 +1106,7 @@ impl Edge {
                 self.hard.fetch_add(1, Ordering::SeqCst);
                 self.forget_flights();
                 self.store.purge_url(&ask.key);
-                plain(StatusCode::OK, format!("Purged {}\n", ask.path_and_query))
+                plain(StatusCode::OK, format!("Purged {}\n", ask.path_and_query()))
             }
         } else {
             let Some(pattern) = header("x-ban-url") else {
@@ -1113,7 +1122,7 @@ impl Edge {
             };
             self.hard.fetch_add(1, Ordering::SeqCst);
             self.forget_flights();
-            let host = ask.host.clone();
+            let host = ask.host().to_string();
             let n = self
                 .store
                 .purge_where(|o| o.host == host && re.is_match(&o.url));

@@ -82,10 +82,6 @@ impl Stored {
         self.soft.store(true, Ordering::Relaxed);
     }
 
-    pub fn soft_purged(&self) -> bool {
-        self.soft.load(Ordering::Relaxed)
-    }
-
     pub fn etag(&self) -> Option<&HeaderValue> {
         self.headers.get(hyper::header::ETAG)
     }
@@ -185,14 +181,6 @@ impl Objects {
         let w: usize = self.variants.iter().map(|s| s.weight()).sum();
         u32::try_from(w).unwrap_or(u32::MAX)
     }
-}
-
-/// The primary cache key of a request.
-pub fn primary_key(host: &str, path_and_query: &str) -> String {
-    let mut k = String::with_capacity(host.len() + path_and_query.len());
-    k.push_str(host);
-    k.push_str(path_and_query);
-    k
 }
 
 /// The store.
