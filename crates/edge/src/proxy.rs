@@ -452,34 +452,31 @@ impl Edge {
         let look = self
             .store
             .lookup(&key, |n| joined(req.headers(), n), &ranked);
+        let found = look.found.map(|obj| {
+            let decision = obj.timing().decide(now);
+            (obj, decision)
+        });
         // The hit path reads the request in place; the rest works on a copy of its facts.
-        if let Some(obj) = &look.found
-            && obj.timing().decide(now) == Decision::Fresh
-        {
+        if let Some((obj, Decision::Fresh)) = &found {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
             return self.deliver(req.headers(), obj, Cache::Hit, now, head);
         }
         let ask = self.ask_with(&req, peer, key, host_len);
         drop(req);
-        if let Some(obj) = look.found {
-            match obj.timing().decide(now) {
-                Decision::Fresh => {
-                    self.counters.hits.fetch_add(1, Ordering::Relaxed);
-                    return self.deliver(&ask.headers, &obj, Cache::Hit, now, head);
-                }
-                Decision::StaleWhileRevalidate => {
-                    self.counters.stale.fetch_add(1, Ordering::Relaxed);
-                    self.refresh_in_background(&ask, &obj);
-                    return self.deliver(&ask.headers, &obj, Cache::Stale, now, head);
-                }
-                Decision::Revalidate { stale_if_error } => {
-                    let flight = format!("{}\n{}", ask.key, obj.variant);
-                    let got = self
-                        .fetch(&ask, flight, Some(obj.clone()), coding_asked(&obj))
-                        .await;
-                    return self.answer(&ask, got, stale_if_error.then_some(&obj), head);
-                }
+        match found {
+            Some((obj, Decision::StaleWhileRevalidate)) => {
+                self.counters.stale.fetch_add(1, Ordering::Relaxed);
+                self.refresh_in_background(&ask, &obj);
+                return self.deliver(&ask.headers, &obj, Cache::Stale, now, head);
             }
+            Some((obj, Decision::Revalidate { stale_if_error })) => {
+                let flight = format!("{}\n{}", ask.key, obj.variant);
+                let got = self
+                    .fetch(&ask, flight, Some(obj.clone()), coding_asked(&obj))
+                    .await;
+                return self.answer(&ask, got, stale_if_error.then_some(&obj), head);
+            }
+            Some((_, Decision::Fresh)) | None => {}
         }
         let flight = match &look.variant {
             Some(v) => format!("{}\n{v}", ask.key),
