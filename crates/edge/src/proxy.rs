@@ -766,25 +766,22 @@ impl Edge {
         if parts.status == StatusCode::NOT_MODIFIED
             && let Some(old) = &stale
         {
-            let (_, timing) = timing_of(&parts.headers, request_time, response_time);
-            let mut merged_headers = old.headers.clone();
-            merged_headers.extend(parts.headers.clone());
-            let (d, merged_timing) = timing_of(&merged_headers, request_time, response_time);
-            let timing = timing.or(merged_timing).unwrap_or(Entry {
-                directives: d,
-                lifetime: 0,
-                request_time,
-                response_time,
-                date: None,
-                age_header: 0,
-                invalidated: false,
-            });
             let new_tags = {
                 let t = tags_of(&parts.headers);
                 (!t.is_empty()).then_some(t)
             };
-            parts.headers.remove(header::AGE);
-            let fresh = Arc::new(old.refreshed(&parts.headers, timing, new_tags));
+            let fresh = Arc::new(old.refreshed(&parts.headers, new_tags, |merged| {
+                let (d, timing) = timing_of(merged, request_time, response_time);
+                timing.unwrap_or(Entry {
+                    directives: d,
+                    lifetime: 0,
+                    request_time,
+                    response_time,
+                    date: None,
+                    age_header: 0,
+                    invalidated: false,
+                })
+            }));
             if self.keep(generation, &fresh) {
                 self.store
                     .insert(&ask.key, fields_of(&fresh.headers), fresh.clone(), asked);

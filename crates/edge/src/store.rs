@@ -107,12 +107,14 @@ impl Stored {
     }
 
     /// A copy refreshed by a 304 (RFC 9111 §4.3.4): the 304's headers replace the stored ones of the
-    /// same name (except the framing fields), with new timing; the body is shared.
+    /// same name (except the framing fields); `timing` reads the merged headers (so a 304 without
+    /// `Cache-Control` keeps the stored lifetime), then `Age` is dropped from what is stored; the body
+    /// is shared.
     pub fn refreshed(
         &self,
         not_modified: &Map,
-        timing: Entry,
         tags: Option<Vec<String>>,
+        timing: impl FnOnce(&HeaderMap) -> Entry,
     ) -> Stored {
         let mut headers = self.headers.clone();
         for name in not_modified.keys() {
@@ -127,6 +129,8 @@ impl Stored {
                 headers.append(name.clone(), v.clone());
             }
         }
+        let timing = timing(&headers);
+        headers.remove(hyper::header::AGE);
         Stored::new(
             self.host.clone(),
             self.url.clone(),
