@@ -84,6 +84,16 @@ pub const DEFAULT_HEADERS: &[(&str, &str)] = &[("X-Content-Type-Options", "nosni
 
 impl ServeConfig {
     /// [`DEFAULT_HEADERS`] with `[serve.headers]` applied over them.
+    /// Where `staleguard serve` answers on this machine: `http://BIND:PORT`, loopback for a wildcard
+    /// bind (`0.0.0.0`, `::`). The default origin of a local edge or a generated CDN config.
+    pub fn local_url(&self) -> String {
+        let host = match self.bind.as_str() {
+            "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
+            b => b,
+        };
+        format!("http://{host}:{}", self.port)
+    }
+
     pub fn effective_headers(&self) -> std::collections::BTreeMap<String, String> {
         let mut h: std::collections::BTreeMap<String, String> = DEFAULT_HEADERS
             .iter()

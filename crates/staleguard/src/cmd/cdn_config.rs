@@ -22,14 +22,7 @@ pub fn run(global: &Global, args: &CdnConfigArgs) -> Result<ExitCode> {
     let origin_url = match &args.origin {
         Some(o) => o.clone(),
         None if !cfg.verify.origin_url.is_empty() => cfg.verify.origin_url.clone(),
-        None => {
-            let host = if cfg.serve.bind == "0.0.0.0" || cfg.serve.bind == "::" {
-                "127.0.0.1"
-            } else {
-                cfg.serve.bind.as_str()
-            };
-            format!("http://{host}:{}", cfg.serve.port)
-        }
+        None => cfg.serve.local_url(),
     };
     let origin = Origin::parse(&origin_url)
         .map_err(anyhow::Error::msg)

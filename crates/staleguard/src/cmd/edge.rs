@@ -15,16 +15,7 @@ use crate::settings;
 pub fn run(global: &Global, args: &EdgeArgs) -> Result<ExitCode> {
     let origin = match &args.origin {
         Some(o) => o.clone(),
-        None => {
-            let loaded = settings::load(global)?;
-            let s = &loaded.config.serve;
-            let host = if s.bind == "0.0.0.0" || s.bind == "::" {
-                "127.0.0.1"
-            } else {
-                s.bind.as_str()
-            };
-            format!("http://{host}:{}", s.port)
-        }
+        None => settings::load(global)?.config.serve.local_url(),
     };
     if args.max_object > args.memory {
         bail!(
