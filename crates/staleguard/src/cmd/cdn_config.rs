@@ -31,7 +31,7 @@ pub fn run(global: &Global, args: &CdnConfigArgs) -> Result<ExitCode> {
         vec!["127.0.0.1".to_string(), "::1".to_string()]
     } else {
         for p in &args.purge_from {
-            staleguard_edge::Net::parse(p).map_err(|e| {
+            staleguard_core::net::Cidr::parse(p).map_err(|e| {
                 anyhow::anyhow!(
                     "--purge-from {e}\nhint: an IP (10.0.0.5) or a CIDR range (10.0.0.0/8)"
                 )
