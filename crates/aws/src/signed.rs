@@ -111,12 +111,35 @@ impl Signed {
         path_and_query: &str,
         body: Option<(&str, String)>,
     ) -> Result<Reply, SendError> {
+        self.send_with_headers(method, path_and_query, body, &[])
+            .await
+    }
+
+    /// [`Signed::send`] with extra request headers (`If-Match`), signed with the rest.
+    pub async fn send_with_headers(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<(&str, String)>,
+        extra: &[(&str, &str)],
+    ) -> Result<Reply, SendError> {
         let cred = self
             .credentials
             .get()
             .await
             .map_err(SendError::Credentials)?;
+        let mut headers = Vec::with_capacity(extra.len());
+        for (k, v) in extra {
+            let name = http::header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| SendError::Invalid(format!("bad header name `{k}`: {e}")))?;
+            let value = HeaderValue::from_str(v)
+                .map_err(|e| SendError::Invalid(format!("bad value for header `{k}`: {e}")))?;
+            headers.push((name, value));
+        }
         self.send_with(method, path_and_query, body, |req| {
+            for (k, v) in headers {
+                req.headers_mut().insert(k, v);
+            }
             AwsAuthorizer::new(&cred, self.service, &self.region).authorize(req, None)
         })
         .await

@@ -8,6 +8,8 @@
 //! the tag header and the purge ACL. Each target renders the plan: [`varnish`] a VCL.
 
 pub mod check;
+pub mod cloudflare;
+pub mod cloudfront;
 pub mod glob;
 pub mod nginx;
 pub mod varnish;
@@ -128,6 +130,9 @@ pub struct Plan {
     /// Mutable paths the pattern would take for fingerprinted (`/archive.202612031200.html`), kept
     /// out explicitly: a page must never be cached a year.
     pub not_fingerprinted: Vec<String>,
+    /// The same URLs as path globs for CDNs that match with `*` and `?` only (CloudFront): the
+    /// bundler folders (`/assets/*`) and, per extension of a staleguard-named file, `*.<12 ?>.ext`.
+    pub fingerprint_globs: Vec<String>,
     /// Headers every response carries (`[serve.headers]` with the defaults).
     pub headers: BTreeMap<String, String>,
     /// `[serve] tag-header` (surrogate keys), empty for none.
@@ -224,8 +229,28 @@ impl Plan {
             }
         }
         let mut alternatives = vec![FINGERPRINT_REGEX.to_string()];
+        let mut fingerprint_globs: Vec<String> = Vec::new();
         for d in prehashed.difference(&has_mutable) {
             alternatives.push(format!("^{}", glob::literal(&url(d))));
+            fingerprint_globs.push(format!("{}*", url(d)));
+        }
+        let name_form = regex::Regex::new(FINGERPRINT_REGEX).expect("a valid regex");
+        let mut extensions: BTreeSet<String> = BTreeSet::new();
+        for (out, _, e) in manifest.output_paths() {
+            if out == e.path && !e.mutable && !e.prehashed && name_form.is_match(&out) {
+                let name = out.rsplit('/').next().unwrap_or(&out);
+                // `name.<hash>.ext` or `name.<hash>`.
+                let parts: Vec<&str> = name.rsplitn(3, '.').collect();
+                let ext = if parts.first().is_some_and(|p| p.len() == 12 && is_hex(p)) {
+                    String::new()
+                } else {
+                    parts.first().map(|p| format!(".{p}")).unwrap_or_default()
+                };
+                extensions.insert(ext);
+            }
+        }
+        for ext in &extensions {
+            fingerprint_globs.push(format!("*.????????????{ext}"));
         }
         let fingerprinted = if alternatives.len() == 1 {
             alternatives.remove(0)
@@ -248,6 +273,7 @@ impl Plan {
             rules,
             fingerprinted,
             not_fingerprinted,
+            fingerprint_globs,
             headers: serve.effective_headers(),
             tag_header: serve.tag_header.clone(),
             purgers,
@@ -255,6 +281,11 @@ impl Plan {
             clean_urls: serve.clean_urls,
         }
     }
+}
+
+fn is_hex(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -362,6 +393,7 @@ mod tests {
         );
         assert!(!is_fp("/index.html"));
         assert_eq!(plan.not_fingerprinted, ["/archive.202612031200.html"]);
+        assert_eq!(plan.fingerprint_globs, ["/assets/*", "*.????????????.css"]);
         // The defaults close the table.
         assert_eq!(plan.rules.len(), 1);
         assert_eq!(plan.rules[0].select, Select::All);

@@ -402,7 +402,9 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct CdnConfigArgs {
-    /// What to write: `varnish` (a VCL 4.1 file), `nginx` (maps and a server block serving the build)
+    /// What to write: `varnish` (a VCL 4.1 file), `nginx` (maps and a server block serving the
+    /// build), `cloudfront` (a distribution config with its cache and response-headers policies, JSON),
+    /// `cloudflare` (cache rules, Rulesets API JSON)
     #[arg(long, value_name = "TARGET")]
     pub target: String,
     /// Write to this file (default: stdout)
@@ -428,10 +430,25 @@ pub struct CdnConfigArgs {
     /// nginx: leave `brotli_static` out (without libnginx-mod-http-brotli-static)
     #[arg(long)]
     pub no_brotli: bool,
-    /// Compare this live file with what the route table implies now, line by line (comments
-    /// ignored): exit 0 when equal, 3 when a difference can serve stale content, 1 for other drift
-    #[arg(long, value_name = "FILE", conflicts_with = "output")]
-    pub check: Option<PathBuf>,
+    /// Compare the live configuration with what the route table implies now: a VCL or nginx FILE
+    /// line by line (comments ignored); for cloudfront the distribution through the API (its id, or
+    /// `[[cdn]] distribution` when left out). Exit 0 when equal, 3 when a difference can serve stale
+    /// content, 1 for other drift
+    #[arg(long, value_name = "FILE|ID", conflicts_with = "output", num_args = 0..=1, default_missing_value = "")]
+    pub check: Option<String>,
+    /// cloudfront: create or update the policies by name and the distribution (`--distribution`,
+    /// else `[[cdn]] distribution`, else a new one) through the API
+    #[arg(long, conflicts_with_all = ["output", "check"])]
+    pub apply: bool,
+    /// cloudfront: the distribution to update or check (default: `[[cdn]] distribution`)
+    #[arg(long, value_name = "ID")]
+    pub distribution: Option<String>,
+    /// cloudfront: an ACM certificate ARN (us-east-1) for the `[[cdn]] domain` aliases
+    #[arg(long, value_name = "ARN")]
+    pub certificate: Option<String>,
+    /// cloudfront: the prefix of the policies' names
+    #[arg(long, value_name = "NAME", default_value = "staleguard")]
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

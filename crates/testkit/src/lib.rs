@@ -7,6 +7,7 @@
 //! skips a test.
 
 pub mod cli;
+pub mod cloudfront_policies;
 pub mod memcached;
 pub mod moto;
 pub mod nginx;

@@ -133,6 +133,11 @@ impl Moto {
         c.envs(self.env())
     }
 
+    /// The venv's Python (beside its `aws`).
+    pub fn python(&self) -> PathBuf {
+        self.aws.parent().unwrap_or(Path::new("")).join("python3")
+    }
+
     /// Runs `aws --endpoint-url URL ARGS...` (the venv's awscli v1) with [`Moto::env`].
     pub fn aws(&self, args: &[&str]) -> Output {
         let mut c = Command::new(&self.aws);
@@ -145,7 +150,18 @@ impl Moto {
 
     /// Runs [`Moto::aws`], expecting success, and parses its stdout as JSON (`null` when empty).
     pub fn aws_json(&self, args: &[&str]) -> Value {
-        let o = self.aws(args);
+        self.aws_json_at(&self.url, args)
+    }
+
+    /// [`Moto::aws_json`] against another endpoint (a stand-in in front of this server).
+    pub fn aws_json_at(&self, endpoint: &str, args: &[&str]) -> Value {
+        let mut c = Command::new(&self.aws);
+        let o = self
+            .apply(&mut c)
+            .args(["--endpoint-url", endpoint])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.aws.display()));
         assert!(
             o.status.success(),
             "aws {}: {}\n{}",

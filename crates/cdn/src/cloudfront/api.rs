@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use http::Method;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use staleguard_aws::{Credentials, Signed};
 
@@ -270,9 +270,16 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// A path segment (distribution or invalidation id; ids are alphanumeric, but never trust that).
-fn seg(s: &str) -> String {
-    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+/// What a path segment keeps as is: RFC 3986's unreserved characters (policy ids are UUIDs).
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A path segment (a distribution, invalidation or policy id; never trusted to be plain).
+pub(super) fn seg(s: &str) -> String {
+    utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 /// One page of a listing: `base?Marker=…&MaxItems=…` (no marker on the first page).
@@ -337,6 +344,36 @@ impl Api {
                     staleguard_core::text::one_line(&reply.body, 200)
                 ),
             )
+        })
+    }
+
+    /// One call with an XML body or none, answering the body and `ETag` as they are.
+    pub(super) async fn raw(
+        &self,
+        op: &str,
+        method: Method,
+        path: &str,
+        body: Option<String>,
+        if_match: Option<&str>,
+    ) -> Result<super::config::Versioned, CdnError> {
+        let path = format!("{VERSION}/{path}");
+        let extra: Vec<(&str, &str)> = if_match.map(|e| ("if-match", e)).into_iter().collect();
+        let reply = self
+            .signed
+            .send_with_headers(method, &path, body.map(|b| ("text/xml", b)), &extra)
+            .await
+            .map_err(|e| send_error("cloudfront", op, e))?;
+        if !reply.is_success() {
+            return Err(reply_error("cloudfront", op, &reply));
+        }
+        let etag = reply
+            .headers
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(super::config::Versioned {
+            etag,
+            xml: reply.body,
         })
     }
 

@@ -22,6 +22,7 @@
 //! ([`api`], on `staleguard-aws`): no AWS SDK, so the default build stays small and quick to compile.
 
 mod api;
+pub mod config;
 mod discovery;
 mod errors;
 mod paths;

@@ -4,6 +4,7 @@ mod appcache;
 mod build_example;
 mod build_rules;
 mod cdnconfig;
+mod cloudfront_config;
 mod config;
 mod conventions;
 mod crash;
