@@ -5,13 +5,15 @@
 //! build's manifest into what every target needs: the ordered rules (which URLs, what edge lifetime,
 //! grace, whether stored at all), the URLs of fingerprinted files (the staleguard name form, bundler
 //! folders from the manifest, and the mutable paths that look fingerprinted but are not), the headers,
-//! the tag header and the purge ACL. Each target renders the plan: [`varnish`] a VCL.
+//! the tag header and the purge ACL. Each target renders the plan: [`varnish`] a VCL; [`terraform`]
+//! renders the [`cloudfront`] bundle again, as HCL.
 
 pub mod check;
 pub mod cloudflare;
 pub mod cloudfront;
 pub mod glob;
 pub mod nginx;
+pub mod terraform;
 pub mod varnish;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -170,8 +170,40 @@ pub fn bases(cfg: &VerifyConfig, over: &[String]) -> Vec<String> {
 
 /// The bases as reports show them: credentials (`user:password@`) redacted, while requests still send
 /// them.
-fn shown_bases(bases: &[String]) -> Vec<String> {
+pub fn shown_bases(bases: &[String]) -> Vec<String> {
     bases.iter().map(|b| redact_url(b).into_owned()).collect()
+}
+
+/// The sha256 of each download alias, from `[deploy] metadata` (empty without one).
+pub async fn alias_sha256(
+    settings: &ProveSettings,
+    state: &PurgeState,
+) -> Result<BTreeMap<String, String>, Error> {
+    if settings.metadata_key.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    Ok(state
+        .store()
+        .get_json::<staleguard_core::verify::DownloadMetadata>(&settings.metadata_key)
+        .await?
+        .map(|meta| staleguard_core::verify::alias_sha256(&meta))
+        .unwrap_or_default())
+}
+
+/// What a planned check fetches and expects: the URL as it goes on the wire, the deployed object's
+/// digest, the store key as the label. `staleguard watch` checks with the same targets.
+pub fn check_targets(checks: &[staleguard_core::verify::Check]) -> Vec<Target> {
+    checks
+        .iter()
+        .map(|c| Target {
+            path: staleguard_cdn::provider::url_path(&c.url).into_owned(),
+            expect: match &c.digest {
+                Digest::Blake3(h) => Expect::Blake3(h.clone()),
+                Digest::Sha256(h) => Expect::Sha256(h.clone()),
+            },
+            label: Some(c.key.clone()),
+        })
+        .collect()
 }
 
 /// Warms and verifies. `state` is the store's deploy state, loaded once by the caller (and shared
@@ -196,15 +228,7 @@ pub async fn prove(
     } else {
         state.changes(&id, None).await?.changes
     };
-    let mut alias_sha = BTreeMap::new();
-    if !settings.metadata_key.is_empty()
-        && let Some(meta) = state
-            .store()
-            .get_json::<staleguard_core::verify::DownloadMetadata>(&settings.metadata_key)
-            .await?
-    {
-        alias_sha = staleguard_core::verify::alias_sha256(&meta);
-    }
+    let alias_sha = alias_sha256(settings, state).await?;
     let prefix = crate::purge::served_prefix(
         &settings.url_prefix,
         scope.url_prefix.as_deref(),
@@ -264,18 +288,7 @@ pub async fn prove(
         });
     }
 
-    let mut targets: Vec<Target> = plan
-        .checks
-        .iter()
-        .map(|c| Target {
-            path: staleguard_cdn::provider::url_path(&c.url).into_owned(),
-            expect: match &c.digest {
-                Digest::Blake3(h) => Expect::Blake3(h.clone()),
-                Digest::Sha256(h) => Expect::Sha256(h.clone()),
-            },
-            label: Some(c.key.clone()),
-        })
-        .collect();
+    let mut targets = check_targets(&plan.checks);
     let version_path = settings.version_path.clone();
     let origin_url = (!cfg.origin_url.is_empty() && !record.version.is_empty())
         .then(|| format!("{}{version_path}", cfg.origin_url));

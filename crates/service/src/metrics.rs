@@ -50,6 +50,8 @@ pub struct Metrics {
     pub lag: Histogram,
     /// Batches a provider may still start now (its `concurrency` minus those in flight).
     pub budget: Family<Labels, Gauge>,
+    /// More metrics served on the same endpoint (`staleguard watch` running inside the service).
+    extra: std::sync::Mutex<Vec<Registry>>,
 }
 
 fn seconds_buckets() -> Histogram {
@@ -78,6 +80,7 @@ impl Default for Metrics {
             purge_duration: Family::new_with_constructor(seconds_buckets),
             lag: seconds_buckets(),
             budget: Family::default(),
+            extra: std::sync::Mutex::new(Vec::new()),
         };
         // Registered clones share their value with the fields.
         registry.register(
@@ -203,6 +206,23 @@ impl Metrics {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
+        if let Ok(extra) = self.extra.lock() {
+            for r in extra.iter() {
+                // One exposition: a single `# EOF`, at the end.
+                if out.ends_with("# EOF\n") {
+                    out.truncate(out.len() - "# EOF\n".len());
+                }
+                let _ = encode(&mut out, r);
+            }
+        }
         out
+    }
+
+    /// Serves the metrics of `registry` (with their own names; none may repeat the service's) on
+    /// the service's `/metrics` too.
+    pub fn attach(&self, registry: Registry) {
+        if let Ok(mut extra) = self.extra.lock() {
+            extra.push(registry);
+        }
     }
 }

@@ -70,8 +70,16 @@ pub enum Command {
     Invalidations(InvalidationsCommand),
     /// Prove through the CDN that users get what was deployed (exit 3 when a URL is still stale)
     Verify(VerifyArgs),
+    /// Keep proving it: check the version endpoint and a rotating sample of mutable URLs through
+    /// every edge each round, serve Prometheus metrics, notify on drift (`--once` for cron: exit 3
+    /// when stale)
+    Watch(WatchArgs),
     /// Request URLs through the CDN so the first visitor hits a warm edge
     Warm(WarmArgs),
+    /// Read CDN and proxy logs (CloudFront, Varnish, nginx, Cloudflare, Fastly; plain or gzip): hit
+    /// ratios, origin load, errors, top misses and stale-content signals per route class and over
+    /// time, against the `[stats]` thresholds (exit 3 when one is crossed)
+    Stats(StatsArgs),
     /// Run the invalidation service for content edits (API + workers); `status`, `dead`, `retry ID`
     /// ask a running one
     Service(ServiceArgs),
@@ -151,6 +159,42 @@ pub enum ServiceCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Log files, plain or gzipped (`-`: standard input)
+    #[arg(required = true, value_name = "LOG")]
+    pub logs: Vec<PathBuf>,
+    /// The log format instead of detecting it from each file: cloudfront, cloudfront-realtime,
+    /// varnish, nginx, combined, cloudflare, fastly
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// CloudFront real-time logs: the configuration's fields in its order, comma-separated (default:
+    /// the documentation's full list)
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub fields: Option<Vec<String>>,
+    /// Also write the report as one self-contained HTML page with charts
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// The build output whose manifest tells fingerprinted and mutable URLs apart (default:
+    /// `build.out`; without a manifest, names alone are used)
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Do not read the deploy history (fingerprinted names are then not checked against kept deploys)
+    #[arg(long)]
+    pub no_store: bool,
+    /// URLs per top list (default: `[stats] top`, 20)
+    #[arg(long, value_name = "N")]
+    pub top: Option<usize>,
+    /// Time bucket width, e.g. 5m, 1h (default: `[stats] bucket`, else from the logs' time span)
+    #[arg(long, value_name = "AGE", value_parser = HumanDuration::parse)]
+    pub bucket: Option<HumanDuration>,
+    /// Parsing threads (default: every core)
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
 pub struct InitArgs {
     /// Project folder (default: the current folder)
     pub dir: Option<PathBuf>,
@@ -179,6 +223,33 @@ pub struct VerifyArgs {
     /// Warm the configured URLs first
     #[arg(long)]
     pub warm: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Time between rounds (default: `[watch] interval`, 60s)
+    #[arg(long, value_name = "AGE", value_parser = HumanDuration::parse)]
+    pub interval: Option<HumanDuration>,
+    /// One round, print it, exit 0 when fresh and 3 when stale (for cron; no notifications)
+    #[arg(long)]
+    pub once: bool,
+    /// Rounds to run before exiting (default: until SIGTERM or ctrl-c)
+    #[arg(long, value_name = "N", conflicts_with = "once")]
+    pub rounds: Option<u64>,
+    /// Serve `/metrics` here (default: `[watch] listen`, 127.0.0.1:9466; port 0 picks one)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The site through the CDN, repeatable (default: `[verify] cdn-url`)
+    #[arg(long = "cdn-url", value_name = "URL")]
+    pub cdn_urls: Vec<String>,
+    /// Mutable URLs per round besides the deploy's changed ones (default: `[watch] sample`, 20)
+    #[arg(long, value_name = "N")]
+    pub sample: Option<usize>,
+    /// Rounds a URL must be stale before a notification (default: `[watch] stale-rounds`, 2)
+    #[arg(long, value_name = "N")]
+    pub stale_rounds: Option<u32>,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -404,7 +475,8 @@ pub struct ServeArgs {
 pub struct CdnConfigArgs {
     /// What to write: `varnish` (a VCL 4.1 file), `nginx` (maps and a server block serving the
     /// build), `cloudfront` (a distribution config with its cache and response-headers policies, JSON),
-    /// `cloudflare` (cache rules, Rulesets API JSON)
+    /// `terraform` (the same as HCL for the hashicorp/aws provider), `cloudflare` (cache rules,
+    /// Rulesets API JSON)
     #[arg(long, value_name = "TARGET")]
     pub target: String,
     /// Write to this file (default: stdout)
@@ -443,10 +515,10 @@ pub struct CdnConfigArgs {
     /// cloudfront: the distribution to update or check (default: `[[cdn]] distribution`)
     #[arg(long, value_name = "ID")]
     pub distribution: Option<String>,
-    /// cloudfront: an ACM certificate ARN (us-east-1) for the `[[cdn]] domain` aliases
+    /// cloudfront, terraform: an ACM certificate ARN (us-east-1) for the `[[cdn]] domain` aliases
     #[arg(long, value_name = "ARN")]
     pub certificate: Option<String>,
-    /// cloudfront: the prefix of the policies' names
+    /// cloudfront, terraform: the prefix of the policies' names
     #[arg(long, value_name = "NAME", default_value = "staleguard")]
     pub name: String,
 }

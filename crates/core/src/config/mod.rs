@@ -12,18 +12,22 @@ mod cdn;
 mod deploy;
 mod serve;
 mod service;
+mod stats;
 mod verify;
+mod watch;
 
 pub use appcache::{AppCacheConfig, AppCacheKind, AppCacheStrategy, check_namespace};
 pub use build::{
     BuildConfig, Codec, DEFAULT_EXCLUDE, DEFAULT_FIXED_NAMES, DEFAULT_PREHASHED_DIRS,
-    DEFAULT_SKIP_COMPRESS,
+    DEFAULT_SKIP_COMPRESS, ImageFormat, ImageQuality, ImagesConfig,
 };
 pub use cdn::{CdnConfig, CdnProvider, OnFailure, PurgeBy, VarnishMode};
 pub use deploy::{DeployConfig, check_store_url};
 pub use serve::{DEFAULT_HEADERS, ServeConfig};
 pub use service::{ScopeRule, ScopeSettings, ServiceConfig, scope_matches};
+pub use stats::{StaleSignals, StatsConfig};
 pub use verify::{AssertRule, VerifyConfig};
+pub use watch::WatchConfig;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -51,6 +55,12 @@ pub struct Config {
     /// Application caches bumped before the CDNs are purged (`[[app-cache]]`, any number).
     #[serde(default, rename = "app-cache")]
     pub app_cache: Vec<AppCacheConfig>,
+    /// `staleguard stats`: the targets a CDN's logs are held to.
+    #[serde(default)]
+    pub stats: StatsConfig,
+    /// `staleguard watch`: the drift monitor.
+    #[serde(default)]
+    pub watch: WatchConfig,
 }
 
 /// A configuration that could not be read or is invalid.

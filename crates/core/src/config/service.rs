@@ -57,6 +57,9 @@ pub struct ServiceConfig {
     /// batch, which is purged again. 0: no check. For pages whose bytes are stable between two
     /// requests (no per-request token or timestamp).
     pub verify_sample: usize,
+    /// Run `staleguard watch` inside the service (its `[watch]` settings): rounds through `[verify]
+    /// cdn-url`, the watch metrics on the service's `/metrics`, drift notices to the webhook.
+    pub watch: bool,
     /// Per-scope rules, first match wins: `[[service.scope]] match = "ws:*"`.
     #[serde(rename = "scope")]
     pub scopes: Vec<ScopeRule>,
@@ -82,6 +85,7 @@ impl Default for ServiceConfig {
             rebound: BTreeMap::new(),
             warm: false,
             verify_sample: 0,
+            watch: false,
             scopes: Vec::new(),
         }
     }

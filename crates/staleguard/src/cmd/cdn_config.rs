@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use staleguard_cdnconf::check::Finding;
 use staleguard_cdnconf::{Origin, Plan};
-use staleguard_core::config::{CdnProvider, Config, PurgeBy, VarnishMode};
+use staleguard_core::config::{CdnConfig, CdnProvider, Config, PurgeBy, VarnishMode};
 
 use crate::cli::{CdnConfigArgs, Global};
 use crate::settings;
@@ -51,6 +51,9 @@ pub fn run(global: &Global, args: &CdnConfigArgs) -> Result<ExitCode> {
     if args.target == "cloudfront" {
         return cloudfront(global, args, cfg, &plan, &cwd);
     }
+    if args.target == "terraform" {
+        return terraform(global, args, cfg, &plan, &cwd);
+    }
     let text = match args.target.as_str() {
         "varnish" | "vcl" => {
             let xkey = cfg.serve.tag_header.eq_ignore_ascii_case("xkey")
@@ -83,7 +86,7 @@ pub fn run(global: &Global, args: &CdnConfigArgs) -> Result<ExitCode> {
         }
         "cloudflare" => staleguard_cdnconf::cloudflare::render(&plan),
         other => bail!(
-            "unknown --target `{other}`\nhint: `varnish` (a VCL file), `nginx` (maps and a server block), `cloudfront` (distribution and policies) or `cloudflare` (cache rules)"
+            "unknown --target `{other}`\nhint: `varnish` (a VCL file), `nginx` (maps and a server block), `cloudfront` (distribution and policies), `terraform` (the same as HCL) or `cloudflare` (cache rules)"
         ),
     };
     if let Some(live_path) = &args.check {
@@ -193,11 +196,60 @@ fn cloudfront(
     plan: &Plan,
     cwd: &Path,
 ) -> Result<ExitCode> {
-    use staleguard_cdnconf::cloudfront as cf;
-    let entry = cfg
-        .cdn
+    let bundle = cloudfront_bundle(global, args, cfg, plan);
+    let entry = cloudfront_entry(cfg);
+    let distribution = args.distribution.clone().or_else(|| {
+        entry
+            .and_then(|c| c.distribution.first().cloned())
+            .filter(|d| d != "auto")
+    });
+    let endpoint = entry.map(|c| c.api.clone()).unwrap_or_default();
+    if args.apply || args.check.is_some() {
+        return cloudfront_api(global, args, &bundle, distribution, &endpoint);
+    }
+    write_out(global, args, cwd, &bundle.to_json())
+}
+
+/// `--target terraform`: the CloudFront bundle as HCL for the hashicorp/aws provider.
+fn terraform(
+    global: &Global,
+    args: &CdnConfigArgs,
+    cfg: &Config,
+    plan: &Plan,
+    cwd: &Path,
+) -> Result<ExitCode> {
+    if args.check.is_some() {
+        bail!(
+            "--check works with --target cloudfront, varnish and nginx\nhint: `terraform plan` shows how the live distribution differs from the file; `staleguard cdn-config --target cloudfront --check ID` reports which differences can serve stale content"
+        );
+    }
+    let bundle = cloudfront_bundle(global, args, cfg, plan);
+    write_out(
+        global,
+        args,
+        cwd,
+        &staleguard_cdnconf::terraform::render(&bundle),
+    )
+}
+
+/// The first `[[cdn]] provider = "cloudfront"` entry.
+fn cloudfront_entry(cfg: &Config) -> Option<&CdnConfig> {
+    cfg.cdn
         .iter()
-        .find(|c| c.provider == CdnProvider::Cloudfront);
+        .find(|c| c.provider == CdnProvider::Cloudfront)
+}
+
+/// The CloudFront bundle both `cloudfront` and `terraform` write: an S3 origin for an `s3://` store
+/// (unless `--origin` names another), the `[[cdn]]` domain as alias, the tag header when it purges
+/// by tag; its warnings printed.
+fn cloudfront_bundle(
+    global: &Global,
+    args: &CdnConfigArgs,
+    cfg: &Config,
+    plan: &Plan,
+) -> staleguard_cdnconf::cloudfront::Bundle {
+    use staleguard_cdnconf::cloudfront as cf;
+    let entry = cloudfront_entry(cfg);
     let origin = match (&args.origin, cfg.deploy.store.strip_prefix("s3://")) {
         (None, Some(rest)) => {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -240,16 +292,7 @@ fn cloudfront(
             eprintln!("warning: {w}");
         }
     }
-    let distribution = args.distribution.clone().or_else(|| {
-        entry
-            .and_then(|c| c.distribution.first().cloned())
-            .filter(|d| d != "auto")
-    });
-    let endpoint = entry.map(|c| c.api.clone()).unwrap_or_default();
-    if args.apply || args.check.is_some() {
-        return cloudfront_api(global, args, &bundle, distribution, &endpoint);
-    }
-    write_out(global, args, cwd, &bundle.to_json())
+    bundle
 }
 
 /// `--apply` and `--check` through CloudFront's API.

@@ -11,7 +11,9 @@ mod purge;
 mod serve;
 mod service;
 pub mod sign;
+mod stats;
 mod verify;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -33,7 +35,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Invalidate(args) => invalidate::run(&cli.global, args),
         Command::Invalidations(cmd) => invalidate::invalidations(&cli.global, cmd),
         Command::Verify(args) => verify::run_verify(&cli.global, args),
+        Command::Watch(args) => watch::run(&cli.global, args),
         Command::Warm(args) => verify::run_warm(&cli.global, args),
+        Command::Stats(args) => stats::run(&cli.global, args),
         Command::Service(args) => service::run(&cli.global, args),
         Command::Cache(cmd) => cache::run(&cli.global, cmd),
     }

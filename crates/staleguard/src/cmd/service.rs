@@ -190,7 +190,7 @@ fn serve(global: &Global, loaded: &Loaded, args: &ServiceArgs) -> Result<ExitCod
     let sender = PurgeSender {
         prove,
         settings: purge,
-        store,
+        store: store.clone(),
         base: loaded.base.clone(),
         rebound: svc
             .rebound
@@ -200,6 +200,25 @@ fn serve(global: &Global, loaded: &Loaded, args: &ServiceArgs) -> Result<ExitCod
         warm,
         app_caches,
     };
+    // `[service] watch`: the drift monitor in the same process, its metrics on the same endpoint.
+    let watch = if svc.watch {
+        let prove = settings::prove_settings(loaded, &store, &[], None)?;
+        if prove.bases.is_empty() {
+            bail!("[service] watch = true needs [verify] cdn-url: the site as users reach it");
+        }
+        let w = &c.watch;
+        let watcher = staleguard_watch::Watcher::new(staleguard_watch::WatchOptions {
+            prove,
+            sample: w.sample,
+            stale_rounds: w.stale_rounds,
+            request_timeout: w.request_timeout.get(),
+        });
+        Some((watcher, w.interval.get(), settings::webhook(loaded)))
+    } else {
+        None
+    };
+    let watch_store = store.clone();
+    let watch_base = loaded.base.clone();
     let listen = args.listen.clone().unwrap_or_else(|| svc.listen.clone());
     let concurrency = svc.concurrency;
     let (json, quiet) = (global.json, global.quiet);
@@ -236,7 +255,38 @@ fn serve(global: &Global, loaded: &Loaded, args: &ServiceArgs) -> Result<ExitCod
             println!("service listening on http://{addr} (event log {shown})");
         }
         let _ = std::io::stdout().flush();
+        let watching = watch.map(|(mut watcher, interval, hook)| {
+            api.metrics.attach(watcher.metrics.registry());
+            tokio::spawn(async move {
+                let load = || staleguard_store::PurgeState::load(&watch_store.store, &watch_store, &watch_base);
+                staleguard_watch::run(
+                    &mut watcher,
+                    load,
+                    hook.as_ref(),
+                    interval,
+                    None,
+                    |e| match e {
+                        staleguard_watch::Event::Round(r) if !r.fresh => tracing::warn!(
+                            round = r.round,
+                            deploy = %r.deploy,
+                            stale = r.edges.iter().map(|e| e.stale.len()).sum::<usize>(),
+                            "watch: users may get stale content"
+                        ),
+                        staleguard_watch::Event::Round(r) => {
+                            tracing::debug!(round = r.round, "watch: fresh")
+                        }
+                        staleguard_watch::Event::Failed(e) => tracing::warn!("watch round: {e}"),
+                        staleguard_watch::Event::Warning(w) => tracing::warn!("watch: {w}"),
+                    },
+                    std::future::pending::<()>(),
+                )
+                .await
+            })
+        });
         staleguard_service::server::run(api, Arc::new(sender), listener, concurrency, shutdown).await;
+        if let Some(w) = watching {
+            w.abort();
+        }
         if !quiet && !json {
             eprintln!("stopped");
         }

@@ -26,5 +26,8 @@ mod service;
 mod sign;
 mod snapshot;
 mod stacks;
+mod stats;
 mod support;
+mod terraform;
 mod varnish;
+mod watch;
