@@ -6,7 +6,8 @@
 # The log (bench/work/stats-combined.log, generated once by awk with a fixed LCG seed, so every run
 # and every machine reads the same bytes; regenerated when BENCH_STATS_LINES changes) is nginx's
 # combined format with `$upstream_cache_status` appended (the format the README documents), over 7
-# days: 300 fingerprinted assets, 5,000 pages, a few hundred 404 probes, 20 user agents, 85 % HIT.
+# days: 300 fingerprinted assets, 5,000 pages, a few hundred 404 probes, 32,768 clients, 20 user
+# agents, 85 % HIT.
 # GoAccess reads it with `--log-format=COMBINED` (the trailing cache status is past its last
 # specifier and ignored; the script checks that GoAccess counted every line as valid), writing its
 # JSON report (`-o stats-goaccess.json`: a real report, not /dev/null). staleguard runs
@@ -64,7 +65,7 @@ staleguard_bin "$LOGS/stats-cargo-build.log"
 info "$("$SG" --version)"
 
 step "the log: $LINES lines"
-if [ -f "$LOG" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$LINES" ]; then
+if [ -f "$LOG" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$LINES v2" ]; then
   info "reusing $LOG"
 else
   rm -f "$LOG" "$STAMP"
@@ -93,11 +94,11 @@ else
       else { path = "/api/health"; size = 20; st = (r % 50 == 0 ? 503 : 200) }
       c = r % 20
       cache = (p < 95 ? (c < 17 ? "HIT" : (c < 19 ? "MISS" : "EXPIRED")) : (p < 99 ? "MISS" : "BYPASS"))
-      printf "10.%d.%d.%d - - [%s] \"GET %s HTTP/1.1\" %d %d \"https://www.example.com/\" \"%s\" %s\n", r % 256, int(r / 256) % 128, k % 251, ts, path, st, size, ua[c], cache
+      printf "10.%d.%d.%d - - [%s] \"GET %s HTTP/1.1\" %d %d \"https://www.example.com/\" \"%s\" %s\n", int(r / 256) % 128, r % 256, (c * 13) % 250 + 1, ts, path, st, size, ua[c], cache
     }
   }' >"$LOG.tmp"
   mv "$LOG.tmp" "$LOG"
-  echo "$LINES" >"$STAMP"
+  echo "$LINES v2" >"$STAMP"
 fi
 LOG_BYTES="$(stat -c %s "$LOG")"
 info "$(human_bytes "$LOG_BYTES"), $(wc -l <"$LOG") lines"

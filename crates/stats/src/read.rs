@@ -345,7 +345,9 @@ mod tests {
         }
 
         // CloudFront: a second `#Fields:` header (columns reordered) far into the file.
-        let mut cf = String::from("#Version: 1.0\n#Fields: date time sc-status cs-uri-stem sc-bytes x-edge-result-type\n");
+        let mut cf = String::from(
+            "#Version: 1.0\n#Fields: date time sc-status cs-uri-stem sc-bytes x-edge-result-type\n",
+        );
         for _ in 0..40_000 {
             cf.push_str("2024-01-01\t00:00:00\t200\t/a\t10\tHit\n");
         }

@@ -93,7 +93,7 @@ pub fn run(global: &Global, args: &WatchArgs) -> Result<ExitCode> {
 }
 
 fn humantime(d: std::time::Duration) -> String {
-    if d.as_millis() % 1000 == 0 {
+    if d.as_millis().is_multiple_of(1000) {
         format!("{}s", d.as_secs())
     } else {
         format!("{}ms", d.as_millis())
