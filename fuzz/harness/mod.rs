@@ -68,6 +68,79 @@ pub fn html_rewrite(data: &[u8], strict: bool) {
     };
     common::check_spans(&out, &again.refs);
     common::check_rescan(&refs, &again.refs, &rw, &out, strict);
+    img_rewrite(data, &scan.images);
+}
+
+/// The responsive-image rewrite of every `<img>` with a `src`, as if each were a processed image: only
+/// insertions, at the tag's edges or before its `>`, so the page is a subsequence of the output, and the
+/// output has the same `<img>` tags.
+fn img_rewrite(data: &[u8], images: &[staleguard_assets::html::ImgTag]) {
+    use staleguard_assets::images::markup::{Urls, img_edits, merge_insertions};
+    use staleguard_assets::images::{ImageSet, ImagesConfig, OutFormat, Settings, Variant};
+    let cfg = ImagesConfig {
+        enabled: true,
+        ..Default::default()
+    };
+    let settings = Settings::new(&cfg).unwrap().unwrap();
+    let v = |width: u32, format: OutFormat| Variant {
+        width,
+        height: width / 2,
+        format,
+        blob: String::new(),
+        hash: String::new(),
+        size: 1,
+        logical: String::new(),
+        path: format!("a.{width}.h.{}", format.extension()),
+    };
+    let set = ImageSet {
+        width: 800,
+        height: 400,
+        fallback: OutFormat::Jpeg,
+        variants: vec![
+            v(800, OutFormat::Webp),
+            v(320, OutFormat::Jpeg),
+            v(320, OutFormat::Webp),
+        ],
+    };
+    let encode = |n: &str| n.to_string();
+    let urls = Urls {
+        base: "img/",
+        original: "a.h.jpg",
+        encode: &encode,
+    };
+    let mut edits: Vec<_> = images
+        .iter()
+        .filter(|t| t.src.is_some())
+        .flat_map(|t| img_edits(t, &set, &settings, &urls))
+        .collect();
+    for (r, _) in &edits {
+        assert!(
+            r.start == r.end && r.end <= data.len(),
+            "not an insertion: {r:?}"
+        );
+    }
+    merge_insertions(&mut edits);
+    let out = splice(data, &mut edits.clone());
+    // The page is the output minus the insertions.
+    let mut back = Vec::with_capacity(data.len());
+    let mut at = 0;
+    let mut shift = 0;
+    for (r, text) in &edits {
+        let pos = r.start + shift;
+        back.extend_from_slice(&out[at..pos]);
+        assert_eq!(&out[pos..pos + text.len()], text.as_bytes());
+        at = pos + text.len();
+        shift += text.len();
+    }
+    back.extend_from_slice(&out[at..]);
+    assert_eq!(back, data, "bytes outside the inserted text changed");
+    if let Ok(again) = scan_html(&out, true) {
+        assert_eq!(
+            again.images.len(),
+            images.len(),
+            "the rewrite changed the <img> tags"
+        );
+    }
 }
 
 /// `scan_js` on arbitrary text, with imports on and off: spans in bounds, on char boundaries and in

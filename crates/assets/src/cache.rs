@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::refs::{FoundRef, RefKind, Syntax};
 
 /// Bumped when the state's meaning changes; an older state is ignored.
-pub const STATE_FORMAT: u32 = 3;
+pub const STATE_FORMAT: u32 = 4;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
@@ -36,6 +36,10 @@ pub struct State {
     /// Blobs used by the previous build (kept one more build, so switching back is free).
     #[serde(default)]
     pub previous_blobs: BTreeSet<String>,
+    /// `[build.images]`: a source image's content hash and the image settings' key → what its
+    /// variants are (their bytes are blobs).
+    #[serde(default)]
+    pub images: BTreeMap<String, crate::images::ImageMemo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +59,9 @@ pub struct CachedScan {
     /// HTML `integrity=` attributes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub integrity: Vec<crate::html::Integrity>,
+    /// HTML `<img>` tags (`[build.images]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<crate::html::ImgTag>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

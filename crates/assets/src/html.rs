@@ -29,6 +29,37 @@ pub struct HtmlScan {
     /// `integrity=` attributes (subresource integrity) of tags whose `src`/`href` is a reference: when
     /// the build changes the referenced file's bytes, the digest must change with them.
     pub integrity: Vec<Integrity>,
+    /// Every `<img>` start tag, in document order, for the responsive-image rewrite (`[build.images]`).
+    pub images: Vec<ImgTag>,
+}
+
+/// An `<img>` start tag: where it is and which of the attributes the image rewrite may add it has.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ImgTag {
+    /// The start tag's byte range (`<img …>`).
+    pub start: usize,
+    pub end: usize,
+    /// Where new attributes go: before the closing `>` (or `/>`).
+    pub insert_at: usize,
+    /// Start of the `src` value's span (the reference it belongs to), when it has one.
+    pub src: Option<usize>,
+    /// Its 0-based position among the page's `<img>` tags.
+    pub index: u32,
+    /// Inside a `<picture>` already.
+    pub in_picture: bool,
+    /// Marked eager (`loading="eager"` or `fetchpriority="high"`).
+    pub eager: bool,
+    /// Lower-case names of its attributes.
+    pub attrs: Vec<String>,
+    /// Its own `sizes`, as written (entities and all), when it has one.
+    pub sizes: Option<String>,
+}
+
+impl ImgTag {
+    /// Has the attribute `name` (lower case).
+    pub fn has(&self, name: &str) -> bool {
+        self.attrs.iter().any(|a| a == name)
+    }
 }
 
 /// An `integrity` attribute and the reference it pins.
@@ -51,6 +82,8 @@ pub struct HtmlError(String);
 /// Scans an HTML document for references. `js_imports` also scans inline module scripts.
 pub fn scan_html(src: &[u8], js_imports: bool) -> Result<HtmlScan, HtmlError> {
     let scan = RefCell::new(HtmlScan::default());
+    // Open `<picture>` elements around the current position.
+    let pictures = std::rc::Rc::new(std::cell::Cell::new(0u32));
     // Inline <style> / <script type=module> text: (kind, start, end) accumulated over the text chunks.
     let raw_text: RefCell<Vec<(bool, Range<usize>)>> = RefCell::new(Vec::new());
     let open_text: RefCell<Option<(bool, Range<usize>)>> = RefCell::new(None);
@@ -78,8 +111,24 @@ pub fn scan_html(src: &[u8], js_imports: bool) -> Result<HtmlScan, HtmlError> {
                 }
                 let before = s.refs.len();
                 scan_tag(src, tag.clone(), &name, &mut s.refs);
-                if let Some(i) = integrity_of(src, tag, &s.refs[before..]) {
+                if let Some(i) = integrity_of(src, tag.clone(), &s.refs[before..]) {
                     s.integrity.push(i);
+                }
+                if name == "picture"
+                    && let Some(handlers) = el.end_tag_handlers()
+                {
+                    pictures.set(pictures.get() + 1);
+                    let open = pictures.clone();
+                    let close: lol_html::EndTagHandler<'static> = Box::new(move |_| {
+                        open.set(open.get().saturating_sub(1));
+                        Ok(())
+                    });
+                    handlers.push(close);
+                } else if name == "img" {
+                    let index = s.images.len() as u32;
+                    if let Some(img) = img_tag(src, tag, index, pictures.get() > 0) {
+                        s.images.push(img);
+                    }
                 }
                 Ok(())
             }))
@@ -255,6 +304,56 @@ fn scan_tag(src: &[u8], tag: Range<usize>, tag_name: &str, out: &mut Vec<FoundRe
             }));
         }
     }
+}
+
+/// Reads an `<img>` start tag for the image rewrite.
+fn img_tag(src: &[u8], tag: Range<usize>, index: u32, in_picture: bool) -> Option<ImgTag> {
+    let raw = src.get(tag.clone())?;
+    if !raw.ends_with(b">") {
+        return None;
+    }
+    let mut insert_at = raw.len() - 1;
+    // `<img …/>`: the slash is not part of an unquoted value only after whitespace or a quote.
+    if raw.len() >= 3
+        && raw[raw.len() - 2] == b'/'
+        && (is_html_ws(raw[raw.len() - 3]) || matches!(raw[raw.len() - 3], b'"' | b'\''))
+    {
+        insert_at -= 1;
+    }
+    let mut img = ImgTag {
+        start: tag.start,
+        end: tag.end,
+        insert_at: tag.start + insert_at,
+        index,
+        in_picture,
+        ..Default::default()
+    };
+    for a in raw_attrs(raw) {
+        let name = String::from_utf8_lossy(&raw[a.name.clone()]).to_ascii_lowercase();
+        // The first of duplicate attributes wins, as in browsers.
+        if img.has(&name) {
+            continue;
+        }
+        let value = a.value.as_ref().map(|(r, _)| &raw[r.clone()]);
+        let lower = value.map(|v| String::from_utf8_lossy(v).trim().to_ascii_lowercase());
+        match name.as_str() {
+            "src" => {
+                if let Some((r, _)) = &a.value {
+                    let lead = raw[r.clone()]
+                        .iter()
+                        .take_while(|&&b| is_html_ws(b))
+                        .count();
+                    img.src = Some(tag.start + r.start + lead);
+                }
+            }
+            "loading" if lower.as_deref() == Some("eager") => img.eager = true,
+            "fetchpriority" if lower.as_deref() == Some("high") => img.eager = true,
+            "sizes" => img.sizes = value.map(|v| String::from_utf8_lossy(v).into_owned()),
+            _ => {}
+        }
+        img.attrs.push(name);
+    }
+    Some(img)
 }
 
 /// The `integrity` attribute of a start tag whose `src`/`href` gave the first of `refs`.

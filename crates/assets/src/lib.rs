@@ -10,6 +10,7 @@ pub mod css;
 pub mod error;
 pub mod graph;
 pub mod html;
+pub mod images;
 pub mod js;
 pub mod pipeline;
 pub mod prehashed;

@@ -35,6 +35,25 @@ pub struct Manifest {
     /// version; served as immutable, never deployed as part of this build.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub retained: BTreeMap<String, RetainedFile>,
+    /// Responsive variants (`[build.images]`): logical path of a source image → its variants, widest
+    /// first, so templates can write `srcset` themselves. Each variant is also an entry of `files`
+    /// (logical `img/hero.640.webp`), which is what serve and deploy read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, Vec<ImageVariant>>,
+}
+
+/// One responsive variant of a source image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageVariant {
+    pub width: u32,
+    pub height: u32,
+    /// `webp`, `avif`, `jpeg`, `png`.
+    pub format: String,
+    /// Size of the encoded bytes.
+    pub bytes: u64,
+    /// Output path (fingerprinted), relative to the output folder.
+    pub path: String,
 }
 
 /// A fingerprinted file (or sidecar) an earlier build wrote and this one keeps.
@@ -96,6 +115,7 @@ impl Manifest {
             files,
             builds: 1,
             retained: BTreeMap::new(),
+            images: BTreeMap::new(),
         }
     }
 

@@ -15,6 +15,7 @@ mod precompress;
 mod prune;
 mod resolve;
 mod scan;
+mod variants;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -149,6 +150,12 @@ pub struct BuildReport {
     pub warnings: Vec<Warning>,
     /// Reference cycles, as lists of logical paths.
     pub cycles: Vec<Vec<String>>,
+    /// `[build.images]`: source images with variants, those whose variants this build made (the rest
+    /// came from the cache), and the variants in the output.
+    pub images: usize,
+    pub images_processed: usize,
+    pub images_from_cache: usize,
+    pub image_variants: usize,
     pub elapsed_ms: u64,
 }
 
@@ -172,6 +179,10 @@ struct Node {
     refs: Vec<CachedRef>,
     base_href: Option<String>,
     integrity: Vec<html::Integrity>,
+    /// HTML `<img>` tags.
+    images: Vec<html::ImgTag>,
+    /// This image's responsive variants (`[build.images]`).
+    variants: Option<crate::images::ImageSet>,
     links: Vec<Link>,
     mutable: bool,
     /// The name already carries a bundler's hash: never renamed, never rewritten.
@@ -250,6 +261,8 @@ struct Builder<'a> {
     /// `skip-compress` as lower-case suffixes with their dot (`.png`, `.wasm.gz`).
     skip_compress: Vec<String>,
     reserved: Vec<String>,
+    /// `[build.images]`, when on.
+    images: Option<crate::images::Settings<'a>>,
 }
 
 impl<'a> Builder<'a> {
@@ -296,6 +309,7 @@ impl<'a> Builder<'a> {
                 .map(|e| format!(".{}", e.trim_start_matches('.').to_ascii_lowercase()))
                 .collect(),
             reserved,
+            images: crate::images::Settings::new(&cfg.images)?,
         })
     }
 
@@ -414,6 +428,20 @@ impl<'a> Builder<'a> {
             ),
         }));
 
+        // Phase 2b: responsive image variants (`[build.images]`), before the pages that offer them.
+        let mut blobs_used: BTreeSet<String> = BTreeSet::new();
+        let mut new_blobs: BTreeMap<String, BlobState> = BTreeMap::new();
+        let mut image_memos = BTreeMap::new();
+        self.make_variants(
+            &mut nodes,
+            &index,
+            &old,
+            &mut report,
+            &mut blobs_used,
+            &mut new_blobs,
+            &mut image_memos,
+        )?;
+
         // Phase 3: name and rewrite, dependencies first.
         // A prehashed file is never rewritten, so its name depends on nothing: no edges out of it (a
         // bundler's entry and lazy chunks import each other; that is no reason to rename either).
@@ -492,8 +520,6 @@ impl<'a> Builder<'a> {
             .collect();
 
         // Phase 4: compress (what the store does not already prove it holds, `--reuse-from`).
-        let mut blobs_used: BTreeSet<String> = BTreeSet::new();
-        let mut new_blobs: BTreeMap<String, BlobState> = BTreeMap::new();
         let precompress::Compressed {
             encodings,
             reused,
@@ -517,6 +543,7 @@ impl<'a> Builder<'a> {
 
         // Phase 5: plan and write outputs.
         let mut entries: BTreeMap<String, ManifestEntry> = BTreeMap::new();
+        let mut image_lists = BTreeMap::new();
         // Output path → (content hash, size, source of bytes, immutable?)
         let mut outputs: BTreeMap<String, Output> = BTreeMap::new();
         for (i, n) in nodes.iter().enumerate() {
@@ -562,6 +589,9 @@ impl<'a> Builder<'a> {
                     )?;
                 }
             }
+            if let Some(set) = &n.variants {
+                self.add_variants(n, set, &mut outputs, &mut entries, &mut image_lists)?;
+            }
             if n.mutable {
                 report.mutable += 1;
             } else if f.prehashed {
@@ -587,6 +617,7 @@ impl<'a> Builder<'a> {
             );
         }
         let mut manifest = Manifest::new(cfg.url_prefix.clone(), entries);
+        manifest.images = image_lists;
         report.version = manifest.version().to_string();
         let old_manifest = self.read_old_manifest();
         let expired = self.retain(&mut manifest, old_manifest.as_ref(), &outputs);
@@ -688,6 +719,7 @@ impl<'a> Builder<'a> {
             outputs: new_outputs,
             blobs,
             previous_blobs,
+            images: image_memos,
         };
         for (i, n) in nodes.iter().enumerate() {
             state.sources.insert(
@@ -705,6 +737,7 @@ impl<'a> Builder<'a> {
                         refs: n.refs.clone(),
                         base_href: n.base_href.clone(),
                         integrity: n.integrity.clone(),
+                        images: n.images.clone(),
                     },
                 );
             }

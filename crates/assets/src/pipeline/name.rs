@@ -13,7 +13,7 @@ use crate::refs::splice;
 use super::{Builder, Final, Node, hex};
 
 impl<'a> Builder<'a> {
-    fn raw_bytes(&self, n: &Node) -> Result<Vec<u8>, BuildError> {
+    pub(super) fn raw_bytes(&self, n: &Node) -> Result<Vec<u8>, BuildError> {
         match &n.raw {
             Some(b) => Ok(b.clone()),
             None => {

@@ -168,6 +168,40 @@ impl<'a> Builder<'a> {
                 edits.push((sri.start..sri.end, value));
             }
         }
+        // Responsive images: insertions at `<img>` tags whose `src` has variants.
+        if let Some(s) = &self.images {
+            let mut inserted = Vec::new();
+            for img in &n.images {
+                let Some(l) = img
+                    .src
+                    .and_then(|src| n.links.iter().find(|l| n.refs[l.r].start == src))
+                else {
+                    continue;
+                };
+                let Some(set) = nodes[l.target]
+                    .variants
+                    .as_ref()
+                    .filter(|_| !skip(l.target))
+                else {
+                    continue;
+                };
+                let url = &n.refs[l.r].url;
+                let Some(base) = url.get(..l.segment.start) else {
+                    continue;
+                };
+                let path = &finals[l.target].path;
+                let original = path.rsplit('/').next().unwrap_or(path);
+                let encode = |name: &str| utf8_percent_encode(name, URL_UNSAFE).to_string();
+                let urls = crate::images::markup::Urls {
+                    base: base.trim_start(),
+                    original: &encode(original),
+                    encode: &encode,
+                };
+                inserted.extend(crate::images::markup::img_edits(img, set, s, &urls));
+            }
+            crate::images::markup::merge_insertions(&mut inserted);
+            edits.extend(inserted);
+        }
         edits.sort_by_key(|(r, _)| r.start);
         edits.dedup_by_key(|(r, _)| r.start);
         edits

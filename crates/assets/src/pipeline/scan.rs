@@ -79,6 +79,8 @@ impl<'a> Builder<'a> {
             refs: scan.refs,
             base_href: scan.base_href,
             integrity: scan.integrity,
+            images: scan.images,
+            variants: None,
             links: Vec::new(),
             mutable: is_mutable,
             prehashed: hashed_name && !is_mutable,
@@ -93,6 +95,7 @@ impl<'a> Builder<'a> {
     ) -> Result<CachedScan, BuildError> {
         let text = || std::str::from_utf8(bytes).ok();
         let mut integrity = Vec::new();
+        let mut images = Vec::new();
         let (found, base_href): (Vec<FoundRef>, Option<String>) = match lang {
             Lang::Css => (
                 text().map(|t| css::scan_css(t, 0)).unwrap_or_default(),
@@ -111,6 +114,7 @@ impl<'a> Builder<'a> {
                         message: e.to_string(),
                     })?;
                 integrity = s.integrity;
+                images = s.images;
                 (s.refs, s.base_href)
             }
             Lang::Other => (Vec::new(), None),
@@ -119,6 +123,7 @@ impl<'a> Builder<'a> {
             refs: found.iter().map(|r| CachedRef::new(r, bytes)).collect(),
             base_href,
             integrity,
+            images,
         })
     }
 }

@@ -254,22 +254,6 @@ impl DistributionList {
     }
 }
 
-/// `<` `>` `&` `"` `'` as entities, for XML text.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// What a path segment keeps as is: RFC 3986's unreserved characters (policy ids are UUIDs).
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -295,13 +279,13 @@ pub(super) fn invalidation_batch_xml(paths: &[String], reference: &str) -> Strin
     let mut items = String::new();
     for p in paths {
         items.push_str("<Path>");
-        items.push_str(&esc(p));
+        items.push_str(&staleguard_core::text::xml_escape(p));
         items.push_str("</Path>");
     }
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<InvalidationBatch xmlns=\"{NS}\"><Paths><Quantity>{}</Quantity><Items>{items}</Items></Paths><CallerReference>{}</CallerReference></InvalidationBatch>",
         paths.len(),
-        esc(reference)
+        staleguard_core::text::xml_escape(reference)
     )
 }
 

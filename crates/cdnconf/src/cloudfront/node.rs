@@ -92,7 +92,9 @@ impl Node {
                     element(out, member, v);
                 }
             }
-            leaf => out.push_str(&escape(&leaf.text().unwrap_or_default())),
+            leaf => out.push_str(&staleguard_core::text::xml_escape(
+                &leaf.text().unwrap_or_default(),
+            )),
         }
     }
 }
@@ -105,21 +107,6 @@ fn element(out: &mut String, name: &str, v: &Node) {
     out.push_str("</");
     out.push_str(name);
     out.push('>');
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 impl Serialize for Node {

@@ -161,6 +161,8 @@ pub struct BuildConfig {
     /// A source file larger than this (bytes) is refused by name: a runaway file (a log, a dump) never
     /// fills memory.
     pub max_file_size: u64,
+    /// `[build.images]`: responsive variants of raster images and the `<img>` markup that uses them.
+    pub images: ImagesConfig,
 }
 
 /// Extensions that are already compressed (images, fonts, archives, media): compressing them again wastes time.
@@ -270,6 +272,7 @@ impl Default for BuildConfig {
             reuse_from: String::new(),
             jobs: 0,
             max_file_size: 2 * 1024 * 1024 * 1024,
+            images: ImagesConfig::default(),
         }
     }
 }
@@ -365,4 +368,189 @@ fn de_out_name_or_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Er
         check_out_name(&s).map_err(serde::de::Error::custom)?;
     }
     Ok(s)
+}
+
+/// A format responsive variants are encoded in, besides the source's own (always kept as the fallback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    /// AVIF (needs staleguard built with the `avif` feature).
+    Avif,
+    /// Lossy WebP.
+    Webp,
+}
+
+impl ImageFormat {
+    /// The MIME type, for `<source type>`.
+    pub fn mime(self) -> &'static str {
+        match self {
+            ImageFormat::Avif => "image/avif",
+            ImageFormat::Webp => "image/webp",
+        }
+    }
+
+    /// The file extension, without its dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ImageFormat::Avif => "avif",
+            ImageFormat::Webp => "webp",
+        }
+    }
+}
+
+/// `[build.images] quality`: the lossy encoders' quality, 1 to 100, per format.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ImageQuality {
+    #[serde(deserialize_with = "de_quality")]
+    pub webp: u8,
+    #[serde(deserialize_with = "de_quality")]
+    pub avif: u8,
+    /// JPEG variants of JPEG sources.
+    #[serde(deserialize_with = "de_quality")]
+    pub jpeg: u8,
+}
+
+impl Default for ImageQuality {
+    fn default() -> Self {
+        ImageQuality {
+            webp: 80,
+            avif: 60,
+            jpeg: 80,
+        }
+    }
+}
+
+/// The `[build.images]` section (off by default).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case", default)]
+pub struct ImagesConfig {
+    /// Make variants and rewrite `<img>` tags.
+    pub enabled: bool,
+    /// Variant widths in pixels; a width at or above the source's is not made (never upscaled); the
+    /// source's own width is always a candidate.
+    #[serde(deserialize_with = "de_widths")]
+    pub widths: Vec<u32>,
+    /// Extra formats, in the browser's order of preference (`avif` before `webp`).
+    #[serde(deserialize_with = "de_formats")]
+    pub formats: Vec<ImageFormat>,
+    pub quality: ImageQuality,
+    /// Images smaller than this (bytes) are left alone.
+    pub min_bytes: u64,
+    /// Globs of the images to process (relative to the source folder); empty: every JPEG, PNG, WebP
+    /// and static GIF.
+    #[serde(deserialize_with = "de_globs")]
+    pub include: Vec<String>,
+    /// Globs of images never processed.
+    #[serde(deserialize_with = "de_globs")]
+    pub exclude: Vec<String>,
+    /// The `sizes` attribute written when an `<img>` has none.
+    pub sizes: String,
+    /// The first N `<img>` of a page (above the fold) are not lazy-loaded.
+    pub eager: u32,
+    /// With more than one format, wrap an `<img>` in a `<picture>` with one `<source>` per format; off:
+    /// the `<img>`'s `srcset` lists the first format's variants.
+    pub picture: bool,
+    /// Variants carry no metadata (EXIF, XMP: camera, location); off: the colour profile is kept in
+    /// JPEG and PNG variants. Orientation is applied to the pixels either way.
+    pub strip_metadata: bool,
+}
+
+impl Default for ImagesConfig {
+    fn default() -> Self {
+        ImagesConfig {
+            enabled: false,
+            widths: vec![320, 640, 1024, 1920],
+            formats: vec![ImageFormat::Webp],
+            quality: ImageQuality::default(),
+            min_bytes: 4096,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            sizes: "100vw".into(),
+            eager: 1,
+            picture: true,
+            strip_metadata: true,
+        }
+    }
+}
+
+fn de_quality<'de, D: Deserializer<'de>>(d: D) -> Result<u8, D::Error> {
+    de_range(d, "quality", 1, 100).map(|v| v as u8)
+}
+
+fn de_widths<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
+    let mut v = Vec::<u32>::deserialize(d)?;
+    if let Some(w) = v.iter().find(|w| !(16..=16384).contains(*w)) {
+        return Err(serde::de::Error::custom(format!(
+            "widths must be between 16 and 16384 pixels, got {w}"
+        )));
+    }
+    v.sort_unstable();
+    v.dedup();
+    Ok(v)
+}
+
+fn de_formats<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ImageFormat>, D::Error> {
+    let mut v = Vec::<ImageFormat>::deserialize(d)?;
+    v.sort_unstable();
+    v.dedup();
+    Ok(v)
+}
+
+#[cfg(test)]
+mod images_tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn images_defaults_and_values() {
+        let c = Config::from_toml("", "x.toml").unwrap();
+        assert!(!c.build.images.enabled);
+        assert_eq!(c.build.images.widths, [320, 640, 1024, 1920]);
+        assert_eq!(c.build.images.formats, [ImageFormat::Webp]);
+        let c = Config::from_toml(
+            "[build.images]\nenabled = true\nwidths = [800, 400, 400]\nformats = ['webp', 'avif']\nquality = { webp = 70 }\nmin-bytes = 0\nsizes = '50vw'\neager = 2\nstrip-metadata = false\n",
+            "x.toml",
+        )
+        .unwrap();
+        let i = &c.build.images;
+        assert!(i.enabled && !i.strip_metadata);
+        assert_eq!(i.widths, [400, 800]);
+        assert_eq!(i.formats, [ImageFormat::Avif, ImageFormat::Webp]);
+        assert_eq!(i.quality.webp, 70);
+        assert_eq!(i.quality.jpeg, 80);
+        assert_eq!((i.min_bytes, i.sizes.as_str(), i.eager), (0, "50vw", 2));
+    }
+
+    #[test]
+    fn images_errors_name_key_and_line() {
+        for (text, needles) in [
+            (
+                "[build.images]\nenabled = true\nwidht = [1]\n",
+                &["line 3", "widht"][..],
+            ),
+            (
+                "[build.images]\nwidths = [8]\n",
+                &["line 2", "between 16 and 16384"],
+            ),
+            ("[build.images]\nformats = ['jxl']\n", &["line 2", "jxl"]),
+            (
+                "[build.images]\nquality = { webp = 0 }\n",
+                &["line 2", "between 1 and 100"],
+            ),
+            (
+                "[build.images]\nquality = { png = 9 }\n",
+                &["line 2", "png"],
+            ),
+            (
+                "[build.images]\ninclude = ['a/[']\n",
+                &["line 2", "invalid glob"],
+            ),
+        ] {
+            let e = format!("{:#}", Config::from_toml(text, "x.toml").unwrap_err());
+            for n in needles {
+                assert!(e.contains(n), "error for {text:?} lacks {n:?}:\n{e}");
+            }
+        }
+    }
 }

@@ -37,8 +37,13 @@ headers = { X-Robots-Tag = "noindex" }
 "#;
 
 fn site(dir: &Path, extra: &str) {
+    example_site(dir, &format!("{CONFIG}{extra}"));
+}
+
+/// The example site under `dir/site` with `config`, built.
+pub(crate) fn example_site(dir: &Path, config: &str) {
     copy_dir(&repo().join("examples/site"), &dir.join("site"));
-    std::fs::write(dir.join("staleguard.toml"), format!("{CONFIG}{extra}")).unwrap();
+    std::fs::write(dir.join("staleguard.toml"), config).unwrap();
     let mut c = staleguard(dir);
     c.arg("build");
     let o = run(c);

@@ -12,6 +12,7 @@ mod deploy;
 mod django;
 mod edge;
 mod example_output;
+mod images;
 mod incremental;
 mod init;
 mod live;

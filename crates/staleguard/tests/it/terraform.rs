@@ -51,12 +51,7 @@ headers = { X-Robots-Tag = "noindex" }
 const CERTIFICATE: &str = "arn:aws:acm:us-east-1:123456789012:certificate/abc";
 
 fn site(dir: &Path, extra: &str) {
-    copy_dir(&repo().join("examples/site"), &dir.join("site"));
-    std::fs::write(dir.join("staleguard.toml"), format!("{CONFIG}{extra}")).unwrap();
-    let mut c = staleguard(dir);
-    c.arg("build");
-    let o = run(c);
-    assert!(o.status.success(), "build: {}", stderr(&o));
+    crate::cloudfront_config::example_site(dir, &format!("{CONFIG}{extra}"));
 }
 
 /// A Terraform file as JSON, read by python-hcl2: string values unquoted (backslash escapes

@@ -1,0 +1,42 @@
+//! The asset build with `[build.images]` on, as `staleguard build` runs it, for `bench/images.sh`: builds
+//! SRC into OUT with a fresh CACHE and prints the build report as JSON. Widths, formats and qualities
+//! are the bench's (320, 640, 1024 px; WebP and the source's format at quality 80).
+//!
+//!   cargo run --release -p staleguard-assets --example images_build -- SRC OUT CACHE
+
+use staleguard_assets::{BuildOptions, NoProgress, build};
+use staleguard_core::config::{BuildConfig, ImagesConfig};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [src, out, cache] = args.as_slice() else {
+        eprintln!("usage: images_build SRC OUT CACHE");
+        std::process::exit(2);
+    };
+    let config = BuildConfig {
+        images: ImagesConfig {
+            enabled: true,
+            widths: vec![320, 640, 1024],
+            min_bytes: 0,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let opts = BuildOptions {
+        source: src.into(),
+        out: out.into(),
+        cache_dir: cache.into(),
+        config,
+        git: None,
+        now_unix: 0,
+        builder: "images_build".into(),
+        clock_unix: 0,
+    };
+    match build(&opts, &NoProgress) {
+        Ok(r) => println!("{}", serde_json::to_string_pretty(&r).unwrap()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! Responsive images (`[build.images]`) on a real photo corpus (`fixtures/photos/`, from Debian's
+//! `gnome-backgrounds`; `regenerate.sh` there): every variant decodes at its declared size and format and
+//! is never wider than its source; the page loads in headless Chromium from `staleguard serve` with no
+//! 404 and the browser picks the variant its viewport calls for; rebuilds redo only changed images.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::*;
+
+const PHOTOS: [&str; 5] = [
+    "wood.jpg",
+    "licorice.jpg",
+    "adwaita.webp",
+    "truchet.png",
+    "portrait.jpg",
+];
+
+const CONFIG: &str =
+    "[build.images]\nenabled = true\nwidths = [320, 640, 1024]\nmin-bytes = 1000\n";
+
+/// The page: the first image eager (above the fold), the rest lazy; an inline script writes what each
+/// `<img>` shows (`currentSrc`, natural size) into the DOM once everything in view has loaded.
+const PAGE: &str = r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>photos</title>
+<style>body{margin:0} img{display:block;width:100%;height:auto}</style></head>
+<body>
+<img src="img/wood.jpg" alt="wood">
+<pre id="out"></pre>
+<img src="img/licorice.jpg" alt="licorice">
+<img src="img/adwaita.webp" alt="adwaita" style="border:0">
+<img src="img/truchet.png" alt="truchet">
+<img src="img/portrait.jpg" alt="portrait">
+<script>
+addEventListener('load', () => {
+  const seen = [...document.images].map(i => ({src: i.currentSrc, w: i.naturalWidth, h: i.naturalHeight}));
+  document.getElementById('out').textContent = 'SEEN' + JSON.stringify(seen) + 'END';
+});
+</script>
+</body></html>
+"#;
+
+fn site() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    let img = t.path().join("src/img");
+    std::fs::create_dir_all(&img).unwrap();
+    let photos = repo().join("crates/staleguard/tests/it/fixtures/photos");
+    for p in PHOTOS {
+        std::fs::copy(photos.join(p), img.join(p)).unwrap();
+    }
+    write_files(
+        t.path(),
+        &[("src/index.html", PAGE), ("staleguard.toml", CONFIG)],
+    );
+    t
+}
+
+fn variants(m: &Value, logical: &str) -> Vec<Value> {
+    m["images"][logical]
+        .as_array()
+        .unwrap_or_else(|| panic!("no variants of `{logical}` in the manifest"))
+        .clone()
+}
+
+#[test]
+fn every_variant_decodes_at_its_declared_size_and_format_never_wider_than_its_source() {
+    let t = site();
+    let report = build(t.path(), "src", "out", &[]);
+    assert_eq!(report["images"], 5, "{report:#}");
+    assert_eq!(report["images_processed"], 5);
+    let out = t.path().join("out");
+    let m = manifest(&out);
+    // (source width, height) once oriented: the portrait is stored 1200x800, EXIF orientation 6.
+    let sources: BTreeMap<&str, (u32, u32)> = [
+        ("wood.jpg", (1600, 1000)),
+        ("licorice.jpg", (1440, 960)),
+        ("adwaita.webp", (1280, 720)),
+        ("truchet.png", (720, 480)),
+        ("portrait.jpg", (800, 1200)),
+    ]
+    .into();
+    let mut total = 0;
+    for (name, (sw, sh)) in &sources {
+        let logical = format!("img/{name}");
+        let vs = variants(&m, &logical);
+        assert!(!vs.is_empty(), "{logical}");
+        let mut formats: Vec<String> = Vec::new();
+        for v in &vs {
+            total += 1;
+            let path = v["path"].as_str().unwrap();
+            let (w, h) = (
+                v["width"].as_u64().unwrap() as u32,
+                v["height"].as_u64().unwrap() as u32,
+            );
+            let format = v["format"].as_str().unwrap();
+            assert!(w <= *sw, "{path} is {w} wide, its source {sw}");
+            assert!(
+                (i64::from(h) - i64::from(*sh) * i64::from(w) / i64::from(*sw)).abs() <= 1,
+                "{path}: {w}x{h} has not the aspect of {sw}x{sh}"
+            );
+            let bytes = std::fs::read(out.join(path)).unwrap();
+            assert_eq!(bytes.len() as u64, v["bytes"].as_u64().unwrap(), "{path}");
+            let want = match format {
+                "webp" => image::ImageFormat::WebP,
+                "jpeg" => image::ImageFormat::Jpeg,
+                "png" => image::ImageFormat::Png,
+                f => panic!("{path}: format {f}"),
+            };
+            assert_eq!(image::guess_format(&bytes).unwrap(), want, "{path}");
+            let img = image::load_from_memory_with_format(&bytes, want)
+                .unwrap_or_else(|e| panic!("{path} does not decode: {e}"));
+            assert_eq!((img.width(), img.height()), (w, h), "{path}");
+            // Named by its own content: `wood.640.<hash>.webp`.
+            let hash = blake3::hash(&bytes).to_hex().to_string();
+            assert!(
+                path.contains(&hash[..12]),
+                "{path} is not named by its hash"
+            );
+            assert_eq!(m["files"][path_logical(&logical, w, format)]["path"], path);
+            formats.push(format.to_string());
+        }
+        assert!(
+            formats.iter().any(|f| f == "webp"),
+            "{logical}: {formats:?}"
+        );
+        // The original keeps its name in Django's manifest.
+        let django: Value = serde_json::from_str(&read(&out, "staticfiles.json")).unwrap();
+        assert_eq!(django["paths"][&logical], m["files"][&logical]["path"]);
+    }
+    assert_eq!(report["image_variants"], total);
+    // The page offers them: a picture with a WebP source around each JPEG/PNG, dimensions, lazy after
+    // the first.
+    let page = read(&out, "index.html");
+    assert_eq!(page.matches("<picture>").count(), 4, "{page}");
+    assert!(page.contains(r#"width="800" height="1200""#), "{page}");
+    assert_eq!(page.matches(r#"loading="lazy""#).count(), 4, "{page}");
+    // The variants carry no metadata: the portrait's EXIF is gone, its pixels upright.
+    let portrait = variants(&m, "img/portrait.jpg");
+    let jpeg = portrait.iter().find(|v| v["format"] == "jpeg").unwrap();
+    let bytes = std::fs::read(out.join(jpeg["path"].as_str().unwrap())).unwrap();
+    assert!(
+        !bytes.windows(6).any(|w| w == b"Exif\0\0"),
+        "EXIF left in a variant"
+    );
+}
+
+fn path_logical(logical: &str, width: u32, format: &str) -> String {
+    let stem = logical.rsplit_once('.').unwrap().0;
+    let ext = if format == "jpeg" { "jpg" } else { format };
+    format!("{stem}.{width}.{ext}")
+}
+
+#[test]
+fn a_rebuild_processes_no_image_and_one_changed_photo_only_its_own() {
+    let t = site();
+    let first = build(t.path(), "src", "out", &[]);
+    assert_eq!(first["images_processed"], 5);
+    let m1 = manifest(&t.path().join("out"));
+    let again = build(t.path(), "src", "out", &[]);
+    assert_eq!(again["images_processed"], 0, "{again:#}");
+    assert_eq!(again["images_from_cache"], 5);
+    assert_eq!(again["written"], 0, "{again:#}");
+    // Another photo's bytes under an old name: content-addressed, so nothing is made.
+    std::fs::copy(
+        t.path().join("src/img/wood.jpg"),
+        t.path().join("src/img/portrait.jpg"),
+    )
+    .unwrap();
+    let copied = build(t.path(), "src", "out", &[]);
+    assert_eq!(copied["images_processed"], 0, "{copied:#}");
+    // A new photo (one byte more after the JPEG's end): only its variants are made again.
+    let mut bytes = std::fs::read(t.path().join("src/img/wood.jpg")).unwrap();
+    bytes.push(0);
+    std::fs::write(t.path().join("src/img/portrait.jpg"), bytes).unwrap();
+    let changed = build(t.path(), "src", "out", &[]);
+    assert_eq!(changed["images_processed"], 1, "{changed:#}");
+    assert_eq!(changed["images_from_cache"], 4);
+    let m2 = manifest(&t.path().join("out"));
+    for p in PHOTOS {
+        let logical = format!("img/{p}");
+        let same = m1["images"][&logical] == m2["images"][&logical];
+        assert_eq!(same, p != "portrait.jpg", "{logical}");
+    }
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn chromium(args: &[&str]) -> std::process::Output {
+    let profile = tempfile::tempdir().unwrap();
+    Command::new("/usr/bin/chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+            "--virtual-time-budget=5000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .output()
+        .expect("cannot run /usr/bin/chromium")
+}
+
+#[test]
+fn chromium_loads_the_page_with_no_404_and_picks_the_variant_for_its_viewport() {
+    assert!(
+        Path::new("/usr/bin/chromium").is_file(),
+        "headless Chromium is missing: run `scripts/peers/chromium.sh install` (scripts/test.sh does)"
+    );
+    let t = site();
+    build(t.path(), "src", "out", &["--no-originals"]);
+    let m = manifest(&t.path().join("out"));
+    let log = t.path().join("serve.log");
+    let mut c = staleguard(t.path());
+    c.args(["serve", "out", "--port", "0", "-vv"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = c.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _served = Killed(child);
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let wood = variants(&m, "img/wood.jpg");
+    let webp = |w: u64| {
+        let v = wood
+            .iter()
+            .find(|v| v["format"] == "webp" && v["width"] == w)
+            .unwrap_or_else(|| panic!("no {w}w webp variant: {wood:?}"));
+        v["path"].as_str().unwrap().to_string()
+    };
+    // (viewport width, the variant a 100vw image at 1 device pixel per CSS pixel needs)
+    for (width, want) in [(500, webp(640)), (1300, webp(1600))] {
+        let o = chromium(&[
+            &format!("--window-size={width},900"),
+            "--dump-dom",
+            &format!("{base}/"),
+        ]);
+        assert!(
+            o.status.success(),
+            "chromium failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let dom = String::from_utf8_lossy(&o.stdout);
+        let seen = dom
+            .split_once("SEEN")
+            .and_then(|(_, r)| r.split_once("END"))
+            .map(|(j, _)| j.replace("&quot;", "\""))
+            .unwrap_or_else(|| panic!("the page's script did not run:\n{dom}"));
+        let seen: Vec<Value> = serde_json::from_str(&seen).unwrap();
+        let first = seen[0]["src"].as_str().unwrap();
+        assert!(
+            first.ends_with(&format!("/{want}")),
+            "at {width}px wide the browser shows {first}, not {want}: {seen:?}"
+        );
+    }
+    // A screenshot, kept as an artifact.
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("images-chromium-1300.png");
+    let o = chromium(&[
+        "--window-size=1300,900",
+        &format!("--screenshot={}", shot.display()),
+        &format!("{base}/"),
+    ]);
+    assert!(
+        o.status.success() && shot.is_file(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let text = regex::Regex::new(r"\x1b\[[0-9;]*m")
+        .unwrap()
+        .replace_all(&std::fs::read_to_string(&log).unwrap(), "")
+        .into_owned();
+    let re = regex::Regex::new(r"path=(\S+) status=(\d+)").unwrap();
+    let mut seen: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+    for c in re.captures_iter(&text) {
+        seen.entry(c[1].to_string())
+            .or_default()
+            .push(c[2].parse().unwrap());
+    }
+    assert!(
+        seen.keys().any(|p| p.ends_with(".webp")),
+        "no variant was requested: {seen:?}"
+    );
+    for (path, statuses) in &seen {
+        assert!(
+            statuses.iter().all(|s| *s < 400 || path == "/favicon.ico"),
+            "`{path}` answered {statuses:?}: {seen:?}"
+        );
+    }
+}
