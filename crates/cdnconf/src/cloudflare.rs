@@ -868,17 +868,7 @@ mod tests {
 
     // ---- Fixtures.
 
-    fn entry(path: &str, mutable: bool, prehashed: bool, original: bool) -> ManifestEntry {
-        ManifestEntry {
-            path: path.into(),
-            hash: "0".repeat(64),
-            size: 1,
-            mutable,
-            prehashed,
-            original,
-            encodings: BTreeMap::new(),
-        }
-    }
+    use crate::test_entry as entry;
 
     fn route(pattern: &str, cache_control: Option<&str>) -> RouteRule {
         RouteRule {

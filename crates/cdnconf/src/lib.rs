@@ -290,6 +290,25 @@ fn is_hex(s: &str) -> bool {
         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// A manifest entry for the tests of every target (hash and size do not matter to a plan).
+#[cfg(test)]
+pub(crate) fn test_entry(
+    path: &str,
+    mutable: bool,
+    prehashed: bool,
+    original: bool,
+) -> staleguard_core::manifest::ManifestEntry {
+    staleguard_core::manifest::ManifestEntry {
+        path: path.into(),
+        hash: "0".repeat(64),
+        size: 1,
+        mutable,
+        prehashed,
+        original,
+        encodings: std::collections::BTreeMap::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -298,17 +317,7 @@ mod tests {
 
     use super::*;
 
-    fn entry(path: &str, mutable: bool, prehashed: bool, original: bool) -> ManifestEntry {
-        ManifestEntry {
-            path: path.into(),
-            hash: "0".repeat(64),
-            size: 1,
-            mutable,
-            prehashed,
-            original,
-            encodings: BTreeMap::new(),
-        }
-    }
+    use crate::test_entry as entry;
 
     #[test]
     fn edge_behaviour_follows_cache_control_for_a_shared_cache() {

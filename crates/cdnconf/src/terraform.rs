@@ -870,15 +870,7 @@ mod tests {
     }
 
     fn entry(path: &str, mutable: bool) -> ManifestEntry {
-        ManifestEntry {
-            path: path.into(),
-            hash: "0".repeat(64),
-            size: 1,
-            mutable,
-            prehashed: false,
-            original: false,
-            encodings: BTreeMap::new(),
-        }
+        crate::test_entry(path, mutable, false, false)
     }
 
     fn bundle(origin: Origin, certificate: Option<&str>, tags: bool) -> Bundle {

@@ -885,15 +885,7 @@ mod tests {
     use super::*;
 
     fn entry(path: &str, mutable: bool) -> ManifestEntry {
-        ManifestEntry {
-            path: path.into(),
-            hash: "0".repeat(64),
-            size: 1,
-            mutable,
-            prehashed: false,
-            original: false,
-            encodings: BTreeMap::new(),
-        }
+        crate::test_entry(path, mutable, false, false)
     }
 
     fn rule(pattern: &str, cc: Option<&str>) -> RouteRule {

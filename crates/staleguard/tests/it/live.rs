@@ -4,7 +4,6 @@
 //! (`examples/django/check_live.py`).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,19 +48,9 @@ fn the_vite_app_renders_its_lazy_route_in_chromium_with_no_404_and_nothing_fetch
     let log = t.path().join("serve.log");
     let mut c = staleguard(t.path());
     c.args(["serve", "out", "--port", "0", "-vv"])
-        .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap());
-    let mut child = c.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (child, base) = spawn_listening(c);
     let _served = Killed(child);
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
     let dom = t.path().join("dom.html");
     let o = Command::new("bash")
         .arg(&chromium)

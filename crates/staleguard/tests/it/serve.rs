@@ -1,10 +1,10 @@
 //! `staleguard serve` through a real HTTP client (and raw sockets for requests a client would refuse
 //! to send): headers, negotiation, 304s, ranges, methods, directories, traversal, errors, reload.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
@@ -274,18 +274,8 @@ fn logs_to_a_file_have_no_colour_codes() {
     let log = t.path().join("serve.log");
     let mut c = staleguard(t.path());
     c.args(["-vv", "serve", "--port", "0", "out"])
-        .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap());
-    let mut child = c.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .to_string();
+    let (mut child, base) = spawn_listening(c);
     // The request's log line is written before its response.
     assert_eq!(get(&client(), &format!("{base}/index.html"), &[]).0, 200);
     let _ = child.kill();

@@ -36,11 +36,11 @@ pub fn build(dir: &Path, src: &str, out: &str, extra: &[&str]) -> Value {
 }
 
 /// Starts `c` with stdout piped and returns the child and the first `http://…` word of its first
-/// line (what `serve` and `service` print once they listen).
+/// line (what `serve` and `service` print once they listen). Stderr is the caller's choice (inherited
+/// unless set, e.g. to a log file).
 pub fn spawn_listening(mut c: Command) -> (std::process::Child, String) {
     use std::io::BufRead;
-    c.stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit());
+    c.stdout(std::process::Stdio::piped());
     let mut child = c.spawn().expect("cannot start staleguard");
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
