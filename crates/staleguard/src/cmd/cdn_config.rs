@@ -97,11 +97,14 @@ pub fn run(global: &Global, args: &CdnConfigArgs) -> Result<ExitCode> {
                 args.target
             );
         }
-        let live_path = std::path::Path::new(live_path);
         let kind = match args.target.as_str() {
             "nginx" => staleguard_cdnconf::check::Kind::Nginx,
-            _ => staleguard_cdnconf::check::Kind::Varnish,
+            "varnish" | "vcl" => staleguard_cdnconf::check::Kind::Varnish,
+            other => bail!(
+                "--check does not read a live {other} configuration yet (it reads a VCL file, an nginx file, or a CloudFront distribution)\nhint: apply the generated rules instead: staleguard cdn-config --target {other} -o FILE"
+            ),
         };
+        let live_path = std::path::Path::new(live_path);
         let live = std::fs::read_to_string(cwd.join(live_path)).with_context(|| {
             format!(
                 "cannot read `{}`\nhint: pass the {} file the CDN runs",

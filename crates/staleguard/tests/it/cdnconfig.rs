@@ -176,6 +176,18 @@ fn cdn_config_refuses_what_it_cannot_do_with_a_hint() {
             vec!["--target", "varnish", "--purge-from", "10.0.0.0/99"],
             "--purge-from",
         ),
+        (
+            vec!["--target", "cloudflare", "--check", "live.json"],
+            "--check does not read a live cloudflare configuration",
+        ),
+        (
+            vec!["--target", "cloudflare", "--apply"],
+            "--apply works with --target cloudfront only",
+        ),
+        (
+            vec!["--target", "varnish", "--check"],
+            "--check needs the varnish file",
+        ),
     ] {
         let mut c = staleguard(dir);
         c.arg("cdn-config").args(&args);
@@ -495,4 +507,54 @@ fn check_reports_what_can_serve_stale_content() {
     assert_eq!(code, Some(3), "{out}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(v["stale_risk"].as_u64().unwrap() >= 1, "{v}");
+}
+
+/// `--target cloudflare` prints the body of the Rulesets API's `PUT …/phases/http_request_cache_settings/entrypoint`:
+/// the route table in reverse (Cloudflare's last matching rule wins), every rule a cache rule that
+/// takes the origin's lifetime, the table's first route last.
+#[test]
+fn the_cloudflare_target_is_a_cache_ruleset_with_the_first_route_last() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let config = format!("{CONFIG}\n[[routes]]\nmatch = \"api/*\"\ncache-control = \"no-store\"\n");
+    write_files(dir, &[("staleguard.toml", &config)]);
+    copy_dir(&repo().join("examples/site"), &dir.join("site"));
+    build_here(dir);
+    let mut c = staleguard(dir);
+    c.args(["cdn-config", "--target", "cloudflare", "-o", "rules.json"]);
+    let o = run(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("rules.json")).unwrap()).unwrap();
+    let rules = v["rules"].as_array().expect("a `rules` array");
+    assert_eq!(rules.len(), 3, "the defaults and two routes: {v:#}");
+    for r in rules {
+        assert_eq!(r["action"], "set_cache_settings", "{r:#}");
+        assert_eq!(r["enabled"], true);
+        assert!(r["expression"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+    let (defaults, api, docs) = (&rules[0], &rules[1], &rules[2]);
+    assert_eq!(defaults["expression"], "true");
+    assert_eq!(
+        defaults["action_parameters"]["edge_ttl"]["mode"],
+        "respect_origin"
+    );
+    assert_eq!(
+        api["action_parameters"]["cache"], false,
+        "no-store bypasses: {api:#}"
+    );
+    assert!(
+        api["expression"].as_str().unwrap().contains("/api/"),
+        "{api:#}"
+    );
+    let d = docs["description"].as_str().unwrap();
+    assert!(
+        d.contains("#1") && d.contains("docs/**") && d.contains("60 s"),
+        "{d}"
+    );
+    assert_eq!(
+        docs["expression"],
+        "starts_with(http.request.uri.path, \"/docs/\")"
+    );
+    assert_eq!(docs["action_parameters"]["cache"], true);
 }
