@@ -9,7 +9,8 @@
 # from Debian's gnome-backgrounds 43.1-1). The variants (what `[build.images]` makes with
 # `widths = [320, 640, 1024]`): per image of width W, WebP at W and at each width below W, and the
 # source's own format (JPEG, PNG; WebP for a WebP source) at each width below W; WebP and JPEG at
-# quality 80, PNG at compression 9 with adaptive filters; Lanczos3; EXIF orientation applied; no metadata.
+# quality 80, PNG at compression 9 with adaptive filters (staleguard: oxipng preset 2, lossless); Lanczos3;
+# EXIF orientation applied; no metadata.
 # sharp: one pipeline per variant (`sharp(buf).rotate().resize(w)` then `.webp({quality: 80})`,
 # `.jpeg({quality: 80})` (libjpeg-turbo, optimised Huffman coding, 4:2:0) or `.png({compressionLevel: 9,
 # adaptiveFiltering: true})`), all at once (libuv pool, sharp's default concurrency = cores).

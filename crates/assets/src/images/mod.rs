@@ -8,6 +8,7 @@
 
 pub mod codec;
 pub mod markup;
+pub mod optimize;
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
