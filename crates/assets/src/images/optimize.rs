@@ -30,6 +30,19 @@ pub fn settings_key(strip_metadata: bool) -> String {
     blake3::hash(key.to_string().as_bytes()).to_hex()[..16].to_string()
 }
 
+/// Whether a source file is of a format this module optimises (by its name; [`original`] checks the
+/// bytes).
+pub fn handles(logical: &str) -> bool {
+    logical
+        .rsplit_once('.')
+        .is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("png"))
+}
+
+/// The blob name of a source's optimisation: its content hash and the settings key.
+pub fn blob_name(raw_hash: &str, strip_metadata: bool) -> String {
+    format!("{raw_hash}.o{}.png", settings_key(strip_metadata))
+}
+
 /// Whether `after` bytes are worth replacing `before` bytes for (at least 5 % smaller).
 pub fn worth(before: usize, after: usize) -> bool {
     (after as u64) * 100 <= (before as u64) * (100 - MIN_SAVING_PERCENT)

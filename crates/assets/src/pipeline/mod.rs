@@ -42,7 +42,7 @@ use crate::prehashed::Prehashed;
 use crate::reuse::{ENCODINGS_FILE, EncodingsFile, Reuse};
 use crate::source::{Lang, SourceFile, glob_set, walk};
 
-use name::edits_key;
+use name::final_key;
 use precompress::source_sidecars;
 use prune::remove_empty_parents;
 use resolve::url_prefix_hint;
@@ -156,6 +156,11 @@ pub struct BuildReport {
     pub images_processed: usize,
     pub images_from_cache: usize,
     pub image_variants: usize,
+    /// Originals replaced by their lossless optimisation, and the bytes that saved.
+    pub images_optimized: usize,
+    pub image_bytes_saved: u64,
+    /// Originals whose optimisation this build tried (the rest were known from the cache).
+    pub images_optimized_now: usize,
     pub elapsed_ms: u64,
 }
 
@@ -183,6 +188,9 @@ struct Node {
     images: Vec<html::ImgTag>,
     /// This image's responsive variants (`[build.images]`).
     variants: Option<crate::images::ImageSet>,
+    /// The blob holding this image's losslessly optimised bytes, which replace its raw bytes in the
+    /// output (`[build.images] optimize`).
+    optimized: Option<(String, BlobState)>,
     links: Vec<Link>,
     mutable: bool,
     /// The name already carries a bundler's hash: never renamed, never rewritten.
@@ -745,7 +753,7 @@ impl<'a> Builder<'a> {
                 n.file.logical.clone(),
                 FinalState {
                     raw: n.raw_hash.clone(),
-                    edits: edits_key(&finals[i].edits),
+                    edits: final_key(n, &finals[i].edits),
                     hash: finals[i].hash.clone(),
                     size: finals[i].size,
                 },

@@ -29,6 +29,24 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The bytes a file's output starts from: its losslessly optimised bytes when it has them (checked
+    /// against their recorded hash), else its raw bytes.
+    pub(super) fn content_bytes(&self, n: &Node) -> Result<Vec<u8>, BuildError> {
+        let Some((blob, st)) = &n.optimized else {
+            return self.raw_bytes(n);
+        };
+        let path = self.cache.blob_path(blob);
+        let b = std::fs::read(&path).map_err(|e| BuildError::io(&path, e))?;
+        if blake3::hash(&b).as_bytes() != &st.hash {
+            return Err(BuildError::Config(format!(
+                "the build cache's optimised copy of `{}` (`{}`) changed while the build was running; run the build again",
+                n.file.logical,
+                path.display()
+            )));
+        }
+        Ok(b)
+    }
+
     /// Phase 3 for a file outside any cycle.
     pub(super) fn finish_one(
         &self,
@@ -42,8 +60,8 @@ impl<'a> Builder<'a> {
         } else {
             self.edits_of(i, nodes, finals, &|_| false)
         };
-        let key = edits_key(&edits);
         let n = &nodes[i];
+        let key = final_key(n, &edits);
         let cached = old
             .finals
             .get(&n.file.logical)
@@ -51,7 +69,7 @@ impl<'a> Builder<'a> {
         let (hash, size, bytes) = match cached {
             Some(f) => (f.hash.clone(), f.size, None),
             None => {
-                let raw = self.raw_bytes(n)?;
+                let raw = self.content_bytes(n)?;
                 let out = if edits.is_empty() {
                     raw
                 } else {
@@ -95,7 +113,7 @@ impl<'a> Builder<'a> {
         let mut partials = Vec::with_capacity(comp.len());
         for &i in comp {
             let mut outside = self.edits_of(i, nodes, finals, &|t| members.contains(&t));
-            let raw = self.raw_bytes(&nodes[i])?;
+            let raw = self.content_bytes(&nodes[i])?;
             let partial = splice(&raw, &mut outside);
             combined.update(nodes[i].file.logical.as_bytes());
             combined.update(&[0]);
@@ -134,7 +152,7 @@ impl<'a> Builder<'a> {
         if let Some(b) = &finals[i].bytes {
             return Ok(b.clone());
         }
-        let raw = self.raw_bytes(&nodes[i])?;
+        let raw = self.content_bytes(&nodes[i])?;
         let out = if finals[i].edits.is_empty() {
             raw
         } else {
@@ -150,7 +168,17 @@ impl<'a> Builder<'a> {
     }
 }
 
-pub(super) fn edits_key(edits: &[(Range<usize>, String)]) -> String {
+/// What a file's final bytes depend on besides its raw bytes (the cache's `FinalState::edits`): its
+/// rewrites, and the optimised copy it starts from.
+pub(super) fn final_key(n: &Node, edits: &[(Range<usize>, String)]) -> String {
+    let key = edits_key(edits);
+    match &n.optimized {
+        Some((blob, _)) => format!("{key}.{blob}"),
+        None => key,
+    }
+}
+
+fn edits_key(edits: &[(Range<usize>, String)]) -> String {
     let mut h = blake3::Hasher::new();
     for (r, s) in edits {
         h.update(&(r.start as u64).to_le_bytes());

@@ -81,6 +81,7 @@ impl<'a> Builder<'a> {
             integrity: scan.integrity,
             images: scan.images,
             variants: None,
+            optimized: None,
             links: Vec::new(),
             mutable: is_mutable,
             prehashed: hashed_name && !is_mutable,

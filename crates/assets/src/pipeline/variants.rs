@@ -56,32 +56,53 @@ impl<'a> Builder<'a> {
                 .collect::<Option<Vec<_>>>()?;
             Some((memo.clone(), states))
         };
-        type Made = Result<(ImageMemo, Vec<BlobState>, bool), String>;
+        /// The variants (memo, blob states, made now?), and the optimised original when worth it.
+        type Made = (
+            Result<(ImageMemo, Vec<BlobState>, bool), String>,
+            Option<(String, BlobState, bool)>,
+        );
         let nodes_ro: &[Node] = nodes;
         let made: Vec<Made> = wanted
             .par_iter()
             .map(|(i, fallback, key)| {
-                if let Some((memo, states)) = cached(key) {
-                    return Ok((memo, states, false));
-                }
                 let n = &nodes_ro[*i];
-                let raw = self.raw_bytes(n).map_err(|e| e.to_string())?;
-                let p =
-                    images::process(&raw, &n.raw_hash, *fallback, s).map_err(|e| e.to_string())?;
-                let mut states = Vec::with_capacity(p.bytes.len());
-                for (v, bytes) in p.memo.variants.iter().zip(&p.bytes) {
-                    self.cache
-                        .write_blob(&v.blob, bytes)
-                        .map_err(|e| format!("cannot write the build cache: {e}"))?;
-                    states.push(BlobState {
-                        size: bytes.len() as u64,
-                        hash: *blake3::hash(bytes).as_bytes(),
-                    });
+                let optimized = self.optimize_original(n, old, s);
+                if let Some((memo, states)) = cached(key) {
+                    return (Ok((memo, states, false)), optimized);
                 }
-                Ok((p.memo, states, true))
+                let variants = (|| {
+                    let raw = self.raw_bytes(n).map_err(|e| e.to_string())?;
+                    let p = images::process(&raw, &n.raw_hash, *fallback, s)
+                        .map_err(|e| e.to_string())?;
+                    let mut states = Vec::with_capacity(p.bytes.len());
+                    for (v, bytes) in p.memo.variants.iter().zip(&p.bytes) {
+                        self.cache
+                            .write_blob(&v.blob, bytes)
+                            .map_err(|e| format!("cannot write the build cache: {e}"))?;
+                        states.push(BlobState {
+                            size: bytes.len() as u64,
+                            hash: *blake3::hash(bytes).as_bytes(),
+                        });
+                    }
+                    Ok((p.memo, states, true))
+                })();
+                (variants, optimized)
             })
             .collect();
-        for ((i, fallback, key), m) in wanted.into_iter().zip(made) {
+        for ((i, fallback, key), (m, optimized)) in wanted.into_iter().zip(made) {
+            if let Some((blob, st, now)) = optimized {
+                blobs_used.insert(blob.clone());
+                new_blobs.insert(blob.clone(), st);
+                // An empty blob records that optimising this content is not worth it.
+                if st.size > 0 {
+                    report.images_optimized += 1;
+                    report.image_bytes_saved += nodes[i].file.size.saturating_sub(st.size);
+                    nodes[i].optimized = Some((blob, st));
+                }
+                if now {
+                    report.images_optimized_now += 1;
+                }
+            }
             let (memo, states, now) = match m {
                 Ok(x) => x,
                 Err(e) => {
@@ -131,6 +152,35 @@ impl<'a> Builder<'a> {
             memos.insert(key, memo);
         }
         Ok(())
+    }
+
+    /// A source image's lossless optimisation (`[build.images] optimize`): its blob, state and whether
+    /// it was made now; an empty blob when it is not worth it (so the next build does not try again).
+    /// `None` when it is off, the format has no lossless optimiser, or the cache cannot be written (the
+    /// original is then output as it is).
+    fn optimize_original(
+        &self,
+        n: &Node,
+        old: &State,
+        s: &images::Settings<'_>,
+    ) -> Option<(String, BlobState, bool)> {
+        if !s.cfg.optimize || !images::optimize::handles(&n.file.logical) {
+            return None;
+        }
+        let blob = images::optimize::blob_name(&n.raw_hash, s.cfg.strip_metadata);
+        if let Some(st) = old.blobs.get(&blob)
+            && crate::cache::stat(&self.cache.blob_path(&blob)).map(|s| s.0) == Some(st.size)
+        {
+            return Some((blob, *st, false));
+        }
+        let raw = self.raw_bytes(n).ok()?;
+        let out = images::optimize::original(&raw, s.cfg.strip_metadata).unwrap_or_default();
+        self.cache.write_blob(&blob, &out).ok()?;
+        let st = BlobState {
+            size: out.len() as u64,
+            hash: *blake3::hash(&out).as_bytes(),
+        };
+        Some((blob, st, true))
     }
 
     /// Phase 5 for an image's variants: immutable outputs (from their blobs) and manifest entries.

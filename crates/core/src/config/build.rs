@@ -454,6 +454,9 @@ pub struct ImagesConfig {
     /// Variants carry no metadata (EXIF, XMP: camera, location); off: the colour profile is kept in
     /// JPEG and PNG variants. Orientation is applied to the pixels either way.
     pub strip_metadata: bool,
+    /// PNG originals re-encoded losslessly (oxipng: same pixels) when that saves at least 5 %; their
+    /// fingerprint covers the optimised bytes. Metadata follows `strip-metadata`.
+    pub optimize: bool,
 }
 
 impl Default for ImagesConfig {
@@ -470,6 +473,7 @@ impl Default for ImagesConfig {
             eager: 1,
             picture: true,
             strip_metadata: true,
+            optimize: true,
         }
     }
 }
@@ -508,13 +512,14 @@ mod images_tests {
         assert!(!c.build.images.enabled);
         assert_eq!(c.build.images.widths, [320, 640, 1024, 1920]);
         assert_eq!(c.build.images.formats, [ImageFormat::Webp]);
+        assert!(c.build.images.optimize && c.build.images.strip_metadata);
         let c = Config::from_toml(
-            "[build.images]\nenabled = true\nwidths = [800, 400, 400]\nformats = ['webp', 'avif']\nquality = { webp = 70 }\nmin-bytes = 0\nsizes = '50vw'\neager = 2\nstrip-metadata = false\n",
+            "[build.images]\nenabled = true\nwidths = [800, 400, 400]\nformats = ['webp', 'avif']\nquality = { webp = 70 }\nmin-bytes = 0\nsizes = '50vw'\neager = 2\nstrip-metadata = false\noptimize = false\n",
             "x.toml",
         )
         .unwrap();
         let i = &c.build.images;
-        assert!(i.enabled && !i.strip_metadata);
+        assert!(i.enabled && !i.strip_metadata && !i.optimize);
         assert_eq!(i.widths, [400, 800]);
         assert_eq!(i.formats, [ImageFormat::Avif, ImageFormat::Webp]);
         assert_eq!(i.quality.webp, 70);

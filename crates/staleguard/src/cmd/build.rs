@@ -106,5 +106,16 @@ pub fn build(
         opts.out.display(),
         report.version,
     );
+    if report.images > 0 {
+        println!(
+            "images: {} with {} variants ({} made now, {} from cache); {} originals optimised losslessly, {} saved",
+            report.images,
+            report.image_variants,
+            report.images_processed,
+            report.images_from_cache,
+            report.images_optimized,
+            size(report.image_bytes_saved),
+        );
+    }
     Ok(report)
 }

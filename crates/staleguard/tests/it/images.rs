@@ -149,6 +149,52 @@ fn every_variant_decodes_at_its_declared_size_and_format_never_wider_than_its_so
     );
 }
 
+#[test]
+fn a_png_original_is_replaced_by_its_lossless_optimisation_and_named_by_it() {
+    let t = site();
+    let report = build(t.path(), "src", "out", &[]);
+    // Only the PNG: JPEG and WebP originals have no lossless optimiser here.
+    assert_eq!(report["images_optimized"], 1, "{report:#}");
+    let source = std::fs::read(t.path().join("src/img/truchet.png")).unwrap();
+    let out = t.path().join("out");
+    let m = manifest(&out);
+    let entry = &m["files"]["img/truchet.png"];
+    let path = entry["path"].as_str().unwrap();
+    let bytes = std::fs::read(out.join(path)).unwrap();
+    assert!(
+        bytes.len() * 100 <= source.len() * 95,
+        "{path}: {} bytes from {}, under 5 % saved",
+        bytes.len(),
+        source.len()
+    );
+    assert_eq!(
+        report["image_bytes_saved"],
+        (source.len() - bytes.len()) as u64
+    );
+    assert_eq!(entry["size"], bytes.len() as u64);
+    let hash = blake3::hash(&bytes).to_hex().to_string();
+    assert_eq!(entry["hash"], hash.as_str());
+    assert!(
+        path.contains(&hash[..12]),
+        "{path} is not named by its bytes"
+    );
+    let pixels = |b: &[u8]| image::load_from_memory(b).unwrap().to_rgba8();
+    assert!(
+        pixels(&bytes) == pixels(&source),
+        "{path} does not show the source's pixels"
+    );
+    // Off: the original's bytes as they are.
+    write_files(
+        t.path(),
+        &[("staleguard.toml", &format!("{CONFIG}optimize = false\n"))],
+    );
+    let off = build(t.path(), "src", "out", &[]);
+    assert_eq!(off["images_optimized"], 0, "{off:#}");
+    let m = manifest(&out);
+    let path = m["files"]["img/truchet.png"]["path"].as_str().unwrap();
+    assert_eq!(std::fs::read(out.join(path)).unwrap(), source);
+}
+
 fn path_logical(logical: &str, width: u32, format: &str) -> String {
     let stem = logical.rsplit_once('.').unwrap().0;
     let ext = if format == "jpeg" { "jpg" } else { format };
@@ -160,10 +206,13 @@ fn a_rebuild_processes_no_image_and_one_changed_photo_only_its_own() {
     let t = site();
     let first = build(t.path(), "src", "out", &[]);
     assert_eq!(first["images_processed"], 5);
+    assert_eq!(first["images_optimized_now"], 1, "{first:#}");
     let m1 = manifest(&t.path().join("out"));
     let again = build(t.path(), "src", "out", &[]);
     assert_eq!(again["images_processed"], 0, "{again:#}");
     assert_eq!(again["images_from_cache"], 5);
+    assert_eq!(again["images_optimized_now"], 0, "{again:#}");
+    assert_eq!(again["images_optimized"], 1, "{again:#}");
     assert_eq!(again["written"], 0, "{again:#}");
     // Another photo's bytes under an old name: content-addressed, so nothing is made.
     std::fs::copy(
