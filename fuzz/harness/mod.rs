@@ -10,6 +10,7 @@ pub mod common;
 
 use staleguard_assets::css::scan_css;
 use staleguard_assets::html::scan_html;
+use staleguard_assets::images::css::declarations;
 use staleguard_assets::js::{JsRef, JsRefKind, scan_js};
 use staleguard_assets::refs::splice;
 
@@ -47,6 +48,24 @@ pub fn css_rewrite(data: &[u8], strict: bool) {
     let again = scan_css(&out, 0);
     common::check_spans(out.as_bytes(), &again);
     common::check_rescan(&refs, &again, &rw, out.as_bytes(), strict);
+
+    // `css-image-set`: each image declaration is at one of the references, and its insertion point
+    // is after that reference, on a char boundary, in order.
+    let mut last = 0;
+    for d in declarations(src) {
+        let r = refs
+            .iter()
+            .find(|r| r.span.start == d.url)
+            .unwrap_or_else(|| panic!("{d:?} is not at a reference"));
+        assert!(
+            d.insert_at >= r.span.end
+                && d.insert_at <= src.len()
+                && src.is_char_boundary(d.insert_at),
+            "{d:?} inserts at a bad place"
+        );
+        assert!(d.insert_at > last || last == 0, "{d:?} out of order");
+        last = d.insert_at;
+    }
 }
 
 /// `scan_html` on arbitrary bytes: errors are fine, panics are not; spans in bounds, sorted and

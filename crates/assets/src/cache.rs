@@ -62,6 +62,9 @@ pub struct CachedScan {
     /// HTML `<img>` tags (`[build.images]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<crate::html::ImgTag>,
+    /// CSS declarations whose value is one image `url()` (`[build.images] css-image-set`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub css_images: Vec<crate::images::css::ImageDecl>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

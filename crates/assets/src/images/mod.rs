@@ -7,6 +7,7 @@
 //! name carries its own content hash (`hero.640.<hash>.webp`) like every immutable output.
 
 pub mod codec;
+pub mod css;
 pub mod markup;
 pub mod optimize;
 

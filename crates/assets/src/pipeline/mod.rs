@@ -186,6 +186,8 @@ struct Node {
     integrity: Vec<html::Integrity>,
     /// HTML `<img>` tags.
     images: Vec<html::ImgTag>,
+    /// CSS declarations whose value is one image `url()`.
+    css_images: Vec<crate::images::css::ImageDecl>,
     /// This image's responsive variants (`[build.images]`).
     variants: Option<crate::images::ImageSet>,
     /// The blob holding this image's losslessly optimised bytes, which replace its raw bytes in the
@@ -332,6 +334,8 @@ impl<'a> Builder<'a> {
             "mutable": c.mutable,
             "prehashed": c.prehashed,
             "prehashed_dirs": c.prehashed_dirs,
+            // Stylesheets are scanned for image declarations only with the switch on.
+            "css_image_set": c.images.enabled && c.images.css_image_set,
         });
         hex(key.to_string().as_bytes())
     }
@@ -746,6 +750,7 @@ impl<'a> Builder<'a> {
                         base_href: n.base_href.clone(),
                         integrity: n.integrity.clone(),
                         images: n.images.clone(),
+                        css_images: n.css_images.clone(),
                     },
                 );
             }

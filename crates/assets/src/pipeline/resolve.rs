@@ -201,6 +201,35 @@ impl<'a> Builder<'a> {
             }
             crate::images::markup::merge_insertions(&mut inserted);
             edits.extend(inserted);
+            // Stylesheets: an `image-set()` declaration after each single-`url()` one.
+            for d in &n.css_images {
+                let Some(l) = n.links.iter().find(|l| n.refs[l.r].start == d.url) else {
+                    continue;
+                };
+                let Some(set) = nodes[l.target]
+                    .variants
+                    .as_ref()
+                    .filter(|_| !skip(l.target))
+                else {
+                    continue;
+                };
+                let Some(base) = n.refs[l.r].url.get(..l.segment.start) else {
+                    continue;
+                };
+                let path = &finals[l.target].path;
+                let original = path.rsplit('/').next().unwrap_or(path);
+                let encode = |name: &str| utf8_percent_encode(name, URL_UNSAFE).to_string();
+                if let Some(text) = crate::images::css::image_set_declaration(
+                    d,
+                    set,
+                    s,
+                    base.trim_start(),
+                    &encode(original),
+                    &encode,
+                ) {
+                    edits.push((d.insert_at..d.insert_at, text));
+                }
+            }
         }
         edits.sort_by_key(|(r, _)| r.start);
         edits.dedup_by_key(|(r, _)| r.start);

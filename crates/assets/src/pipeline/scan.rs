@@ -80,6 +80,7 @@ impl<'a> Builder<'a> {
             base_href: scan.base_href,
             integrity: scan.integrity,
             images: scan.images,
+            css_images: scan.css_images,
             variants: None,
             optimized: None,
             links: Vec::new(),
@@ -97,11 +98,15 @@ impl<'a> Builder<'a> {
         let text = || std::str::from_utf8(bytes).ok();
         let mut integrity = Vec::new();
         let mut images = Vec::new();
+        let mut css_images = Vec::new();
         let (found, base_href): (Vec<FoundRef>, Option<String>) = match lang {
-            Lang::Css => (
-                text().map(|t| css::scan_css(t, 0)).unwrap_or_default(),
-                None,
-            ),
+            Lang::Css => {
+                let t = text();
+                if self.images.as_ref().is_some_and(|s| s.cfg.css_image_set) {
+                    css_images = t.map(crate::images::css::declarations).unwrap_or_default();
+                }
+                (t.map(|t| css::scan_css(t, 0)).unwrap_or_default(), None)
+            }
             Lang::Js => (
                 text()
                     .map(|t| js_file_refs(t, self.cfg.js_imports))
@@ -125,6 +130,7 @@ impl<'a> Builder<'a> {
             base_href,
             integrity,
             images,
+            css_images,
         })
     }
 }

@@ -457,6 +457,10 @@ pub struct ImagesConfig {
     /// PNG originals re-encoded losslessly (oxipng: same pixels) when that saves at least 5 %; their
     /// fingerprint covers the optimised bytes. Metadata follows `strip-metadata`.
     pub optimize: bool,
+    /// A stylesheet's `url()` of an image with variants (the whole value of `background-image`,
+    /// `mask-image`, `border-image-source`, `list-style-image` or `content`) gets a second declaration
+    /// with an `image-set()` of its formats, after the first (which stays, for older browsers).
+    pub css_image_set: bool,
 }
 
 impl Default for ImagesConfig {
@@ -474,6 +478,7 @@ impl Default for ImagesConfig {
             picture: true,
             strip_metadata: true,
             optimize: true,
+            css_image_set: false,
         }
     }
 }
@@ -513,13 +518,14 @@ mod images_tests {
         assert_eq!(c.build.images.widths, [320, 640, 1024, 1920]);
         assert_eq!(c.build.images.formats, [ImageFormat::Webp]);
         assert!(c.build.images.optimize && c.build.images.strip_metadata);
+        assert!(!c.build.images.css_image_set);
         let c = Config::from_toml(
-            "[build.images]\nenabled = true\nwidths = [800, 400, 400]\nformats = ['webp', 'avif']\nquality = { webp = 70 }\nmin-bytes = 0\nsizes = '50vw'\neager = 2\nstrip-metadata = false\noptimize = false\n",
+            "[build.images]\nenabled = true\nwidths = [800, 400, 400]\nformats = ['webp', 'avif']\nquality = { webp = 70 }\nmin-bytes = 0\nsizes = '50vw'\neager = 2\nstrip-metadata = false\noptimize = false\ncss-image-set = true\n",
             "x.toml",
         )
         .unwrap();
         let i = &c.build.images;
-        assert!(i.enabled && !i.strip_metadata && !i.optimize);
+        assert!(i.enabled && !i.strip_metadata && !i.optimize && i.css_image_set);
         assert_eq!(i.widths, [400, 800]);
         assert_eq!(i.formats, [ImageFormat::Avif, ImageFormat::Webp]);
         assert_eq!(i.quality.webp, 70);

@@ -361,3 +361,99 @@ fn chromium_loads_the_page_with_no_404_and_picks_the_variant_for_its_viewport() 
         );
     }
 }
+
+/// `css-image-set`: a stylesheet's single-`url()` image declaration gets an `image-set()` after it
+/// (insertion only; a shorthand is left alone), and Chromium, which reads `image-set()` with `type()`,
+/// fetches the WebP and never the JPEG.
+#[test]
+fn a_stylesheet_image_gets_an_image_set_and_chromium_fetches_its_webp() {
+    assert!(
+        Path::new("/usr/bin/chromium").is_file(),
+        "headless Chromium is missing: run `scripts/peers/chromium.sh install` (scripts/test.sh does)"
+    );
+    let css = ".hero { height: 300px; background-image: url(../img/wood.jpg) }\n.tile { height: 50px; background: url(\"../img/licorice.jpg\") no-repeat; }\n";
+    let page = r#"<!doctype html><html><head><link rel="stylesheet" href="css/site.css"></head>
+<body><div class="hero"></div><div class="tile"></div><pre id="out"></pre>
+<script>addEventListener('load', () => { document.getElementById('out').textContent =
+ 'SEEN' + JSON.stringify(performance.getEntriesByType('resource').map(e => new URL(e.name).pathname)) + 'END'; });</script>
+</body></html>"#;
+    let t = tempfile::tempdir().unwrap();
+    let photos = repo().join("crates/staleguard/tests/it/fixtures/photos");
+    std::fs::create_dir_all(t.path().join("src/img")).unwrap();
+    for p in ["wood.jpg", "licorice.jpg"] {
+        std::fs::copy(photos.join(p), t.path().join("src/img").join(p)).unwrap();
+    }
+    write_files(
+        t.path(),
+        &[
+            ("src/css/site.css", css),
+            ("src/index.html", page),
+            ("staleguard.toml", CONFIG),
+        ],
+    );
+    // Without the switch: the stylesheet's references rewritten, nothing added.
+    build(t.path(), "src", "plain", &[]);
+    let plain = manifest(&t.path().join("plain"));
+    let plain_css = read(
+        &t.path().join("plain"),
+        plain["files"]["css/site.css"]["path"].as_str().unwrap(),
+    );
+    write_files(
+        t.path(),
+        &[(
+            "staleguard.toml",
+            &format!("{CONFIG}css-image-set = true\n"),
+        )],
+    );
+    build(t.path(), "src", "out", &["--no-originals"]);
+    let out = t.path().join("out");
+    let m = manifest(&out);
+    let sheet = read(&out, m["files"]["css/site.css"]["path"].as_str().unwrap());
+    let wood = m["files"]["img/wood.jpg"]["path"].as_str().unwrap();
+    let webp = variants(&m, "img/wood.jpg")
+        .into_iter()
+        .find(|v| v["format"] == "webp" && v["width"] == 1600)
+        .unwrap();
+    let webp = webp["path"].as_str().unwrap();
+    let inserted = format!(
+        ";background-image:image-set(url(\"../{webp}\") type(\"image/webp\"), url(\"../{wood}\") type(\"image/jpeg\"))"
+    );
+    assert!(sheet.contains(&inserted), "{sheet}");
+    assert_eq!(sheet.matches("image-set(").count(), 1, "{sheet}");
+    assert_eq!(sheet.replacen(&inserted, "", 1), plain_css);
+
+    let log = t.path().join("serve.log");
+    let mut c = staleguard(t.path());
+    c.args(["serve", "out", "--port", "0", "-vv"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = c.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _served = Killed(child);
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let o = chromium(&["--window-size=1300,900", "--dump-dom", &format!("{base}/")]);
+    assert!(
+        o.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let dom = String::from_utf8_lossy(&o.stdout);
+    let seen = dom
+        .split_once("SEEN")
+        .and_then(|(_, r)| r.split_once("END"))
+        .map(|(j, _)| j.replace("&quot;", "\""))
+        .unwrap_or_else(|| panic!("the page's script did not run:\n{dom}"));
+    let seen: Vec<String> = serde_json::from_str(&seen).unwrap();
+    assert!(seen.contains(&format!("/{webp}")), "{seen:?}");
+    assert!(!seen.contains(&format!("/{wood}")), "{seen:?}");
+    // The shorthand is left alone: its JPEG is what the browser takes.
+    let licorice = m["files"]["img/licorice.jpg"]["path"].as_str().unwrap();
+    assert!(seen.contains(&format!("/{licorice}")), "{seen:?}");
+}
