@@ -110,7 +110,14 @@ m = json.load(open(os.path.join(work, "sg", "staleguard.manifest.json")))
 rows = []
 for logical, variants in sorted(m["images"].items()):
     name = logical.split("/")[-1]
-    src = ImageOps.exif_transpose(Image.open(os.path.join(work, "src", name))).convert("RGB")
+    src = ImageOps.exif_transpose(Image.open(os.path.join(work, "src", name)))
+    icc = src.info.get("icc_profile")
+    if icc:
+        # Both tools convert to sRGB: so does the reference (LittleCMS, through Pillow).
+        from io import BytesIO
+        from PIL import ImageCms
+        src = ImageCms.profileToProfile(src.convert("RGB"), ImageCms.ImageCmsProfile(BytesIO(icc)), ImageCms.createProfile("sRGB"), outputMode="RGB")
+    src = src.convert("RGB")
     stem = name.rsplit(".", 1)[0]
     for v in variants:
         ext = "jpg" if v["format"] == "jpeg" else v["format"]

@@ -22,6 +22,19 @@ pub struct Decoded {
     pub icc: Option<Vec<u8>>,
 }
 
+impl Decoded {
+    /// Its size and layout, with no pixels and no profile.
+    pub fn clone_header(&self) -> Decoded {
+        Decoded {
+            width: self.width,
+            height: self.height,
+            alpha: self.alpha,
+            pixels: Vec::new(),
+            icc: None,
+        }
+    }
+}
+
 /// Why an image is left alone.
 #[derive(Debug, thiserror::Error)]
 pub enum SkipReason {
@@ -33,8 +46,113 @@ pub enum SkipReason {
     TooLarge(u32, u32),
 }
 
+/// Whether a JPEG has a non-interleaved scan other than a progressive AC one (one component while the
+/// frame has several: `cjpeg -scans`, `jpeg-encoder` with optimised tables). zune-jpeg 0.5.15, the
+/// `image` crate's decoder, decodes those to wrong colours without an error (zune-image issues 419,
+/// 422, 430); they go to `jpeg-decoder`, which decodes them right. `None`: not a JPEG we can read.
+pub fn jpeg_non_interleaved(bytes: &[u8]) -> Option<bool> {
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    let mut at = 2;
+    let mut components = 0u8;
+    let mut progressive = false;
+    loop {
+        // Next marker (fill bytes allowed).
+        while *bytes.get(at)? != 0xFF {
+            at += 1;
+        }
+        while *bytes.get(at)? == 0xFF {
+            at += 1;
+        }
+        let marker = *bytes.get(at)?;
+        at += 1;
+        match marker {
+            0xD9 => return Some(false),
+            0x01 | 0xD0..=0xD7 => continue,
+            _ => {}
+        }
+        let len = usize::from(u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]));
+        let seg = bytes.get(at + 2..at + len)?;
+        match marker {
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+                components = *seg.get(5)?;
+                progressive = matches!(marker, 0xC2 | 0xC6 | 0xCA | 0xCE);
+            }
+            0xDA => {
+                let ns = *seg.first()?;
+                let ss = *seg.get(1 + 2 * usize::from(ns))?;
+                if ns < components && (!progressive || ss == 0) {
+                    return Some(true);
+                }
+                // Skip the entropy-coded data: up to a marker that is not a stuffed 0 or a restart.
+                at += len;
+                loop {
+                    if *bytes.get(at)? == 0xFF {
+                        let next = *bytes.get(at + 1)?;
+                        if next != 0 && !(0xD0..=0xD7).contains(&next) {
+                            break;
+                        }
+                    }
+                    at += 1;
+                }
+                continue;
+            }
+            _ => {}
+        }
+        at += len;
+    }
+}
+
+/// A JPEG through `jpeg-decoder` (see [`jpeg_non_interleaved`]): 8-bit grey or RGB, its profile and
+/// EXIF orientation.
+fn decode_jpeg_decoder(bytes: &[u8]) -> Result<Decoded, SkipReason> {
+    let err = |e: jpeg_decoder::Error| SkipReason::Decode(format!("jpeg: {e}"));
+    let mut d = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    d.read_info().map_err(err)?;
+    let info = d
+        .info()
+        .ok_or_else(|| SkipReason::Decode("jpeg: no frame".into()))?;
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    if u64::from(w) * u64::from(h) > 100_000_000 {
+        return Err(SkipReason::TooLarge(w, h));
+    }
+    let raw = d.decode().map_err(err)?;
+    let icc = d.icc_profile();
+    let orientation = d
+        .exif_data()
+        .and_then(image::metadata::Orientation::from_exif_chunk)
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let bad = || SkipReason::Decode("jpeg: the pixel data does not match the frame".into());
+    let mut img = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => {
+            DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, raw).ok_or_else(bad)?)
+        }
+        jpeg_decoder::PixelFormat::L8 => {
+            DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, raw).ok_or_else(bad)?)
+        }
+        f => {
+            return Err(SkipReason::Decode(format!(
+                "jpeg: {f:?} pixels in a non-interleaved JPEG are not handled"
+            )));
+        }
+    };
+    img.apply_orientation(orientation);
+    let (width, height) = (img.width(), img.height());
+    Ok(Decoded {
+        width,
+        height,
+        alpha: false,
+        pixels: img.into_rgb8().into_raw(),
+        icc,
+    })
+}
+
 /// Decodes `bytes` and applies the EXIF orientation.
 pub fn decode(bytes: &[u8]) -> Result<Decoded, SkipReason> {
+    if jpeg_non_interleaved(bytes) == Some(true) {
+        return decode_jpeg_decoder(bytes);
+    }
     let err = |e: image::ImageError| SkipReason::Decode(e.to_string());
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
@@ -82,6 +200,73 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, SkipReason> {
         pixels,
         icc,
     })
+}
+
+/// What a source's colour profile means for its variants.
+#[derive(Debug)]
+pub enum Colour {
+    /// No profile, an sRGB one (converting changes no pixel by more than one level), or one that is
+    /// not an RGB profile or does not parse (browsers take the pixels as sRGB then): the pixels are
+    /// sRGB as they are.
+    Srgb,
+    /// Another RGB profile (Adobe RGB, Display P3, ProPhoto…): the pixels converted to sRGB.
+    Converted(Vec<u8>),
+    /// An RGB profile the colour engine cannot convert from: it must travel with the pixels.
+    Keep,
+}
+
+/// The source's pixels in sRGB (moxcms, a pure-Rust ICC engine; relative colorimetric intent, out of
+/// gamut colours clipped), per its profile.
+pub fn to_srgb(src: &Decoded) -> Colour {
+    let Some(icc) = src.icc.as_deref() else {
+        return Colour::Srgb;
+    };
+    let Ok(profile) = moxcms::ColorProfile::new_from_slice(icc) else {
+        return Colour::Srgb;
+    };
+    if profile.color_space != moxcms::DataColorSpace::Rgb {
+        return Colour::Srgb;
+    }
+    let layout = if src.alpha {
+        moxcms::Layout::Rgba
+    } else {
+        moxcms::Layout::Rgb
+    };
+    let options = moxcms::TransformOptions {
+        rendering_intent: moxcms::RenderingIntent::RelativeColorimetric,
+        ..Default::default()
+    };
+    let Ok(t) =
+        profile.create_transform_8bit(layout, &moxcms::ColorProfile::new_srgb(), layout, options)
+    else {
+        return Colour::Keep;
+    };
+    // Already sRGB? A grid of 17 levels per channel through the transform.
+    let channels = if src.alpha { 4 } else { 3 };
+    let mut probe = Vec::with_capacity(17 * 17 * 17 * channels);
+    for r in 0..17u32 {
+        for g in 0..17u32 {
+            for b in 0..17u32 {
+                let level = |v: u32| (v * 16).min(255) as u8;
+                probe.extend_from_slice(&[level(r), level(g), level(b)]);
+                if src.alpha {
+                    probe.push(255);
+                }
+            }
+        }
+    }
+    let mut out = vec![0; probe.len()];
+    if t.transform(&probe, &mut out).is_err() {
+        return Colour::Keep;
+    }
+    if probe.iter().zip(&out).all(|(a, b)| a.abs_diff(*b) <= 1) {
+        return Colour::Srgb;
+    }
+    let mut pixels = vec![0; src.pixels.len()];
+    match t.transform(&src.pixels, &mut pixels) {
+        Ok(()) => Colour::Converted(pixels),
+        Err(_) => Colour::Keep,
+    }
 }
 
 /// The height of a variant `width` pixels wide (aspect kept, at least 1).
@@ -304,6 +489,62 @@ mod tests {
             );
         }
         assert!(optimize_png(b"not a png").is_err());
+    }
+
+    /// Mean absolute difference per byte.
+    fn mean_diff(a: &[u8], b: &[u8]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        let sum: u64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| u64::from(x.abs_diff(*y)))
+            .sum();
+        sum as f64 / a.len() as f64
+    }
+
+    #[test]
+    fn our_own_jpegs_are_non_interleaved_and_decode_to_their_pixels() {
+        // jpeg-encoder with optimised tables writes one scan per component, 4:2:0: what zune-jpeg
+        // 0.5.15 decodes to wrong colours (on this photo: green bands). Decoded here, they come back
+        // as they went in.
+        let photo = include_bytes!("../../../staleguard/tests/it/fixtures/photos/licorice.jpg");
+        let src = decode(photo).unwrap();
+        let px = resize(&src, 640).unwrap();
+        let jpeg = encode(&px, 640, 427, false, OutFormat::Jpeg, 80, None).unwrap();
+        assert_eq!(jpeg_non_interleaved(&jpeg), Some(true));
+        let back = decode(&jpeg).unwrap();
+        assert_eq!((back.width, back.height), (640, 427));
+        let d = mean_diff(&back.pixels, &px);
+        assert!(d < 8.0, "{d:.2} levels off");
+        // An interleaved one is not.
+        let mut interleaved = Vec::new();
+        let mut enc = jpeg_encoder::Encoder::new(&mut interleaved, 90);
+        enc.set_optimized_huffman_tables(false);
+        enc.encode(&px, 640, 427, jpeg_encoder::ColorType::Rgb)
+            .unwrap();
+        assert_eq!(jpeg_non_interleaved(&interleaved), Some(false));
+        assert!(mean_diff(&decode(&interleaved).unwrap().pixels, &px) < 8.0);
+        // Cut before its first scan, or not a JPEG: no answer, no panic.
+        assert_eq!(jpeg_non_interleaved(&jpeg[..40]), None);
+        assert_eq!(jpeg_non_interleaved(b"\xff\xd8\xff"), None);
+        assert_eq!(jpeg_non_interleaved(b"GIF89a"), None);
+    }
+
+    #[test]
+    fn an_srgb_profile_changes_nothing_and_another_rgb_one_is_converted() {
+        let mut src = gradient(64, 32);
+        src.icc = Some(moxcms::ColorProfile::new_srgb().encode().unwrap());
+        assert!(matches!(to_srgb(&src), Colour::Srgb));
+        src.icc = Some(b"not a profile".to_vec());
+        assert!(matches!(to_srgb(&src), Colour::Srgb));
+        src.icc = Some(moxcms::ColorProfile::new_adobe_rgb().encode().unwrap());
+        let Colour::Converted(px) = to_srgb(&src) else {
+            panic!("an Adobe RGB source is not converted")
+        };
+        // Saturation grows out of Adobe RGB into sRGB: the red ramp's red rises, its green falls.
+        let (r0, g0) = (src.pixels[3 * 60], src.pixels[3 * 60 + 1]);
+        let (r1, g1) = (px[3 * 60], px[3 * 60 + 1]);
+        assert!(r1 > r0 && g1 <= g0, "({r0}, {g0}) became ({r1}, {g1})");
     }
 
     #[test]

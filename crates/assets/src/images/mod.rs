@@ -87,8 +87,9 @@ impl<'a> Settings<'a> {
                 "`build.images.formats` lists `avif`, which this staleguard cannot encode yet; use `formats = [\"webp\"]`".into(),
             ));
         }
+        // `v`: bumped when the same settings make other bytes (2: sources with a profile converted to sRGB).
         let key = serde_json::json!({
-            "v": 1,
+            "v": 2,
             "widths": cfg.widths,
             "formats": cfg.formats,
             "quality": cfg.quality,
@@ -249,9 +250,32 @@ pub fn process(
     s: &Settings<'_>,
 ) -> Result<Processed, SkipReason> {
     let src = codec::decode(bytes)?;
-    let icc = (!s.cfg.strip_metadata)
-        .then_some(src.icc.as_deref())
-        .flatten();
+    // Colour: with `strip-metadata` every variant is sRGB without a profile (converted when the
+    // source's profile is another RGB space; the profile kept only if it cannot be converted from).
+    // Without, JPEG and PNG variants keep the source's pixels and profile, and WebP variants (which
+    // carry no profile here) are converted.
+    let colour = match &src.icc {
+        Some(_) => codec::to_srgb(&src),
+        None => codec::Colour::Srgb,
+    };
+    let keep = matches!(colour, codec::Colour::Keep);
+    let converted = match colour {
+        codec::Colour::Converted(pixels) => Some(codec::Decoded {
+            pixels,
+            ..src.clone_header()
+        }),
+        _ => None,
+    };
+    let strip = s.cfg.strip_metadata;
+    // For a format: whether its pixels are the converted ones, and the profile it embeds.
+    let source_for = |f: OutFormat| -> (bool, Option<&[u8]>) {
+        let profile = src.icc.as_deref();
+        match (strip, f) {
+            _ if keep => (false, profile),
+            (true, _) | (false, OutFormat::Webp) => (converted.is_some(), None),
+            (false, _) => (false, profile),
+        }
+    };
     let plan = s.plan(src.width, fallback);
     // Resize once per width, encode once per format.
     let mut widths: Vec<u32> = plan.iter().map(|(w, _)| *w).collect();
@@ -262,11 +286,23 @@ pub fn process(
         .par_iter()
         .map(|&w| {
             let h = codec::scaled_height(src.width, src.height, w);
-            let px = codec::resize(&src, w)?;
+            // Resized once per pixel buffer (two only when JPEG/PNG keep a profile WebP cannot).
+            let mut resized: [Option<Vec<u8>>; 2] = [None, None];
             plan.iter()
                 .filter(|(pw, _)| *pw == w)
                 .map(|&(_, f)| {
-                    let out = codec::encode(&px, w, h, src.alpha, f, s.quality(f), icc)?;
+                    let (use_converted, icc) = source_for(f);
+                    let slot = &mut resized[usize::from(use_converted)];
+                    if slot.is_none() {
+                        let from = if use_converted {
+                            converted.as_ref().unwrap_or(&src)
+                        } else {
+                            &src
+                        };
+                        *slot = Some(codec::resize(from, w)?);
+                    }
+                    let px = slot.as_deref().unwrap_or_default();
+                    let out = codec::encode(px, w, h, src.alpha, f, s.quality(f), icc)?;
                     Ok((
                         VariantMemo {
                             width: w,

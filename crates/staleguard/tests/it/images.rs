@@ -115,6 +115,13 @@ fn every_variant_decodes_at_its_declared_size_and_format_never_wider_than_its_so
             let img = image::load_from_memory_with_format(&bytes, want)
                 .unwrap_or_else(|e| panic!("{path} does not decode: {e}"));
             assert_eq!((img.width(), img.height()), (w, h), "{path}");
+            // And it shows its source: thumbnails of both within a few levels (the build's decoder:
+            // see `shown`).
+            let d = thumb_diff(
+                &shown(&bytes),
+                &shown(&std::fs::read(t.path().join("src").join(&logical)).unwrap()),
+            );
+            assert!(d < 4.0, "{path} is {d:.2} levels from its source");
             // Named by its own content: `wood.640.<hash>.webp`.
             let hash = blake3::hash(&bytes).to_hex().to_string();
             assert!(
@@ -456,4 +463,117 @@ fn a_stylesheet_image_gets_an_image_set_and_chromium_fetches_its_webp() {
     // The shorthand is left alone: its JPEG is what the browser takes.
     let licorice = m["files"]["img/licorice.jpg"]["path"].as_str().unwrap();
     assert!(seen.contains(&format!("/{licorice}")), "{seen:?}");
+}
+
+/// An image's pixels as the build decodes them (oriented; JPEGs with non-interleaved scans through
+/// jpeg-decoder: zune-jpeg 0.5.15, the `image` crate's decoder, shows them in wrong colours).
+fn shown(bytes: &[u8]) -> image::DynamicImage {
+    let d = staleguard_assets::images::codec::decode(bytes).unwrap();
+    if d.alpha {
+        image::DynamicImage::ImageRgba8(
+            image::RgbaImage::from_raw(d.width, d.height, d.pixels).unwrap(),
+        )
+    } else {
+        image::DynamicImage::ImageRgb8(
+            image::RgbImage::from_raw(d.width, d.height, d.pixels).unwrap(),
+        )
+    }
+}
+
+/// The mean difference of two images' 48x32 thumbnails, where encoders' noise averages out.
+fn thumb_diff(a: &image::DynamicImage, b: &image::DynamicImage) -> f64 {
+    let t = |i: &image::DynamicImage| {
+        i.resize_exact(48, 32, image::imageops::FilterType::Triangle)
+            .to_rgb8()
+    };
+    mean_diff(&t(a), &t(b))
+}
+
+/// Mean absolute difference per channel of two images of the same size, in levels.
+fn mean_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let sum: u64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| u64::from(x.abs_diff(*y)))
+        .sum();
+    sum as f64 / a.as_raw().len() as f64
+}
+
+/// A photo in Adobe RGB (1998) (`adobergb.jpg`: `licorice.jpg` converted by LittleCMS, the profile
+/// embedded): its variants are converted to sRGB and carry no profile, so they show what the sRGB
+/// original shows; with `strip-metadata = false` the JPEG variants keep the pixels and the profile,
+/// and the WebP ones (which carry none) are converted.
+#[test]
+fn a_wide_gamut_photo_is_converted_to_srgb_unless_its_profile_is_kept() {
+    let photos = repo().join("crates/staleguard/tests/it/fixtures/photos");
+    let t = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(t.path().join("src/img")).unwrap();
+    std::fs::copy(
+        photos.join("adobergb.jpg"),
+        t.path().join("src/img/adobergb.jpg"),
+    )
+    .unwrap();
+    write_files(
+        t.path(),
+        &[
+            ("src/index.html", "<img src=\"img/adobergb.jpg\" alt=\"\">"),
+            ("staleguard.toml", CONFIG),
+        ],
+    );
+    // The references: the sRGB original, and the Adobe RGB numbers taken as sRGB (what stripping the
+    // profile without converting would show), compared as thumbnails.
+    let srgb = shown(&std::fs::read(photos.join("licorice.jpg")).unwrap());
+    let adobe = shown(&std::fs::read(photos.join("adobergb.jpg")).unwrap());
+    let has_profile = |bytes: &[u8], format: &str| match format {
+        "jpeg" => bytes.windows(12).any(|w| w == b"ICC_PROFILE\0"),
+        "webp" => bytes.windows(4).any(|w| w == b"ICCP"),
+        f => panic!("format {f}"),
+    };
+    for strip in [true, false] {
+        if !strip {
+            write_files(
+                t.path(),
+                &[(
+                    "staleguard.toml",
+                    &format!("{CONFIG}strip-metadata = false\n"),
+                )],
+            );
+        }
+        build(t.path(), "src", "out", &[]);
+        let out = t.path().join("out");
+        let m = manifest(&out);
+        let vs = variants(&m, "img/adobergb.jpg");
+        assert_eq!(vs.len(), 5, "{vs:?}");
+        for v in &vs {
+            let path = v["path"].as_str().unwrap();
+            let format = v["format"].as_str().unwrap();
+            let (w, h) = (
+                v["width"].as_u64().unwrap() as u32,
+                v["height"].as_u64().unwrap() as u32,
+            );
+            let bytes = std::fs::read(out.join(path)).unwrap();
+            let shown = shown(&bytes);
+            assert_eq!((shown.width(), shown.height()), (w, h), "{path}");
+            let (to_srgb, to_raw) = (thumb_diff(&shown, &srgb), thumb_diff(&shown, &adobe));
+            let converted = strip || format == "webp";
+            assert_eq!(
+                has_profile(&bytes, format),
+                !converted,
+                "{path} (strip {strip})"
+            );
+            if converted {
+                assert!(
+                    to_srgb * 2.0 < to_raw,
+                    "{path} (strip {strip}) is not in sRGB: {to_srgb:.2} levels from the sRGB original, {to_raw:.2} from the Adobe RGB numbers"
+                );
+            } else {
+                assert!(
+                    to_raw * 2.0 < to_srgb,
+                    "{path} (strip {strip}) did not keep the source's pixels: {to_raw:.2} levels from them, {to_srgb:.2} from the sRGB original"
+                );
+            }
+        }
+    }
 }
