@@ -72,6 +72,16 @@ step "nginx (peer: the generated nginx configuration serves what staleguard serv
 scripts/peers/nginx.sh install
 nginx -v 2>&1
 
+step "nasm (assembler for rav1e, the AVIF encoder of the \`avif\` feature)"
+if ! command -v nasm >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || { echo "error: nasm is missing; run as root, or: sudo apt-get install nasm" >&2; exit 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nasm >/dev/null 2>&1 || {
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nasm >/dev/null
+  }
+fi
+nasm -v
+
 step "promtool: the service's example alert rules load and fire as tested"
 scripts/peers/promtool.sh check
 
@@ -83,12 +93,16 @@ cargo fmt --all --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p staleguard-assets --all-targets --locked --features avif -- -D warnings
 
 step "each crate without default features, and with each feature alone"
 scripts/features.sh
 
 step "cargo test (unit, property, integration)"
 cargo test --workspace --locked
+
+step "AVIF (feature avif): the encoder's unit test, and Chromium decoding the variants"
+cargo test -p staleguard-assets --locked --features avif -- avif
 
 # The fuzz targets' committed seeds and regression inputs are replayed by `cargo test` above
 # (crates/assets/tests/fuzz_seeds.rs, through the targets' own bodies in fuzz/harness/, strict):

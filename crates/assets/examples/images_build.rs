@@ -2,21 +2,41 @@
 //! SRC into OUT with a fresh CACHE and prints the build report as JSON. Widths, formats and qualities
 //! are the bench's (320, 640, 1024 px; WebP and the source's format at quality 80).
 //!
-//!   cargo run --release -p staleguard-assets --example images_build -- SRC OUT CACHE
+//!   cargo run --release -p staleguard-assets --example images_build -- SRC OUT CACHE [FORMATS]
+//!
+//! FORMATS: `webp` (default) or `avif,webp` (needs `--features avif`).
 
 use staleguard_assets::{BuildOptions, NoProgress, build};
-use staleguard_core::config::{BuildConfig, ImagesConfig};
+use staleguard_core::config::{BuildConfig, ImageFormat, ImagesConfig};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [src, out, cache] = args.as_slice() else {
-        eprintln!("usage: images_build SRC OUT CACHE");
-        std::process::exit(2);
+    let (src, out, cache, formats) = match args.as_slice() {
+        [src, out, cache] => (src, out, cache, "webp"),
+        [src, out, cache, formats] => (src, out, cache, formats.as_str()),
+        _ => {
+            eprintln!(
+                "usage: images_build SRC OUT CACHE [FORMATS]   (FORMATS: webp (default), avif,webp)"
+            );
+            std::process::exit(2);
+        }
     };
+    let formats = formats
+        .split(',')
+        .map(|f| match f {
+            "webp" => ImageFormat::Webp,
+            "avif" => ImageFormat::Avif,
+            f => {
+                eprintln!("unknown format `{f}`: webp or avif");
+                std::process::exit(2);
+            }
+        })
+        .collect();
     let config = BuildConfig {
         images: ImagesConfig {
             enabled: true,
             widths: vec![320, 640, 1024],
+            formats,
             min_bytes: 0,
             // sharp makes the variants only: the lossless pass over originals is left out of the
             // side-by-side measure.

@@ -24,6 +24,7 @@ pub use staleguard_core::config::{ImageFormat, ImagesConfig};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutFormat {
+    Avif,
     Webp,
     Jpeg,
     Png,
@@ -33,6 +34,7 @@ impl OutFormat {
     /// The file extension, without its dot.
     pub fn extension(self) -> &'static str {
         match self {
+            OutFormat::Avif => "avif",
             OutFormat::Webp => "webp",
             OutFormat::Jpeg => "jpg",
             OutFormat::Png => "png",
@@ -42,6 +44,7 @@ impl OutFormat {
     /// The name in the manifest (`webp`, `jpeg`, `png`).
     pub fn name(self) -> &'static str {
         match self {
+            OutFormat::Avif => "avif",
             OutFormat::Webp => "webp",
             OutFormat::Jpeg => "jpeg",
             OutFormat::Png => "png",
@@ -50,6 +53,7 @@ impl OutFormat {
 
     pub fn mime(self) -> &'static str {
         match self {
+            OutFormat::Avif => "image/avif",
             OutFormat::Webp => "image/webp",
             OutFormat::Jpeg => "image/jpeg",
             OutFormat::Png => "image/png",
@@ -82,9 +86,9 @@ impl<'a> Settings<'a> {
         if !cfg.enabled {
             return Ok(None);
         }
-        if cfg.formats.contains(&ImageFormat::Avif) {
+        if cfg.formats.contains(&ImageFormat::Avif) && !cfg!(feature = "avif") {
             return Err(BuildError::Config(
-                "`build.images.formats` lists `avif`, which this staleguard cannot encode yet; use `formats = [\"webp\"]`".into(),
+                "`build.images.formats` lists `avif`, and this staleguard was built without AVIF; build it with `--features avif` (needs `nasm`), or use `formats = [\"webp\"]`".into(),
             ));
         }
         // `v`: bumped when the same settings make other bytes (2: sources with a profile converted to sRGB).
@@ -128,9 +132,9 @@ impl<'a> Settings<'a> {
         self.cfg
             .formats
             .iter()
-            .filter_map(|f| match f {
-                ImageFormat::Webp => Some(OutFormat::Webp),
-                ImageFormat::Avif => None,
+            .map(|f| match f {
+                ImageFormat::Webp => OutFormat::Webp,
+                ImageFormat::Avif => OutFormat::Avif,
             })
             .filter(|f| *f != fallback)
             .collect()
@@ -174,6 +178,7 @@ impl<'a> Settings<'a> {
 
     fn quality(&self, f: OutFormat) -> u8 {
         match f {
+            OutFormat::Avif => self.cfg.quality.avif,
             OutFormat::Webp => self.cfg.quality.webp,
             OutFormat::Jpeg => self.cfg.quality.jpeg,
             OutFormat::Png => 100,
@@ -272,7 +277,7 @@ pub fn process(
         let profile = src.icc.as_deref();
         match (strip, f) {
             _ if keep => (false, profile),
-            (true, _) | (false, OutFormat::Webp) => (converted.is_some(), None),
+            (true, _) | (false, OutFormat::Webp | OutFormat::Avif) => (converted.is_some(), None),
             (false, _) => (false, profile),
         }
     };
@@ -337,6 +342,37 @@ mod tests {
 
     fn settings(cfg: &ImagesConfig) -> Settings<'_> {
         Settings::new(cfg).unwrap().unwrap()
+    }
+
+    #[test]
+    fn avif_is_offered_first_with_the_feature_and_refused_with_a_hint_without() {
+        let cfg = ImagesConfig {
+            enabled: true,
+            widths: vec![320],
+            formats: vec![ImageFormat::Avif, ImageFormat::Webp],
+            ..Default::default()
+        };
+        let made = Settings::new(&cfg);
+        if cfg!(feature = "avif") {
+            let s = made.unwrap().unwrap();
+            assert_eq!(
+                s.extras(OutFormat::Jpeg),
+                [OutFormat::Avif, OutFormat::Webp]
+            );
+            assert_eq!(
+                s.plan(640, OutFormat::Jpeg),
+                [
+                    (640, OutFormat::Avif),
+                    (640, OutFormat::Webp),
+                    (320, OutFormat::Avif),
+                    (320, OutFormat::Webp),
+                    (320, OutFormat::Jpeg)
+                ]
+            );
+        } else {
+            let e = made.err().expect("avif refused without the feature");
+            assert!(e.to_string().contains("--features avif"), "{e}");
+        }
     }
 
     #[test]
