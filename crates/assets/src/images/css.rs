@@ -18,6 +18,7 @@
 use cssparser::{Parser, Token};
 use serde::{Deserialize, Serialize};
 
+use super::markup::Urls;
 use super::{ImageSet, Settings};
 use crate::refs::Syntax;
 
@@ -214,15 +215,12 @@ fn string_start(src: &str, start: usize, after: usize) -> Option<usize> {
 
 /// The declaration inserted after `d` for an image with variants: its formats at the source's own
 /// width, in the browser's order of preference, then the original; `None` when the image has no
-/// other format at that width. `base` is the URL up to its last segment as the stylesheet wrote it
-/// (decoded), `original` the original's final file name, URL-encoded.
+/// other format at that width.
 pub fn image_set_declaration(
     d: &ImageDecl,
     set: &ImageSet,
     s: &Settings<'_>,
-    base: &str,
-    original: &str,
-    encode: &dyn Fn(&str) -> String,
+    urls: &Urls<'_>,
 ) -> Option<String> {
     let quoted = |url: &str| Syntax::CssString('"').encode(url);
     let mut candidates: Vec<String> = s
@@ -236,7 +234,7 @@ pub fn image_set_declaration(
             let name = v.path.rsplit('/').next().unwrap_or(&v.path);
             Some(format!(
                 "url(\"{}\") type(\"{}\")",
-                quoted(&format!("{base}{}", encode(name))),
+                quoted(&format!("{}{}", urls.base, (urls.encode)(name))),
                 f.mime()
             ))
         })
@@ -246,7 +244,7 @@ pub fn image_set_declaration(
     }
     candidates.push(format!(
         "url(\"{}\") type(\"{}\")",
-        quoted(&format!("{base}{original}")),
+        quoted(&format!("{}{}", urls.base, urls.original)),
         set.fallback.mime()
     ));
     Some(format!(

@@ -168,65 +168,47 @@ impl<'a> Builder<'a> {
                 edits.push((sri.start..sri.end, value));
             }
         }
-        // Responsive images: insertions at `<img>` tags whose `src` has variants.
+        // Responsive images: insertions at `<img>` tags whose `src` has variants, and after stylesheet
+        // declarations whose single `url()` has.
         if let Some(s) = &self.images {
+            use crate::images::markup::{Urls, img_edits, merge_insertions};
+            let encode = |name: &str| utf8_percent_encode(name, URL_UNSAFE).to_string();
+            // The image with variants a reference (by its start) points to: its variants, the URL up to
+            // its last segment, and the original's final file name, URL-encoded.
+            let image_at = |start: usize| {
+                let l = n.links.iter().find(|l| n.refs[l.r].start == start)?;
+                let set = nodes[l.target]
+                    .variants
+                    .as_ref()
+                    .filter(|_| !skip(l.target))?;
+                let base = n.refs[l.r].url.get(..l.segment.start)?.trim_start();
+                let path = &finals[l.target].path;
+                Some((set, base, encode(path.rsplit('/').next().unwrap_or(path))))
+            };
             let mut inserted = Vec::new();
             for img in &n.images {
-                let Some(l) = img
-                    .src
-                    .and_then(|src| n.links.iter().find(|l| n.refs[l.r].start == src))
-                else {
+                let Some((set, base, original)) = img.src.and_then(image_at) else {
                     continue;
                 };
-                let Some(set) = nodes[l.target]
-                    .variants
-                    .as_ref()
-                    .filter(|_| !skip(l.target))
-                else {
-                    continue;
-                };
-                let url = &n.refs[l.r].url;
-                let Some(base) = url.get(..l.segment.start) else {
-                    continue;
-                };
-                let path = &finals[l.target].path;
-                let original = path.rsplit('/').next().unwrap_or(path);
-                let encode = |name: &str| utf8_percent_encode(name, URL_UNSAFE).to_string();
-                let urls = crate::images::markup::Urls {
-                    base: base.trim_start(),
-                    original: &encode(original),
+                let urls = Urls {
+                    base,
+                    original: &original,
                     encode: &encode,
                 };
-                inserted.extend(crate::images::markup::img_edits(img, set, s, &urls));
+                inserted.extend(img_edits(img, set, s, &urls));
             }
-            crate::images::markup::merge_insertions(&mut inserted);
+            merge_insertions(&mut inserted);
             edits.extend(inserted);
-            // Stylesheets: an `image-set()` declaration after each single-`url()` one.
             for d in &n.css_images {
-                let Some(l) = n.links.iter().find(|l| n.refs[l.r].start == d.url) else {
+                let Some((set, base, original)) = image_at(d.url) else {
                     continue;
                 };
-                let Some(set) = nodes[l.target]
-                    .variants
-                    .as_ref()
-                    .filter(|_| !skip(l.target))
-                else {
-                    continue;
+                let urls = Urls {
+                    base,
+                    original: &original,
+                    encode: &encode,
                 };
-                let Some(base) = n.refs[l.r].url.get(..l.segment.start) else {
-                    continue;
-                };
-                let path = &finals[l.target].path;
-                let original = path.rsplit('/').next().unwrap_or(path);
-                let encode = |name: &str| utf8_percent_encode(name, URL_UNSAFE).to_string();
-                if let Some(text) = crate::images::css::image_set_declaration(
-                    d,
-                    set,
-                    s,
-                    base.trim_start(),
-                    &encode(original),
-                    &encode,
-                ) {
+                if let Some(text) = crate::images::css::image_set_declaration(d, set, s, &urls) {
                     edits.push((d.insert_at..d.insert_at, text));
                 }
             }

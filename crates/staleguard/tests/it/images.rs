@@ -253,6 +253,41 @@ impl Drop for Killed {
     }
 }
 
+/// `staleguard serve out` in `root`, its log in `log`: the running server (stopped when dropped) and
+/// its base URL.
+fn serve_out(root: &Path, log: &Path) -> (Killed, String) {
+    let mut c = staleguard(root);
+    c.args(["serve", "out", "--port", "0", "-vv"])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap());
+    let mut child = c.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let served = Killed(child);
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (served, base)
+}
+
+/// What the page's script wrote between `SEEN` and `END`, from a successful `--dump-dom`.
+fn page_output(o: &std::process::Output) -> String {
+    assert!(
+        o.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let dom = String::from_utf8_lossy(&o.stdout);
+    dom.split_once("SEEN")
+        .and_then(|(_, r)| r.split_once("END"))
+        .map(|(j, _)| j.replace("&quot;", "\""))
+        .unwrap_or_else(|| panic!("the page's script did not run:\n{dom}"))
+}
+
 fn chromium(args: &[&str]) -> std::process::Output {
     let profile = tempfile::tempdir().unwrap();
     Command::new("/usr/bin/chromium")
@@ -285,21 +320,7 @@ fn chromium_loads_the_page_with_no_404_and_picks_the_variant_for_its_viewport() 
     build(t.path(), "src", "out", &["--no-originals"]);
     let m = manifest(&t.path().join("out"));
     let log = t.path().join("serve.log");
-    let mut c = staleguard(t.path());
-    c.args(["serve", "out", "--port", "0", "-vv"])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let mut child = c.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _served = Killed(child);
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let (_served, base) = serve_out(t.path(), &log);
     let wood = variants(&m, "img/wood.jpg");
     let webp = |w: u64| {
         let v = wood
@@ -315,18 +336,7 @@ fn chromium_loads_the_page_with_no_404_and_picks_the_variant_for_its_viewport() 
             "--dump-dom",
             &format!("{base}/"),
         ]);
-        assert!(
-            o.status.success(),
-            "chromium failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        let dom = String::from_utf8_lossy(&o.stdout);
-        let seen = dom
-            .split_once("SEEN")
-            .and_then(|(_, r)| r.split_once("END"))
-            .map(|(j, _)| j.replace("&quot;", "\""))
-            .unwrap_or_else(|| panic!("the page's script did not run:\n{dom}"));
-        let seen: Vec<Value> = serde_json::from_str(&seen).unwrap();
+        let seen: Vec<Value> = serde_json::from_str(&page_output(&o)).unwrap();
         let first = seen[0]["src"].as_str().unwrap();
         assert!(
             first.ends_with(&format!("/{want}")),
@@ -430,34 +440,9 @@ fn a_stylesheet_image_gets_an_image_set_and_chromium_fetches_its_webp() {
     assert_eq!(sheet.replacen(&inserted, "", 1), plain_css);
 
     let log = t.path().join("serve.log");
-    let mut c = staleguard(t.path());
-    c.args(["serve", "out", "--port", "0", "-vv"])
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).unwrap());
-    let mut child = c.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _served = Killed(child);
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let (_served, base) = serve_out(t.path(), &log);
     let o = chromium(&["--window-size=1300,900", "--dump-dom", &format!("{base}/")]);
-    assert!(
-        o.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let dom = String::from_utf8_lossy(&o.stdout);
-    let seen = dom
-        .split_once("SEEN")
-        .and_then(|(_, r)| r.split_once("END"))
-        .map(|(j, _)| j.replace("&quot;", "\""))
-        .unwrap_or_else(|| panic!("the page's script did not run:\n{dom}"));
-    let seen: Vec<String> = serde_json::from_str(&seen).unwrap();
+    let seen: Vec<String> = serde_json::from_str(&page_output(&o)).unwrap();
     assert!(seen.contains(&format!("/{webp}")), "{seen:?}");
     assert!(!seen.contains(&format!("/{wood}")), "{seen:?}");
     // The shorthand is left alone: its JPEG is what the browser takes.
