@@ -36,7 +36,9 @@ impl<'a> Builder<'a> {
         let mut wanted: Vec<(usize, images::OutFormat, String)> = nodes
             .iter()
             .enumerate()
-            .filter(|(_, n)| !n.mutable && !n.prehashed)
+            // A bundler-hashed image (Vite's `assets/hero-Bx3kL9aQ.jpg`, Astro's `_astro/…`) gets
+            // variants too: they are new files, and the image itself keeps its name and bytes.
+            .filter(|(_, n)| !n.mutable)
             .filter_map(|(i, n)| {
                 let f = s.wants(&n.file.logical, n.file.size)?;
                 Some((i, f, format!("{}.{}", n.raw_hash, s.key())))
@@ -164,7 +166,9 @@ impl<'a> Builder<'a> {
         old: &State,
         s: &images::Settings<'_>,
     ) -> Option<(String, BlobState, bool)> {
-        if !s.cfg.optimize || !images::optimize::handles(&n.file.logical) {
+        // A bundler-hashed file is never rewritten (its name, and any `integrity` the bundler wrote,
+        // are for those bytes).
+        if !s.cfg.optimize || n.prehashed || !images::optimize::handles(&n.file.logical) {
             return None;
         }
         let blob = images::optimize::blob_name(&n.raw_hash, s.cfg.strip_metadata);

@@ -562,3 +562,57 @@ fn a_wide_gamut_photo_is_converted_to_srgb_unless_its_profile_is_kept() {
         }
     }
 }
+
+/// A bundler-hashed image (Vite's `assets/name-<hash>.ext`) referenced from a page gets variants and
+/// the page offers them; the image itself keeps its name and its bytes (no rename, no lossless pass).
+#[test]
+fn a_bundler_hashed_image_gets_variants_and_keeps_its_name_and_bytes() {
+    let photos = repo().join("crates/staleguard/tests/it/fixtures/photos");
+    let t = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(t.path().join("src/assets")).unwrap();
+    for (from, to) in [
+        ("wood.jpg", "wood-Bx3kL9aQ.jpg"),
+        ("truchet.png", "truchet-D4fGh7Zx.png"),
+    ] {
+        std::fs::copy(photos.join(from), t.path().join("src/assets").join(to)).unwrap();
+    }
+    write_files(
+        t.path(),
+        &[
+            (
+                "src/index.html",
+                "<img src=\"/assets/wood-Bx3kL9aQ.jpg\" alt=\"\"><img src=\"/assets/truchet-D4fGh7Zx.png\" alt=\"\">",
+            ),
+            ("staleguard.toml", CONFIG),
+        ],
+    );
+    let report = build(t.path(), "src", "out", &[]);
+    assert_eq!(report["images"], 2, "{report:#}");
+    assert_eq!(report["prehashed"], 2, "{report:#}");
+    assert_eq!(report["images_optimized"], 0, "{report:#}");
+    let out = t.path().join("out");
+    let m = manifest(&out);
+    let page = read(&out, "index.html");
+    for (logical, source) in [
+        ("assets/wood-Bx3kL9aQ.jpg", "wood.jpg"),
+        ("assets/truchet-D4fGh7Zx.png", "truchet.png"),
+    ] {
+        assert_eq!(m["files"][logical]["path"], logical);
+        assert_eq!(
+            std::fs::read(out.join(logical)).unwrap(),
+            std::fs::read(photos.join(source)).unwrap(),
+            "{logical} was rewritten"
+        );
+        let vs = variants(&m, logical);
+        assert!(!vs.is_empty(), "{logical}");
+        for v in &vs {
+            let path = v["path"].as_str().unwrap();
+            assert!(out.join(path).is_file(), "{path}");
+            assert!(
+                page.contains(&format!("/{path} ")),
+                "{path} not offered:\n{page}"
+            );
+        }
+    }
+    assert_eq!(page.matches("<picture>").count(), 2, "{page}");
+}
