@@ -4,6 +4,8 @@
 # against its source, as ratios.
 #
 #   bench/images.sh                 (BENCH_RUNS=3: best of N cold runs of each tool)
+#   BENCH_AVIF=1 bench/images.sh    (AVIF variants too, at quality 60: staleguard built with
+#                                    `--features avif` (rav1e, speed 7), sharp's libaom at effort 4)
 #
 # The images: the photo corpus of the integration test (crates/staleguard/tests/it/fixtures/photos,
 # from Debian's gnome-backgrounds 43.1-1). The variants (what `[build.images]` makes with
@@ -25,6 +27,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$root/bench/work/images"
 photos="$root/crates/staleguard/tests/it/fixtures/photos"
 runs="${BENCH_RUNS:-3}"
+avif="${BENCH_AVIF:-0}"
 mkdir -p "$work"
 step() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -44,6 +47,7 @@ cat > "$work/node/variants.js" <<'JS'
 const fs = require('fs'), path = require('path'), sharp = require('sharp');
 const [src, out] = process.argv.slice(2);
 const widths = [320, 640, 1024];
+const avif = process.env.BENCH_AVIF === '1';
 (async () => {
   fs.mkdirSync(out, { recursive: true });
   const jobs = [];
@@ -55,14 +59,17 @@ const widths = [320, 640, 1024];
     const fallback = ext === 'jpg' || ext === 'jpeg' ? 'jpeg' : ext === 'webp' ? 'webp' : 'png';
     const stem = name.replace(/\.[^.]+$/, '');
     const plan = [];
+    if (avif) plan.push([W, 'avif']);
     if (fallback !== 'webp') plan.push([W, 'webp']);
     for (const w of widths.filter((w) => w < W)) {
+      if (avif) plan.push([w, 'avif']);
       plan.push([w, 'webp']);
       if (fallback !== 'webp') plan.push([w, fallback]);
     }
     for (const [w, f] of plan) {
       let p = sharp(buf).rotate().resize({ width: w, kernel: 'lanczos3' });
-      p = f === 'webp' ? p.webp({ quality: 80 })
+      p = f === 'avif' ? p.avif({ quality: 60, effort: 4 })
+        : f === 'webp' ? p.webp({ quality: 80 })
         : f === 'jpeg' ? p.jpeg({ quality: 80 })
         : p.png({ compressionLevel: 9, adaptiveFiltering: true });
       const e = f === 'jpeg' ? 'jpg' : f;
@@ -74,7 +81,9 @@ const widths = [320, 640, 1024];
 JS
 
 step "staleguard (cargo build --release --example images_build)"
-(cd "$root" && cargo build -q --release -p staleguard-assets --example images_build)
+features=() formats=webp
+if [ "$avif" = 1 ]; then features=(--features avif) formats=avif,webp; fi
+(cd "$root" && cargo build -q --release -p staleguard-assets "${features[@]}" --example images_build)
 target="${CARGO_TARGET_DIR:-$root/target}"
 sg="$target/release/examples/images_build"
 
@@ -89,10 +98,10 @@ now() { date +%s.%N; }
 sharp_times=() sg_times=()
 for i in $(seq "$runs"); do
   rm -rf "$work/sharp"
-  t0=$(now); node "$work/node/variants.js" "$work/src" "$work/sharp"; t1=$(now)
+  t0=$(now); BENCH_AVIF="$avif" node "$work/node/variants.js" "$work/src" "$work/sharp"; t1=$(now)
   sharp_times+=("$(echo "$t1 - $t0" | bc)")
   rm -rf "$work/sg" "$work/sg.cache"
-  t0=$(now); "$sg" "$work/src" "$work/sg" "$work/sg.cache" > "$work/sg-report.json"; t1=$(now)
+  t0=$(now); "$sg" "$work/src" "$work/sg" "$work/sg.cache" "$formats" > "$work/sg-report.json"; t1=$(now)
   sg_times+=("$(echo "$t1 - $t0" | bc)")
   printf '    run %s: sharp %.3f s, staleguard %.3f s\n' "$i" "${sharp_times[-1]}" "${sg_times[-1]}" >&2
 done
@@ -146,5 +155,13 @@ br = sg_bytes / sharp_bytes
 print(f"| total bytes | {sg_bytes} | {sharp_bytes} | staleguard/sharp = {br:.3f} | <= 1.0: {'met' if br <= 1.0 else 'missed'} |")
 qr = sg_q / sharp_q
 print(f"| mean SSIM | {sg_q:.4f} | {sharp_q:.4f} | staleguard/sharp = {qr:.4f} | >= 0.99: {'met' if qr >= 0.99 else 'missed'} |")
+print()
+print("| format | variants | staleguard bytes | sharp bytes | bytes ratio | staleguard SSIM | sharp SSIM |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+for ext in sorted({r[0].rsplit(".", 1)[1] for r in rows}):
+    fr = [r for r in rows if r[0].endswith("." + ext)]
+    a, b = sum(r[1] for r in fr), sum(r[2] for r in fr)
+    qa, qb = sum(r[3] for r in fr) / len(fr), sum(r[4] for r in fr) / len(fr)
+    print(f"| {ext} | {len(fr)} | {a} | {b} | {a / b:.3f} | {qa:.4f} | {qb:.4f} |")
 PY
 cat "$work/images-results.md"

@@ -7,7 +7,7 @@
 //! FORMATS: `webp` (default) or `avif,webp` (needs `--features avif`).
 
 use staleguard_assets::{BuildOptions, NoProgress, build};
-use staleguard_core::config::{BuildConfig, ImageFormat, ImagesConfig};
+use staleguard_core::config::{BuildConfig, ImageFormat, ImageQuality, ImagesConfig};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,6 +37,14 @@ fn main() {
             enabled: true,
             widths: vec![320, 640, 1024],
             formats,
+            quality: ImageQuality {
+                // `bench/images.sh` sets it to compare at equal SSIM (see BENCHMARKS.md).
+                avif: std::env::var("BENCH_AVIF_QUALITY")
+                    .ok()
+                    .and_then(|q| q.parse().ok())
+                    .unwrap_or(ImageQuality::default().avif),
+                ..ImageQuality::default()
+            },
             min_bytes: 0,
             // sharp makes the variants only: the lossless pass over originals is left out of the
             // side-by-side measure.
