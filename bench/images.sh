@@ -4,8 +4,9 @@
 # against its source, as ratios.
 #
 #   bench/images.sh                 (BENCH_RUNS=3: best of N cold runs of each tool)
-#   BENCH_AVIF=1 bench/images.sh    (AVIF variants too, at quality 60: staleguard built with
-#                                    `--features avif` (rav1e, speed 7), sharp's libaom at effort 4)
+#   BENCH_AVIF=1 bench/images.sh    (AVIF variants too: staleguard built with `--features avif`
+#                                    (rav1e, speed 6, quality.avif 80; BENCH_AVIF_QUALITY=N overrides),
+#                                    sharp's libaom at effort 4 and its default quality 60)
 #
 # The images: the photo corpus of the integration test (crates/staleguard/tests/it/fixtures/photos,
 # from Debian's gnome-backgrounds 43.1-1). The variants (what `[build.images]` makes with

@@ -364,8 +364,9 @@ pub fn encode(
     }
 }
 
-/// AVIF through rav1e (ravif): 8-bit 4:4:4 YCbCr, encoder speed 7 (of 1–10: the build's default,
-/// between cavif's 4 and its fastest), alpha kept. `quality` is ravif's scale (cavif's `--quality`).
+/// AVIF through rav1e (ravif): 8-bit 4:4:4 YCbCr, encoder speed 6 (of 1–10; measured against sharp in
+/// BENCHMARKS.md: 7 needs more bytes than libaom for the same SSIM, 4 is half sharp's speed), alpha
+/// kept. `quality` is ravif's scale (cavif's `--quality`).
 #[cfg(feature = "avif")]
 fn encode_avif(
     pixels: &[u8],
@@ -379,7 +380,7 @@ fn encode_avif(
     let enc = ravif::Encoder::new()
         .with_quality(f32::from(quality))
         .with_alpha_quality(f32::from(quality))
-        .with_speed(7)
+        .with_speed(6)
         .with_alpha_color_mode(ravif::AlphaColorMode::UnassociatedClean);
     let out = if alpha {
         enc.encode_rgba(imgref::Img::new(pixels.as_rgba(), w, h))

@@ -91,9 +91,10 @@ impl<'a> Settings<'a> {
                 "`build.images.formats` lists `avif`, and this staleguard was built without AVIF; build it with `--features avif` (needs `nasm`), or use `formats = [\"webp\"]`".into(),
             ));
         }
-        // `v`: bumped when the same settings make other bytes (2: sources with a profile converted to sRGB).
+        // `v`: bumped when the same settings make other bytes (2: sources with a profile converted to
+        // sRGB; 3: AVIF at rav1e speed 6).
         let key = serde_json::json!({
-            "v": 2,
+            "v": 3,
             "widths": cfg.widths,
             "formats": cfg.formats,
             "quality": cfg.quality,

@@ -415,7 +415,7 @@ impl Default for ImageQuality {
     fn default() -> Self {
         ImageQuality {
             webp: 80,
-            avif: 60,
+            avif: 80,
             jpeg: 80,
         }
     }
