@@ -225,3 +225,19 @@ fn check(src: &str, refs: &[JsRef]) {
         "references not in source order: {refs:?}"
     );
 }
+
+/// The lossless JPEG re-coder on arbitrary bytes: no panic, and what it returns re-codes to itself
+/// (the same symbols give the same tables). Whether it shows the same pixels is checked by the build
+/// before it keeps a re-coded original (on damaged inputs, jpeg-decoder's error recovery can differ
+/// between two codings of the same symbols; libjpeg's does not).
+pub fn jpeg_recode(data: &[u8]) {
+    use staleguard_assets::images::jpeg_huffman::optimize;
+    let Some(out) = optimize(data) else {
+        return;
+    };
+    assert_eq!(
+        optimize(&out).as_deref(),
+        Some(&out[..]),
+        "the re-coded JPEG does not re-code to itself"
+    );
+}

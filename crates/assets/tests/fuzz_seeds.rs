@@ -10,10 +10,11 @@ use std::path::Path;
 
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 3] = [
+const TARGETS: [Target; 4] = [
     ("css_rewrite", |d| harness::css_rewrite(d, true)),
     ("html_rewrite", |d| harness::html_rewrite(d, true)),
     ("js_scan", harness::js_scan),
+    ("jpeg_recode", harness::jpeg_recode),
 ];
 
 #[test]

@@ -8,6 +8,7 @@
 
 pub mod codec;
 pub mod css;
+pub mod jpeg_huffman;
 pub mod markup;
 pub mod optimize;
 

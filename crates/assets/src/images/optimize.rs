@@ -9,6 +9,11 @@
 //! browsers rotate by it; text, time and other chunks go. Without it every chunk stays. Animated PNGs
 //! (`acTL`) and anything that does not parse are left as they are: the result is `None`, never an
 //! error.
+//!
+//! A baseline JPEG original is re-coded with optimal Huffman tables ([`super::jpeg_huffman`]: the DCT
+//! coefficients untouched, as `jpegtran -optimize`), kept under the same rule, its pixels compared as
+//! jpeg-decoder decodes both. Its segments (EXIF, ICC profile, trailers) stay as they are, whatever
+//! `strip-metadata` says: only its entropy coding changes.
 
 use std::io::Cursor;
 
@@ -26,21 +31,23 @@ const DISPLAY_CHUNKS: [&[u8; 4]; 7] = [
 
 /// What an optimisation's output depends on besides the original's bytes (part of its blob name).
 pub fn settings_key(strip_metadata: bool) -> String {
-    let key = serde_json::json!({ "v": 1, "oxipng": "10", "preset": 2, "strip": strip_metadata });
+    let key = serde_json::json!({ "v": 2, "oxipng": "10", "preset": 2, "strip": strip_metadata, "jpeg": 1 });
     blake3::hash(key.to_string().as_bytes()).to_hex()[..16].to_string()
 }
 
 /// Whether a source file is of a format this module optimises (by its name; [`original`] checks the
 /// bytes).
 pub fn handles(logical: &str) -> bool {
-    logical
-        .rsplit_once('.')
-        .is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("png"))
+    logical.rsplit_once('.').is_some_and(|(_, ext)| {
+        ["png", "jpg", "jpeg"]
+            .iter()
+            .any(|e| ext.eq_ignore_ascii_case(e))
+    })
 }
 
 /// The blob name of a source's optimisation: its content hash and the settings key.
 pub fn blob_name(raw_hash: &str, strip_metadata: bool) -> String {
-    format!("{raw_hash}.o{}.png", settings_key(strip_metadata))
+    format!("{raw_hash}.o{}", settings_key(strip_metadata))
 }
 
 /// Whether `after` bytes are worth replacing `before` bytes for (at least 5 % smaller).
@@ -51,6 +58,10 @@ pub fn worth(before: usize, after: usize) -> bool {
 /// The optimised bytes of a PNG original, when they save at least 5 % and show the same image; `None`
 /// for anything else (another format, an animated or corrupt PNG, too small a saving).
 pub fn original(bytes: &[u8], strip_metadata: bool) -> Option<Vec<u8>> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        let out = super::jpeg_huffman::optimize(bytes)?;
+        return (worth(bytes.len(), out.len()) && same_jpeg_pixels(bytes, &out)).then_some(out);
+    }
     if !bytes.starts_with(PNG_SIGNATURE) {
         return None;
     }
@@ -105,6 +116,21 @@ fn has_orientation(bytes: &[u8]) -> bool {
 }
 
 /// Both decode to the same pixels (compared at 16 bits per channel, RGBA, which holds any PNG exactly).
+/// Two JPEGs decode to the same samples (jpeg-decoder: the same decoder for both, so the same
+/// coefficients give the same bytes).
+fn same_jpeg_pixels(a: &[u8], b: &[u8]) -> bool {
+    let decode = |bytes: &[u8]| {
+        let mut d = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+        d.decode()
+            .ok()
+            .map(|px| (px, d.info().map(|i| (i.width, i.height))))
+    };
+    match (decode(a), decode(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
 fn same_pixels(a: &[u8], b: &[u8]) -> bool {
     let decode = |bytes: &[u8]| {
         image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
@@ -237,6 +263,27 @@ mod tests {
             .into_decoder()
             .unwrap();
         assert_eq!(d.icc_profile().unwrap(), Some(icc));
+    }
+
+    #[test]
+    fn a_jpeg_with_the_example_tables_is_recoded_with_the_same_pixels() {
+        // A photo as a camera writes it: the example Huffman tables of T.81 Annex K, quality 95.
+        let photo = include_bytes!("../../../staleguard/tests/it/fixtures/photos/licorice.jpg");
+        let d = super::super::codec::decode(photo).unwrap();
+        let mut camera = Vec::new();
+        jpeg_encoder::Encoder::new(&mut camera, 95)
+            .encode(
+                &d.pixels,
+                d.width as u16,
+                d.height as u16,
+                jpeg_encoder::ColorType::Rgb,
+            )
+            .unwrap();
+        let out = original(&camera, true).expect("no saving on a camera-style JPEG");
+        assert!(worth(camera.len(), out.len()));
+        assert!(same_jpeg_pixels(&camera, &out));
+        // An already optimised one (ImageMagick's) saves next to nothing: left alone.
+        assert!(original(photo, true).is_none());
     }
 
     #[test]

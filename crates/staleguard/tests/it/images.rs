@@ -160,7 +160,7 @@ fn every_variant_decodes_at_its_declared_size_and_format_never_wider_than_its_so
 fn a_png_original_is_replaced_by_its_lossless_optimisation_and_named_by_it() {
     let t = site();
     let report = build(t.path(), "src", "out", &[]);
-    // Only the PNG: JPEG and WebP originals have no lossless optimiser here.
+    // Only the PNG: ImageMagick's JPEGs are already optimally coded, WebP has no lossless pass.
     assert_eq!(report["images_optimized"], 1, "{report:#}");
     let source = std::fs::read(t.path().join("src/img/truchet.png")).unwrap();
     let out = t.path().join("out");
@@ -213,7 +213,10 @@ fn a_rebuild_processes_no_image_and_one_changed_photo_only_its_own() {
     let t = site();
     let first = build(t.path(), "src", "out", &[]);
     assert_eq!(first["images_processed"], 5);
-    assert_eq!(first["images_optimized_now"], 1, "{first:#}");
+    // Tried on the PNG and the three JPEGs (worth it on the PNG only: ImageMagick's JPEGs are
+    // already optimally coded); the WebP has no lossless pass.
+    assert_eq!(first["images_optimized_now"], 4, "{first:#}");
+    assert_eq!(first["images_optimized"], 1, "{first:#}");
     let m1 = manifest(&t.path().join("out"));
     let again = build(t.path(), "src", "out", &[]);
     assert_eq!(again["images_processed"], 0, "{again:#}");
@@ -615,4 +618,53 @@ fn a_bundler_hashed_image_gets_variants_and_keeps_its_name_and_bytes() {
         }
     }
     assert_eq!(page.matches("<picture>").count(), 2, "{page}");
+}
+
+/// A JPEG original with the example Huffman tables (`camera.jpg`, as cameras write them) is re-coded
+/// with optimal tables: the same pixels, more than 5 % smaller, named by its new bytes; its segments
+/// (here the JFIF header) kept.
+#[test]
+fn a_camera_jpeg_original_is_recoded_losslessly_and_named_by_its_bytes() {
+    let photos = repo().join("crates/staleguard/tests/it/fixtures/photos");
+    let t = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(t.path().join("src/img")).unwrap();
+    std::fs::copy(
+        photos.join("camera.jpg"),
+        t.path().join("src/img/camera.jpg"),
+    )
+    .unwrap();
+    write_files(
+        t.path(),
+        &[
+            ("src/index.html", "<img src=\"img/camera.jpg\" alt=\"\">"),
+            ("staleguard.toml", CONFIG),
+        ],
+    );
+    let report = build(t.path(), "src", "out", &[]);
+    assert_eq!(report["images_optimized"], 1, "{report:#}");
+    let source = std::fs::read(photos.join("camera.jpg")).unwrap();
+    let out = t.path().join("out");
+    let m = manifest(&out);
+    let path = m["files"]["img/camera.jpg"]["path"].as_str().unwrap();
+    let bytes = std::fs::read(out.join(path)).unwrap();
+    assert!(
+        bytes.len() * 100 <= source.len() * 95,
+        "{} -> {} bytes",
+        source.len(),
+        bytes.len()
+    );
+    assert!(
+        path.contains(&blake3::hash(&bytes).to_hex()[..12]),
+        "{path}"
+    );
+    assert_eq!(&bytes[..20], &source[..20], "the JFIF header moved");
+    let d = |b: &[u8]| staleguard_assets::images::codec::decode(b).unwrap().pixels;
+    assert!(
+        d(&bytes) == d(&source),
+        "{path} does not show the same pixels"
+    );
+    // A rebuild takes it from the cache.
+    let again = build(t.path(), "src", "out", &[]);
+    assert_eq!(again["images_optimized_now"], 0, "{again:#}");
+    assert_eq!(again["written"], 0, "{again:#}");
 }
