@@ -45,11 +45,33 @@ addEventListener('load', () => {
 </body></html>
 "#;
 
+fn photos() -> std::path::PathBuf {
+    repo().join("crates/staleguard/tests/it/fixtures/photos")
+}
+
+/// A site of one page showing one photo of the corpus, `img/NAME`, with [`CONFIG`].
+fn one_photo_site(name: &str) -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(t.path().join("src/img")).unwrap();
+    std::fs::copy(photos().join(name), t.path().join("src/img").join(name)).unwrap();
+    write_files(
+        t.path(),
+        &[
+            (
+                "src/index.html",
+                &format!("<img src=\"img/{name}\" alt=\"\">"),
+            ),
+            ("staleguard.toml", CONFIG),
+        ],
+    );
+    t
+}
+
 fn site() -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();
     let img = t.path().join("src/img");
     std::fs::create_dir_all(&img).unwrap();
-    let photos = repo().join("crates/staleguard/tests/it/fixtures/photos");
+    let photos = photos();
     for p in PHOTOS {
         std::fs::copy(photos.join(p), img.join(p)).unwrap();
     }
@@ -398,7 +420,7 @@ fn a_stylesheet_image_gets_an_image_set_and_chromium_fetches_its_webp() {
  'SEEN' + JSON.stringify(performance.getEntriesByType('resource').map(e => new URL(e.name).pathname)) + 'END'; });</script>
 </body></html>"#;
     let t = tempfile::tempdir().unwrap();
-    let photos = repo().join("crates/staleguard/tests/it/fixtures/photos");
+    let photos = photos();
     std::fs::create_dir_all(t.path().join("src/img")).unwrap();
     for p in ["wood.jpg", "licorice.jpg"] {
         std::fs::copy(photos.join(p), t.path().join("src/img").join(p)).unwrap();
@@ -495,21 +517,8 @@ fn mean_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
 /// and the WebP ones (which carry none) are converted.
 #[test]
 fn a_wide_gamut_photo_is_converted_to_srgb_unless_its_profile_is_kept() {
-    let photos = repo().join("crates/staleguard/tests/it/fixtures/photos");
-    let t = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(t.path().join("src/img")).unwrap();
-    std::fs::copy(
-        photos.join("adobergb.jpg"),
-        t.path().join("src/img/adobergb.jpg"),
-    )
-    .unwrap();
-    write_files(
-        t.path(),
-        &[
-            ("src/index.html", "<img src=\"img/adobergb.jpg\" alt=\"\">"),
-            ("staleguard.toml", CONFIG),
-        ],
-    );
+    let photos = photos();
+    let t = one_photo_site("adobergb.jpg");
     // The references: the sRGB original, and the Adobe RGB numbers taken as sRGB (what stripping the
     // profile without converting would show), compared as thumbnails.
     let srgb = shown(&std::fs::read(photos.join("licorice.jpg")).unwrap());
@@ -570,7 +579,7 @@ fn a_wide_gamut_photo_is_converted_to_srgb_unless_its_profile_is_kept() {
 /// the page offers them; the image itself keeps its name and its bytes (no rename, no lossless pass).
 #[test]
 fn a_bundler_hashed_image_gets_variants_and_keeps_its_name_and_bytes() {
-    let photos = repo().join("crates/staleguard/tests/it/fixtures/photos");
+    let photos = photos();
     let t = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(t.path().join("src/assets")).unwrap();
     for (from, to) in [
@@ -625,21 +634,8 @@ fn a_bundler_hashed_image_gets_variants_and_keeps_its_name_and_bytes() {
 /// (here the JFIF header) kept.
 #[test]
 fn a_camera_jpeg_original_is_recoded_losslessly_and_named_by_its_bytes() {
-    let photos = repo().join("crates/staleguard/tests/it/fixtures/photos");
-    let t = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(t.path().join("src/img")).unwrap();
-    std::fs::copy(
-        photos.join("camera.jpg"),
-        t.path().join("src/img/camera.jpg"),
-    )
-    .unwrap();
-    write_files(
-        t.path(),
-        &[
-            ("src/index.html", "<img src=\"img/camera.jpg\" alt=\"\">"),
-            ("staleguard.toml", CONFIG),
-        ],
-    );
+    let photos = photos();
+    let t = one_photo_site("camera.jpg");
     let report = build(t.path(), "src", "out", &[]);
     assert_eq!(report["images_optimized"], 1, "{report:#}");
     let source = std::fs::read(photos.join("camera.jpg")).unwrap();
