@@ -7,6 +7,8 @@
 #   BENCH_AVIF=1 bench/images.sh    (AVIF variants too: staleguard built with `--features avif`
 #                                    (rav1e, speed 6, quality.avif 80; BENCH_AVIF_QUALITY=N overrides),
 #                                    sharp's libaom at effort 4 and its default quality 60)
+#   BENCH_MOZJPEG=1 bench/images.sh (JPEG variants through mozjpeg on both sides: staleguard built with
+#                                    `--features mozjpeg`, sharp with `mozjpeg: true`)
 #
 # The images: the photo corpus of the integration test (crates/staleguard/tests/it/fixtures/photos,
 # from Debian's gnome-backgrounds 43.1-1). The variants (what `[build.images]` makes with
@@ -29,6 +31,7 @@ work="$root/bench/work/images"
 photos="$root/crates/staleguard/tests/it/fixtures/photos"
 runs="${BENCH_RUNS:-3}"
 avif="${BENCH_AVIF:-0}"
+mozjpeg="${BENCH_MOZJPEG:-0}"
 mkdir -p "$work"
 step() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -49,6 +52,7 @@ const fs = require('fs'), path = require('path'), sharp = require('sharp');
 const [src, out] = process.argv.slice(2);
 const widths = [320, 640, 1024];
 const avif = process.env.BENCH_AVIF === '1';
+const mozjpeg = process.env.BENCH_MOZJPEG === '1';
 (async () => {
   fs.mkdirSync(out, { recursive: true });
   const jobs = [];
@@ -71,7 +75,7 @@ const avif = process.env.BENCH_AVIF === '1';
       let p = sharp(buf).rotate().resize({ width: w, kernel: 'lanczos3' });
       p = f === 'avif' ? p.avif({ quality: 60, effort: 4 })
         : f === 'webp' ? p.webp({ quality: 80 })
-        : f === 'jpeg' ? p.jpeg({ quality: 80 })
+        : f === 'jpeg' ? p.jpeg({ quality: 80, mozjpeg })
         : p.png({ compressionLevel: 9, adaptiveFiltering: true });
       const e = f === 'jpeg' ? 'jpg' : f;
       jobs.push(p.toFile(path.join(out, `${stem}.${w}.${e}`)));
@@ -83,7 +87,8 @@ JS
 
 step "staleguard (cargo build --release --example images_build)"
 features=() formats=webp
-if [ "$avif" = 1 ]; then features=(--features avif) formats=avif,webp; fi
+if [ "$avif" = 1 ]; then features+=(--features avif) formats=avif,webp; fi
+if [ "$mozjpeg" = 1 ]; then features+=(--features mozjpeg); fi
 (cd "$root" && cargo build -q --release -p staleguard-assets "${features[@]}" --example images_build)
 target="${CARGO_TARGET_DIR:-$root/target}"
 sg="$target/release/examples/images_build"
@@ -99,7 +104,7 @@ now() { date +%s.%N; }
 sharp_times=() sg_times=()
 for i in $(seq "$runs"); do
   rm -rf "$work/sharp"
-  t0=$(now); BENCH_AVIF="$avif" node "$work/node/variants.js" "$work/src" "$work/sharp"; t1=$(now)
+  t0=$(now); BENCH_AVIF="$avif" BENCH_MOZJPEG="$mozjpeg" node "$work/node/variants.js" "$work/src" "$work/sharp"; t1=$(now)
   sharp_times+=("$(echo "$t1 - $t0" | bc)")
   rm -rf "$work/sg" "$work/sg.cache"
   t0=$(now); "$sg" "$work/src" "$work/sg" "$work/sg.cache" "$formats" > "$work/sg-report.json"; t1=$(now)

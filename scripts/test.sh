@@ -72,7 +72,7 @@ step "nginx (peer: the generated nginx configuration serves what staleguard serv
 scripts/peers/nginx.sh install
 nginx -v 2>&1
 
-step "nasm (assembler for rav1e, the AVIF encoder of the \`avif\` feature)"
+step "nasm (assembler for rav1e and mozjpeg, the encoders of the \`avif\` and \`mozjpeg\` features)"
 if ! command -v nasm >/dev/null 2>&1; then
   [ "$(id -u)" = 0 ] || { echo "error: nasm is missing; run as root, or: sudo apt-get install nasm" >&2; exit 1; }
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nasm >/dev/null 2>&1 || {
@@ -93,7 +93,7 @@ cargo fmt --all --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo clippy -p staleguard-assets --all-targets --locked --features avif -- -D warnings
+cargo clippy -p staleguard-assets --all-targets --locked --features avif,mozjpeg -- -D warnings
 
 step "each crate without default features, and with each feature alone"
 scripts/features.sh
@@ -101,8 +101,8 @@ scripts/features.sh
 step "cargo test (unit, property, integration)"
 cargo test --workspace --locked
 
-step "AVIF (feature avif): the encoder's unit test, and Chromium decoding the variants"
-cargo test -p staleguard-assets --locked --features avif -- avif
+step "AVIF and mozjpeg (features avif, mozjpeg): the image unit tests with both encoders, and Chromium decoding AVIF variants"
+cargo test -p staleguard-assets --locked --features avif,mozjpeg -- images:: avif::
 
 # The fuzz targets' committed seeds and regression inputs are replayed by `cargo test` above
 # (crates/assets/tests/fuzz_seeds.rs, through the targets' own bodies in fuzz/harness/, strict):
