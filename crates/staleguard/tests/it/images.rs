@@ -4,9 +4,8 @@
 //! 404 and the browser picks the variant its viewport calls for; rebuilds redo only changed images.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -283,20 +282,9 @@ impl Drop for Killed {
 fn serve_out(root: &Path, log: &Path) -> (Killed, String) {
     let mut c = staleguard(root);
     c.args(["serve", "out", "--port", "0", "-vv"])
-        .stdout(Stdio::piped())
         .stderr(std::fs::File::create(log).unwrap());
-    let mut child = c.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let served = Killed(child);
-    let base = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (served, base)
+    let (child, base) = spawn_listening(c);
+    (Killed(child), base)
 }
 
 /// What the page's script wrote between `SEEN` and `END`, from a successful `--dump-dom`.
