@@ -124,7 +124,7 @@ fn decode_jpeg_decoder(bytes: &[u8]) -> Result<Decoded, SkipReason> {
         .and_then(image::metadata::Orientation::from_exif_chunk)
         .unwrap_or(image::metadata::Orientation::NoTransforms);
     let bad = || SkipReason::Decode("jpeg: the pixel data does not match the frame".into());
-    let mut img = match info.pixel_format {
+    let img = match info.pixel_format {
         jpeg_decoder::PixelFormat::RGB24 => {
             DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, raw).ok_or_else(bad)?)
         }
@@ -137,15 +137,7 @@ fn decode_jpeg_decoder(bytes: &[u8]) -> Result<Decoded, SkipReason> {
             )));
         }
     };
-    img.apply_orientation(orientation);
-    let (width, height) = (img.width(), img.height());
-    Ok(Decoded {
-        width,
-        height,
-        alpha: false,
-        pixels: img.into_rgb8().into_raw(),
-        icc,
-    })
+    Ok(oriented(img, orientation, icc))
 }
 
 /// Decodes `bytes` and applies the EXIF orientation.
@@ -184,7 +176,16 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, SkipReason> {
     }
     let orientation = decoder.orientation().map_err(err)?;
     let icc = decoder.icc_profile().ok().flatten();
-    let mut img = DynamicImage::from_decoder(decoder).map_err(err)?;
+    let img = DynamicImage::from_decoder(decoder).map_err(err)?;
+    Ok(oriented(img, orientation, icc))
+}
+
+/// A decoded image turned upright, as 8-bit RGB or RGBA.
+fn oriented(
+    mut img: DynamicImage,
+    orientation: image::metadata::Orientation,
+    icc: Option<Vec<u8>>,
+) -> Decoded {
     img.apply_orientation(orientation);
     let alpha = img.color().has_alpha();
     let (width, height) = (img.width(), img.height());
@@ -193,13 +194,13 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, SkipReason> {
     } else {
         img.into_rgb8().into_raw()
     };
-    Ok(Decoded {
+    Decoded {
         width,
         height,
         alpha,
         pixels,
         icc,
-    })
+    }
 }
 
 /// What a source's colour profile means for its variants.
